@@ -1,0 +1,230 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Container phases; see the containers table.
+const (
+	PhaseCreating = "creating"
+	PhaseReady    = "ready"
+	PhaseDeleting = "deleting"
+	PhaseMissing  = "missing"
+)
+
+// Container is a row of containers.
+type Container struct {
+	CTID        int
+	Name        *string
+	NodeID      int64
+	OwnerID     *int64
+	OwnerName   *string
+	PlanID      *int64
+	Template    string
+	OriginCTID  *int
+	Snapshot    bool
+	Hostname    string
+	Nameservers []string
+	OnBoot      bool
+	Description string
+	Phase       string
+	LastState   string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+const containerCols = `c.ct_id, c.name, c.node_id, c.owner_id, u.username, c.plan_id, c.template,
+	c.origin_ctid, c.snapshot, c.hostname, c.nameservers, c.onboot, c.description,
+	c.phase, c.last_state, c.created_at, c.updated_at`
+
+const containerFrom = ` FROM containers c LEFT JOIN users u ON u.id = c.owner_id `
+
+func scanContainer(row pgx.Row) (Container, error) {
+	var c Container
+	err := row.Scan(&c.CTID, &c.Name, &c.NodeID, &c.OwnerID, &c.OwnerName, &c.PlanID, &c.Template,
+		&c.OriginCTID, &c.Snapshot, &c.Hostname, &c.Nameservers, &c.OnBoot, &c.Description,
+		&c.Phase, &c.LastState, &c.CreatedAt, &c.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, ErrNotFound
+	}
+	return c, err
+}
+
+// InsertContainer adds a container row in phase creating.
+func (q *Queries) InsertContainer(ctx context.Context, c Container) error {
+	_, err := q.db.Exec(ctx, `INSERT INTO containers
+		(ct_id, name, node_id, owner_id, plan_id, template, origin_ctid, snapshot, hostname,
+		 nameservers, onboot, description, phase)
+		VALUES ($1, $2, (SELECT id FROM nodes WHERE name = 'local'), $3, $4, $5, $6, $7, $8, $9, $10, $11, 'creating')`,
+		c.CTID, c.Name, c.OwnerID, c.PlanID, c.Template, c.OriginCTID, c.Snapshot, c.Hostname,
+		nonNil(c.Nameservers), c.OnBoot, c.Description)
+	if cons, ok := uniqueViolation(err); ok {
+		if strings.Contains(cons, "name") {
+			return &ConflictError{Field: "name"}
+		}
+		return &ConflictError{Field: "ctid"}
+	}
+	if err != nil {
+		return fmt.Errorf("store: insert container %d: %w", c.CTID, err)
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// GetContainer finds a container by CTID.
+func (q *Queries) GetContainer(ctx context.Context, ctid int) (Container, error) {
+	c, err := scanContainer(q.db.QueryRow(ctx, `SELECT `+containerCols+containerFrom+`WHERE c.ct_id = $1`, ctid))
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return c, fmt.Errorf("store: get container %d: %w", ctid, err)
+	}
+	return c, err
+}
+
+// LockContainer reads a container and locks its row until the transaction
+// ends, so operations on one container are queued in commit order.
+func (q *Queries) LockContainer(ctx context.Context, ctid int) (Container, error) {
+	c, err := scanContainer(q.db.QueryRow(ctx, `SELECT `+containerCols+containerFrom+`WHERE c.ct_id = $1 FOR UPDATE OF c`, ctid))
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return c, fmt.Errorf("store: lock container %d: %w", ctid, err)
+	}
+	return c, err
+}
+
+// GetContainerByName finds a container by its unique name.
+func (q *Queries) GetContainerByName(ctx context.Context, name string) (Container, error) {
+	c, err := scanContainer(q.db.QueryRow(ctx, `SELECT `+containerCols+containerFrom+`WHERE c.name = $1`, name))
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return c, fmt.Errorf("store: get container %q: %w", name, err)
+	}
+	return c, err
+}
+
+// ListContainers lists containers by CTID; ownerID limits them to one owner.
+func (q *Queries) ListContainers(ctx context.Context, ownerID *int64) ([]Container, error) {
+	rows, err := q.db.Query(ctx, `SELECT `+containerCols+containerFrom+
+		`WHERE ($1::bigint IS NULL OR c.owner_id = $1) ORDER BY c.ct_id`, ownerID)
+	if err != nil {
+		return nil, fmt.Errorf("store: list containers: %w", err)
+	}
+	defer rows.Close()
+	var out []Container
+	for rows.Next() {
+		c, err := scanContainer(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list containers: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// NextFreeCTID is the lowest CTID from 101 up that is neither in the
+// database nor among taken (names liblxc already has).
+func (q *Queries) NextFreeCTID(ctx context.Context, taken map[int]bool) (int, error) {
+	rows, err := q.db.Query(ctx, `SELECT ct_id FROM containers ORDER BY ct_id`)
+	if err != nil {
+		return 0, fmt.Errorf("store: next ctid: %w", err)
+	}
+	used := map[int]bool{}
+	for rows.Next() {
+		var id int
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("store: next ctid: %w", err)
+		}
+		used[id] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("store: next ctid: %w", err)
+	}
+	for id := 101; ; id++ {
+		if !used[id] && !taken[id] {
+			return id, nil
+		}
+	}
+}
+
+// ContainerUpdate holds the settable fields of PATCH; nil means unchanged.
+type ContainerUpdate struct {
+	Name        **string
+	Hostname    *string
+	Nameservers *[]string
+	OnBoot      *bool
+	Description *string
+}
+
+// UpdateContainer applies u to a container.
+func (q *Queries) UpdateContainer(ctx context.Context, ctid int, u ContainerUpdate) error {
+	sets := []string{"updated_at = now()"}
+	args := []any{ctid}
+	add := func(col string, v any) {
+		args = append(args, v)
+		sets = append(sets, fmt.Sprintf("%s = $%d", col, len(args)))
+	}
+	if u.Name != nil {
+		add("name", *u.Name)
+	}
+	if u.Hostname != nil {
+		add("hostname", *u.Hostname)
+	}
+	if u.Nameservers != nil {
+		add("nameservers", nonNil(*u.Nameservers))
+	}
+	if u.OnBoot != nil {
+		add("onboot", *u.OnBoot)
+	}
+	if u.Description != nil {
+		add("description", *u.Description)
+	}
+	tag, err := q.db.Exec(ctx, `UPDATE containers SET `+strings.Join(sets, ", ")+` WHERE ct_id = $1`, args...)
+	if _, ok := uniqueViolation(err); ok {
+		return &ConflictError{Field: "name"}
+	}
+	if err != nil {
+		return fmt.Errorf("store: update container %d: %w", ctid, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// SetContainerPhase moves a container to another phase.
+func (q *Queries) SetContainerPhase(ctx context.Context, ctid int, phase string) error {
+	_, err := q.db.Exec(ctx, `UPDATE containers SET phase = $2, updated_at = now() WHERE ct_id = $1`, ctid, phase)
+	if err != nil {
+		return fmt.Errorf("store: set phase of %d: %w", ctid, err)
+	}
+	return nil
+}
+
+// SetContainerState records the run state liblxc last reported.
+func (q *Queries) SetContainerState(ctx context.Context, ctid int, state string) error {
+	_, err := q.db.Exec(ctx, `UPDATE containers SET last_state = $2 WHERE ct_id = $1 AND last_state <> $2`, ctid, state)
+	if err != nil {
+		return fmt.Errorf("store: set state of %d: %w", ctid, err)
+	}
+	return nil
+}
+
+// DeleteContainer removes a container row.
+func (q *Queries) DeleteContainer(ctx context.Context, ctid int) error {
+	_, err := q.db.Exec(ctx, `DELETE FROM containers WHERE ct_id = $1`, ctid)
+	if err != nil {
+		return fmt.Errorf("store: delete container %d: %w", ctid, err)
+	}
+	return nil
+}

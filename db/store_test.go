@@ -1,0 +1,104 @@
+package db_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/db/dbtest"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+func TestMigrationsDownAndUp(t *testing.T) {
+	pool := dbtest.Pool(t)
+	ctx := context.Background()
+	v, dirty, err := db.MigrationVersion(pool)
+	if err != nil || dirty || v < 1 {
+		t.Fatalf("version = %d dirty=%v err=%v", v, dirty, err)
+	}
+	if err := db.MigrateDown(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_name = 'containers'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("containers table after down: n=%d err=%v", n, err)
+	}
+	if err := db.MigrateUp(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.New(pool).GetTemplate(ctx, "busybox"); err != nil {
+		t.Fatalf("busybox template after up: %v", err)
+	}
+}
+
+func TestContainerConflictsAndTokens(t *testing.T) {
+	s := db.New(dbtest.Pool(t))
+	ctx := context.Background()
+	name := "web1"
+	if err := s.InsertContainer(ctx, db.Container{CTID: 101, Name: &name, Template: "busybox"}); err != nil {
+		t.Fatal(err)
+	}
+	var ce *db.ConflictError
+	err := s.InsertContainer(ctx, db.Container{CTID: 101, Template: "busybox"})
+	if !errors.As(err, &ce) || ce.Field != "ctid" {
+		t.Fatalf("duplicate ctid: %v", err)
+	}
+	err = s.InsertContainer(ctx, db.Container{CTID: 102, Name: &name, Template: "busybox"})
+	if !errors.As(err, &ce) || ce.Field != "name" {
+		t.Fatalf("duplicate name: %v", err)
+	}
+	if err := s.InsertContainer(ctx, db.Container{CTID: 100, Template: "busybox"}); err == nil {
+		t.Fatal("ctid 100 accepted by the schema")
+	}
+	next, err := s.NextFreeCTID(ctx, map[int]bool{102: true})
+	if err != nil || next != 103 {
+		t.Fatalf("next free = %d, %v; want 103", next, err)
+	}
+	c, err := s.GetContainerByName(ctx, "web1")
+	if err != nil || c.CTID != 101 || c.Phase != db.PhaseCreating {
+		t.Fatalf("by name: %+v %v", c, err)
+	}
+
+	_, secret, err := s.CreateToken(ctx, "ci", db.RoleAdmin, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.LookupToken(ctx, secret)
+	if err != nil || p.Role != db.RoleAdmin || p.TokenName != "ci" {
+		t.Fatalf("lookup: %+v %v", p, err)
+	}
+	if _, err := s.LookupToken(ctx, secret+"x"); !errors.Is(err, db.ErrNotFound) {
+		t.Fatalf("wrong secret: %v", err)
+	}
+	var stored []byte
+	if err := s.Pool.QueryRow(ctx, `SELECT token_hash FROM api_tokens`).Scan(&stored); err != nil || string(stored) == secret {
+		t.Fatal("token not stored hashed")
+	}
+}
+
+func TestOperationOrdering(t *testing.T) {
+	s := db.New(dbtest.Pool(t))
+	ctx := context.Background()
+	dbtest.Must(t, s.InsertContainer(ctx, db.Container{CTID: 101, Template: "busybox"}))
+	a, err := s.InsertOperation(ctx, 101, "start", nil, "t")
+	dbtest.Must(t, err)
+	b, err := s.InsertOperation(ctx, 101, "stop", nil, "t")
+	dbtest.Must(t, err)
+	if n, _ := s.EarlierUnfinished(ctx, a); n != 0 {
+		t.Fatalf("first op sees %d earlier", n)
+	}
+	if n, _ := s.EarlierUnfinished(ctx, b); n != 1 {
+		t.Fatalf("second op sees %d earlier, want 1", n)
+	}
+	dbtest.Must(t, s.StartOperation(ctx, a.ID))
+	dbtest.Must(t, s.FinishOperation(ctx, a.ID, errors.New("boom")))
+	got, err := s.GetOperation(ctx, a.ID)
+	if err != nil || got.Status != db.OpFailed || got.Error != "boom" || !got.Done() {
+		t.Fatalf("finished op: %+v %v", got, err)
+	}
+	if n, _ := s.EarlierUnfinished(ctx, b); n != 0 {
+		t.Fatalf("second op still waits on %d", n)
+	}
+}
