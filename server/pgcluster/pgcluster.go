@@ -88,9 +88,11 @@ func Start(ctx context.Context, dir string, log *slog.Logger) (*Cluster, error) 
 			return nil, fmt.Errorf("pgcluster: initdb: %w: %s", err, out)
 		}
 	}
-	stopStale(data, log)
-
 	c := &Cluster{dir: dir, exited: make(chan struct{}), log: log}
+	if c.attach(ctx, data) {
+		log.Info("using the private postgresql cluster already running", "dir", data)
+		return c, nil
+	}
 	logFile, err := os.OpenFile(filepath.Join(dir, "postgresql.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("pgcluster: log file: %w", err)
@@ -145,29 +147,39 @@ func Start(ctx context.Context, dir string, log *slog.Logger) (*Cluster, error) 
 	return c, nil
 }
 
-// stopStale stops a postmaster left running by an earlier ctpanel that was
-// killed, found through the pid file, so the new one can start.
-func stopStale(data string, log *slog.Logger) {
+// running reports the pid of a live postmaster for data, if any.
+func running(data string) int {
 	raw, err := os.ReadFile(filepath.Join(data, "postmaster.pid"))
 	if err != nil {
-		return
+		return 0
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(raw), "\n", 2)[0]))
 	if err != nil || pid <= 0 {
-		return
+		return 0
 	}
 	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
 	if err != nil || !strings.Contains(filepath.Base(exe), "postgres") {
-		return
+		return 0
 	}
-	log.Warn("stopping a postgres left from an earlier run", "pid", pid)
-	_ = syscall.Kill(pid, syscall.SIGINT)
-	for i := 0; i < 300; i++ {
-		if syscall.Kill(pid, 0) != nil {
-			return
+	return pid
+}
+
+// attach waits for a postmaster already running on data (another ctpanel
+// command's, or one shutting down after its ctpanel was killed): it returns
+// true when that server accepts connections and can be shared, false once
+// it is gone and a new one may start.
+func (c *Cluster) attach(ctx context.Context, data string) bool {
+	for i := 0; i < 600; i++ {
+		if running(data) == 0 {
+			return false
+		}
+		if conn, err := pgx.Connect(ctx, c.urlFor("postgres")); err == nil {
+			conn.Close(ctx)
+			return true
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	return false
 }
 
 func (c *Cluster) urlFor(dbname string) string {
@@ -196,7 +208,7 @@ func (c *Cluster) URL(ctx context.Context, dbname string) (string, error) {
 // Stop asks postgres for a fast shutdown and waits for it.
 func (c *Cluster) Stop() {
 	if c == nil || c.cmd == nil || c.cmd.Process == nil {
-		return
+		return // not started here (attached) or not at all
 	}
 	_ = c.cmd.Process.Signal(syscall.SIGINT)
 	select {

@@ -1,0 +1,21 @@
+// Package handlers holds ctpanel's HTTP API. Handlers are methods on API,
+// which holds the store, the driver, the operation queue and a logger;
+// server/router.go declares every route.
+package handlers
+
+import (
+	"log/slog"
+
+	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/lxcdriver"
+	"github.com/ctpanel/ctpanel/ops"
+)
+
+// API serves /api/v1.
+type API struct {
+	Store *db.Store
+	Drv   lxcdriver.Driver
+	Queue *ops.Queue
+	Hub   *ops.Hub
+	Log   *slog.Logger
+}

@@ -1,0 +1,73 @@
+package handlers
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/ops"
+)
+
+// MaxShutdownTimeout bounds a clean shutdown's wait.
+const MaxShutdownTimeout = 3600
+
+// ContainerAction serves POST /api/v1/containers/{ref}/{start|stop|shutdown|
+// restart|freeze|unfreeze}: it queues the action and answers 202.
+func (a *API) ContainerAction(action string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Timeout *int `json:"timeout"`
+		}
+		if err := decodeJSON(w, r, &req, true); err != nil {
+			a.smartError(w, r, err)
+			return
+		}
+		var p ops.Params
+		if req.Timeout != nil {
+			if action != ops.ActionShutdown && action != ops.ActionRestart {
+				a.smartError(w, r, &APIError{Status: http.StatusBadRequest, Code: "unknown_field",
+					Message: "timeout applies only to shutdown and restart", Fields: map[string]string{"timeout": "not used by " + action}})
+				return
+			}
+			if *req.Timeout < 1 || *req.Timeout > MaxShutdownTimeout {
+				a.smartError(w, r, FieldErrors{"timeout": fmt.Sprintf("must be 1 to %d seconds", MaxShutdownTimeout)}.Err())
+				return
+			}
+			p.Timeout = *req.Timeout
+		}
+		a.enqueueOn(w, r, action, p, func(c db.Container) error {
+			if c.Phase != db.PhaseReady {
+				return conflict("container %d is %s; %s is possible once it is ready", c.CTID, c.Phase, action)
+			}
+			return nil
+		})
+	}
+}
+
+// enqueueOn locks the container named by {ref}, runs check on it, and
+// queues action with an audit record, all in one transaction; then 202.
+func (a *API) enqueueOn(w http.ResponseWriter, r *http.Request, action string, p ops.Params, check func(db.Container) error) {
+	ctx := r.Context()
+	var op db.Operation
+	err := a.Store.InTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		c, err := a.lookupForUpdate(r, q)
+		if err != nil {
+			return err
+		}
+		if err := check(c); err != nil {
+			return err
+		}
+		op, err = a.Queue.Enqueue(ctx, tx, q, c.CTID, action, p, principal(r).Actor())
+		if err != nil {
+			return err
+		}
+		return a.audit(r, q, "container."+action, c.CTID, map[string]any{"operation": op.ID})
+	})
+	if err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	accepted(w, op)
+}

@@ -1,0 +1,57 @@
+package handlers
+
+import (
+	_ "embed"
+	"net/http"
+)
+
+// Healthz is GET /healthz: the database answers.
+func (a *API) Healthz(w http.ResponseWriter, r *http.Request) {
+	if err := a.Store.Pool.Ping(r.Context()); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "database": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+}
+
+// ListTemplates is GET /api/v1/templates: the OS templates to create from.
+func (a *API) ListTemplates(w http.ResponseWriter, r *http.Request) {
+	list, err := a.Store.ListTemplates(r.Context())
+	if err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	type tv struct {
+		Name        string `json:"name"`
+		Kind        string `json:"kind"`
+		Description string `json:"description"`
+		Enabled     bool   `json:"enabled"`
+	}
+	out := make([]tv, 0, len(list))
+	for _, t := range list {
+		out = append(out, tv{t.Name, t.Kind, t.Description, t.Enabled})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"templates": out})
+}
+
+//go:embed openapi.json
+var openAPIDoc []byte
+
+// OpenAPIDocument is the API description, served as is.
+func OpenAPIDocument() []byte { return openAPIDoc }
+
+// OpenAPI is GET /api/v1/openapi.json.
+func (a *API) OpenAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(openAPIDoc)
+}
+
+// NotFound answers unknown routes in the API's error shape.
+func (a *API) NotFound(w http.ResponseWriter, r *http.Request) {
+	a.smartError(w, r, notFound("no route %s %s", r.Method, r.URL.Path))
+}
+
+// MethodNotAllowed answers a known route with the wrong method.
+func (a *API) MethodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	a.smartError(w, r, apiErr(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s", r.Method, r.URL.Path))
+}

@@ -1,0 +1,435 @@
+// Package liblxc implements lxcdriver.Driver on liblxc through go-lxc. It is
+// the only package in ctpanel that imports go-lxc.
+//
+// Every call opens a fresh liblxc container object and releases it before
+// returning, so nothing liblxc caches (config, state) outlives a call and
+// other tools (lxc-* commands) may work on the same lxcpath.
+//
+// The tests start real containers in private lxcpaths: they need root,
+// liblxc with its busybox template, lxc-start, busybox-static, tar and
+// rsync, and fail rather than skip without them (go test -short skips).
+package liblxc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ctpanel/ctpanel/lxcdriver"
+	lxc "github.com/lxc/go-lxc"
+)
+
+// Driver drives the containers of one lxcpath.
+type Driver struct {
+	lxcpath  string
+	lxcStart string // path of lxc-start, which Start runs
+	cgroups  cgroupLayout
+}
+
+var _ lxcdriver.Driver = (*Driver)(nil)
+
+// New returns a Driver for lxcpath, creating the directory if it is
+// missing. An empty lxcpath means liblxc's default (lxc.lxcpath, usually
+// /var/lib/lxc). lxc-start must be on PATH: Start runs it.
+func New(lxcpath string) (*Driver, error) {
+	if lxcpath == "" {
+		lxcpath = lxc.DefaultConfigPath()
+	}
+	abs, err := filepath.Abs(lxcpath)
+	if err != nil {
+		return nil, fmt.Errorf("liblxc: lxcpath %s: %w", lxcpath, err)
+	}
+	lxcStart, err := exec.LookPath("lxc-start")
+	if err != nil {
+		return nil, fmt.Errorf("liblxc: lxc-start (Debian package lxc) is needed to start containers: %w", err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fmt.Errorf("liblxc: create lxcpath: %w", err)
+	}
+	return &Driver{lxcpath: abs, lxcStart: lxcStart, cgroups: detectCgroupLayout()}, nil
+}
+
+// LXCPath returns the directory holding the driver's containers.
+func (d *Driver) LXCPath() string { return d.lxcpath }
+
+// container opens a defined container; the caller releases it.
+func (d *Driver) container(op, name string) (*lxc.Container, error) {
+	c, err := lxc.NewContainer(name, d.lxcpath)
+	if err != nil {
+		return nil, fmt.Errorf("liblxc: %s %s: %w", op, name, err)
+	}
+	if !c.Defined() {
+		c.Release()
+		return nil, fmt.Errorf("liblxc: %s %s: %w", op, name, lxcdriver.ErrNotFound)
+	}
+	return c, nil
+}
+
+// state is liblxc's state, corrected by the freezer cgroup: Freeze drives
+// the cgroup directly, and on cgroup2 liblxc's monitor is not told.
+func (d *Driver) state(c *lxc.Container) lxcdriver.State {
+	s := lxcdriver.State(strings.ToLower(c.State().String()))
+	switch s {
+	case lxcdriver.StateRunning, lxcdriver.StateFrozen, lxcdriver.StateFreezing, lxcdriver.StateThawed:
+		if f, err := d.freezerOf(c.InitPid()); err == nil {
+			if fs, err := f.state(); err == nil {
+				return fs
+			}
+		}
+		if s == lxcdriver.StateThawed {
+			return lxcdriver.StateRunning
+		}
+	case "":
+		// go-lxc has no name for a state it failed to read; the
+		// container went away under us.
+		return lxcdriver.StateStopped
+	}
+	return s
+}
+
+// waitState polls until c reaches want or ctx or deadline (if not zero)
+// runs out; reached says which.
+func (d *Driver) waitState(ctx context.Context, c *lxc.Container, want lxcdriver.State, deadline time.Time) (reached bool, err error) {
+	delay := time.Millisecond
+	for {
+		if d.state(c) == want {
+			return true, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		if !deadline.IsZero() && time.Now().After(deadline) {
+			return false, nil
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, 50*time.Millisecond)
+	}
+}
+
+// Create implements lxcdriver.Driver.
+func (d *Driver) Create(ctx context.Context, name string, opts lxcdriver.CreateOptions) (err error) {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("liblxc: create %s: %w", name, err)
+	}
+	if (opts.Template == "") == (opts.RootfsTarball == "") {
+		return fmt.Errorf("liblxc: create %s: exactly one of template and rootfs tarball must be set", name)
+	}
+	c, err := lxc.NewContainer(name, d.lxcpath)
+	if err != nil {
+		return fmt.Errorf("liblxc: create %s: %w", name, err)
+	}
+	defer c.Release()
+	if c.Defined() {
+		return fmt.Errorf("liblxc: create %s: %w", name, lxcdriver.ErrExists)
+	}
+	dir := filepath.Join(d.lxcpath, name)
+	if _, err := os.Lstat(dir); err == nil {
+		// Not ours to clean up, and liblxc would build on top of it.
+		return fmt.Errorf("liblxc: create %s: %s exists without a container config, remove it first: %w", name, dir, lxcdriver.ErrExists)
+	}
+	defer func() {
+		if err != nil {
+			err = d.discard(name, err)
+		}
+	}()
+
+	if opts.Template != "" {
+		if err := c.Create(lxc.TemplateOptions{Template: opts.Template, Backend: lxc.Directory}); err != nil {
+			return fmt.Errorf("liblxc: create %s from template %s: %w", name, opts.Template, err)
+		}
+	} else if err := d.createFromTarball(ctx, c, name, dir, opts.RootfsTarball); err != nil {
+		return fmt.Errorf("liblxc: create %s from %s: %w", name, opts.RootfsTarball, err)
+	}
+
+	// /etc/lxc/default.conf hands every new container a veth on lxcbr0;
+	// ctpanel sets networking itself through opts.Config.
+	if err := c.ClearConfigItem("lxc.net"); err != nil {
+		return fmt.Errorf("liblxc: create %s: clear lxc.net: %w", name, err)
+	}
+	if err := setConfig(c, opts.Config); err != nil {
+		return fmt.Errorf("liblxc: create %s: %w", name, err)
+	}
+	return nil
+}
+
+// createFromTarball builds a dir-backed container from a .tar.gz rootfs,
+// the way OpenVZ used its template cache: liblxc has no template script
+// for that, so the config is the one liblxc's create would have written.
+func (d *Driver) createFromTarball(ctx context.Context, c *lxc.Container, name, dir, tarball string) error {
+	fi, err := os.Stat(tarball)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", tarball)
+	}
+	rootfs := filepath.Join(dir, "rootfs")
+	if err := os.MkdirAll(rootfs, 0o755); err != nil {
+		return err
+	}
+	// Numeric owners: the container's /etc/passwd, not the host's, says
+	// who uid 1000 is.
+	out, err := exec.CommandContext(ctx, "tar", "--numeric-owner", "-xpzf", tarball, "-C", rootfs).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("unpack: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+
+	if def := lxc.GlobalConfigItem("lxc.default_config"); def != "" && fileExists(def) {
+		if err := c.LoadConfigFile(def); err != nil {
+			return fmt.Errorf("load %s: %w", def, err)
+		}
+	}
+	items := []lxcdriver.ConfigItem{}
+	if fileExists(commonConf) {
+		items = append(items, lxcdriver.ConfigItem{Key: "lxc.include", Value: commonConf})
+	}
+	if arch := lxcArch[runtime.GOARCH]; arch != "" {
+		items = append(items, lxcdriver.ConfigItem{Key: "lxc.arch", Value: arch})
+	}
+	items = append(items,
+		lxcdriver.ConfigItem{Key: "lxc.rootfs.path", Value: "dir:" + rootfs},
+		lxcdriver.ConfigItem{Key: "lxc.uts.name", Value: name},
+	)
+	for _, it := range items {
+		if err := c.SetConfigItem(it.Key, it.Value); err != nil {
+			return fmt.Errorf("set %s = %q: %w", it.Key, it.Value, err)
+		}
+	}
+	return c.SaveConfigFile(filepath.Join(dir, "config"))
+}
+
+// commonConf is what liblxc's distribution templates include.
+const commonConf = "/usr/share/lxc/config/common.conf"
+
+// lxcArch maps GOARCH to lxc.arch for a tarball's config, which has no
+// template to say it.
+var lxcArch = map[string]string{
+	"amd64":   "amd64",
+	"386":     "i386",
+	"arm64":   "arm64",
+	"arm":     "armhf",
+	"ppc64le": "ppc64el",
+	"s390x":   "s390x",
+}
+
+// discard removes a half-made container after cause made Create or Clone
+// fail. The caller has checked that its directory did not exist before.
+func (d *Driver) discard(name string, cause error) error {
+	var errs []error
+	if c, err := lxc.NewContainer(name, d.lxcpath); err == nil {
+		if c.Defined() {
+			// Through liblxc so an overlay clone is also dropped from
+			// its origin's list of snapshot clones.
+			if err := c.Destroy(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		c.Release()
+	}
+	if err := os.RemoveAll(filepath.Join(d.lxcpath, name)); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		return cause
+	}
+	return errors.Join(cause, fmt.Errorf("liblxc: clean up %s: %w", name, errors.Join(errs...)))
+}
+
+// setConfig sets items in order and saves the config file.
+func setConfig(c *lxc.Container, items []lxcdriver.ConfigItem) error {
+	for _, it := range items {
+		if err := c.SetConfigItem(it.Key, it.Value); err != nil {
+			return fmt.Errorf("set %s = %q: %w", it.Key, it.Value, err)
+		}
+	}
+	if err := c.SaveConfigFile(c.ConfigFileName()); err != nil {
+		return fmt.Errorf("save config: %w", err)
+	}
+	return nil
+}
+
+// Clone implements lxcdriver.Driver.
+func (d *Driver) Clone(ctx context.Context, src, dst string, opts lxcdriver.CloneOptions) (err error) {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("liblxc: clone %s to %s: %w", src, dst, err)
+	}
+	c, err := d.container("clone", src)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	if s := d.state(c); s != lxcdriver.StateStopped {
+		return fmt.Errorf("liblxc: clone %s to %s: %w", src, dst, lxcdriver.ErrRunning)
+	}
+	n, err := lxc.NewContainer(dst, d.lxcpath)
+	if err != nil {
+		return fmt.Errorf("liblxc: clone %s to %s: %w", src, dst, err)
+	}
+	defined := n.Defined()
+	n.Release()
+	dir := filepath.Join(d.lxcpath, dst)
+	if _, err := os.Lstat(dir); defined || err == nil {
+		return fmt.Errorf("liblxc: clone %s to %s: %w", src, dst, lxcdriver.ErrExists)
+	}
+	defer func() {
+		if err != nil {
+			err = d.discard(dst, err)
+		}
+	}()
+
+	co := lxc.CloneOptions{Backend: lxc.Directory, ConfigPath: d.lxcpath}
+	if opts.Snapshot {
+		co.Backend, co.Snapshot = lxc.Overlayfs, true
+	}
+	if err := c.Clone(dst, co); err != nil {
+		return fmt.Errorf("liblxc: clone %s to %s: %w", src, dst, err)
+	}
+	n, err = d.container("clone", dst)
+	if err != nil {
+		return err
+	}
+	defer n.Release()
+	if err := setConfig(n, opts.Config); err != nil {
+		return fmt.Errorf("liblxc: clone %s to %s: %w", src, dst, err)
+	}
+	return nil
+}
+
+// Destroy implements lxcdriver.Driver.
+func (d *Driver) Destroy(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("liblxc: destroy %s: %w", name, err)
+	}
+	c, err := d.container("destroy", name)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	if s := d.state(c); s != lxcdriver.StateStopped {
+		return fmt.Errorf("liblxc: destroy %s: %w", name, lxcdriver.ErrRunning)
+	}
+	if err := c.Destroy(); err != nil {
+		if n := snapshotClones(filepath.Join(d.lxcpath, name)); n > 0 {
+			return fmt.Errorf("liblxc: destroy %s: it has %d snapshot clone(s): %w", name, n, err)
+		}
+		return fmt.Errorf("liblxc: destroy %s: %w", name, err)
+	}
+	return nil
+}
+
+// snapshotClones counts the overlay clones liblxc has recorded against a
+// container (lxc_snapshots holds an lxcpath line and a name line each).
+func snapshotClones(dir string) int {
+	b, err := os.ReadFile(filepath.Join(dir, "lxc_snapshots"))
+	if err != nil {
+		return 0
+	}
+	return len(strings.Fields(string(b))) / 2
+}
+
+// State implements lxcdriver.Driver.
+func (d *Driver) State(ctx context.Context, name string) (lxcdriver.State, error) {
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("liblxc: state %s: %w", name, err)
+	}
+	c, err := d.container("state", name)
+	if err != nil {
+		return "", err
+	}
+	defer c.Release()
+	return d.state(c), nil
+}
+
+// Info implements lxcdriver.Driver. Task count and addresses are best
+// effort: a container that stops while we look simply has none.
+func (d *Driver) Info(ctx context.Context, name string) (lxcdriver.Info, error) {
+	if err := ctx.Err(); err != nil {
+		return lxcdriver.Info{}, fmt.Errorf("liblxc: info %s: %w", name, err)
+	}
+	c, err := d.container("info", name)
+	if err != nil {
+		return lxcdriver.Info{}, err
+	}
+	defer c.Release()
+	info := lxcdriver.Info{Name: name, State: d.state(c)}
+	if info.State == lxcdriver.StateStopped {
+		return info, nil
+	}
+	pid := c.InitPid()
+	if pid <= 0 {
+		return info, nil
+	}
+	info.InitPID = pid
+	if n, err := d.taskCount(pid); err == nil {
+		info.NProc = n
+	}
+	// Errors here mostly mean "no network namespace to look into".
+	if ips, err := c.IPv4Addresses(); err == nil {
+		info.IPv4 = withoutLoopback(ips)
+	}
+	if ips, err := c.IPv6Addresses(); err == nil {
+		info.IPv6 = withoutLoopback(ips)
+	}
+	return info, nil
+}
+
+func withoutLoopback(ips []string) []string {
+	var out []string
+	for _, s := range ips {
+		if ip := net.ParseIP(s); ip != nil && !ip.IsLoopback() {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// List implements lxcdriver.Driver.
+func (d *Driver) List(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("liblxc: list: %w", err)
+	}
+	names := lxc.DefinedContainerNames(d.lxcpath)
+	if names == nil {
+		names = []string{}
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// SetConfig implements lxcdriver.Driver.
+func (d *Driver) SetConfig(ctx context.Context, name string, items []lxcdriver.ConfigItem) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("liblxc: set config %s: %w", name, err)
+	}
+	c, err := d.container("set config", name)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	if err := setConfig(c, items); err != nil {
+		return fmt.Errorf("liblxc: set config %s: %w", name, err)
+	}
+	return nil
+}
+
+// ConfigItem implements lxcdriver.Driver. Keys with several values (such
+// as lxc.cgroup.devices.allow) come back one per line.
+func (d *Driver) ConfigItem(ctx context.Context, name, key string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("liblxc: config item %s: %w", name, err)
+	}
+	c, err := d.container("config item", name)
+	if err != nil {
+		return "", err
+	}
+	defer c.Release()
+	return strings.Join(c.ConfigItem(key), "\n"), nil
+}

@@ -1,0 +1,145 @@
+package liblxc
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/ctpanel/ctpanel/lxcdriver"
+	lxc "github.com/lxc/go-lxc"
+)
+
+// Start implements lxcdriver.Driver. A frozen container gives ErrFrozen:
+// it is started already, but "start" would not make it run.
+func (d *Driver) Start(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("liblxc: start %s: %w", name, err)
+	}
+	c, err := d.container("start", name)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	switch d.state(c) {
+	case lxcdriver.StateRunning:
+		return nil
+	case lxcdriver.StateFrozen, lxcdriver.StateFreezing:
+		return fmt.Errorf("liblxc: start %s: %w", name, lxcdriver.ErrFrozen)
+	}
+	// Not go-lxc's Start: liblxc forks the container's monitor from the
+	// calling process without exec'ing, so the monitor would be a copy
+	// of the whole panel (holding on to every page the panel later
+	// writes), and liblxc moves its caller, as the "transient" process,
+	// into the lxc.monitor.<name> cgroups. The panel would then wander
+	// from one monitor cgroup to the next and each monitor cgroup would
+	// be left behind when its container stops. lxc-start is the
+	// short-lived caller liblxc expects (Incus uses its own forkstart for
+	// the same reason). It daemonizes and returns once the container is
+	// RUNNING or has failed; the wait below covers a start raced by
+	// another caller.
+	cmd := exec.CommandContext(ctx, d.lxcStart, "--lxcpath", d.lxcpath, "--name", name)
+	// The daemonized monitor closes inherited fds; should one ever keep
+	// our output pipe, do not wait for it.
+	cmd.WaitDelay = time.Second
+	if out, err := cmd.CombinedOutput(); err != nil && d.state(c) != lxcdriver.StateRunning {
+		return fmt.Errorf("liblxc: start %s: lxc-start: %w: %s", name, err, strings.TrimSpace(string(out)))
+	}
+	if _, err := d.waitState(ctx, c, lxcdriver.StateRunning, time.Time{}); err != nil {
+		return fmt.Errorf("liblxc: start %s: wait for running: %w", name, err)
+	}
+	return nil
+}
+
+// Stop implements lxcdriver.Driver.
+func (d *Driver) Stop(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("liblxc: stop %s: %w", name, err)
+	}
+	c, err := d.container("stop", name)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	if err := d.kill(ctx, c); err != nil {
+		return fmt.Errorf("liblxc: stop %s: %w", name, err)
+	}
+	return nil
+}
+
+// kill is lxc-stop -k: SIGKILL to init, then wait for STOPPED.
+func (d *Driver) kill(ctx context.Context, c *lxc.Container) error {
+	switch d.state(c) {
+	case lxcdriver.StateStopped:
+		return nil
+	case lxcdriver.StateFrozen, lxcdriver.StateFreezing:
+		// A frozen init cannot die; thaw first so the kill lands now
+		// instead of relying on liblxc's monitor to notice.
+		if err := d.thaw(ctx, c); err != nil {
+			return fmt.Errorf("thaw: %w", err)
+		}
+	}
+	if err := c.Stop(); err != nil && d.state(c) != lxcdriver.StateStopped {
+		return err
+	}
+	if _, err := d.waitState(ctx, c, lxcdriver.StateStopped, time.Time{}); err != nil {
+		return fmt.Errorf("wait for stopped: %w", err)
+	}
+	return nil
+}
+
+// Shutdown implements lxcdriver.Driver. liblxc's own timeout counts whole
+// seconds, so the driver sends the halt signal (lxc.signal.halt, SIGPWR by
+// default) and does the waiting itself. If ctx ends first the container is
+// left to finish on its own and ctx's error is returned.
+func (d *Driver) Shutdown(ctx context.Context, name string, timeout time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("liblxc: shutdown %s: %w", name, err)
+	}
+	c, err := d.container("shutdown", name)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	if err := d.shutdown(ctx, c, timeout); err != nil {
+		return fmt.Errorf("liblxc: shutdown %s: %w", name, err)
+	}
+	return nil
+}
+
+func (d *Driver) shutdown(ctx context.Context, c *lxc.Container, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	switch d.state(c) {
+	case lxcdriver.StateStopped:
+		return nil
+	case lxcdriver.StateFrozen, lxcdriver.StateFreezing:
+		// A frozen init would only see the signal after a thaw.
+		if err := d.thaw(ctx, c); err != nil {
+			return fmt.Errorf("thaw: %w", err)
+		}
+	}
+	// Timeout 0: send the signal, do not wait.
+	if err := c.Shutdown(0); err != nil && d.state(c) != lxcdriver.StateStopped {
+		return fmt.Errorf("send halt signal: %w", err)
+	}
+	reached, err := d.waitState(ctx, c, lxcdriver.StateStopped, deadline)
+	if err != nil {
+		return fmt.Errorf("wait for stopped: %w", err)
+	}
+	if reached {
+		return nil
+	}
+	if err := d.kill(ctx, c); err != nil {
+		return fmt.Errorf("kill after %s: %w", timeout, err)
+	}
+	return nil
+}
+
+// Restart implements lxcdriver.Driver.
+func (d *Driver) Restart(ctx context.Context, name string, timeout time.Duration) error {
+	if err := d.Shutdown(ctx, name, timeout); err != nil {
+		return err
+	}
+	return d.Start(ctx, name)
+}

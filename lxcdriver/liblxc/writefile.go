@@ -1,0 +1,236 @@
+package liblxc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ctpanel/ctpanel/lxcdriver"
+)
+
+// WriteFile implements lxcdriver.Driver. Missing parent directories are
+// created (mode 0755). The path is resolved as if the container's root
+// were /, so a symlink planted in the container cannot point the write at
+// the host.
+//
+// A running container is written through /proc/<init>/root; a stopped one
+// into its rootfs directory, or, for an overlay snapshot clone, through a
+// short-lived overlay mount so the write lands in the clone's own upper
+// layer with overlayfs' copy-up rules, never in the origin's rootfs.
+func (d *Driver) WriteFile(ctx context.Context, name, p string, data []byte, perm uint32) (err error) {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("liblxc: write %s in %s: %w", p, name, err)
+	}
+	if !strings.HasPrefix(p, "/") || slices.Contains(strings.Split(p, "/"), "..") {
+		return fmt.Errorf("liblxc: write %q in %s: path must be absolute and free of \"..\"", p, name)
+	}
+	rel := strings.TrimPrefix(path.Clean(p), "/")
+	if rel == "" {
+		return fmt.Errorf("liblxc: write %q in %s: not a file path", p, name)
+	}
+	c, err := d.container("write file", name)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+
+	var root string
+	switch d.state(c) {
+	case lxcdriver.StateStopped:
+		rootfs, err := rootfsSpec(c.ConfigFileName())
+		if err != nil {
+			return fmt.Errorf("liblxc: write %s in %s: %w", p, name, err)
+		}
+		var cleanup func() error
+		root, cleanup, err = mountStoppedRootfs(rootfs)
+		if err != nil {
+			return fmt.Errorf("liblxc: write %s in %s: %w", p, name, err)
+		}
+		defer func() {
+			if cerr := cleanup(); cerr != nil && err == nil {
+				err = fmt.Errorf("liblxc: write %s in %s: %w", p, name, cerr)
+			}
+		}()
+	default:
+		// Running, frozen (a frozen container's files are writable) or
+		// on its way up or down, where /proc tells the truth either way.
+		pid := c.InitPid()
+		if pid <= 0 {
+			return fmt.Errorf("liblxc: write %s in %s: container is %s without an init", p, name, d.state(c))
+		}
+		root = fmt.Sprintf("/proc/%d/root", pid)
+	}
+	if err := writeInRoot(root, rel, data, os.FileMode(perm)&os.ModePerm|unixSpecialBits(perm)); err != nil {
+		return fmt.Errorf("liblxc: write %s in %s: %w", p, name, err)
+	}
+	return nil
+}
+
+// unixSpecialBits keeps setuid, setgid and sticky from a numeric mode,
+// which os.FileMode spells differently.
+func unixSpecialBits(perm uint32) os.FileMode {
+	var m os.FileMode
+	if perm&unix.S_ISUID != 0 {
+		m |= os.ModeSetuid
+	}
+	if perm&unix.S_ISGID != 0 {
+		m |= os.ModeSetgid
+	}
+	if perm&unix.S_ISVTX != 0 {
+		m |= os.ModeSticky
+	}
+	return m
+}
+
+// rootfsSpec reads lxc.rootfs.path from a container's config file. liblxc
+// hands the item back without its "dir:" or "overlay:" type, and the type
+// is what WriteFile needs.
+func rootfsSpec(configFile string) (string, error) {
+	b, err := os.ReadFile(configFile)
+	if err != nil {
+		return "", err
+	}
+	spec := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		key, val, ok := strings.Cut(line, "=")
+		if ok && strings.TrimSpace(key) == "lxc.rootfs.path" {
+			spec = strings.TrimSpace(val)
+		}
+	}
+	if spec == "" {
+		return "", fmt.Errorf("no lxc.rootfs.path in %s", configFile)
+	}
+	return spec, nil
+}
+
+// mountStoppedRootfs returns a directory showing a stopped container's
+// root filesystem as it will look when it runs, and how to let go of it.
+func mountStoppedRootfs(rootfs string) (string, func() error, error) {
+	noop := func() error { return nil }
+	kind, spec, ok := strings.Cut(rootfs, ":")
+	if !ok {
+		kind, spec = "dir", rootfs
+	}
+	switch kind {
+	case "dir":
+		if spec == "" {
+			return "", nil, errors.New("no lxc.rootfs.path")
+		}
+		return spec, noop, nil
+	case "overlay", "overlayfs":
+	default:
+		return "", nil, fmt.Errorf("rootfs %q: only dir and overlay are supported", rootfs)
+	}
+
+	// overlay:LOWER[:LOWER...]:UPPER, with liblxc's work dir next to UPPER.
+	parts := strings.Split(spec, ":")
+	if len(parts) < 2 {
+		return "", nil, fmt.Errorf("rootfs %q: want overlay:LOWER:UPPER", rootfs)
+	}
+	upper := parts[len(parts)-1]
+	lower := strings.Join(parts[:len(parts)-1], ":")
+	work := filepath.Join(filepath.Dir(upper), "work")
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return "", nil, err
+	}
+	mnt, err := os.MkdirTemp("", "ctpanel-overlay-")
+	if err != nil {
+		return "", nil, err
+	}
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work)
+	if err := unix.Mount("overlay", mnt, "overlay", 0, opts); err != nil {
+		_ = os.Remove(mnt)
+		return "", nil, fmt.Errorf("mount overlay %s: %w", opts, err)
+	}
+	cleanup := func() error {
+		if err := unix.Unmount(mnt, 0); err != nil {
+			return fmt.Errorf("unmount %s: %w", mnt, err)
+		}
+		return os.Remove(mnt)
+	}
+	return mnt, cleanup, nil
+}
+
+// inRoot resolves like a chroot: "..", absolute symlinks and /proc magic
+// links cannot leave root.
+const inRoot = unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS
+
+// openat2 retries the EAGAIN that RESOLVE_IN_ROOT gives when a rename
+// raced the lookup.
+func openat2(dirfd int, rel string, how *unix.OpenHow) (int, error) {
+	for range 16 {
+		fd, err := unix.Openat2(dirfd, rel, how)
+		if err != unix.EAGAIN && err != unix.EINTR {
+			return fd, err
+		}
+	}
+	return -1, unix.EAGAIN
+}
+
+// writeInRoot writes rel (relative, clean) below root.
+func writeInRoot(root, rel string, data []byte, perm os.FileMode) error {
+	rootFd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open root %s: %w", root, err)
+	}
+	defer unix.Close(rootFd)
+	if err := mkdirAllIn(rootFd, path.Dir(rel)); err != nil {
+		return err
+	}
+	fd, err := openat2(rootFd, rel, &unix.OpenHow{
+		Flags:   unix.O_WRONLY | unix.O_CREAT | unix.O_TRUNC | unix.O_CLOEXEC,
+		Mode:    uint64(perm.Perm()),
+		Resolve: inRoot,
+	})
+	if err != nil {
+		return fmt.Errorf("open %s: %w", rel, err)
+	}
+	f := os.NewFile(uintptr(fd), rel)
+	// O_CREAT's mode is cut by the umask and ignored for an existing file.
+	if err := f.Chmod(perm); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// mkdirAllIn is os.MkdirAll for dir (relative, clean) below rootFd.
+func mkdirAllIn(rootFd int, dir string) error {
+	if dir == "." {
+		return nil
+	}
+	dirHow := &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: inRoot}
+	if fd, err := openat2(rootFd, dir, dirHow); err == nil {
+		return unix.Close(fd)
+	}
+	parts := strings.Split(dir, "/")
+	for i := range parts {
+		parent := "."
+		if i > 0 {
+			parent = strings.Join(parts[:i], "/")
+		}
+		pfd, err := openat2(rootFd, parent, dirHow)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", parent, err)
+		}
+		// parts[i] has no slash, so mkdirat cannot be led out of the
+		// parent we just resolved safely.
+		err = unix.Mkdirat(pfd, parts[i], 0o755)
+		unix.Close(pfd)
+		if err != nil && err != unix.EEXIST {
+			return fmt.Errorf("mkdir %s: %w", strings.Join(parts[:i+1], "/"), err)
+		}
+	}
+	return nil
+}

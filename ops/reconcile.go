@@ -1,0 +1,140 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/lxcdriver"
+)
+
+// SystemActor names ctpanel itself in operations and the audit log.
+const SystemActor = "ctpanel"
+
+// Reconcile brings the database and liblxc back in line at start-up, before
+// workers run: operations interrupted by a crash are queued again (each
+// action is safe to repeat), containers whose create or destroy was cut
+// short are finished or removed, containers gone from disk are marked
+// missing, state changed by hand (lxc-start, lxc-stop) is recorded, and
+// onboot containers are started.
+func Reconcile(ctx context.Context, store *db.Store, drv lxcdriver.Driver, queue *Queue, log *slog.Logger) error {
+	n, err := store.RequeueInterrupted(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		log.Warn("operations interrupted by a restart are queued again", "count", n)
+	}
+	if n, err := store.FailOrphanedOperations(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		log.Warn("operations without a job were failed", "count", n)
+	}
+	rows, err := store.ListContainers(ctx, nil)
+	if err != nil {
+		return err
+	}
+	names, err := drv.List(ctx)
+	if err != nil {
+		return fmt.Errorf("reconcile: list liblxc containers: %w", err)
+	}
+	onDisk := map[string]bool{}
+	for _, name := range names {
+		onDisk[name] = true
+	}
+	known := map[string]bool{}
+	audit := func(ctid int, action string, details map[string]any) {
+		id := ctid
+		if err := store.Audit(ctx, db.AuditEntry{Actor: SystemActor, ActorRole: "system", Action: action, CTID: &id, Details: details}); err != nil {
+			log.Warn("audit", "err", err)
+		}
+	}
+	for _, c := range rows {
+		name := strconv.Itoa(c.CTID)
+		known[name] = true
+		busy, err := store.HasUnfinished(ctx, c.CTID)
+		if err != nil {
+			return err
+		}
+		if busy {
+			continue // its queued operation settles it
+		}
+		switch c.Phase {
+		case db.PhaseCreating, db.PhaseDeleting:
+			// A create that failed and could not clean up, or a destroy cut
+			// short without its job: finish removing it.
+			if err := removeContainer(ctx, drv, name); err != nil {
+				log.Error("reconcile: remove unfinished container", "ctid", c.CTID, "err", err)
+				continue
+			}
+			if err := store.DeleteContainer(ctx, c.CTID); err != nil {
+				return err
+			}
+			audit(c.CTID, "reconcile.removed", map[string]any{"phase": c.Phase})
+			log.Warn("reconcile: removed a container left half-made", "ctid", c.CTID, "phase", c.Phase)
+		case db.PhaseReady, db.PhaseMissing:
+			if !onDisk[name] {
+				if c.Phase == db.PhaseReady {
+					if err := store.SetContainerPhase(ctx, c.CTID, db.PhaseMissing); err != nil {
+						return err
+					}
+					audit(c.CTID, "reconcile.missing", nil)
+					log.Warn("reconcile: container is gone from liblxc", "ctid", c.CTID)
+				}
+				continue
+			}
+			if c.Phase == db.PhaseMissing {
+				if err := store.SetContainerPhase(ctx, c.CTID, db.PhaseReady); err != nil {
+					return err
+				}
+				audit(c.CTID, "reconcile.found", nil)
+			}
+			st, err := drv.State(ctx, name)
+			if err != nil {
+				log.Warn("reconcile: state", "ctid", c.CTID, "err", err)
+				continue
+			}
+			if string(st) != c.LastState {
+				if err := store.SetContainerState(ctx, c.CTID, string(st)); err != nil {
+					return err
+				}
+				audit(c.CTID, "reconcile.state_changed", map[string]any{"from": c.LastState, "to": string(st)})
+				log.Info("reconcile: state changed outside ctpanel", "ctid", c.CTID, "from", c.LastState, "to", st)
+			}
+			if c.OnBoot && st == lxcdriver.StateStopped {
+				err := store.InTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+					_, err := queue.Enqueue(ctx, tx, q, c.CTID, ActionStart, Params{}, SystemActor+" (onboot)")
+					return err
+				})
+				if err != nil {
+					return err
+				}
+				audit(c.CTID, "container.start", map[string]any{"reason": "onboot"})
+			}
+		}
+	}
+	for _, name := range names {
+		if !known[name] {
+			log.Warn("reconcile: liblxc has a container ctpanel does not manage; left alone", "name", name)
+		}
+	}
+	return nil
+}
+
+func removeContainer(ctx context.Context, drv lxcdriver.Driver, name string) error {
+	if _, err := drv.State(ctx, name); errors.Is(err, lxcdriver.ErrNotFound) {
+		return nil
+	}
+	if err := drv.Stop(ctx, name); err != nil && !errors.Is(err, lxcdriver.ErrNotFound) {
+		return err
+	}
+	if err := drv.Destroy(ctx, name); err != nil && !errors.Is(err, lxcdriver.ErrNotFound) {
+		return err
+	}
+	return nil
+}

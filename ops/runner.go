@@ -1,0 +1,309 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/lxcdriver"
+)
+
+// Runner is the River worker that carries out operations.
+type Runner struct {
+	river.WorkerDefaults[JobArgs]
+	Store *db.Store
+	Drv   lxcdriver.Driver
+	Hub   *Hub
+	Log   *slog.Logger
+	// TemplateCacheDir holds tar.gz OS templates (OpenVZ's template cache).
+	TemplateCacheDir string
+}
+
+// DefaultShutdownTimeout is how long a clean shutdown may take before the
+// container is killed, when the request does not say.
+const DefaultShutdownTimeout = 30 * time.Second
+
+// Timeout bounds one operation; River cancels its context past it.
+func (r *Runner) Timeout(*river.Job[JobArgs]) time.Duration { return 15 * time.Minute }
+
+// Work runs one operation, after every earlier operation on the same
+// container has finished.
+func (r *Runner) Work(ctx context.Context, job *river.Job[JobArgs]) error {
+	op, err := r.Store.GetOperation(ctx, job.Args.OperationID)
+	if errors.Is(err, db.ErrNotFound) {
+		r.Log.Warn("job for an unknown operation", "op", job.Args.OperationID)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if op.Done() {
+		return nil
+	}
+	for {
+		changed := r.Hub.Changed()
+		n, err := r.Store.EarlierUnfinished(ctx, op)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+		select {
+		case <-changed:
+		case <-time.After(250 * time.Millisecond):
+		case <-ctx.Done():
+			return river.JobSnooze(0)
+		}
+	}
+	if err := r.Store.StartOperation(ctx, op.ID); err != nil {
+		return err
+	}
+	log := r.Log.With("op", op.ID, "action", op.Action, "ctid", op.CTID)
+	log.Debug("operation started")
+	opErr := r.run(ctx, op)
+	// The outcome is recorded even if the job's context is gone.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := r.Store.FinishOperation(fctx, op.ID, opErr); err != nil {
+		return err
+	}
+	r.recordState(fctx, op.CTID)
+	r.Hub.Notify()
+	if opErr != nil {
+		log.Warn("operation failed", "err", opErr)
+	} else {
+		log.Info("operation succeeded")
+	}
+	return nil
+}
+
+func (r *Runner) run(ctx context.Context, op db.Operation) error {
+	p, err := decodeParams(op)
+	if err != nil {
+		return err
+	}
+	name := strconv.Itoa(op.CTID)
+	switch op.Action {
+	case ActionCreate, ActionClone:
+		return r.create(ctx, op, p)
+	case ActionStart:
+		return r.Drv.Start(ctx, name)
+	case ActionStop:
+		return r.Drv.Stop(ctx, name)
+	case ActionShutdown:
+		return r.Drv.Shutdown(ctx, name, timeoutOf(p))
+	case ActionRestart:
+		return r.Drv.Restart(ctx, name, timeoutOf(p))
+	case ActionFreeze:
+		return r.Drv.Freeze(ctx, name)
+	case ActionUnfreeze:
+		return r.Drv.Unfreeze(ctx, name)
+	case ActionDestroy:
+		return r.destroy(ctx, op.CTID, p.Force)
+	case ActionConfigure:
+		return r.configure(ctx, op.CTID)
+	}
+	return fmt.Errorf("unknown action %q", op.Action)
+}
+
+func timeoutOf(p Params) time.Duration {
+	if p.Timeout > 0 {
+		return time.Duration(p.Timeout) * time.Second
+	}
+	return DefaultShutdownTimeout
+}
+
+func (r *Runner) recordState(ctx context.Context, ctid int) {
+	st, err := r.Drv.State(ctx, strconv.Itoa(ctid))
+	if err != nil {
+		return
+	}
+	if err := r.Store.SetContainerState(ctx, ctid, string(st)); err != nil {
+		r.Log.Warn("record state", "ctid", ctid, "err", err)
+	}
+}
+
+// baseConfig is the liblxc config every ctpanel container gets: no network
+// until the networking issue gives it one, and its hostname.
+func baseConfig(c db.Container) []lxcdriver.ConfigItem {
+	return []lxcdriver.ConfigItem{
+		{Key: "lxc.net.0.type", Value: "empty"},
+		{Key: "lxc.uts.name", Value: hostnameOf(c)},
+	}
+}
+
+func hostnameOf(c db.Container) string {
+	if c.Hostname != "" {
+		return c.Hostname
+	}
+	if c.Name != nil {
+		return *c.Name
+	}
+	return strconv.Itoa(c.CTID)
+}
+
+// create makes the container of a create or clone operation. It is safe to
+// run again after a crash: a leftover from an interrupted run is removed
+// first. On failure everything it made is undone and the row removed.
+func (r *Runner) create(ctx context.Context, op db.Operation, p Params) (err error) {
+	c, err := r.Store.GetContainer(ctx, op.CTID)
+	if errors.Is(err, db.ErrNotFound) {
+		return fmt.Errorf("container %d was removed before it was created", op.CTID)
+	}
+	if err != nil {
+		return err
+	}
+	name := strconv.Itoa(c.CTID)
+	if c.Phase == db.PhaseReady { // finished by an earlier run of this job
+		if p.Start {
+			return r.Drv.Start(ctx, name)
+		}
+		return nil
+	}
+	if c.Phase != db.PhaseCreating {
+		return fmt.Errorf("container %d is %s, not being created", c.CTID, c.Phase)
+	}
+	if err := removeContainer(ctx, r.Drv, name); err != nil {
+		return err
+	}
+	defer func() {
+		if err == nil {
+			return
+		}
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if uerr := removeContainer(uctx, r.Drv, name); uerr != nil {
+			// Keep the row in phase creating: start-up reconciliation
+			// tries the clean-up again.
+			r.Log.Error("undo of a failed create", "ctid", c.CTID, "err", uerr)
+			return
+		}
+		if derr := r.Store.DeleteContainer(uctx, c.CTID); derr != nil {
+			r.Log.Error("remove row of a failed create", "ctid", c.CTID, "err", derr)
+		}
+	}()
+
+	if op.Action == ActionClone {
+		err = r.Drv.Clone(ctx, strconv.Itoa(p.SourceCTID), name, lxcdriver.CloneOptions{Snapshot: p.Snapshot, Config: baseConfig(c)})
+	} else {
+		var opts lxcdriver.CreateOptions
+		opts, err = r.createOptions(ctx, c)
+		if err != nil {
+			return err
+		}
+		err = r.Drv.Create(ctx, name, opts)
+	}
+	if err != nil {
+		return err
+	}
+	if err := r.writeIdentity(ctx, c); err != nil {
+		return err
+	}
+	if p.Start {
+		if err := r.Drv.Start(ctx, name); err != nil {
+			return err
+		}
+	}
+	return r.Store.SetContainerPhase(ctx, c.CTID, db.PhaseReady)
+}
+
+func (r *Runner) createOptions(ctx context.Context, c db.Container) (lxcdriver.CreateOptions, error) {
+	t, err := r.Store.GetTemplate(ctx, c.Template)
+	if err != nil {
+		return lxcdriver.CreateOptions{}, fmt.Errorf("template %q: %w", c.Template, err)
+	}
+	opts := lxcdriver.CreateOptions{Config: baseConfig(c)}
+	switch t.Kind {
+	case "lxc":
+		opts.Template = t.Source
+	case "tarball":
+		opts.RootfsTarball = filepath.Join(r.TemplateCacheDir, filepath.Base(t.Source))
+	default:
+		return opts, fmt.Errorf("template %q has unknown kind %q", t.Name, t.Kind)
+	}
+	return opts, nil
+}
+
+// writeIdentity writes the hostname and resolver into the container's
+// filesystem, as vzctl set --hostname --nameserver --save does.
+func (r *Runner) writeIdentity(ctx context.Context, c db.Container) error {
+	name := strconv.Itoa(c.CTID)
+	if err := r.Drv.WriteFile(ctx, name, "/etc/hostname", []byte(hostnameOf(c)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("write hostname: %w", err)
+	}
+	if len(c.Nameservers) > 0 {
+		var b strings.Builder
+		for _, ns := range c.Nameservers {
+			b.WriteString("nameserver " + ns + "\n")
+		}
+		if err := r.Drv.WriteFile(ctx, name, "/etc/resolv.conf", []byte(b.String()), 0o644); err != nil {
+			return fmt.Errorf("write resolv.conf: %w", err)
+		}
+	}
+	return nil
+}
+
+// configure applies saved settings to the container: the hostname in its
+// config and files, and live with hostname(1) when it runs.
+func (r *Runner) configure(ctx context.Context, ctid int) error {
+	c, err := r.Store.GetContainer(ctx, ctid)
+	if err != nil {
+		return err
+	}
+	name := strconv.Itoa(ctid)
+	if err := r.Drv.SetConfig(ctx, name, []lxcdriver.ConfigItem{{Key: "lxc.uts.name", Value: hostnameOf(c)}}); err != nil {
+		return err
+	}
+	if err := r.writeIdentity(ctx, c); err != nil {
+		return err
+	}
+	st, err := r.Drv.State(ctx, name)
+	if err != nil {
+		return err
+	}
+	if st == lxcdriver.StateRunning {
+		res, err := r.Drv.Exec(ctx, name, []string{"hostname", hostnameOf(c)}, lxcdriver.ExecOptions{})
+		if err != nil {
+			return fmt.Errorf("set hostname live: %w", err)
+		}
+		if res.ExitCode != 0 {
+			return fmt.Errorf("set hostname live: exit %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
+		}
+	}
+	return nil
+}
+
+// destroy removes the container from liblxc and then its row; safe to run
+// again after a crash.
+func (r *Runner) destroy(ctx context.Context, ctid int, force bool) error {
+	name := strconv.Itoa(ctid)
+	st, err := r.Drv.State(ctx, name)
+	switch {
+	case errors.Is(err, lxcdriver.ErrNotFound):
+	case err != nil:
+		return err
+	default:
+		if st != lxcdriver.StateStopped {
+			if !force {
+				_ = r.Store.SetContainerPhase(ctx, ctid, db.PhaseReady)
+				return fmt.Errorf("container %d is %s; destroy it with force", ctid, st)
+			}
+			if err := r.Drv.Stop(ctx, name); err != nil {
+				return err
+			}
+		}
+		if err := r.Drv.Destroy(ctx, name); err != nil && !errors.Is(err, lxcdriver.ErrNotFound) {
+			return err
+		}
+	}
+	return r.Store.DeleteContainer(ctx, ctid)
+}

@@ -1,0 +1,211 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/handlers"
+	"github.com/ctpanel/ctpanel/lxcdriver"
+	"github.com/ctpanel/ctpanel/lxcdriver/liblxc"
+	"github.com/ctpanel/ctpanel/ops"
+	"github.com/ctpanel/ctpanel/server/pgcluster"
+)
+
+// App is a running ctpanel: database, driver, workers and HTTP handler.
+type App struct {
+	Cfg     Config
+	Log     *slog.Logger
+	Pool    *pgxpool.Pool
+	Store   *db.Store
+	Drv     lxcdriver.Driver
+	River   *river.Client[pgx.Tx]
+	Hub     *ops.Hub
+	API     *handlers.API
+	cluster *pgcluster.Cluster
+}
+
+// OpenDB connects to the configured database, starting the private
+// cluster when no URL is set, and applies migrations. close releases both.
+func OpenDB(ctx context.Context, cfg Config, log *slog.Logger) (pool *pgxpool.Pool, cluster *pgcluster.Cluster, err error) {
+	url := cfg.DatabaseURL
+	if url == "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return nil, nil, fmt.Errorf("data dir: %w", err)
+		}
+		cluster, err = pgcluster.Start(ctx, filepath.Join(cfg.DataDir, "postgres"), log)
+		if err != nil {
+			return nil, nil, err
+		}
+		url, err = cluster.URL(ctx, "ctpanel")
+		if err != nil {
+			cluster.Stop()
+			return nil, nil, err
+		}
+	}
+	pool, err = db.Connect(ctx, url)
+	if err != nil {
+		cluster.Stop()
+		return nil, nil, err
+	}
+	return pool, cluster, nil
+}
+
+// Open starts everything but the HTTP listener. drv may be nil for the
+// liblxc driver on cfg.LXCPath (tests pass the fake).
+func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Driver) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a := &App{Cfg: cfg, Log: log, Hub: ops.NewHub()}
+	var err error
+	a.Pool, a.cluster, err = OpenDB(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			a.Close()
+		}
+	}()
+	if err := db.MigrateUp(ctx, a.Pool); err != nil {
+		return nil, err
+	}
+	a.Store = db.New(a.Pool)
+	if drv == nil {
+		if drv, err = liblxc.New(cfg.LXCPath); err != nil {
+			return nil, err
+		}
+	}
+	a.Drv = drv
+	if err := a.scanTemplateCache(ctx); err != nil {
+		return nil, err
+	}
+
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &ops.Runner{Store: a.Store, Drv: drv, Hub: a.Hub, Log: log,
+		TemplateCacheDir: cfg.TemplateCacheDir()})
+	a.River, err = river.NewClient(riverpgxv5.New(a.Pool), &river.Config{
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 100}},
+		Workers:           workers,
+		FetchCooldown:     time.Millisecond,
+		FetchPollInterval: 200 * time.Millisecond,
+		Logger:            slog.New(log.Handler()).With("component", "river"),
+		// Only start-up reconciliation re-runs interrupted operations.
+		RescueStuckJobsAfter: 24 * time.Hour,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("river: %w", err)
+	}
+	queue := &ops.Queue{Client: a.River}
+	a.API = &handlers.API{Store: a.Store, Drv: drv, Queue: queue, Hub: a.Hub, Log: log}
+	if err := ops.Reconcile(ctx, a.Store, drv, queue, log); err != nil {
+		return nil, err
+	}
+	if err := a.River.Start(context.WithoutCancel(ctx)); err != nil {
+		return nil, fmt.Errorf("river start: %w", err)
+	}
+	ok = true
+	return a, nil
+}
+
+// scanTemplateCache registers every *.tar.gz in the template cache dir as
+// an OS template named after the file, as OpenVZ's --ostemplate does.
+func (a *App) scanTemplateCache(ctx context.Context) error {
+	dir := a.Cfg.TemplateCacheDir()
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("template cache: %w", err)
+	}
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".tar.gz")
+		if !ok || e.IsDir() || name == "" {
+			continue
+		}
+		if err := a.Store.UpsertTemplate(ctx, db.Template{Name: name, Kind: "tarball", Source: e.Name(),
+			Description: "from the template cache", Enabled: true}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Handler is the HTTP handler of every route.
+func (a *App) Handler() http.Handler { return Router(a.API) }
+
+// Serve answers HTTP on cfg.Listen until ctx ends, then shuts down
+// gracefully.
+func (a *App) Serve(ctx context.Context) error {
+	ln, err := net.Listen("tcp", a.Cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	return a.ServeListener(ctx, ln)
+}
+
+// ServeListener is Serve on an open listener.
+func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.Log.Info("ctpanel listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	a.Log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	return nil
+}
+
+// Close stops the workers (letting running operations finish for a while),
+// the pool and the private cluster.
+func (a *App) Close() {
+	if a.River != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := a.River.Stop(sctx); err != nil {
+			cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_ = a.River.StopAndCancel(cctx)
+			ccancel()
+		}
+		cancel()
+	}
+	if a.Pool != nil {
+		a.Pool.Close()
+	}
+	a.cluster.Stop()
+}
+
+// EnsureAdminToken creates a first admin token when there are no tokens at
+// all, so a new install can be driven at once. The secret is returned once.
+func (a *App) EnsureAdminToken(ctx context.Context) (string, error) {
+	var n int
+	if err := a.Pool.QueryRow(ctx, `SELECT count(*) FROM api_tokens`).Scan(&n); err != nil {
+		return "", fmt.Errorf("count tokens: %w", err)
+	}
+	if n > 0 {
+		return "", nil
+	}
+	_, secret, err := a.Store.CreateToken(ctx, "initial-admin", db.RoleAdmin, nil, nil)
+	return secret, err
+}

@@ -1,0 +1,79 @@
+// Package server wires ctpanel together: configuration from flags and the
+// environment, logging, the database (an external one or the private
+// embedded cluster), the liblxc driver, the River workers, start-up
+// reconciliation, the router and graceful shutdown.
+package server
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Config is everything ctpanel can be told; flags win over environment
+// variables, which win over defaults.
+type Config struct {
+	Listen      string // CTPANEL_LISTEN
+	DatabaseURL string // CTPANEL_DATABASE_URL; empty = private cluster in DataDir
+	DataDir     string // CTPANEL_DATA_DIR
+	LXCPath     string // CTPANEL_LXC_PATH; empty = liblxc's default
+	LogLevel    string // CTPANEL_LOG_LEVEL: debug, info, warn, error
+}
+
+// Defaults.
+const (
+	DefaultListen  = "127.0.0.1:8080"
+	DefaultDataDir = "/var/lib/ctpanel"
+)
+
+func env(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+// RegisterFlags adds the common flags to fs, with environment defaults.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Listen, "listen", env("CTPANEL_LISTEN", DefaultListen), "address:port to serve on (CTPANEL_LISTEN)")
+	fs.StringVar(&c.DatabaseURL, "database-url", env("CTPANEL_DATABASE_URL", ""), "PostgreSQL URL; empty runs a private cluster under the data dir (CTPANEL_DATABASE_URL)")
+	fs.StringVar(&c.DataDir, "data-dir", env("CTPANEL_DATA_DIR", DefaultDataDir), "state directory: private PostgreSQL, template cache (CTPANEL_DATA_DIR)")
+	fs.StringVar(&c.LXCPath, "lxc-path", env("CTPANEL_LXC_PATH", ""), "liblxc lxcpath; empty is liblxc's default (CTPANEL_LXC_PATH)")
+	fs.StringVar(&c.LogLevel, "log-level", env("CTPANEL_LOG_LEVEL", "info"), "debug, info, warn or error (CTPANEL_LOG_LEVEL)")
+}
+
+// Validate checks values a typo would break.
+func (c *Config) Validate() error {
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if c.DataDir == "" || !filepath.IsAbs(c.DataDir) {
+		return fmt.Errorf("config: data dir must be an absolute path, not %q", c.DataDir)
+	}
+	if c.LXCPath != "" && !filepath.IsAbs(c.LXCPath) {
+		return fmt.Errorf("config: lxc path must be an absolute path, not %q", c.LXCPath)
+	}
+	return nil
+}
+
+// TemplateCacheDir holds tar.gz OS templates, like /var/lib/vz/template/cache.
+func (c *Config) TemplateCacheDir() string {
+	return filepath.Join(c.DataDir, "templates", "cache")
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToLower(s))); err != nil {
+		return l, fmt.Errorf("config: log level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// NewLogger makes the process logger at the configured level.
+func (c *Config) NewLogger() *slog.Logger {
+	l, _ := parseLevel(c.LogLevel)
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}

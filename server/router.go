@@ -1,0 +1,59 @@
+package server
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/ctpanel/ctpanel/handlers"
+	"github.com/ctpanel/ctpanel/ops"
+)
+
+// Router declares every route of ctpanel in one place.
+func Router(api *handlers.API) chi.Router {
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, middleware.RealIP, requestLogger(api), middleware.Recoverer)
+	r.NotFound(api.NotFound)
+	r.MethodNotAllowed(api.MethodNotAllowed)
+
+	r.Get("/healthz", api.Healthz)
+	r.Get("/api/v1/openapi.json", api.OpenAPI)
+
+	r.Route("/api/v1", func(r chi.Router) {
+		r.Use(api.Authenticate)
+		r.Get("/templates", api.ListTemplates)
+		r.Get("/containers", api.ListContainers)
+		r.With(api.RequireStaff).Post("/containers", api.CreateContainer)
+		r.Route("/containers/{ref}", func(r chi.Router) {
+			r.Get("/", api.GetContainer)
+			r.Patch("/", api.PatchContainer)
+			r.With(api.RequireStaff).Delete("/", api.DeleteContainer)
+			r.Get("/operations", api.ListContainerOperations)
+			for _, action := range []string{ops.ActionStart, ops.ActionStop, ops.ActionShutdown, ops.ActionRestart} {
+				r.Post("/"+action, api.ContainerAction(action))
+			}
+			for _, action := range []string{ops.ActionFreeze, ops.ActionUnfreeze} {
+				r.With(api.RequireStaff).Post("/"+action, api.ContainerAction(action))
+			}
+			r.With(api.RequireStaff).Post("/clone", api.CloneContainer)
+			r.Post("/exec", api.ExecContainer)
+		})
+		r.Get("/operations/{id}", api.GetOperation)
+		r.Get("/operations/{id}/wait", api.WaitOperation)
+	})
+	return r
+}
+
+func requestLogger(api *handlers.API) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			next.ServeHTTP(ww, r)
+			api.Log.Debug("http", "method", r.Method, "path", r.URL.Path, "status", ww.Status(),
+				"dur", time.Since(start), "req", middleware.GetReqID(r.Context()))
+		})
+	}
+}
