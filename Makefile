@@ -1,0 +1,33 @@
+# The two commands: `make run` and `make test` (both as root, on Debian 12 or
+# Ubuntu). They install whatever is missing first.
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+
+BIN := bin/ctpanel
+COUNT ?= 50
+PARALLEL ?= 4
+
+.PHONY: all deps build run test bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	go build -o $(BIN) ./cmd/ctpanel
+
+# Starts the panel on http://127.0.0.1:8080 with its own PostgreSQL under
+# /var/lib/ctpanel unless CTPANEL_DATABASE_URL says otherwise.
+run: build
+	./$(BIN) serve
+
+test: deps
+	scripts/test.sh
+
+# Lifecycle benchmark: the panel's REST API next to raw liblxc, same run.
+bench: deps
+	go run ./cmd/ctpanel-bench -count $(COUNT) -parallel $(PARALLEL)
+
+clean:
+	rm -rf bin

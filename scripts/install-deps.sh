@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what ctpanel needs on a Debian 12 / Ubuntu host, only what is
+# missing: liblxc and its headers, busybox-static for the busybox template,
+# PostgreSQL's server binaries, a C toolchain for cgo, and Go itself.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: run as root (liblxc containers and apt need it)" >&2
+	exit 1
+fi
+
+pkgs=(lxc lxc-dev liblxc1 busybox-static pkg-config postgresql gcc libc6-dev make rsync
+	ca-certificates curl tar gzip iproute2 procps)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "install-deps: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Go: the version go.mod asks for, from go.dev, when no go is on PATH.
+GO_VERSION=$(awk '/^go /{print $2}' "$(dirname "$0")/../go.mod")
+if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
+	echo "install-deps: installing Go ${GO_VERSION} into /usr/local/go"
+	curl -fsSL "https://go.dev/dl/go${GO_VERSION}.linux-amd64.tar.gz" | tar -C /usr/local -xz
+fi

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests on the fake driver, integration tests on real
+# PostgreSQL (a private cluster each test binary starts from the host's
+# binaries, or CTPANEL_TEST_DATABASE_URL) and real liblxc containers.
+# With CI=true nothing may be skipped for a missing dependency.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/usr/local/go/bin:$PATH"
+go vet ./...
+go test -count=1 -timeout 30m -p 2 ./...

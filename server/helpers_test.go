@@ -1,0 +1,177 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/db/dbtest"
+	"github.com/ctpanel/ctpanel/lxcdriver"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// testPanel is a ctpanel on a fresh database, served by httptest.
+type testPanel struct {
+	t     *testing.T
+	app   *App
+	srv   *httptest.Server
+	admin string
+}
+
+func testLogger() *slog.Logger {
+	level := slog.LevelWarn
+	if os.Getenv("CTPANEL_TEST_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+func newTestPanel(t *testing.T, drv lxcdriver.Driver, lxcPath string) *testPanel {
+	t.Helper()
+	cfg := Config{DatabaseURL: dbtest.URL(t), DataDir: t.TempDir(), LXCPath: lxcPath, LogLevel: "warn", Listen: "127.0.0.1:0"}
+	app, err := Open(context.Background(), cfg, testLogger(), drv)
+	if err != nil {
+		t.Fatalf("open panel: %v", err)
+	}
+	srv := httptest.NewServer(app.Handler())
+	p := &testPanel{t: t, app: app, srv: srv}
+	t.Cleanup(func() {
+		srv.Close()
+		app.Close()
+	})
+	p.admin = p.token(db.RoleAdmin, nil)
+	return p
+}
+
+func (p *testPanel) token(role string, userID *int64) string {
+	p.t.Helper()
+	_, secret, err := p.app.Store.CreateToken(context.Background(), role+"-test", role, userID, nil)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return secret
+}
+
+// customer makes a customer user and a token acting as them.
+func (p *testPanel) customer(name string) (db.User, string) {
+	p.t.Helper()
+	u, err := p.app.Store.CreateUser(context.Background(), name, name+"@example.com", db.RoleCustomer)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return u, p.token(db.RoleCustomer, &u.ID)
+}
+
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("response is not a JSON object: %v: %s", err, r.Body)
+	}
+	return m
+}
+
+// errorField returns error.fields[field] of an error response.
+func (r response) errorField(t *testing.T, field string) string {
+	t.Helper()
+	e, _ := r.json(t)["error"].(map[string]any)
+	if e == nil {
+		t.Fatalf("no error envelope: %s", r.Body)
+	}
+	fields, _ := e["fields"].(map[string]any)
+	s, _ := fields[field].(string)
+	return s
+}
+
+func (p *testPanel) do(token, method, path string, body any) response {
+	p.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = bytes.NewBufferString(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, p.srv.URL+path, rd)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	return response{Status: res.StatusCode, Header: res.Header, Body: raw}
+}
+
+// expect fails unless the response has the status.
+func (p *testPanel) expect(r response, status int) response {
+	p.t.Helper()
+	if r.Status != status {
+		p.t.Fatalf("status %d, want %d: %s", r.Status, status, r.Body)
+	}
+	return r
+}
+
+// run sends a request that answers 202 with an operation and waits for it
+// to finish; it returns the finished operation.
+func (p *testPanel) run(token, method, path string, body any) map[string]any {
+	p.t.Helper()
+	r := p.expect(p.do(token, method, path, body), http.StatusAccepted)
+	loc := r.Header.Get("Location")
+	if loc == "" {
+		p.t.Fatalf("202 without Location: %s", r.Body)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		op := p.expect(p.do(token, "GET", loc+"/wait?timeout=30", nil), http.StatusOK).json(p.t)
+		if op["status"] == db.OpSucceeded || op["status"] == db.OpFailed {
+			return op
+		}
+	}
+	p.t.Fatalf("operation %s did not finish", loc)
+	return nil
+}
+
+// ok is run that requires the operation to succeed.
+func (p *testPanel) ok(token, method, path string, body any) map[string]any {
+	p.t.Helper()
+	op := p.run(token, method, path, body)
+	if op["status"] != db.OpSucceeded {
+		p.t.Fatalf("%s %s: operation %v: %v", method, path, op["status"], op["error"])
+	}
+	return op
+}
+
+func (p *testPanel) containerCount() int {
+	p.t.Helper()
+	var n int
+	if err := p.app.Pool.QueryRow(context.Background(), `SELECT count(*) FROM containers`).Scan(&n); err != nil {
+		p.t.Fatal(err)
+	}
+	return n
+}
