@@ -1,0 +1,96 @@
+package liblxc
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"time"
+
+	lxc "github.com/lxc/go-lxc"
+)
+
+// The Raw functions call go-lxc (liblxc) directly, without anything the
+// Driver adds: no state checks, no fast freezer path, no clean-up of a
+// half-made clone, no config of ctpanel's own. They exist so ctpanel-bench
+// can measure the panel against plain liblxc in the same run; the panel
+// itself never uses them.
+
+// RawClone is go-lxc's Clone of src to dst in lxcpath, with the backend
+// the Driver uses: a directory copy, or an overlay snapshot.
+func RawClone(lxcpath, src, dst string, snapshot bool) error {
+	c, err := lxc.NewContainer(src, lxcpath)
+	if err != nil {
+		return fmt.Errorf("liblxc: raw clone %s to %s: %w", src, dst, err)
+	}
+	defer c.Release()
+	opts := lxc.CloneOptions{Backend: lxc.Directory, ConfigPath: lxcpath}
+	if snapshot {
+		opts.Backend, opts.Snapshot = lxc.Overlayfs, true
+	}
+	if err := c.Clone(dst, opts); err != nil {
+		return fmt.Errorf("liblxc: raw clone %s to %s: %w", src, dst, err)
+	}
+	return nil
+}
+
+// RawStart runs lxc-start -P lxcpath -n name, which returns once liblxc
+// reports the container RUNNING. This is still plain liblxc: lxc-start is
+// liblxc's own start (lxc_container.start with daemonize). go-lxc's
+// Start is not used because liblxc forks the monitor from its caller and
+// moves the caller into the lxc.monitor.<name> cgroups, which would leak
+// one monitor cgroup per container into the benchmark process (see
+// Driver.Start).
+func RawStart(ctx context.Context, lxcpath, name string) error {
+	cmd := exec.CommandContext(ctx, "lxc-start", "-P", lxcpath, "-n", name)
+	// The daemonized monitor closes inherited fds; should one keep our
+	// output pipe, do not wait for it.
+	cmd.WaitDelay = time.Second
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("liblxc: raw start %s: lxc-start: %w: %s", name, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// RawFreeze is go-lxc's Freeze. On a cgroup-v1 freezer liblxc sleeps a
+// whole second each time freezer.state still reads FREEZING.
+func RawFreeze(lxcpath, name string) error {
+	return rawDo(lxcpath, name, "freeze", (*lxc.Container).Freeze)
+}
+
+// RawUnfreeze is go-lxc's Unfreeze.
+func RawUnfreeze(lxcpath, name string) error {
+	return rawDo(lxcpath, name, "unfreeze", (*lxc.Container).Unfreeze)
+}
+
+// RawStop is go-lxc's Stop (lxc-stop -k: SIGKILL to init), then liblxc's
+// own wait for STOPPED, so that RawDestroy may follow at once as it may
+// after Driver.Stop.
+func RawStop(lxcpath, name string) error {
+	return rawDo(lxcpath, name, "stop", func(c *lxc.Container) error {
+		if err := c.Stop(); err != nil {
+			return err
+		}
+		if !c.Wait(lxc.STOPPED, 30*time.Second) {
+			return fmt.Errorf("not stopped after 30s (state %s)", c.State())
+		}
+		return nil
+	})
+}
+
+// RawDestroy is go-lxc's Destroy.
+func RawDestroy(lxcpath, name string) error {
+	return rawDo(lxcpath, name, "destroy", (*lxc.Container).Destroy)
+}
+
+func rawDo(lxcpath, name, op string, fn func(*lxc.Container) error) error {
+	c, err := lxc.NewContainer(name, lxcpath)
+	if err != nil {
+		return fmt.Errorf("liblxc: raw %s %s: %w", op, name, err)
+	}
+	defer c.Release()
+	if err := fn(c); err != nil {
+		return fmt.Errorf("liblxc: raw %s %s: %w", op, name, err)
+	}
+	return nil
+}
