@@ -18,7 +18,7 @@ func (a *API) DeleteContainer(w http.ResponseWriter, r *http.Request) {
 	if s := r.URL.Query().Get("force"); s != "" {
 		b, err := strconv.ParseBool(s)
 		if err != nil {
-			a.smartError(w, r, &APIError{Status: http.StatusBadRequest, Code: "invalid_request",
+			a.smartError(w, r, &APIError{Status: http.StatusBadRequest, Code: "invalid_parameter",
 				Message: "force must be true or false", Fields: map[string]string{"force": "must be true or false"}})
 			return
 		}

@@ -54,18 +54,17 @@ func (a *API) PatchContainer(w http.ResponseWriter, r *http.Request) {
 		checkNameservers(f, "nameserver", ns)
 		u.Nameservers = &ns
 	}
+	if !p.IsStaff() && (req.OnBoot != nil || req.Name != nil) {
+		a.smartError(w, r, &APIError{Status: http.StatusForbidden, Code: "forbidden",
+			Message: "only staff can change a container's name or onboot", Fields: map[string]string{"onboot": "staff only", "name": "staff only"}})
+		return
+	}
 	if req.OnBoot != nil {
-		if !p.IsStaff() {
-			f.Add("onboot", "only staff can change onboot")
-		}
 		u.OnBoot = req.OnBoot
 	}
 	if req.Description != nil {
 		checkDescription(f, "description", *req.Description)
 		u.Description = req.Description
-	}
-	if !p.IsStaff() && req.Name != nil {
-		f.Add("name", "only staff can rename a container")
 	}
 	if err := f.Err(); err != nil {
 		a.smartError(w, r, err)

@@ -27,8 +27,7 @@ func (a *API) ContainerAction(action string) http.HandlerFunc {
 		var p ops.Params
 		if req.Timeout != nil {
 			if action != ops.ActionShutdown && action != ops.ActionRestart {
-				a.smartError(w, r, &APIError{Status: http.StatusBadRequest, Code: "unknown_field",
-					Message: "timeout applies only to shutdown and restart", Fields: map[string]string{"timeout": "not used by " + action}})
+				a.smartError(w, r, FieldErrors{"timeout": "applies only to shutdown and restart, not " + action}.Err())
 				return
 			}
 			if *req.Timeout < 1 || *req.Timeout > MaxShutdownTimeout {

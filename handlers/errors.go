@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,6 +65,9 @@ func (f FieldErrors) Err() error {
 func (a *API) smartError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *APIError
 	var ce *db.ConflictError
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		return // the client went away; there is no one to answer
+	}
 	switch {
 	case errors.As(err, &ae):
 	case errors.As(err, &ce):

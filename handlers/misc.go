@@ -8,7 +8,8 @@ import (
 // Healthz is GET /healthz: the database answers.
 func (a *API) Healthz(w http.ResponseWriter, r *http.Request) {
 	if err := a.Store.Pool.Ping(r.Context()); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "database": err.Error()})
+		a.Log.Error("health check: database", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "database": "unreachable"})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})

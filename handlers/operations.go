@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -39,13 +40,19 @@ func accepted(w http.ResponseWriter, op db.Operation) {
 func (a *API) loadOperation(r *http.Request) (db.Operation, error) {
 	id := chi.URLParam(r, "id")
 	op, err := a.Store.GetOperation(r.Context(), id)
-	if err != nil {
+	if errors.Is(err, db.ErrNotFound) {
 		return op, notFound("operation %q does not exist", id)
+	}
+	if err != nil {
+		return op, err
 	}
 	if p := principal(r); !p.IsStaff() {
 		c, err := a.Store.GetContainer(r.Context(), op.CTID)
-		if err != nil || !canSee(p, c) {
+		if errors.Is(err, db.ErrNotFound) || (err == nil && !canSee(p, c)) {
 			return op, notFound("operation %q does not exist", id)
+		}
+		if err != nil {
+			return op, err
 		}
 	}
 	return op, nil
@@ -71,7 +78,7 @@ func (a *API) WaitOperation(w http.ResponseWriter, r *http.Request) {
 	if s := r.URL.Query().Get("timeout"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 || n > MaxWait {
-			a.smartError(w, r, &APIError{Status: http.StatusBadRequest, Code: "invalid_request",
+			a.smartError(w, r, &APIError{Status: http.StatusBadRequest, Code: "invalid_parameter",
 				Message: "timeout must be a whole number of seconds from 0 to 300",
 				Fields:  map[string]string{"timeout": "must be 0 to 300"}})
 			return

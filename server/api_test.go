@@ -209,7 +209,7 @@ func TestAuthAndTenantIsolation(t *testing.T) {
 			t.Fatalf("alice %s %s: %d, want 403: %s", tc.method, tc.path, r.Status, r.Body)
 		}
 	}
-	r := p.expect(p.do(aliceTok, "PATCH", "/api/v1/containers/101", map[string]any{"onboot": true}), 422)
+	r := p.expect(p.do(aliceTok, "PATCH", "/api/v1/containers/101", map[string]any{"onboot": true}), 403)
 	if r.errorField(t, "onboot") == "" {
 		t.Fatalf("onboot refusal does not name the field: %s", r.Body)
 	}

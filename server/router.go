@@ -14,7 +14,7 @@ import (
 // Router declares every route of ctpanel in one place.
 func Router(api *handlers.API) chi.Router {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, middleware.RealIP, requestLogger(api), middleware.Recoverer)
+	r.Use(middleware.RequestID, requestLogger(api), middleware.Recoverer)
 	r.NotFound(api.NotFound)
 	r.MethodNotAllowed(api.MethodNotAllowed)
 

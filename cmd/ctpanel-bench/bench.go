@@ -32,15 +32,15 @@ const (
 
 // bench is one run: the panel it started and everything it must remove.
 type bench struct {
-	o          options
-	log        *slog.Logger
-	tmp        string // temporary dir: the panel's data dir, and the lxcpath unless given
-	lxcpath    string
-	app        *server.App
-	stopServe  context.CancelFunc
-	served     chan struct{}
-	api        *client
-	baseMade   bool
+	o         options
+	log       *slog.Logger
+	tmp       string // temporary dir: the panel's data dir, and the lxcpath unless given
+	lxcpath   string
+	app       *server.App
+	stopServe context.CancelFunc
+	served    chan struct{}
+	api       *client
+	baseMade  bool
 }
 
 func run(ctx context.Context, o options, out io.Writer) (err error) {
