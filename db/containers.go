@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -35,13 +36,14 @@ type Container struct {
 	Description string
 	Phase       string
 	LastState   string
+	Limits      json.RawMessage // ubc.Spec as JSON
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 }
 
 const containerCols = `c.ct_id, c.name, c.node_id, c.owner_id, u.username, c.plan_id, c.template,
 	c.origin_ctid, c.snapshot, c.hostname, c.nameservers, c.onboot, c.description,
-	c.phase, c.last_state, c.created_at, c.updated_at`
+	c.phase, c.last_state, c.limits, c.created_at, c.updated_at`
 
 const containerFrom = ` FROM containers c LEFT JOIN users u ON u.id = c.owner_id `
 
@@ -49,7 +51,7 @@ func scanContainer(row pgx.Row) (Container, error) {
 	var c Container
 	err := row.Scan(&c.CTID, &c.Name, &c.NodeID, &c.OwnerID, &c.OwnerName, &c.PlanID, &c.Template,
 		&c.OriginCTID, &c.Snapshot, &c.Hostname, &c.Nameservers, &c.OnBoot, &c.Description,
-		&c.Phase, &c.LastState, &c.CreatedAt, &c.UpdatedAt)
+		&c.Phase, &c.LastState, &c.Limits, &c.CreatedAt, &c.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, ErrNotFound
 	}
@@ -60,10 +62,10 @@ func scanContainer(row pgx.Row) (Container, error) {
 func (q *Queries) InsertContainer(ctx context.Context, c Container) error {
 	_, err := q.db.Exec(ctx, `INSERT INTO containers
 		(ct_id, name, node_id, owner_id, plan_id, template, origin_ctid, snapshot, hostname,
-		 nameservers, onboot, description, phase)
-		VALUES ($1, $2, (SELECT id FROM nodes WHERE name = 'local'), $3, $4, $5, $6, $7, $8, $9, $10, $11, 'creating')`,
+		 nameservers, onboot, description, limits, phase)
+		VALUES ($1, $2, (SELECT id FROM nodes WHERE name = 'local'), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'creating')`,
 		c.CTID, c.Name, c.OwnerID, c.PlanID, c.Template, c.OriginCTID, c.Snapshot, c.Hostname,
-		nonNil(c.Nameservers), c.OnBoot, c.Description)
+		nonNil(c.Nameservers), c.OnBoot, c.Description, jsonOrEmpty(c.Limits))
 	if cons, ok := uniqueViolation(err); ok {
 		if strings.Contains(cons, "name") {
 			return &ConflictError{Field: "name"}
@@ -72,6 +74,25 @@ func (q *Queries) InsertContainer(ctx context.Context, c Container) error {
 	}
 	if err != nil {
 		return fmt.Errorf("store: insert container %d: %w", c.CTID, err)
+	}
+	return nil
+}
+
+func jsonOrEmpty(b json.RawMessage) json.RawMessage {
+	if len(b) == 0 {
+		return json.RawMessage(`{}`)
+	}
+	return b
+}
+
+// SetContainerLimits stores a container's limits and, when planID is not
+// nil, the plan they came from.
+func (q *Queries) SetContainerLimits(ctx context.Context, ctid int, limits json.RawMessage, planID *int64, setPlan bool) error {
+	_, err := q.db.Exec(ctx, `UPDATE containers SET limits = $2,
+		plan_id = CASE WHEN $4 THEN $3 ELSE plan_id END, updated_at = now() WHERE ct_id = $1`,
+		ctid, jsonOrEmpty(limits), planID, setPlan)
+	if err != nil {
+		return fmt.Errorf("store: set limits of %d: %w", ctid, err)
 	}
 	return nil
 }

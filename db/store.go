@@ -17,6 +17,7 @@ import (
 var (
 	ErrNotFound = errors.New("not found")
 	ErrConflict = errors.New("already exists")
+	ErrInUse    = errors.New("in use")
 )
 
 // DBTX is what both a pool and a transaction offer.

@@ -8,7 +8,9 @@ import (
 
 	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/lxcdriver"
+	"github.com/ctpanel/ctpanel/monitor"
 	"github.com/ctpanel/ctpanel/ops"
+	"github.com/ctpanel/ctpanel/ubc"
 )
 
 // API serves /api/v1.
@@ -18,4 +20,10 @@ type API struct {
 	Queue *ops.Queue
 	Hub   *ops.Hub
 	Log   *slog.Logger
+	Mon   *monitor.Monitor
+	Bus   *monitor.Bus
+	// Host bounds limits: nothing above what the host has.
+	Host ubc.Host
+	// AllowedOrigins may open websockets besides the panel's own origin.
+	AllowedOrigins []string
 }

@@ -46,6 +46,7 @@ type createRequest struct {
 	OnBoot      bool       `json:"onboot"`
 	Description string     `json:"description"`
 	Owner       string     `json:"owner"`
+	Plan        string     `json:"plan"`
 }
 
 // CreateContainer is POST /api/v1/containers (vzctl create).
@@ -88,12 +89,28 @@ func (a *API) CreateContainer(w http.ResponseWriter, r *http.Request) {
 			ownerID = &u.ID
 		}
 	}
+	var plan *db.Plan
+	if req.Plan != "" {
+		p, err := a.Store.GetPlan(r.Context(), req.Plan)
+		switch {
+		case errors.Is(err, db.ErrNotFound):
+			f.Add("plan", fmt.Sprintf("no plan %q", req.Plan))
+		case err != nil:
+			a.smartError(w, r, err)
+			return
+		default:
+			plan = &p
+		}
+	}
 	if err := f.Err(); err != nil {
 		a.smartError(w, r, err)
 		return
 	}
 	c := db.Container{Name: req.Name, OwnerID: ownerID, Template: req.Template, Hostname: req.Hostname,
 		Nameservers: req.Nameservers, OnBoot: req.OnBoot, Description: req.Description}
+	if plan != nil {
+		c.PlanID, c.Limits = &plan.ID, plan.Limits
+	}
 	op, err := a.insertNew(r, c, req.CTID, ops.ActionCreate, ops.Params{Start: req.Start})
 	if err != nil {
 		a.smartError(w, r, err)
@@ -201,7 +218,7 @@ func (a *API) CloneContainer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	origin := src.CTID
-	c := db.Container{Name: req.Name, OwnerID: src.OwnerID, PlanID: src.PlanID, Template: src.Template,
+	c := db.Container{Name: req.Name, OwnerID: src.OwnerID, PlanID: src.PlanID, Limits: src.Limits, Template: src.Template,
 		OriginCTID: &origin, Snapshot: req.Snapshot, Hostname: req.Hostname, Nameservers: src.Nameservers}
 	op, err := a.insertNew(r, c, req.CTID, ops.ActionClone, ops.Params{SourceCTID: src.CTID, Snapshot: req.Snapshot, Start: req.Start})
 	if err != nil {

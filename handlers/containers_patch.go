@@ -23,6 +23,7 @@ func (a *API) PatchContainer(w http.ResponseWriter, r *http.Request) {
 		Nameservers *stringList     `json:"nameserver"`
 		OnBoot      *bool           `json:"onboot"`
 		Description *string         `json:"description"`
+		Plan        *string         `json:"plan"`
 	}
 	if err := decodeJSON(w, r, &req, false); err != nil {
 		a.smartError(w, r, err)
@@ -54,9 +55,20 @@ func (a *API) PatchContainer(w http.ResponseWriter, r *http.Request) {
 		checkNameservers(f, "nameserver", ns)
 		u.Nameservers = &ns
 	}
-	if !p.IsStaff() && (req.OnBoot != nil || req.Name != nil) {
+	if !p.IsStaff() && (req.OnBoot != nil || req.Name != nil || req.Plan != nil) {
 		a.smartError(w, r, &APIError{Status: http.StatusForbidden, Code: "forbidden",
-			Message: "only staff can change a container's name or onboot", Fields: map[string]string{"onboot": "staff only", "name": "staff only"}})
+			Message: "only staff can change a container's name, onboot or plan",
+			Fields:  map[string]string{"onboot": "staff only", "name": "staff only", "plan": "staff only"}})
+		return
+	}
+	if req.Plan != nil {
+		// A plan change replaces the limits and applies them live; it is
+		// its own request so its answer is plainly the operation.
+		if req.Name != nil || req.Hostname != nil || req.Nameservers != nil || req.OnBoot != nil || req.Description != nil {
+			a.smartError(w, r, FieldErrors{"plan": "change the plan in a request of its own"}.Err())
+			return
+		}
+		a.changePlan(w, r, *req.Plan)
 		return
 	}
 	if req.OnBoot != nil {

@@ -3,7 +3,11 @@ package handlers
 import (
 	_ "embed"
 	"net/http"
+
+	"github.com/go-chi/chi/v5"
 )
+
+func urlParam(r *http.Request, name string) string { return chi.URLParam(r, name) }
 
 // Healthz is GET /healthz: the database answers.
 func (a *API) Healthz(w http.ResponseWriter, r *http.Request) {

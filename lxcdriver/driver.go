@@ -93,6 +93,7 @@ type ExecResult struct {
 // concurrent use on different containers; callers serialise actions on one
 // container.
 type Driver interface {
+	ResourceDriver
 	// Create makes a new stopped container. On error nothing is left behind.
 	Create(ctx context.Context, name string, opts CreateOptions) error
 	// Clone copies a stopped container src to a new stopped container dst.

@@ -35,6 +35,11 @@ type fakeContainer struct {
 	// refuses to destroy an origin while such clones exist, and so do we.
 	origin string
 	clones int
+	// limits are the saved limits; live are those in force while it
+	// runs (saved ones at start, then changed live by SetLimits).
+	limits Limits
+	live   Limits
+	usage  map[string]fakeUsage
 }
 
 // NewFake returns an empty Fake.
@@ -144,6 +149,8 @@ func (f *Fake) Clone(ctx context.Context, src, dst string, opts CloneOptions) er
 		state:  StateStopped,
 		config: make(map[string]string, len(s.config)),
 		files:  make(map[string][]byte, len(s.files)),
+		// Limits live in the config, which a clone copies.
+		limits: cloneLimits(s.limits),
 	}
 	for k, v := range s.config {
 		ct.config[k] = v
@@ -186,6 +193,9 @@ func (f *Fake) Start(ctx context.Context, name string) error {
 	}
 	f.nextPID++
 	ct.state, ct.initPID = StateRunning, f.nextPID
+	// A fresh start: the saved limits apply and every counter, failcnt
+	// included, begins again.
+	ct.live, ct.usage = cloneLimits(ct.limits), nil
 	return nil
 }
 
@@ -201,6 +211,7 @@ func (f *Fake) Stop(ctx context.Context, name string) error {
 		return err
 	}
 	ct.state, ct.initPID = StateStopped, 0
+	ct.usage = nil
 	return nil
 }
 
@@ -485,4 +496,187 @@ func (f *Fake) WriteFile(ctx context.Context, name, path string, data []byte, pe
 	}
 	ct.files[pathpkg.Clean(path)] = bytes.Clone(data)
 	return nil
+}
+
+var _ ResourceDriver = (*Fake)(nil)
+
+// fakeUsage is what SetHeld says a resource holds.
+type fakeUsage struct {
+	held, maxHeld, failCnt uint64
+}
+
+// Held values of a freshly started fake, so rows look like an idle
+// busybox container: init alone, 1 MiB of memory, 512 KiB of kernel
+// memory.
+var fakeDefaultHeld = map[string]uint64{
+	ResNumProc:   1,
+	ResPhysPages: 256,
+	ResKmemSize:  512 << 10,
+}
+
+// fakePageSize is cgroups.PageSize (the fake cannot import it).
+const fakePageSize = 4096
+
+func cloneLimits(l Limits) Limits {
+	for _, p := range []**uint64{&l.NumProc, &l.MemSoft, &l.MemHard, &l.Swap, &l.KmemSize, &l.TCPBuf, &l.CPUUnits, &l.CPULimitPc} {
+		if *p != nil {
+			v := **p
+			*p = &v
+		}
+	}
+	return l
+}
+
+// fakeLimited says p holds a real limit (not nil, not Unlimited).
+func fakeLimited(p *uint64) bool { return p != nil && *p < 1<<62 }
+
+// mergeFakeLimits is cgroups.Merge on a v1 host: the fields req sets
+// replace those in inForce, and removing the memory limit without a word
+// about swap removes the swap limit too.
+func mergeFakeLimits(inForce, req Limits) Limits {
+	out := cloneLimits(inForce)
+	set := func(dst **uint64, src *uint64) {
+		if src != nil {
+			v := *src
+			*dst = &v
+		}
+	}
+	set(&out.NumProc, req.NumProc)
+	set(&out.MemSoft, req.MemSoft)
+	set(&out.MemHard, req.MemHard)
+	set(&out.Swap, req.Swap)
+	set(&out.KmemSize, req.KmemSize)
+	set(&out.TCPBuf, req.TCPBuf)
+	set(&out.CPUUnits, req.CPUUnits)
+	set(&out.CPULimitPc, req.CPULimitPc)
+	if req.Swap == nil && req.MemHard != nil && !fakeLimited(req.MemHard) && out.Swap != nil {
+		u := Unlimited
+		out.Swap = &u
+	}
+	return out
+}
+
+// SetLimits implements ResourceDriver like the liblxc driver on this
+// project's cgroup v1 host with a recent kernel: a kernel memory limit is
+// unsupported, and a swap limit needs a physpages limit (swap is limited
+// as memory+swap).
+func (f *Fake) SetLimits(ctx context.Context, name string, l Limits) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("fake: set limits %s: %w", name, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ct, err := f.get("set limits", name)
+	if err != nil {
+		return err
+	}
+	if fakeLimited(l.KmemSize) {
+		return fmt.Errorf("fake: set limits %s: kmemsize: the kernel ignores memory.kmem.limit_in_bytes: %w", name, ErrUnsupported)
+	}
+	check := func(inForce Limits) error {
+		hard := l.MemHard
+		if hard == nil {
+			hard = inForce.MemHard
+		}
+		if fakeLimited(l.Swap) && !fakeLimited(hard) {
+			return fmt.Errorf("fake: set limits %s: swappages: cgroup v1 limits swap as memory+swap, so a swap limit needs a physpages limit: %w", name, ErrUnsupported)
+		}
+		return nil
+	}
+	if err := check(ct.limits); err != nil {
+		return err
+	}
+	running := ct.state != StateStopped
+	if running {
+		if err := check(ct.live); err != nil {
+			return err
+		}
+	}
+	ct.limits = mergeFakeLimits(ct.limits, l)
+	if running {
+		ct.live = mergeFakeLimits(ct.live, l)
+	}
+	return nil
+}
+
+// SetHeld makes a running fake container's resource hold held (in the
+// row's units) and count failcnt failures, for tests of what reads
+// beancounters. maxheld follows the highest held. It lasts until the
+// container stops.
+func (f *Fake) SetHeld(name, resource string, held, failcnt uint64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ct, err := f.get("set held", name)
+	if err != nil {
+		return err
+	}
+	if ct.state == StateStopped {
+		return fmt.Errorf("fake: set held %s: %w", name, ErrNotRunning)
+	}
+	if ct.usage == nil {
+		ct.usage = make(map[string]fakeUsage)
+	}
+	u := ct.usage[resource]
+	u.held, u.failCnt = held, failcnt
+	u.maxHeld = max(u.maxHeld, held, fakeDefaultHeld[resource])
+	ct.usage[resource] = u
+	return nil
+}
+
+// Beancounters implements ResourceDriver with the rows the liblxc driver
+// reports on a cgroup v1 host: every resource but tcprcvbuf, limits from
+// SetLimits, held values from SetHeld (or those of an idle container).
+func (f *Fake) Beancounters(ctx context.Context, name string) ([]Counter, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("fake: beancounters %s: %w", name, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ct, err := f.get("beancounters", name)
+	if err != nil {
+		return nil, err
+	}
+	if ct.state == StateStopped {
+		return nil, fmt.Errorf("fake: beancounters %s: %w", name, ErrNotRunning)
+	}
+	l := ct.live
+	lim := func(p *uint64, unit uint64) uint64 {
+		if !fakeLimited(p) {
+			return Unlimited
+		}
+		return *p / unit
+	}
+	row := func(res string, barrier, limit uint64) Counter {
+		u, ok := ct.usage[res]
+		if !ok {
+			u.held = fakeDefaultHeld[res]
+			u.maxHeld = u.held
+		}
+		return Counter{Resource: res, Held: u.held, MaxHeld: u.maxHeld, Barrier: barrier, Limit: limit, FailCnt: u.failCnt}
+	}
+	numproc := lim(l.NumProc, 1)
+	swap := Unlimited
+	if fakeLimited(l.Swap) && fakeLimited(l.MemHard) {
+		swap = *l.Swap / fakePageSize
+	}
+	units := uint64(1000)
+	if l.CPUUnits != nil {
+		units = *l.CPUUnits
+	}
+	cpuLimit := lim(l.CPULimitPc, 1)
+	if cpuLimit == 0 {
+		cpuLimit = Unlimited
+	}
+	tcp := lim(l.TCPBuf, 1)
+	oom := row(ResOOM, Unlimited, Unlimited)
+	oom.Held, oom.MaxHeld = 0, 0
+	return []Counter{
+		row(ResNumProc, numproc, numproc),
+		row(ResPhysPages, min(lim(l.MemSoft, fakePageSize), lim(l.MemHard, fakePageSize)), lim(l.MemHard, fakePageSize)),
+		row(ResSwapPages, swap, swap),
+		row(ResKmemSize, Unlimited, Unlimited),
+		row(ResTCPSndBuf, tcp, tcp),
+		row(ResCPU, units, cpuLimit),
+		oom,
+	}, nil
 }

@@ -31,6 +31,7 @@ const (
 	ActionUnfreeze  = "unfreeze"
 	ActionDestroy   = "destroy"
 	ActionConfigure = "configure"
+	ActionSetLimits = "set_limits"
 )
 
 // Params are an operation's inputs, stored as JSON on the row.
@@ -40,6 +41,8 @@ type Params struct {
 	Force      bool `json:"force,omitempty"`   // destroy a running container
 	SourceCTID int  `json:"source_ctid,omitempty"`
 	Snapshot   bool `json:"snapshot,omitempty"`
+	// PreviousLimits are restored if set_limits fails.
+	PreviousLimits json.RawMessage `json:"previous_limits,omitempty"`
 }
 
 // JobArgs is the River job: just the operation it runs.

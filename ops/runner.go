@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/lxcdriver"
+	"github.com/ctpanel/ctpanel/ubc"
 )
 
 // Runner is the River worker that carries out operations.
@@ -25,6 +27,9 @@ type Runner struct {
 	Log   *slog.Logger
 	// TemplateCacheDir holds tar.gz OS templates (OpenVZ's template cache).
 	TemplateCacheDir string
+	// OnFinish, when set, hears of every finished operation and the
+	// container's state after it.
+	OnFinish func(op db.Operation, state string, err error)
 }
 
 // DefaultShutdownTimeout is how long a clean shutdown may take before the
@@ -76,8 +81,11 @@ func (r *Runner) Work(ctx context.Context, job *river.Job[JobArgs]) error {
 	if err := r.Store.FinishOperation(fctx, op.ID, opErr); err != nil {
 		return err
 	}
-	r.recordState(fctx, op.CTID)
+	state := r.recordState(fctx, op.CTID)
 	r.Hub.Notify()
+	if r.OnFinish != nil {
+		r.OnFinish(op, state, opErr)
+	}
 	if opErr != nil {
 		log.Warn("operation failed", "err", opErr)
 	} else {
@@ -111,6 +119,8 @@ func (r *Runner) run(ctx context.Context, op db.Operation) error {
 		return r.destroy(ctx, op.CTID, p.Force)
 	case ActionConfigure:
 		return r.configure(ctx, op.CTID)
+	case ActionSetLimits:
+		return r.setLimits(ctx, op.CTID, p)
 	}
 	return fmt.Errorf("unknown action %q", op.Action)
 }
@@ -122,14 +132,53 @@ func timeoutOf(p Params) time.Duration {
 	return DefaultShutdownTimeout
 }
 
-func (r *Runner) recordState(ctx context.Context, ctid int) {
+func (r *Runner) recordState(ctx context.Context, ctid int) string {
 	st, err := r.Drv.State(ctx, strconv.Itoa(ctid))
 	if err != nil {
-		return
+		return "absent"
 	}
 	if err := r.Store.SetContainerState(ctx, ctid, string(st)); err != nil {
 		r.Log.Warn("record state", "ctid", ctid, "err", err)
 	}
+	return string(st)
+}
+
+// applyLimits sets a container's stored limits in liblxc (saved in its
+// config, live when it runs).
+func (r *Runner) applyLimits(ctx context.Context, c db.Container) error {
+	var spec ubc.Spec
+	if len(c.Limits) > 0 {
+		if err := json.Unmarshal(c.Limits, &spec); err != nil {
+			return fmt.Errorf("stored limits of %d: %w", c.CTID, err)
+		}
+	}
+	if spec.Empty() {
+		return nil
+	}
+	return r.Drv.SetLimits(ctx, strconv.Itoa(c.CTID), spec.ToDriver())
+}
+
+// setLimits applies the limits stored by the request; if liblxc refuses
+// them, the previous limits are stored (and applied) again, so nothing
+// changes.
+func (r *Runner) setLimits(ctx context.Context, ctid int, p Params) error {
+	c, err := r.Store.GetContainer(ctx, ctid)
+	if err != nil {
+		return err
+	}
+	err = r.applyLimits(ctx, c)
+	if err == nil {
+		return nil
+	}
+	if p.PreviousLimits != nil {
+		if serr := r.Store.SetContainerLimits(ctx, ctid, p.PreviousLimits, nil, false); serr != nil {
+			r.Log.Error("restore previous limits", "ctid", ctid, "err", serr)
+		} else {
+			c.Limits = p.PreviousLimits
+			_ = r.applyLimits(ctx, c)
+		}
+	}
+	return err
 }
 
 // baseConfig is the liblxc config every ctpanel container gets: no network
@@ -206,6 +255,9 @@ func (r *Runner) create(ctx context.Context, op db.Operation, p Params) (err err
 		return err
 	}
 	if err := r.writeIdentity(ctx, c); err != nil {
+		return err
+	}
+	if err := r.applyLimits(ctx, c); err != nil {
 		return err
 	}
 	if p.Start {

@@ -28,3 +28,15 @@ if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
 	echo "install-deps: installing Go ${GO_VERSION} into /usr/local/go"
 	curl -fsSL "https://go.dev/dl/go${GO_VERSION}.linux-amd64.tar.gz" | tar -C /usr/local -xz
 fi
+
+# promtool, to check /metrics in tests: taken out of Debian's prometheus
+# package into .tools/ without installing (or starting) the server.
+tools="$(cd "$(dirname "$0")/.." && pwd)/.tools"
+if [ ! -x "$tools/promtool" ] && ! command -v promtool >/dev/null 2>&1; then
+	echo "install-deps: extracting promtool from Debian's prometheus package into $tools"
+	mkdir -p "$tools/deb"
+	(cd "$tools/deb" && apt-get download -qq prometheus >/dev/null 2>&1 || { apt-get update -qq && apt-get download -qq prometheus; })
+	dpkg-deb -x "$tools"/deb/prometheus_*.deb "$tools/deb/root"
+	cp "$tools/deb/root/usr/bin/promtool" "$tools/promtool"
+	rm -rf "$tools/deb"
+fi

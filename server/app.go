@@ -21,6 +21,7 @@ import (
 	"github.com/ctpanel/ctpanel/handlers"
 	"github.com/ctpanel/ctpanel/lxcdriver"
 	"github.com/ctpanel/ctpanel/lxcdriver/liblxc"
+	"github.com/ctpanel/ctpanel/monitor"
 	"github.com/ctpanel/ctpanel/ops"
 	"github.com/ctpanel/ctpanel/server/pgcluster"
 )
@@ -34,8 +35,12 @@ type App struct {
 	Drv     lxcdriver.Driver
 	River   *river.Client[pgx.Tx]
 	Hub     *ops.Hub
+	Bus     *monitor.Bus
+	Mon     *monitor.Monitor
 	API     *handlers.API
 	cluster *pgcluster.Cluster
+	stopMon context.CancelFunc
+	monDone chan struct{}
 }
 
 // OpenDB connects to the configured database, starting the private
@@ -96,9 +101,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 		return nil, err
 	}
 
+	a.Bus = monitor.NewBus()
+	a.Mon = monitor.New(a.Store, drv, a.Bus, log, monitor.Settings{Interval: cfg.SampleInterval, Retention: cfg.HistoryRetention})
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &ops.Runner{Store: a.Store, Drv: drv, Hub: a.Hub, Log: log,
-		TemplateCacheDir: cfg.TemplateCacheDir()})
+		TemplateCacheDir: cfg.TemplateCacheDir(), OnFinish: a.operationFinished})
 	a.River, err = river.NewClient(riverpgxv5.New(a.Pool), &river.Config{
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 100}},
 		Workers:           workers,
@@ -112,12 +119,21 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 		return nil, fmt.Errorf("river: %w", err)
 	}
 	queue := &ops.Queue{Client: a.River}
-	a.API = &handlers.API{Store: a.Store, Drv: drv, Queue: queue, Hub: a.Hub, Log: log}
+	a.API = &handlers.API{Store: a.Store, Drv: drv, Queue: queue, Hub: a.Hub, Log: log,
+		Mon: a.Mon, Bus: a.Bus, Host: HostResources(), AllowedOrigins: cfg.AllowedOrigins}
 	if err := ops.Reconcile(ctx, a.Store, drv, queue, log); err != nil {
 		return nil, err
 	}
 	if err := a.River.Start(context.WithoutCancel(ctx)); err != nil {
 		return nil, fmt.Errorf("river start: %w", err)
+	}
+	if cfg.SampleInterval > 0 {
+		mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		a.stopMon, a.monDone = cancel, make(chan struct{})
+		go func() {
+			defer close(a.monDone)
+			a.Mon.Run(mctx)
+		}()
 	}
 	ok = true
 	return a, nil
@@ -145,6 +161,22 @@ func (a *App) scanTemplateCache(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// operationFinished tells the event bus, and the monitor when a container
+// (re)started, whose kernel failcnts then begin from zero.
+func (a *App) operationFinished(op db.Operation, state string, err error) {
+	switch op.Action {
+	case ops.ActionStart, ops.ActionStop, ops.ActionShutdown, ops.ActionRestart, ops.ActionCreate, ops.ActionClone:
+		a.Mon.MarkRestarted(op.CTID)
+	default:
+		a.Mon.Invalidate(op.CTID)
+	}
+	e := monitor.Event{Type: "operation", CTID: op.CTID, Action: op.Action, Operation: op.ID, Status: db.OpSucceeded, State: state}
+	if err != nil {
+		e.Status, e.Error = db.OpFailed, err.Error()
+	}
+	a.Bus.Publish(e)
 }
 
 // Handler is the HTTP handler of every route.
@@ -181,6 +213,10 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
 // Close stops the workers (letting running operations finish for a while),
 // the pool and the private cluster.
 func (a *App) Close() {
+	if a.stopMon != nil {
+		a.stopMon()
+		<-a.monDone
+	}
 	if a.River != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		if err := a.River.Stop(sctx); err != nil {

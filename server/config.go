@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Config is everything ctpanel can be told; flags win over environment
@@ -21,6 +22,14 @@ type Config struct {
 	DataDir     string // CTPANEL_DATA_DIR
 	LXCPath     string // CTPANEL_LXC_PATH; empty = liblxc's default
 	LogLevel    string // CTPANEL_LOG_LEVEL: debug, info, warn, error
+	// SampleInterval is how often beancounters are recorded
+	// (CTPANEL_SAMPLE_INTERVAL, default 10s; 0 disables the sampler).
+	SampleInterval time.Duration
+	// HistoryRetention is how long samples are kept (CTPANEL_HISTORY_RETENTION).
+	HistoryRetention time.Duration
+	// AllowedOrigins may open websockets besides the panel's own origin
+	// (CTPANEL_ALLOWED_ORIGINS, comma-separated).
+	AllowedOrigins []string
 }
 
 // Defaults.
@@ -43,6 +52,49 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data-dir", env("CTPANEL_DATA_DIR", DefaultDataDir), "state directory: private PostgreSQL, template cache (CTPANEL_DATA_DIR)")
 	fs.StringVar(&c.LXCPath, "lxc-path", env("CTPANEL_LXC_PATH", ""), "liblxc lxcpath; empty is liblxc's default (CTPANEL_LXC_PATH)")
 	fs.StringVar(&c.LogLevel, "log-level", env("CTPANEL_LOG_LEVEL", "info"), "debug, info, warn or error (CTPANEL_LOG_LEVEL)")
+	fs.Func("sample-interval", "beancounter sampling interval, 0 disables (CTPANEL_SAMPLE_INTERVAL, default 10s)", durationFlag(&c.SampleInterval))
+	fs.Func("history-retention", "how long beancounter history is kept (CTPANEL_HISTORY_RETENTION, default 720h)", durationFlag(&c.HistoryRetention))
+	fs.Func("allowed-origins", "comma-separated origins that may open websockets besides the panel's own (CTPANEL_ALLOWED_ORIGINS)", func(s string) error {
+		c.AllowedOrigins = splitList(s)
+		return nil
+	})
+	c.SampleInterval = envDuration("CTPANEL_SAMPLE_INTERVAL", 10*time.Second)
+	c.HistoryRetention = envDuration("CTPANEL_HISTORY_RETENTION", 30*24*time.Hour)
+	c.AllowedOrigins = splitList(env("CTPANEL_ALLOWED_ORIGINS", ""))
+}
+
+func durationFlag(dst *time.Duration) func(string) error {
+	return func(s string) error {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 {
+			return fmt.Errorf("want a duration such as 10s or 720h")
+		}
+		*dst = d
+		return nil
+	}
+}
+
+// envDuration reads a duration variable; a bad one is reported by Validate.
+func envDuration(key string, def time.Duration) time.Duration {
+	s := env(key, "")
+	if s == "" {
+		return def
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return -1
+	}
+	return d
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Validate checks values a typo would break.
@@ -52,6 +104,12 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" || !filepath.IsAbs(c.DataDir) {
 		return fmt.Errorf("config: data dir must be an absolute path, not %q", c.DataDir)
+	}
+	if c.SampleInterval < 0 || (c.SampleInterval > 0 && c.SampleInterval < time.Second) {
+		return fmt.Errorf("config: sample interval must be 0 (off) or at least 1s")
+	}
+	if c.HistoryRetention < 0 {
+		return fmt.Errorf("config: history retention must be a duration such as 720h")
 	}
 	if c.LXCPath != "" && !filepath.IsAbs(c.LXCPath) {
 		return fmt.Errorf("config: lxc path must be an absolute path, not %q", c.LXCPath)

@@ -20,10 +20,23 @@ func Router(api *handlers.API) chi.Router {
 
 	r.Get("/healthz", api.Healthz)
 	r.Get("/api/v1/openapi.json", api.OpenAPI)
+	r.With(api.Authenticate, api.RequireStaff).Get("/metrics", api.Metrics)
 
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(api.Authenticate)
 		r.Get("/templates", api.ListTemplates)
+		r.Get("/plans", api.ListPlans)
+		r.Get("/plans/{name}", api.GetPlan)
+		r.With(api.RequireStaff).Post("/plans", api.CreatePlan)
+		r.With(api.RequireStaff).Patch("/plans/{name}", api.PatchPlan)
+		r.With(api.RequireStaff).Delete("/plans/{name}", api.DeletePlan)
+		r.Get("/beancounters", api.AllBeancounters)
+		r.Get("/beancounters/failstat", api.FailStat)
+		r.With(api.RequireStaff).Post("/beancounters/snapshots", api.CreateSnapshot)
+		r.Get("/beancounters/faildiff", api.FailDiff)
+		r.Get("/alerts", api.ListAlerts)
+		r.With(api.RequireStaff).Post("/alerts/{id}/ack", api.AckAlert)
+		r.Get("/events/ws", api.EventsWS)
 		r.Get("/containers", api.ListContainers)
 		r.With(api.RequireStaff).Post("/containers", api.CreateContainer)
 		r.Route("/containers/{ref}", func(r chi.Router) {
@@ -31,6 +44,11 @@ func Router(api *handlers.API) chi.Router {
 			r.Patch("/", api.PatchContainer)
 			r.With(api.RequireStaff).Delete("/", api.DeleteContainer)
 			r.Get("/operations", api.ListContainerOperations)
+			r.Get("/limits", api.GetLimits)
+			r.With(api.RequireStaff).Patch("/limits", api.PatchLimits)
+			r.Get("/beancounters", api.ContainerBeancounters)
+			r.Get("/stats", api.Stats)
+			r.Get("/stats/ws", api.StatsWS)
 			for _, action := range []string{ops.ActionStart, ops.ActionStop, ops.ActionShutdown, ops.ActionRestart} {
 				r.Post("/"+action, api.ContainerAction(action))
 			}

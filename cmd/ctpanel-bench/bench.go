@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -45,7 +46,24 @@ type bench struct {
 
 func run(ctx context.Context, o options, out io.Writer) (err error) {
 	b := &bench{o: o, log: slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "bench")}
-	defer func() { err = errors.Join(err, b.cleanup()) }()
+	wd, err := newWatchdog(b.log)
+	if err != nil {
+		return err
+	}
+	wctx, stopWatchdog := context.WithCancel(context.WithoutCancel(ctx))
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		wd.run(wctx)
+	}()
+	defer func() {
+		err = errors.Join(err, b.cleanup())
+		stopWatchdog()
+		<-watched
+		if werr := wd.err(); werr != nil {
+			err = errors.Join(err, werr)
+		}
+	}()
 	if err := b.setup(ctx); err != nil {
 		return err
 	}
@@ -140,7 +158,15 @@ func (b *bench) setup(ctx context.Context) error {
 		}
 	}
 
-	cfg := server.Config{DataDir: filepath.Join(b.tmp, "data"), LXCPath: b.lxcpath, LogLevel: "warn"}
+	// The panel as it ships: its defaults, but a private database in a
+	// temporary data dir, our lxcpath and quiet logs.
+	var cfg server.Config
+	fs := flag.NewFlagSet("ctpanel", flag.ContinueOnError)
+	cfg.RegisterFlags(fs)
+	if err := fs.Parse(nil); err != nil {
+		return err
+	}
+	cfg.DatabaseURL, cfg.DataDir, cfg.LXCPath, cfg.LogLevel = "", filepath.Join(b.tmp, "data"), b.lxcpath, "warn"
 	b.log.Info("starting ctpanel", "data_dir", cfg.DataDir, "lxcpath", cfg.LXCPath)
 	b.app, err = server.Open(ctx, cfg, cfg.NewLogger(), nil)
 	if err != nil {

@@ -10,6 +10,9 @@ import (
 	"time"
 )
 
+// stepTimeout bounds one step through the panel, request and wait.
+const stepTimeout = 5 * time.Minute
+
 // client speaks ctpanel's REST API with one bearer token.
 type client struct {
 	base  string
@@ -81,6 +84,8 @@ func (c *client) call(ctx context.Context, method, path string, body any, want i
 // time from sending the request to reading the finished operation, split
 // by the operation's own timestamps.
 func (c *client) op(ctx context.Context, method, path string, body any) (sample, error) {
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
 	t0 := time.Now()
 	var op operation
 	if err := c.call(ctx, method, path, body, http.StatusAccepted, &op); err != nil {

@@ -141,7 +141,7 @@ func (r *rawTarget) do(ctx context.Context, step string, ctid int) (sample, erro
 	var err error
 	switch step {
 	case stepClone:
-		err = liblxc.RawClone(r.lxcpath, strconv.Itoa(baseCTID), name, r.snapshot)
+		err = liblxc.RawClone(ctx, r.lxcpath, strconv.Itoa(baseCTID), name, r.snapshot)
 	case stepStart:
 		err = liblxc.RawStart(ctx, r.lxcpath, name)
 	case stepFreeze:

@@ -56,6 +56,7 @@ func Exercise(t *testing.T, newDriver func(t *testing.T) lxcdriver.Driver, opts 
 	t.Run("CloneSnapshot", s.cloneSnapshot)
 	t.Run("RootfsTarball", s.rootfsTarball)
 	t.Run("Destroy", s.destroy)
+	t.Run("Limits", s.limits)
 	t.Run("Missing", s.missing)
 	t.Run("Concurrent", s.concurrent)
 }
@@ -743,7 +744,12 @@ func (s *suite) missing(t *testing.T) {
 		"set config": func() error {
 			return d.SetConfig(ctx, name, []lxcdriver.ConfigItem{{Key: "lxc.uts.name", Value: "x"}})
 		},
-		"config item": func() error { _, err := d.ConfigItem(ctx, name, "lxc.uts.name"); return err },
+		"config item":  func() error { _, err := d.ConfigItem(ctx, name, "lxc.uts.name"); return err },
+		"beancounters": func() error { _, err := d.Beancounters(ctx, name); return err },
+		"set limits": func() error {
+			n := uint64(10)
+			return d.SetLimits(ctx, name, lxcdriver.Limits{NumProc: &n})
+		},
 		"write file": func() error {
 			return d.WriteFile(ctx, name, "/etc/hostname", []byte("x\n"), 0o644)
 		},
@@ -812,4 +818,176 @@ func lifecycle(ctx context.Context, d lxcdriver.Driver, name string) error {
 		return err
 	}
 	return d.Destroy(ctx, name)
+}
+
+func u64(v uint64) *uint64 { return &v }
+
+// beancounters reads the rows of name and checks what every row set
+// must satisfy: resources in the documented order, each at most once,
+// held within maxheld, barrier within limit; numproc, physpages, cpu and
+// oom always present; no tcprcvbuf (the kernel has one socket buffer
+// counter, reported as tcpsndbuf).
+func beancounters(t *testing.T, d lxcdriver.Driver, name string) map[string]lxcdriver.Counter {
+	t.Helper()
+	rows, err := d.Beancounters(testCtx(t), name)
+	if err != nil {
+		t.Fatalf("beancounters %s: %v", name, err)
+	}
+	order := []string{lxcdriver.ResNumProc, lxcdriver.ResPhysPages, lxcdriver.ResSwapPages,
+		lxcdriver.ResKmemSize, lxcdriver.ResTCPSndBuf, lxcdriver.ResTCPRcvBuf, lxcdriver.ResCPU, lxcdriver.ResOOM}
+	byRes := make(map[string]lxcdriver.Counter, len(rows))
+	last := -1
+	for _, r := range rows {
+		i := slices.Index(order, r.Resource)
+		if i < 0 {
+			t.Errorf("unknown resource row %+v", r)
+			continue
+		}
+		if i <= last {
+			t.Errorf("row %s out of order or repeated in %v", r.Resource, rows)
+		}
+		last = i
+		byRes[r.Resource] = r
+		if r.Held > r.MaxHeld && r.Resource != lxcdriver.ResCPU {
+			t.Errorf("%s held %d above maxheld %d", r.Resource, r.Held, r.MaxHeld)
+		}
+		if r.Barrier > r.Limit && r.Resource != lxcdriver.ResCPU {
+			t.Errorf("%s barrier %d above limit %d", r.Resource, r.Barrier, r.Limit)
+		}
+	}
+	for _, res := range []string{lxcdriver.ResNumProc, lxcdriver.ResPhysPages, lxcdriver.ResCPU, lxcdriver.ResOOM} {
+		if _, ok := byRes[res]; !ok {
+			t.Errorf("no %s row in %v", res, rows)
+		}
+	}
+	if _, ok := byRes[lxcdriver.ResTCPRcvBuf]; ok {
+		t.Errorf("a tcprcvbuf row: %v", rows)
+	}
+	if oom := byRes[lxcdriver.ResOOM]; oom.Held != 0 || oom.Barrier != lxcdriver.Unlimited || oom.Limit != lxcdriver.Unlimited {
+		t.Errorf("oom row %+v, want only a failcnt", oom)
+	}
+	return byRes
+}
+
+// wantLimits checks the barrier and limit of one row.
+func wantLimits(t *testing.T, rows map[string]lxcdriver.Counter, res string, barrier, limit uint64) {
+	t.Helper()
+	r := rows[res]
+	if r.Barrier != barrier || r.Limit != limit {
+		t.Errorf("%s barrier:limit = %d:%d, want %d:%d (row %+v)", res, r.Barrier, r.Limit, barrier, limit, r)
+	}
+}
+
+func (s *suite) limits(t *testing.T) {
+	d := s.newDriver(t)
+	ctx := testCtx(t)
+	name := create(t, d)
+
+	_, err := d.Beancounters(ctx, name)
+	wantErr(t, "beancounters of a stopped container", err, lxcdriver.ErrNotRunning)
+
+	// Saved while stopped, in force at start.
+	err = d.SetLimits(ctx, name, lxcdriver.Limits{
+		NumProc:    u64(64),
+		MemSoft:    u64(48 << 20),
+		MemHard:    u64(64 << 20),
+		CPUUnits:   u64(500),
+		CPULimitPc: u64(50),
+	})
+	if err != nil {
+		t.Fatalf("set limits while stopped: %v", err)
+	}
+	if _, err := d.Beancounters(ctx, name); !errors.Is(err, lxcdriver.ErrNotRunning) {
+		t.Errorf("beancounters after set limits while stopped: error %v, want %v", err, lxcdriver.ErrNotRunning)
+	}
+	if err := d.Start(ctx, name); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	rows := beancounters(t, d, name)
+	wantLimits(t, rows, lxcdriver.ResNumProc, 64, 64)
+	wantLimits(t, rows, lxcdriver.ResPhysPages, 48<<20/4096, 64<<20/4096)
+	wantLimits(t, rows, lxcdriver.ResCPU, 500, 50)
+	if np := rows[lxcdriver.ResNumProc]; np.Held < 1 || np.Held > 64 {
+		t.Errorf("numproc held %d, want 1..64", np.Held)
+	}
+	if pp := rows[lxcdriver.ResPhysPages]; pp.Held == 0 || pp.Held > pp.Limit {
+		t.Errorf("physpages held %d, want some and at most the limit %d", pp.Held, pp.Limit)
+	}
+	wantOutput(t, d, name, "hello\n", "echo", "hello")
+
+	// Live: the rows change, the container is not restarted.
+	before := pid(t, d, name)
+	err = d.SetLimits(ctx, name, lxcdriver.Limits{
+		NumProc:    u64(32),
+		MemHard:    u64(128 << 20),
+		CPULimitPc: u64(lxcdriver.Unlimited),
+	})
+	if err != nil {
+		t.Fatalf("set limits live: %v", err)
+	}
+	rows = beancounters(t, d, name)
+	wantLimits(t, rows, lxcdriver.ResNumProc, 32, 32)
+	wantLimits(t, rows, lxcdriver.ResPhysPages, 48<<20/4096, 128<<20/4096) // barrier untouched
+	wantLimits(t, rows, lxcdriver.ResCPU, 500, lxcdriver.Unlimited)
+	if after := pid(t, d, name); after != before {
+		t.Errorf("init pid %d became %d: set limits restarted the container", before, after)
+	}
+
+	// Frozen containers have rows too.
+	if err := d.Freeze(ctx, name); err != nil {
+		t.Fatalf("freeze: %v", err)
+	}
+	wantLimits(t, beancounters(t, d, name), lxcdriver.ResNumProc, 32, 32)
+	if err := d.Unfreeze(ctx, name); err != nil {
+		t.Fatalf("unfreeze: %v", err)
+	}
+
+	// The live change was saved: it survives a stop and a start.
+	if err := d.Stop(ctx, name); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	_, err = d.Beancounters(ctx, name)
+	wantErr(t, "beancounters after stop", err, lxcdriver.ErrNotRunning)
+	if err := d.Start(ctx, name); err != nil {
+		t.Fatalf("start again: %v", err)
+	}
+	rows = beancounters(t, d, name)
+	wantLimits(t, rows, lxcdriver.ResNumProc, 32, 32)
+	wantLimits(t, rows, lxcdriver.ResPhysPages, 48<<20/4096, 128<<20/4096)
+	wantLimits(t, rows, lxcdriver.ResCPU, 500, lxcdriver.Unlimited)
+
+	// Unlimited removes a limit, live and saved.
+	err = d.SetLimits(ctx, name, lxcdriver.Limits{NumProc: u64(lxcdriver.Unlimited), MemSoft: u64(lxcdriver.Unlimited)})
+	if err != nil {
+		t.Fatalf("remove limits: %v", err)
+	}
+	rows = beancounters(t, d, name)
+	wantLimits(t, rows, lxcdriver.ResNumProc, lxcdriver.Unlimited, lxcdriver.Unlimited)
+	// A soft limit above the hard one never applies: barrier = limit.
+	wantLimits(t, rows, lxcdriver.ResPhysPages, 128<<20/4096, 128<<20/4096)
+	// Stop, not Restart: busybox init ignores the halt signal until it
+	// has set up its handlers, and Restart would then wait it out.
+	if err := d.Stop(ctx, name); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if err := d.Start(ctx, name); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	rows = beancounters(t, d, name)
+	wantLimits(t, rows, lxcdriver.ResNumProc, lxcdriver.Unlimited, lxcdriver.Unlimited)
+	wantLimits(t, rows, lxcdriver.ResPhysPages, 128<<20/4096, 128<<20/4096)
+
+	// A clone copies the saved limits.
+	if err := d.Stop(ctx, name); err != nil {
+		t.Fatalf("stop before clone: %v", err)
+	}
+	dst := newName()
+	cleanup(t, d, dst)
+	if err := d.Clone(ctx, name, dst, lxcdriver.CloneOptions{Config: []lxcdriver.ConfigItem{{Key: "lxc.uts.name", Value: "ct" + dst}}}); err != nil {
+		t.Fatalf("clone: %v", err)
+	}
+	if err := d.Start(ctx, dst); err != nil {
+		t.Fatalf("start clone: %v", err)
+	}
+	wantLimits(t, beancounters(t, d, dst), lxcdriver.ResPhysPages, 128<<20/4096, 128<<20/4096)
 }

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/ctpanel/ctpanel/lxcdriver"
+	"github.com/ctpanel/ctpanel/lxcdriver/cgroups"
 	lxc "github.com/lxc/go-lxc"
 )
 
@@ -31,7 +32,8 @@ import (
 type Driver struct {
 	lxcpath  string
 	lxcStart string // path of lxc-start, which Start runs
-	cgroups  cgroupLayout
+	layout   cgroups.Layout
+	handles  *handleCache // for Beancounters
 }
 
 var _ lxcdriver.Driver = (*Driver)(nil)
@@ -54,7 +56,7 @@ func New(lxcpath string) (*Driver, error) {
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return nil, fmt.Errorf("liblxc: create lxcpath: %w", err)
 	}
-	return &Driver{lxcpath: abs, lxcStart: lxcStart, cgroups: detectCgroupLayout()}, nil
+	return &Driver{lxcpath: abs, lxcStart: lxcStart, layout: cgroups.HostLayout(), handles: newHandleCache()}, nil
 }
 
 // LXCPath returns the directory holding the driver's containers.
@@ -313,6 +315,7 @@ func (d *Driver) Destroy(ctx context.Context, name string) error {
 		return err
 	}
 	defer c.Release()
+	d.handles.drop(name, nil)
 	if s := d.state(c); s != lxcdriver.StateStopped {
 		return fmt.Errorf("liblxc: destroy %s: %w", name, lxcdriver.ErrRunning)
 	}

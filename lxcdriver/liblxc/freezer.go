@@ -29,7 +29,7 @@ const (
 )
 
 func (d *Driver) freezerOf(pid int) (freezer, error) {
-	dir, v2, err := d.cgroupOf(pid, "freezer")
+	dir, v2, err := d.freezerCgroup(pid)
 	if err != nil {
 		return freezer{}, err
 	}

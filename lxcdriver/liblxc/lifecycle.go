@@ -62,6 +62,8 @@ func (d *Driver) Stop(ctx context.Context, name string) error {
 		return err
 	}
 	defer c.Release()
+	// Its cgroups go with it; so may the descriptors on them.
+	defer d.handles.drop(name, nil)
 	if err := d.kill(ctx, c); err != nil {
 		return fmt.Errorf("liblxc: stop %s: %w", name, err)
 	}
@@ -102,6 +104,7 @@ func (d *Driver) Shutdown(ctx context.Context, name string, timeout time.Duratio
 		return err
 	}
 	defer c.Release()
+	defer d.handles.drop(name, nil)
 	if err := d.shutdown(ctx, c, timeout); err != nil {
 		return fmt.Errorf("liblxc: shutdown %s: %w", name, err)
 	}

@@ -10,26 +10,32 @@ import (
 	lxc "github.com/lxc/go-lxc"
 )
 
-// The Raw functions call go-lxc (liblxc) directly, without anything the
-// Driver adds: no state checks, no fast freezer path, no clean-up of a
+// The Raw functions call liblxc directly, through go-lxc or liblxc's own
+// lxc-* tools, without anything the Driver adds: no state checks, no fast freezer path, no clean-up of a
 // half-made clone, no config of ctpanel's own. They exist so ctpanel-bench
 // can measure the panel against plain liblxc in the same run; the panel
 // itself never uses them.
 
-// RawClone is go-lxc's Clone of src to dst in lxcpath, with the backend
-// the Driver uses: a directory copy, or an overlay snapshot.
-func RawClone(lxcpath, src, dst string, snapshot bool) error {
-	c, err := lxc.NewContainer(src, lxcpath)
-	if err != nil {
-		return fmt.Errorf("liblxc: raw clone %s to %s: %w", src, dst, err)
-	}
-	defer c.Release()
-	opts := lxc.CloneOptions{Backend: lxc.Directory, ConfigPath: lxcpath}
+// RawClone runs lxc-copy -P lxcpath -n src -N dst, with the backend the
+// Driver uses: a directory copy (-B dir), or an overlay snapshot (-s -B
+// overlayfs). lxc-copy is liblxc's own clone (lxc_container.clone), run
+// in a process of its own because liblxc's clone does not survive being
+// called from a multi-threaded Go program: it forks a child with the raw
+// clone syscall, bypassing glibc's fork handling, and that child calls
+// setgid before it execs rsync. glibc's setgid signals every thread it
+// believes exists, and a thread that was being created in the parent at
+// the moment of the fork never answers, so the child waits forever, and
+// every later clone of the same source waits for its lock. ctpanel-bench
+// saw that in about 1 in 100 go-lxc Clones four at a time, never one at a
+// time.
+func RawClone(ctx context.Context, lxcpath, src, dst string, snapshot bool) error {
+	args := []string{"-P", lxcpath, "-n", src, "-N", dst, "-B", "dir"}
 	if snapshot {
-		opts.Backend, opts.Snapshot = lxc.Overlayfs, true
+		args = []string{"-P", lxcpath, "-n", src, "-N", dst, "-s", "-B", "overlayfs"}
 	}
-	if err := c.Clone(dst, opts); err != nil {
-		return fmt.Errorf("liblxc: raw clone %s to %s: %w", src, dst, err)
+	out, err := exec.CommandContext(ctx, "lxc-copy", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("liblxc: raw clone %s to %s: lxc-copy: %w: %s", src, dst, err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }

@@ -1,0 +1,281 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// FailcntObservation is one resource's failcnt as the kernel reports it now.
+type FailcntObservation struct {
+	Resource string
+	Raw      uint64
+}
+
+// FailcntTotal is a resource's cumulative failcnt before and after an
+// observation.
+type FailcntTotal struct {
+	Resource string
+	Before   uint64
+	Total    uint64
+}
+
+// ObserveFailcnt folds the kernel's failcnts of one container into the
+// cumulative totals. restarted says the container was restarted since the
+// last observation (its kernel counters started again from zero); a raw
+// value going down says the same.
+func (q *Queries) ObserveFailcnt(ctx context.Context, ctid int, obs []FailcntObservation, restarted bool) ([]FailcntTotal, error) {
+	res := make([]string, len(obs))
+	raw := make([]int64, len(obs))
+	for i, o := range obs {
+		res[i], raw[i] = o.Resource, int64(o.Raw)
+	}
+	rows, err := q.db.Query(ctx, `
+		WITH old AS (SELECT resource, base + raw AS total FROM bc_failcnt WHERE ct_id = $1),
+		up AS (
+			INSERT INTO bc_failcnt AS f (ct_id, resource, raw, base)
+			SELECT $1, r, v, 0 FROM unnest($2::text[], $3::bigint[]) AS t(r, v)
+			ON CONFLICT (ct_id, resource) DO UPDATE SET
+				base = CASE WHEN $4 OR EXCLUDED.raw < f.raw THEN f.base + f.raw ELSE f.base END,
+				raw = EXCLUDED.raw, updated_at = now()
+			RETURNING resource, base + raw AS total)
+		SELECT up.resource, COALESCE(old.total, 0), up.total FROM up LEFT JOIN old USING (resource)`,
+		ctid, res, raw, restarted)
+	if err != nil {
+		return nil, fmt.Errorf("store: observe failcnt of %d: %w", ctid, err)
+	}
+	defer rows.Close()
+	var out []FailcntTotal
+	for rows.Next() {
+		var t FailcntTotal
+		var before, total int64
+		if err := rows.Scan(&t.Resource, &before, &total); err != nil {
+			return nil, fmt.Errorf("store: observe failcnt of %d: %w", ctid, err)
+		}
+		t.Before, t.Total = uint64(before), uint64(total)
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// FailcntTotals returns every container's cumulative failcnts.
+func (q *Queries) FailcntTotals(ctx context.Context) (map[int]map[string]uint64, error) {
+	rows, err := q.db.Query(ctx, `SELECT ct_id, resource, base + raw FROM bc_failcnt`)
+	if err != nil {
+		return nil, fmt.Errorf("store: failcnt totals: %w", err)
+	}
+	defer rows.Close()
+	out := map[int]map[string]uint64{}
+	for rows.Next() {
+		var ctid int
+		var res string
+		var n int64
+		if err := rows.Scan(&ctid, &res, &n); err != nil {
+			return nil, fmt.Errorf("store: failcnt totals: %w", err)
+		}
+		if out[ctid] == nil {
+			out[ctid] = map[string]uint64{}
+		}
+		out[ctid][res] = uint64(n)
+	}
+	return out, rows.Err()
+}
+
+// Sample is one stored beancounter row.
+type Sample struct {
+	CTID     int
+	At       time.Time
+	Resource string
+	Held     uint64
+	MaxHeld  uint64
+	Barrier  uint64
+	Limit    uint64
+	FailCnt  uint64
+}
+
+func clampInt64(v uint64) int64 {
+	if v > 1<<63-1 {
+		return 1<<63 - 1
+	}
+	return int64(v)
+}
+
+// InsertSamples stores raw samples with COPY.
+func (q *Queries) InsertSamples(ctx context.Context, samples []Sample) error {
+	conn, ok := q.db.(interface {
+		CopyFrom(context.Context, pgx.Identifier, []string, pgx.CopyFromSource) (int64, error)
+	})
+	if !ok {
+		return errors.New("store: insert samples: connection cannot COPY")
+	}
+	_, err := conn.CopyFrom(ctx, pgx.Identifier{"bc_samples"},
+		[]string{"ct_id", "at", "resolution", "resource", "held", "maxheld", "barrier", "lim", "failcnt"},
+		pgx.CopyFromSlice(len(samples), func(i int) ([]any, error) {
+			s := samples[i]
+			return []any{s.CTID, s.At, 0, s.Resource, clampInt64(s.Held), clampInt64(s.MaxHeld),
+				clampInt64(s.Barrier), clampInt64(s.Limit), clampInt64(s.FailCnt)}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("store: insert %d samples: %w", len(samples), err)
+	}
+	return nil
+}
+
+// QuerySamples answers a container's series between from and to in buckets
+// of step: average held, peak maxheld, latest barrier, limit and failcnt.
+func (q *Queries) QuerySamples(ctx context.Context, ctid int, from, to time.Time, step time.Duration) ([]Sample, error) {
+	rows, err := q.db.Query(ctx, `
+		SELECT date_bin($4::interval, at, 'epoch'::timestamptz) AS bucket, resource,
+			avg(held)::bigint, max(maxheld), max(barrier), max(lim), max(failcnt)
+		FROM bc_samples WHERE ct_id = $1 AND at >= $2 AND at < $3
+		GROUP BY bucket, resource ORDER BY bucket, resource`,
+		ctid, from, to, step)
+	if err != nil {
+		return nil, fmt.Errorf("store: query samples of %d: %w", ctid, err)
+	}
+	defer rows.Close()
+	var out []Sample
+	for rows.Next() {
+		s := Sample{CTID: ctid}
+		var held, maxheld, barrier, lim, fail int64
+		if err := rows.Scan(&s.At, &s.Resource, &held, &maxheld, &barrier, &lim, &fail); err != nil {
+			return nil, fmt.Errorf("store: query samples of %d: %w", ctid, err)
+		}
+		s.Held, s.MaxHeld, s.Barrier, s.Limit, s.FailCnt = uint64(held), uint64(maxheld), uint64(barrier), uint64(lim), uint64(fail)
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// Downsample replaces raw samples older than before with buckets of width
+// step, and deletes every sample older than expire.
+func (q *Queries) Downsample(ctx context.Context, before time.Time, step time.Duration, expire time.Time) (int64, error) {
+	tag, err := q.db.Exec(ctx, `
+		WITH old AS (
+			DELETE FROM bc_samples WHERE resolution = 0 AND at < $1
+			RETURNING ct_id, at, resource, held, maxheld, barrier, lim, failcnt)
+		INSERT INTO bc_samples (ct_id, at, resolution, resource, held, maxheld, barrier, lim, failcnt)
+		SELECT ct_id, date_bin($2::interval, at, 'epoch'::timestamptz), $3, resource,
+			avg(held)::bigint, max(maxheld), max(barrier), max(lim), max(failcnt)
+		FROM old GROUP BY 1, 2, 4`, before, step, int(step/time.Second))
+	if err != nil {
+		return 0, fmt.Errorf("store: downsample: %w", err)
+	}
+	if _, err := q.db.Exec(ctx, `DELETE FROM bc_samples WHERE at < $1`, expire); err != nil {
+		return 0, fmt.Errorf("store: expire samples: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// CreateSnapshot saves every container's cumulative failcnts (ubc_faildiff's
+// snapshot file) and returns its id.
+func (q *Queries) CreateSnapshot(ctx context.Context, label, by string) (int64, time.Time, error) {
+	var id int64
+	var at time.Time
+	err := q.db.QueryRow(ctx, `INSERT INTO bc_snapshots (label, created_by) VALUES ($1, $2) RETURNING id, created_at`, label, by).Scan(&id, &at)
+	if err != nil {
+		return 0, at, fmt.Errorf("store: create snapshot: %w", err)
+	}
+	_, err = q.db.Exec(ctx, `INSERT INTO bc_snapshot_rows (snapshot_id, ct_id, resource, failcnt)
+		SELECT $1, ct_id, resource, base + raw FROM bc_failcnt`, id)
+	if err != nil {
+		return 0, at, fmt.Errorf("store: snapshot rows: %w", err)
+	}
+	return id, at, nil
+}
+
+// SnapshotFailcnts loads a snapshot.
+func (q *Queries) SnapshotFailcnts(ctx context.Context, id int64) (map[int]map[string]uint64, error) {
+	var exists bool
+	if err := q.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM bc_snapshots WHERE id = $1)`, id).Scan(&exists); err != nil {
+		return nil, fmt.Errorf("store: snapshot %d: %w", id, err)
+	}
+	if !exists {
+		return nil, ErrNotFound
+	}
+	rows, err := q.db.Query(ctx, `SELECT ct_id, resource, failcnt FROM bc_snapshot_rows WHERE snapshot_id = $1`, id)
+	if err != nil {
+		return nil, fmt.Errorf("store: snapshot %d: %w", id, err)
+	}
+	defer rows.Close()
+	out := map[int]map[string]uint64{}
+	for rows.Next() {
+		var ctid int
+		var res string
+		var n int64
+		if err := rows.Scan(&ctid, &res, &n); err != nil {
+			return nil, err
+		}
+		if out[ctid] == nil {
+			out[ctid] = map[string]uint64{}
+		}
+		out[ctid][res] = uint64(n)
+	}
+	return out, rows.Err()
+}
+
+// Alert is a failcnt that grew.
+type Alert struct {
+	ID             int64      `json:"id"`
+	CTID           int        `json:"ctid"`
+	Resource       string     `json:"resource"`
+	Old            uint64     `json:"old_failcnt"`
+	New            uint64     `json:"new_failcnt"`
+	At             time.Time  `json:"at"`
+	AcknowledgedAt *time.Time `json:"acknowledged_at"`
+	AcknowledgedBy *string    `json:"acknowledged_by"`
+}
+
+// InsertAlert records a failcnt that grew.
+func (q *Queries) InsertAlert(ctx context.Context, ctid int, resource string, old, cur uint64) (Alert, error) {
+	a := Alert{CTID: ctid, Resource: resource, Old: old, New: cur}
+	err := q.db.QueryRow(ctx, `INSERT INTO alerts (ct_id, resource, old_failcnt, new_failcnt) VALUES ($1, $2, $3, $4) RETURNING id, at`,
+		ctid, resource, int64(old), int64(cur)).Scan(&a.ID, &a.At)
+	if err != nil {
+		return a, fmt.Errorf("store: insert alert: %w", err)
+	}
+	return a, nil
+}
+
+// ListAlerts lists alerts newest first; open limits them to unacknowledged;
+// ownerID limits them to one owner's containers.
+func (q *Queries) ListAlerts(ctx context.Context, open bool, ownerID *int64, limit int) ([]Alert, error) {
+	rows, err := q.db.Query(ctx, `SELECT a.id, a.ct_id, a.resource, a.old_failcnt, a.new_failcnt, a.at, a.acknowledged_at, a.acknowledged_by
+		FROM alerts a LEFT JOIN containers c ON c.ct_id = a.ct_id
+		WHERE (NOT $1 OR a.acknowledged_at IS NULL) AND ($2::bigint IS NULL OR c.owner_id = $2)
+		ORDER BY a.at DESC, a.id DESC LIMIT $3`, open, ownerID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: list alerts: %w", err)
+	}
+	defer rows.Close()
+	var out []Alert
+	for rows.Next() {
+		var a Alert
+		var o, n int64
+		if err := rows.Scan(&a.ID, &a.CTID, &a.Resource, &o, &n, &a.At, &a.AcknowledgedAt, &a.AcknowledgedBy); err != nil {
+			return nil, fmt.Errorf("store: list alerts: %w", err)
+		}
+		a.Old, a.New = uint64(o), uint64(n)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// AckAlert acknowledges an alert.
+func (q *Queries) AckAlert(ctx context.Context, id int64, by string) error {
+	tag, err := q.db.Exec(ctx, `UPDATE alerts SET acknowledged_at = now(), acknowledged_by = $2 WHERE id = $1 AND acknowledged_at IS NULL`, id, by)
+	if err != nil {
+		return fmt.Errorf("store: ack alert %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		var exists bool
+		_ = q.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM alerts WHERE id = $1)`, id).Scan(&exists)
+		if !exists {
+			return ErrNotFound
+		}
+	}
+	return nil
+}

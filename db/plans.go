@@ -1,0 +1,116 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Plan is a named limit preset.
+type Plan struct {
+	ID          int64
+	Name        string
+	Description string
+	Limits      json.RawMessage // ubc.Spec as JSON
+	Containers  int
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+const planCols = `p.id, p.name, p.description, p.limits, p.created_at, p.updated_at,
+	(SELECT count(*) FROM containers c WHERE c.plan_id = p.id)`
+
+func scanPlan(row pgx.Row) (Plan, error) {
+	var p Plan
+	err := row.Scan(&p.ID, &p.Name, &p.Description, &p.Limits, &p.CreatedAt, &p.UpdatedAt, &p.Containers)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, ErrNotFound
+	}
+	return p, err
+}
+
+// CreatePlan adds a plan.
+func (q *Queries) CreatePlan(ctx context.Context, name, description string, limits json.RawMessage) (Plan, error) {
+	p, err := scanPlan(q.db.QueryRow(ctx, `WITH p AS (INSERT INTO plans (name, description, limits) VALUES ($1, $2, $3) RETURNING *)
+		SELECT `+planCols+` FROM p`, name, description, jsonOrEmpty(limits)))
+	if _, ok := uniqueViolation(err); ok {
+		return p, &ConflictError{Field: "name"}
+	}
+	if err != nil {
+		return p, fmt.Errorf("store: create plan %q: %w", name, err)
+	}
+	return p, nil
+}
+
+// GetPlan finds a plan by name.
+func (q *Queries) GetPlan(ctx context.Context, name string) (Plan, error) {
+	p, err := scanPlan(q.db.QueryRow(ctx, `SELECT `+planCols+` FROM plans p WHERE p.name = $1`, name))
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return p, fmt.Errorf("store: get plan %q: %w", name, err)
+	}
+	return p, err
+}
+
+// GetPlanByID finds a plan by id.
+func (q *Queries) GetPlanByID(ctx context.Context, id int64) (Plan, error) {
+	p, err := scanPlan(q.db.QueryRow(ctx, `SELECT `+planCols+` FROM plans p WHERE p.id = $1`, id))
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return p, fmt.Errorf("store: get plan %d: %w", id, err)
+	}
+	return p, err
+}
+
+// ListPlans lists plans by name.
+func (q *Queries) ListPlans(ctx context.Context) ([]Plan, error) {
+	rows, err := q.db.Query(ctx, `SELECT `+planCols+` FROM plans p ORDER BY p.name`)
+	if err != nil {
+		return nil, fmt.Errorf("store: list plans: %w", err)
+	}
+	defer rows.Close()
+	var out []Plan
+	for rows.Next() {
+		p, err := scanPlan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list plans: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// UpdatePlan changes a plan's description and limits.
+func (q *Queries) UpdatePlan(ctx context.Context, id int64, description string, limits json.RawMessage) error {
+	_, err := q.db.Exec(ctx, `UPDATE plans SET description = $2, limits = $3, updated_at = now() WHERE id = $1`,
+		id, description, jsonOrEmpty(limits))
+	if err != nil {
+		return fmt.Errorf("store: update plan %d: %w", id, err)
+	}
+	return nil
+}
+
+// DeletePlan removes a plan no container uses.
+func (q *Queries) DeletePlan(ctx context.Context, id int64) error {
+	_, err := q.db.Exec(ctx, `DELETE FROM plans WHERE id = $1`, id)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23503" {
+		return fmt.Errorf("store: delete plan %d: %w", id, ErrInUse)
+	}
+	if err != nil {
+		return fmt.Errorf("store: delete plan %d: %w", id, err)
+	}
+	return nil
+}
+
+// ContainersOnPlan lists the CTIDs of a plan's containers.
+func (q *Queries) ContainersOnPlan(ctx context.Context, planID int64) ([]int, error) {
+	rows, err := q.db.Query(ctx, `SELECT ct_id FROM containers WHERE plan_id = $1 AND phase = 'ready' ORDER BY ct_id`, planID)
+	if err != nil {
+		return nil, fmt.Errorf("store: containers on plan %d: %w", planID, err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int])
+}

@@ -1,0 +1,68 @@
+// Package monitor watches running containers: a sampler records their
+// beancounters into PostgreSQL (cumulative failcnt, downsampling,
+// retention, alerts), live reads are shared between websocket watchers
+// through a short cache, and an event bus carries lifecycle changes and
+// failcnt alerts to whoever listens.
+package monitor
+
+import (
+	"sync"
+	"time"
+)
+
+// Event is one thing that happened, as /api/v1/events/ws sends it.
+type Event struct {
+	Type      string    `json:"type"` // "operation" or "alert"
+	CTID      int       `json:"ctid"`
+	At        time.Time `json:"at"`
+	Action    string    `json:"action,omitempty"`
+	Operation string    `json:"operation,omitempty"`
+	Status    string    `json:"status,omitempty"`
+	State     string    `json:"state,omitempty"`
+	Error     string    `json:"error,omitempty"`
+	Resource  string    `json:"resource,omitempty"`
+	Old       uint64    `json:"old_failcnt,omitempty"`
+	New       uint64    `json:"new_failcnt,omitempty"`
+	AlertID   int64     `json:"alert_id,omitempty"`
+}
+
+// Bus fans events out to subscribers. A subscriber too slow to keep up
+// loses events rather than slowing everyone down.
+type Bus struct {
+	mu   sync.Mutex
+	subs map[chan Event]struct{}
+}
+
+// NewBus makes a Bus.
+func NewBus() *Bus { return &Bus{subs: map[chan Event]struct{}{}} }
+
+// Subscribe returns a channel of events and a function to stop.
+func (b *Bus) Subscribe() (<-chan Event, func()) {
+	ch := make(chan Event, 256)
+	b.mu.Lock()
+	b.subs[ch] = struct{}{}
+	b.mu.Unlock()
+	return ch, func() {
+		b.mu.Lock()
+		if _, ok := b.subs[ch]; ok {
+			delete(b.subs, ch)
+			close(ch)
+		}
+		b.mu.Unlock()
+	}
+}
+
+// Publish sends e to every subscriber that has room.
+func (b *Bus) Publish(e Event) {
+	if e.At.IsZero() {
+		e.At = time.Now().UTC()
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for ch := range b.subs {
+		select {
+		case ch <- e:
+		default:
+		}
+	}
+}

@@ -1,0 +1,227 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/lxcdriver"
+)
+
+// Row is a beancounter row with the failcnt ctpanel keeps across restarts.
+type Row struct {
+	Resource string `json:"resource"`
+	Held     uint64 `json:"held"`
+	MaxHeld  uint64 `json:"maxheld"`
+	Barrier  uint64 `json:"barrier"`
+	Limit    uint64 `json:"limit"`
+	// FailCnt is cumulative over the container's life; the kernel's own
+	// count, reset at every start, is FailCntSinceStart.
+	FailCnt           uint64 `json:"failcnt"`
+	FailCntSinceStart uint64 `json:"failcnt_since_start"`
+}
+
+// Settings of the sampler.
+type Settings struct {
+	Interval     time.Duration // between samples (default 10s)
+	RawRetention time.Duration // raw samples kept this long, then downsampled (default 1h)
+	Step         time.Duration // width of downsampled buckets (default 1m)
+	Retention    time.Duration // every sample is deleted after this (default 30 days)
+}
+
+func (s *Settings) defaults() {
+	if s.Interval <= 0 {
+		s.Interval = 10 * time.Second
+	}
+	if s.RawRetention <= 0 {
+		s.RawRetention = time.Hour
+	}
+	if s.Step <= 0 {
+		s.Step = time.Minute
+	}
+	if s.Retention <= 0 {
+		s.Retention = 30 * 24 * time.Hour
+	}
+}
+
+// Monitor samples and serves beancounters.
+type Monitor struct {
+	Store    *db.Store
+	Drv      lxcdriver.Driver
+	Bus      *Bus
+	Log      *slog.Logger
+	Settings Settings
+
+	mu        sync.Mutex
+	cache     map[int]cached
+	restarted map[int]bool
+	observe   sync.Mutex // one failcnt fold at a time per process
+}
+
+type cached struct {
+	at   time.Time
+	rows []Row
+	err  error
+}
+
+// liveTTL is how stale a live read may be: watchers of one container share
+// reads within it.
+const liveTTL = 200 * time.Millisecond
+
+// New makes a Monitor.
+func New(store *db.Store, drv lxcdriver.Driver, bus *Bus, log *slog.Logger, s Settings) *Monitor {
+	s.defaults()
+	return &Monitor{Store: store, Drv: drv, Bus: bus, Log: log, Settings: s,
+		cache: map[int]cached{}, restarted: map[int]bool{}}
+}
+
+// MarkRestarted tells the monitor a container was (re)started or stopped,
+// so its kernel failcnts begin again from zero.
+func (m *Monitor) MarkRestarted(ctid int) {
+	m.mu.Lock()
+	m.restarted[ctid] = true
+	delete(m.cache, ctid)
+	m.mu.Unlock()
+}
+
+// Invalidate drops a container's cached rows (its limits changed).
+func (m *Monitor) Invalidate(ctid int) {
+	m.mu.Lock()
+	delete(m.cache, ctid)
+	m.mu.Unlock()
+}
+
+// Live reads a container's rows now (or from a read under liveTTL old),
+// folding failcnts into the cumulative totals and raising alerts.
+func (m *Monitor) Live(ctx context.Context, ctid int) ([]Row, error) {
+	m.mu.Lock()
+	if c, ok := m.cache[ctid]; ok && time.Since(c.at) < liveTTL {
+		m.mu.Unlock()
+		return c.rows, c.err
+	}
+	m.mu.Unlock()
+	rows, err := m.read(ctx, ctid)
+	m.mu.Lock()
+	m.cache[ctid] = cached{at: time.Now(), rows: rows, err: err}
+	m.mu.Unlock()
+	return rows, err
+}
+
+// read takes the kernel's rows and folds their failcnts.
+func (m *Monitor) read(ctx context.Context, ctid int) ([]Row, error) {
+	counters, err := m.Drv.Beancounters(ctx, strconv.Itoa(ctid))
+	if err != nil {
+		return nil, err
+	}
+	return m.fold(ctx, ctid, counters)
+}
+
+func (m *Monitor) fold(ctx context.Context, ctid int, counters []lxcdriver.Counter) ([]Row, error) {
+	obs := make([]db.FailcntObservation, len(counters))
+	for i, c := range counters {
+		obs[i] = db.FailcntObservation{Resource: c.Resource, Raw: c.FailCnt}
+	}
+	m.observe.Lock()
+	m.mu.Lock()
+	restarted := m.restarted[ctid]
+	delete(m.restarted, ctid)
+	m.mu.Unlock()
+	totals, err := m.Store.ObserveFailcnt(ctx, ctid, obs, restarted)
+	m.observe.Unlock()
+	if err != nil {
+		if restarted {
+			m.MarkRestarted(ctid)
+		}
+		return nil, err
+	}
+	byRes := make(map[string]db.FailcntTotal, len(totals))
+	for _, t := range totals {
+		byRes[t.Resource] = t
+		if t.Total > t.Before {
+			m.alert(ctx, ctid, t)
+		}
+	}
+	rows := make([]Row, len(counters))
+	for i, c := range counters {
+		rows[i] = Row{Resource: c.Resource, Held: c.Held, MaxHeld: c.MaxHeld, Barrier: c.Barrier,
+			Limit: c.Limit, FailCnt: byRes[c.Resource].Total, FailCntSinceStart: c.FailCnt}
+	}
+	return rows, nil
+}
+
+func (m *Monitor) alert(ctx context.Context, ctid int, t db.FailcntTotal) {
+	a, err := m.Store.InsertAlert(ctx, ctid, t.Resource, t.Before, t.Total)
+	if err != nil {
+		m.Log.Warn("record failcnt alert", "ctid", ctid, "err", err)
+		return
+	}
+	m.Log.Info("failcnt grew", "ctid", ctid, "resource", t.Resource, "old", t.Before, "new", t.Total)
+	m.Bus.Publish(Event{Type: "alert", CTID: ctid, Resource: t.Resource, Old: t.Before, New: t.Total, AlertID: a.ID, At: a.At})
+}
+
+// SampleOnce records every running container's rows; it returns how many
+// containers it sampled.
+func (m *Monitor) SampleOnce(ctx context.Context) (int, error) {
+	list, err := m.Store.ListContainers(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	now := time.Now().UTC()
+	var samples []db.Sample
+	n := 0
+	for _, c := range list {
+		if c.Phase != db.PhaseReady {
+			continue
+		}
+		rows, err := m.read(ctx, c.CTID)
+		if errors.Is(err, lxcdriver.ErrNotRunning) || errors.Is(err, lxcdriver.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			m.Log.Warn("sample beancounters", "ctid", c.CTID, "err", err)
+			continue
+		}
+		m.mu.Lock()
+		m.cache[c.CTID] = cached{at: time.Now(), rows: rows}
+		m.mu.Unlock()
+		n++
+		for _, r := range rows {
+			samples = append(samples, db.Sample{CTID: c.CTID, At: now, Resource: r.Resource, Held: r.Held,
+				MaxHeld: r.MaxHeld, Barrier: r.Barrier, Limit: r.Limit, FailCnt: r.FailCnt})
+		}
+	}
+	if len(samples) > 0 {
+		if err := m.Store.InsertSamples(ctx, samples); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// Run samples every Interval and downsamples every minute until ctx ends.
+func (m *Monitor) Run(ctx context.Context) {
+	tick := time.NewTicker(m.Settings.Interval)
+	defer tick.Stop()
+	lastDown := time.Time{}
+	for {
+		if _, err := m.SampleOnce(ctx); err != nil && ctx.Err() == nil {
+			m.Log.Warn("sampler", "err", err)
+		}
+		if time.Since(lastDown) > time.Minute {
+			lastDown = time.Now()
+			now := time.Now()
+			if _, err := m.Store.Downsample(ctx, now.Add(-m.Settings.RawRetention), m.Settings.Step, now.Add(-m.Settings.Retention)); err != nil && ctx.Err() == nil {
+				m.Log.Warn("downsample", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
