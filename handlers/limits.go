@@ -117,6 +117,13 @@ func (a *API) enqueueLimits(w http.ResponseWriter, r *http.Request, next func(ub
 			return err
 		}
 		spec := next(cur)
+		if errs := spec.Check(a.Host); len(errs) > 0 {
+			f := FieldErrors{}
+			for k, v := range errs {
+				f.Add(k, v)
+			}
+			return f.Err()
+		}
 		raw, err := json.Marshal(spec)
 		if err != nil {
 			return err

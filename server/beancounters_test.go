@@ -41,6 +41,7 @@ func TestLimitsRejectBadValuesAndChangeNothing(t *testing.T) {
 		{"cpuunits zero", `{"cpuunits":0}`, 422, "cpuunits"},
 		{"unknown resource", `{"lxc.cgroup.devices.allow":"a"}`, 422, "lxc.cgroup.devices.allow"},
 		{"separate rcvbuf", `{"tcprcvbuf":"1M"}`, 422, "tcprcvbuf"},
+		{"swap without a memory limit", `{"physpages":"unlimited","swappages":"256M"}`, 422, "swappages"},
 		{"empty", `{}`, 422, "body"},
 		{"not an object", `[]`, 422, "body"},
 		{"malformed", `{"numproc":`, 400, ""},
@@ -266,7 +267,10 @@ func TestFailcntHistoryAlertsAndStreams(t *testing.T) {
 	// Lifecycle changes reach the events stream.
 	p.ok(p.admin, "POST", "/api/v1/containers/101/stop", nil)
 	ev := readType(events, "operation", 101)
-	if ev["action"] != "stop" || ev["state"] != "stopped" {
+	for ev["action"] != "stop" {
+		ev = readType(events, "operation", 101)
+	}
+	if ev["state"] != "stopped" || ev["status"] != "succeeded" {
 		t.Fatalf("event %v", ev)
 	}
 	if m := readType(sc, "status", 101); m["status"] != "stopped" {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ctpanel/ctpanel/lxcdriver/cgroups"
 	"github.com/ctpanel/ctpanel/ubc"
 )
 
@@ -30,6 +31,16 @@ func HostResources() ubc.Host {
 			}
 		}
 		f.Close()
+	}
+	h.Unsupported = map[string]string{}
+	if layout := cgroups.HostLayout(); layout.PureV2() {
+		h.Unsupported["kmemsize"] = "cgroup v2 cannot limit kernel memory separately; limit physpages"
+		h.Unsupported["tcpsndbuf"] = "cgroup v2 cannot limit TCP buffers separately; limit physpages"
+	} else {
+		h.SwapNeedsMemLimit = true
+		if !cgroups.KmemLimitSupported() {
+			h.Unsupported["kmemsize"] = "this kernel no longer enforces memory.kmem.limit_in_bytes; limit physpages"
+		}
 	}
 	if raw, err := os.ReadFile("/proc/sys/kernel/pid_max"); err == nil {
 		h.PidMax, _ = strconv.ParseUint(strings.TrimSpace(string(raw)), 10, 64)

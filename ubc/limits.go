@@ -75,6 +75,22 @@ type Host struct {
 	SwapBytes uint64
 	PidMax    uint64
 	CPUs      uint64
+	// Unsupported names resources the host cannot limit, with why.
+	Unsupported map[string]string
+	// SwapNeedsMemLimit: on cgroup v1 swap is limited through memsw, on
+	// top of a memory limit.
+	SwapNeedsMemLimit bool
+}
+
+// Check applies the rules that span resources to a container's whole
+// (merged) Spec.
+func (s Spec) Check(host Host) Errors {
+	errs := Errors{}
+	if host.SwapNeedsMemLimit && s.SwapPages != nil && s.SwapPages.Limit != Unlimited &&
+		(s.PhysPages == nil || s.PhysPages.Limit == Unlimited) {
+		errs.add("swappages", "a swap limit needs a physpages limit on this host (cgroup v1 limits memory+swap together)")
+	}
+	return errs
 }
 
 // kind of a resource's values.
@@ -174,6 +190,10 @@ func Parse(raw map[string]json.RawMessage, host Host) (Spec, Errors) {
 		p, err := parsePair(value, res.kind)
 		if err != nil {
 			errs.add(field, "%v", err)
+			continue
+		}
+		if why := host.Unsupported[name]; why != "" && p.Limit != Unlimited {
+			errs.add(field, "%s", why)
 			continue
 		}
 		if msg := validate(res, p, host); msg != "" {

@@ -6,7 +6,26 @@
 //
 // Units follow /proc/user_beancounters: see lxcdriver.Counter. A row whose
 // cgroup files do not exist on the host is left out, never reported as
-// zeros.
+// zeros. What the rows mean, beyond domain.md's table:
+//
+//   - Every "no limit" spelling (v2's "max", v1's 9223372036854771712,
+//     anything from 1<<62 up) is lxcdriver.Unlimited.
+//   - Rows with no separate barrier in the kernel (numproc, swappages,
+//     kmemsize, tcpsndbuf) report barrier = limit; the physpages barrier
+//     (v1 soft limit, v2 memory.high) is shown as at most the limit, since
+//     a soft limit above the hard one never applies.
+//   - The kernel charges TCP send and receive buffers to one counter: it
+//     is the tcpsndbuf row, and there is never a tcprcvbuf row.
+//   - cgroup v2 has no peak, limit or failure count for kernel and socket
+//     memory: kmemsize and tcpsndbuf hold memory.stat's kernel and sock,
+//     maxheld = held, Unlimited limits, failcnt 0.
+//   - v1 swappages is memory+swap less memory; its maxheld is a lower
+//     bound (the difference of the two peaks).
+//   - failcnt on v1 (kernel 6.18 checked): memory.memsw.failcnt is never
+//     counted, and with swap limited to 0 the kernel refuses charges on
+//     memsw first, so physpages failcnt stays 0 and the oom row's kill
+//     count is what shows the limit was hit. With swap unlimited, refusals
+//     count on physpages.
 package cgroups
 
 import (

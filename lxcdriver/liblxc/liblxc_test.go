@@ -3,6 +3,7 @@ package liblxc_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ctpanel/ctpanel/lxcdriver"
+	"github.com/ctpanel/ctpanel/lxcdriver/cgroups"
 	"github.com/ctpanel/ctpanel/lxcdriver/drivertest"
 	"github.com/ctpanel/ctpanel/lxcdriver/liblxc"
 )
@@ -202,5 +204,265 @@ func TestInfoAddresses(t *testing.T) {
 		if ip == "127.0.0.1" || ip == "::1" {
 			t.Errorf("info lists loopback %s", ip)
 		}
+	}
+}
+
+func u64(v uint64) *uint64 { return &v }
+
+// rowsOf reads the beancounters of name by resource.
+func rowsOf(t *testing.T, d *liblxc.Driver, name string) map[string]lxcdriver.Counter {
+	t.Helper()
+	rows, err := d.Beancounters(t.Context(), name)
+	if err != nil {
+		t.Fatalf("beancounters: %v", err)
+	}
+	m := make(map[string]lxcdriver.Counter, len(rows))
+	for _, r := range rows {
+		m[r.Resource] = r
+	}
+	return m
+}
+
+// sh runs a shell script in the container and returns its result.
+func sh(t *testing.T, d *liblxc.Driver, name, script string) lxcdriver.ExecResult {
+	t.Helper()
+	res, err := d.Exec(t.Context(), name, []string{"sh", "-c", script}, lxcdriver.ExecOptions{})
+	if err != nil {
+		t.Fatalf("exec %q: %v", script, err)
+	}
+	return res
+}
+
+// TestNumprocLimit: with numproc 10, a shell starting 20 sleeps is
+// refused forks, which numproc's failcnt counts, and the container never
+// holds more than 10 tasks.
+func TestNumprocLimit(t *testing.T) {
+	d, name := startBusybox(t)
+	if err := d.SetLimits(t.Context(), name, lxcdriver.Limits{NumProc: u64(10)}); err != nil {
+		t.Fatalf("set numproc 10: %v", err)
+	}
+	np := rowsOf(t, d, name)[lxcdriver.ResNumProc]
+	if np.Barrier != 10 || np.Limit != 10 || np.FailCnt != 0 {
+		t.Fatalf("numproc before the fork loop = %+v, want 10:10 and no failures", np)
+	}
+	// The sleeps must not hold the exec's stdout open, or Exec would
+	// wait for them. busybox sh gives up at the first refused fork.
+	res := sh(t, d, name, `i=0; while [ $i -lt 20 ]; do sleep 30 >/dev/null 2>&1 </dev/null & i=$((i+1)); done; echo all started`)
+	if strings.Contains(string(res.Stdout), "all started") {
+		t.Errorf("20 sleeps started under numproc 10 (stderr %q)", res.Stderr)
+	}
+	np = rowsOf(t, d, name)[lxcdriver.ResNumProc]
+	if np.FailCnt == 0 {
+		t.Errorf("numproc failcnt 0 after forks were refused: %+v (stderr %q)", np, res.Stderr)
+	}
+	if np.Held > 10 || np.MaxHeld > 10 || np.Held == 0 {
+		t.Errorf("numproc %+v: held and maxheld must be 1..10", np)
+	}
+}
+
+// TestPhysPagesLimit: 50M written to a tmpfs (its pages are charged to
+// the memory cgroup and cannot be reclaimed without swap) against an 8M
+// limit. With swap 0, cgroup v1 refuses the charges on memory+swap first,
+// whose failcnt kernels since 6.12 no longer count, so what shows is the
+// OOM kill; with swap unlimited the refusals land on the memory counter
+// and physpages failcnt grows.
+func TestPhysPagesLimit(t *testing.T) {
+	d, name := startBusybox(t)
+	ctx := t.Context()
+	const limit = 8 << 20
+	err := d.SetLimits(ctx, name, lxcdriver.Limits{MemSoft: u64(limit), MemHard: u64(limit), Swap: u64(0)})
+	if err != nil {
+		t.Fatalf("set physpages 8M:8M, swap 0: %v", err)
+	}
+	rows := rowsOf(t, d, name)
+	if pp := rows[lxcdriver.ResPhysPages]; pp.Barrier != limit/4096 || pp.Limit != limit/4096 {
+		t.Fatalf("physpages = %+v, want 2048:2048", pp)
+	}
+	if sw, ok := rows[lxcdriver.ResSwapPages]; !ok || sw.Limit != 0 {
+		t.Fatalf("swappages = %+v (present %v), want limit 0", sw, ok)
+	}
+	// oom_score_adj 1000 makes dd the OOM killer's choice, not init.
+	fill := `echo 1000 > /proc/self/oom_score_adj && dd if=/dev/zero of=/dev/shm/fill bs=1M count=50`
+	if res := sh(t, d, name, fill); res.ExitCode == 0 {
+		t.Fatalf("50M written under an 8M limit: %q", res.Stderr)
+	}
+	rows = rowsOf(t, d, name)
+	pp, oom := rows[lxcdriver.ResPhysPages], rows[lxcdriver.ResOOM]
+	if pp.FailCnt == 0 && oom.FailCnt == 0 {
+		t.Errorf("neither physpages %+v nor oom %+v counted the refused memory", pp, oom)
+	}
+	if pp.Held > pp.Limit || pp.MaxHeld > pp.Limit {
+		t.Errorf("physpages %+v went past its limit", pp)
+	}
+	t.Logf("swap 0: physpages %+v, oom %+v", pp, oom)
+
+	// Swap unlimited, from a fresh start (the tmpfs goes with the
+	// container, failcnts begin again).
+	if err := d.SetLimits(ctx, name, lxcdriver.Limits{Swap: u64(lxcdriver.Unlimited)}); err != nil {
+		t.Fatalf("set swap unlimited: %v", err)
+	}
+	if err := d.Stop(ctx, name); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if err := d.Start(ctx, name); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	if res := sh(t, d, name, fill); res.ExitCode == 0 {
+		t.Fatalf("50M written under an 8M limit: %q", res.Stderr)
+	}
+	rows = rowsOf(t, d, name)
+	pp, oom = rows[lxcdriver.ResPhysPages], rows[lxcdriver.ResOOM]
+	if pp.Limit != limit/4096 {
+		t.Errorf("physpages %+v lost its limit across stop and start", pp)
+	}
+	if pp.FailCnt == 0 {
+		t.Errorf("physpages failcnt 0 after 50M against an 8M limit: %+v (oom %+v)", pp, oom)
+	}
+	if pp.Held > pp.Limit || pp.MaxHeld > pp.Limit {
+		t.Errorf("physpages %+v went past its limit", pp)
+	}
+	t.Logf("swap unlimited: physpages %+v, oom %+v", pp, oom)
+}
+
+// cgroupFiles reads limit files of the container's cgroups straight from
+// the cgroup filesystem.
+func cgroupFiles(t *testing.T, d *liblxc.Driver, name string) map[string]string {
+	t.Helper()
+	info, err := d.Info(t.Context(), name)
+	if err != nil || info.InitPID <= 0 {
+		t.Fatalf("info: %+v, %v", info, err)
+	}
+	procCgroup, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", info.InitPID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs := map[string]string{}
+	for _, line := range strings.Split(string(procCgroup), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) == 3 && parts[1] != "" {
+			for _, c := range strings.Split(parts[1], ",") {
+				dirs[c] = filepath.Join("/sys/fs/cgroup", parts[1], parts[2])
+			}
+		}
+	}
+	files := map[string]string{}
+	for ctrl, list := range map[string][]string{
+		"pids":   {"pids.max"},
+		"memory": {"memory.soft_limit_in_bytes", "memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "memory.kmem.tcp.limit_in_bytes", "memory.kmem.limit_in_bytes"},
+		"cpu":    {"cpu.shares", "cpu.cfs_quota_us"},
+	} {
+		dir, ok := dirs[ctrl]
+		if !ok {
+			t.Fatalf("no v1 %s cgroup in %q (these tests expect the CI host's cgroup v1 layout)", ctrl, procCgroup)
+		}
+		if !strings.Contains(dir, "lxc.payload."+name) {
+			t.Fatalf("%s cgroup %s is not the container's", ctrl, dir)
+		}
+		for _, f := range list {
+			b, err := os.ReadFile(filepath.Join(dir, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			files[f] = strings.TrimSpace(string(b))
+		}
+	}
+	return files
+}
+
+func wantFiles(t *testing.T, got, want map[string]string) {
+	t.Helper()
+	for f, w := range want {
+		if got[f] != w {
+			t.Errorf("%s = %s, want %s", f, got[f], w)
+		}
+	}
+}
+
+// TestLimitsInCgroupFiles: live limits land in the cgroup files
+// themselves, in an order the kernel accepts both ways, survive a stop
+// and a start, and a refused limit changes nothing.
+func TestLimitsInCgroupFiles(t *testing.T) {
+	d, name := startBusybox(t)
+	ctx := t.Context()
+	const M = 1 << 20
+	err := d.SetLimits(ctx, name, lxcdriver.Limits{
+		NumProc: u64(42), MemSoft: u64(24 * M), MemHard: u64(32 * M), Swap: u64(16 * M),
+		TCPBuf: u64(4 * M), CPUUnits: u64(250), CPULimitPc: u64(25),
+	})
+	if err != nil {
+		t.Fatalf("set limits: %v", err)
+	}
+	want := map[string]string{
+		"pids.max":                       "42",
+		"memory.soft_limit_in_bytes":     "25165824",
+		"memory.limit_in_bytes":          "33554432",
+		"memory.memsw.limit_in_bytes":    "50331648",
+		"memory.kmem.tcp.limit_in_bytes": "4194304",
+		"cpu.shares":                     "256",
+		"cpu.cfs_quota_us":               "25000",
+		"memory.kmem.limit_in_bytes":     "9223372036854771712",
+	}
+	wantFiles(t, cgroupFiles(t, d, name), want)
+
+	// Down (memory before memsw) and up again (memsw first): the
+	// kernel refuses either order the wrong way round.
+	if err := d.SetLimits(ctx, name, lxcdriver.Limits{MemHard: u64(16 * M)}); err != nil {
+		t.Fatalf("lower the memory limit: %v", err)
+	}
+	want["memory.limit_in_bytes"], want["memory.memsw.limit_in_bytes"] = "16777216", "33554432" // swap stays 16M
+	wantFiles(t, cgroupFiles(t, d, name), want)
+	if err := d.SetLimits(ctx, name, lxcdriver.Limits{MemHard: u64(64 * M), Swap: u64(0)}); err != nil {
+		t.Fatalf("raise the memory limit: %v", err)
+	}
+	want["memory.limit_in_bytes"], want["memory.memsw.limit_in_bytes"] = "67108864", "67108864"
+	wantFiles(t, cgroupFiles(t, d, name), want)
+
+	// This kernel takes a kmem limit and ignores it: refused up front,
+	// nothing else in the same call applied.
+	err = d.SetLimits(ctx, name, lxcdriver.Limits{NumProc: u64(7), KmemSize: u64(64 * M)})
+	if cgroups.KmemLimitSupported() {
+		t.Logf("this kernel honours kmem limits")
+		if err != nil {
+			t.Errorf("set kmem limit: %v", err)
+		}
+		want["pids.max"], want["memory.kmem.limit_in_bytes"] = "7", "67108864"
+	} else if !errors.Is(err, lxcdriver.ErrUnsupported) {
+		t.Errorf("set kmem limit: error %v, want %v", err, lxcdriver.ErrUnsupported)
+	}
+	wantFiles(t, cgroupFiles(t, d, name), want)
+
+	// A memory limit below what the container holds is refused by the
+	// kernel (EBUSY once reclaim gives up): the numproc limit written
+	// before it is undone, and the config is left as it was.
+	err = d.SetLimits(ctx, name, lxcdriver.Limits{NumProc: u64(99), MemHard: u64(4096)})
+	if err == nil || errors.Is(err, lxcdriver.ErrUnsupported) {
+		t.Errorf("set a memory limit below usage: error %v, want the kernel's refusal", err)
+	}
+	wantFiles(t, cgroupFiles(t, d, name), want)
+	if v, _ := d.ConfigItem(ctx, name, "lxc.cgroup.pids.max"); v != want["pids.max"] {
+		t.Errorf("config pids.max = %q after a refused set, want %s", v, want["pids.max"])
+	}
+
+	// Repeated sets left one value per key in the config.
+	for _, key := range []string{"lxc.cgroup.pids.max", "lxc.cgroup.memory.limit_in_bytes", "lxc.cgroup.memory.memsw.limit_in_bytes"} {
+		v, err := d.ConfigItem(ctx, name, key)
+		if err != nil || strings.Contains(v, "\n") || v == "" {
+			t.Errorf("config %s = %q, %v; want one value", key, v, err)
+		}
+	}
+
+	// Stopped behind the driver's back: Beancounters notices.
+	if out, err := exec.Command("lxc-stop", "-P", d.LXCPath(), "-n", name, "-k").CombinedOutput(); err != nil {
+		t.Fatalf("lxc-stop: %v: %s", err, out)
+	}
+	if _, err := d.Beancounters(ctx, name); !errors.Is(err, lxcdriver.ErrNotRunning) {
+		t.Errorf("beancounters after lxc-stop: error %v, want %v", err, lxcdriver.ErrNotRunning)
+	}
+	if err := d.Start(ctx, name); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	wantFiles(t, cgroupFiles(t, d, name), want)
+	if np := rowsOf(t, d, name)[lxcdriver.ResNumProc]; np.Limit != 42 && np.Limit != 7 {
+		t.Errorf("numproc after restart = %+v", np)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ctpanel/ctpanel/lxcdriver"
 	"github.com/ctpanel/ctpanel/lxcdriver/cgroups"
@@ -65,14 +66,12 @@ func (d *Driver) Beancounters(ctx context.Context, name string) ([]lxcdriver.Cou
 	return rows, nil
 }
 
-// handleCache holds a cgroups.Handle per container name, within a budget
-// of file descriptors (half of RLIMIT_NOFILE), past which containers are
-// read with fresh opens instead.
+// handleCache holds a cgroups.Handle per container name. The handles of
+// all drivers in the process share a budget of file descriptors (half of
+// RLIMIT_NOFILE); past it, containers are read with fresh opens instead.
 type handleCache struct {
 	mu      sync.Mutex
 	handles map[string]cachedHandle
-	files   int
-	budget  int
 }
 
 type cachedHandle struct {
@@ -80,13 +79,20 @@ type cachedHandle struct {
 	files int
 }
 
+var (
+	// handleFiles counts the descriptors held by every handleCache.
+	handleFiles  atomic.Int64
+	handleBudget = sync.OnceValue(func() int64 {
+		var rl unix.Rlimit
+		if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+			return 0
+		}
+		return int64(min(rl.Cur/2, 1<<20))
+	})
+)
+
 func newHandleCache() *handleCache {
-	budget := 0
-	var rl unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err == nil {
-		budget = int(min(rl.Cur/2, 1<<20))
-	}
-	return &handleCache{handles: make(map[string]cachedHandle), budget: budget}
+	return &handleCache{handles: make(map[string]cachedHandle)}
 }
 
 // read samples name through its handle; false when there is none or it
@@ -120,15 +126,8 @@ func stale(rows []lxcdriver.Counter) bool {
 // open reads the cgroups p of name for the first time, keeping a handle
 // when the budget allows.
 func (hc *handleCache) open(name string, p cgroups.Paths) ([]lxcdriver.Counter, error) {
-	hc.mu.Lock()
-	room := hc.files+32 <= hc.budget
-	hc.mu.Unlock()
-	if !room {
-		rows := cgroups.Read(p)
-		if len(rows) == 0 {
-			return nil, cgroups.ErrGone
-		}
-		return rows, nil
+	if handleFiles.Load()+32 > handleBudget() {
+		return readOnce(p)
 	}
 	h := cgroups.Open(p)
 	rows, err := h.Read(make([]lxcdriver.Counter, 0, 8))
@@ -138,22 +137,25 @@ func (hc *handleCache) open(name string, p cgroups.Paths) ([]lxcdriver.Counter, 
 			return nil, err
 		}
 		// Out of descriptors, most likely: read without keeping.
-		if rows = cgroups.Read(p); len(rows) == 0 {
-			return nil, cgroups.ErrGone
-		}
-		return rows, nil
+		return readOnce(p)
 	}
 	n := h.Files()
+	handleFiles.Add(int64(n))
 	hc.mu.Lock()
 	old, had := hc.handles[name]
-	if had {
-		hc.files -= old.files
-	}
 	hc.handles[name] = cachedHandle{h: h, files: n}
-	hc.files += n
 	hc.mu.Unlock()
 	if had {
+		handleFiles.Add(-int64(old.files))
 		_ = old.h.Close()
+	}
+	return rows, nil
+}
+
+func readOnce(p cgroups.Paths) ([]lxcdriver.Counter, error) {
+	rows := cgroups.Read(p)
+	if len(rows) == 0 {
+		return nil, cgroups.ErrGone
 	}
 	return rows, nil
 }
@@ -167,8 +169,8 @@ func (hc *handleCache) drop(name string, h *cgroups.Handle) {
 		return
 	}
 	delete(hc.handles, name)
-	hc.files -= ch.files
 	hc.mu.Unlock()
+	handleFiles.Add(-int64(ch.files))
 	_ = ch.h.Close()
 }
 
@@ -204,7 +206,9 @@ func (d *Driver) SetLimits(ctx context.Context, name string, l lxcdriver.Limits)
 	if err := cgroups.Check(v2, l, saved); err != nil {
 		return fmt.Errorf("liblxc: set limits %s: %w", name, err)
 	}
-	if !v2 && l.KmemSize != nil && *l.KmemSize != lxcdriver.Unlimited && !cgroups.KmemLimitSupported() {
+	// Refused up front, running or not: a kernel that ignores the
+	// limit would otherwise only be found out at the live write.
+	if !v2 && l.KmemSize != nil && *l.KmemSize < 1<<62 && !cgroups.KmemLimitSupported() {
 		return fmt.Errorf("liblxc: set limits %s: kmemsize: this kernel ignores or refuses memory.kmem.limit_in_bytes: %w", name, lxcdriver.ErrUnsupported)
 	}
 	merged := cgroups.Merge(v2, saved, l)
