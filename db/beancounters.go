@@ -9,8 +9,10 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// FailcntObservation is one resource's failcnt as the kernel reports it now.
+// FailcntObservation is one container's failcnt of one resource as the
+// kernel reports it now.
 type FailcntObservation struct {
+	CTID     int
 	Resource string
 	Raw      uint64
 }
@@ -18,42 +20,49 @@ type FailcntObservation struct {
 // FailcntTotal is a resource's cumulative failcnt before and after an
 // observation.
 type FailcntTotal struct {
+	CTID     int
 	Resource string
 	Before   uint64
 	Total    uint64
 }
 
-// ObserveFailcnt folds the kernel's failcnts of one container into the
-// cumulative totals. restarted says the container was restarted since the
-// last observation (its kernel counters started again from zero); a raw
-// value going down says the same.
-func (q *Queries) ObserveFailcnt(ctx context.Context, ctid int, obs []FailcntObservation, restarted bool) ([]FailcntTotal, error) {
+// ObserveFailcnt folds the kernel's failcnts into the cumulative totals, in
+// one statement for any number of containers. restarted lists containers
+// restarted since their last observation (their kernel counters began
+// again from zero); a raw value going down says the same.
+func (q *Queries) ObserveFailcnt(ctx context.Context, obs []FailcntObservation, restarted []int) ([]FailcntTotal, error) {
+	ids := make([]int32, len(obs))
 	res := make([]string, len(obs))
 	raw := make([]int64, len(obs))
 	for i, o := range obs {
-		res[i], raw[i] = o.Resource, int64(o.Raw)
+		ids[i], res[i], raw[i] = int32(o.CTID), o.Resource, clampInt64(o.Raw)
+	}
+	again := make([]int32, len(restarted))
+	for i, id := range restarted {
+		again[i] = int32(id)
 	}
 	rows, err := q.db.Query(ctx, `
-		WITH old AS (SELECT resource, base + raw AS total FROM bc_failcnt WHERE ct_id = $1),
+		WITH old AS (SELECT ct_id, resource, base + raw AS total FROM bc_failcnt WHERE ct_id = ANY($1::int[])),
 		up AS (
 			INSERT INTO bc_failcnt AS f (ct_id, resource, raw, base)
-			SELECT $1, r, v, 0 FROM unnest($2::text[], $3::bigint[]) AS t(r, v)
+			SELECT c, r, v, 0 FROM unnest($1::int[], $2::text[], $3::bigint[]) AS t(c, r, v)
+			WHERE EXISTS (SELECT 1 FROM containers WHERE ct_id = c)
 			ON CONFLICT (ct_id, resource) DO UPDATE SET
-				base = CASE WHEN $4 OR EXCLUDED.raw < f.raw THEN f.base + f.raw ELSE f.base END,
+				base = CASE WHEN f.ct_id = ANY($4::int[]) OR EXCLUDED.raw < f.raw THEN f.base + f.raw ELSE f.base END,
 				raw = EXCLUDED.raw, updated_at = now()
-			RETURNING resource, base + raw AS total)
-		SELECT up.resource, COALESCE(old.total, 0), up.total FROM up LEFT JOIN old USING (resource)`,
-		ctid, res, raw, restarted)
+			RETURNING ct_id, resource, base + raw AS total)
+		SELECT up.ct_id, up.resource, COALESCE(old.total, 0), up.total FROM up LEFT JOIN old USING (ct_id, resource)`,
+		ids, res, raw, again)
 	if err != nil {
-		return nil, fmt.Errorf("store: observe failcnt of %d: %w", ctid, err)
+		return nil, fmt.Errorf("store: observe failcnt: %w", err)
 	}
 	defer rows.Close()
-	var out []FailcntTotal
+	out := make([]FailcntTotal, 0, len(obs))
 	for rows.Next() {
 		var t FailcntTotal
 		var before, total int64
-		if err := rows.Scan(&t.Resource, &before, &total); err != nil {
-			return nil, fmt.Errorf("store: observe failcnt of %d: %w", ctid, err)
+		if err := rows.Scan(&t.CTID, &t.Resource, &before, &total); err != nil {
+			return nil, fmt.Errorf("store: observe failcnt: %w", err)
 		}
 		t.Before, t.Total = uint64(before), uint64(total)
 		out = append(out, t)
@@ -153,6 +162,9 @@ func (q *Queries) QuerySamples(ctx context.Context, ctid int, from, to time.Time
 // Downsample replaces raw samples older than before with buckets of width
 // step, and deletes every sample older than expire.
 func (q *Queries) Downsample(ctx context.Context, before time.Time, step time.Duration, expire time.Time) (int64, error) {
+	if _, err := q.db.Exec(ctx, `DELETE FROM bc_samples WHERE at < $1`, expire); err != nil {
+		return 0, fmt.Errorf("store: expire samples: %w", err)
+	}
 	tag, err := q.db.Exec(ctx, `
 		WITH old AS (
 			DELETE FROM bc_samples WHERE resolution = 0 AND at < $1
@@ -163,9 +175,6 @@ func (q *Queries) Downsample(ctx context.Context, before time.Time, step time.Du
 		FROM old GROUP BY 1, 2, 4`, before, step, int(step/time.Second))
 	if err != nil {
 		return 0, fmt.Errorf("store: downsample: %w", err)
-	}
-	if _, err := q.db.Exec(ctx, `DELETE FROM bc_samples WHERE at < $1`, expire); err != nil {
-		return 0, fmt.Errorf("store: expire samples: %w", err)
 	}
 	return tag.RowsAffected(), nil
 }

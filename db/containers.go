@@ -243,7 +243,11 @@ func (q *Queries) SetContainerState(ctx context.Context, ctid int, state string)
 
 // DeleteContainer removes a container row.
 func (q *Queries) DeleteContainer(ctx context.Context, ctid int) error {
-	_, err := q.db.Exec(ctx, `DELETE FROM containers WHERE ct_id = $1`, ctid)
+	// Its history and alerts go with it: a CTID used again later must not
+	// show the previous owner's data.
+	_, err := q.db.Exec(ctx, `WITH s AS (DELETE FROM bc_samples WHERE ct_id = $1),
+		a AS (DELETE FROM alerts WHERE ct_id = $1)
+		DELETE FROM containers WHERE ct_id = $1`, ctid)
 	if err != nil {
 		return fmt.Errorf("store: delete container %d: %w", ctid, err)
 	}

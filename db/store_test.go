@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/db/dbtest"
@@ -100,5 +101,60 @@ func TestOperationOrdering(t *testing.T) {
 	}
 	if n, _ := s.EarlierUnfinished(ctx, b); n != 0 {
 		t.Fatalf("second op still waits on %d", n)
+	}
+}
+
+func TestFailcntCumulativeAndDownsample(t *testing.T) {
+	s := db.New(dbtest.Pool(t))
+	ctx := context.Background()
+	dbtest.Must(t, s.InsertContainer(ctx, db.Container{CTID: 101, Template: "busybox"}))
+	obs := func(raw uint64, restarted bool) db.FailcntTotal {
+		var again []int
+		if restarted {
+			again = []int{101}
+		}
+		tot, err := s.ObserveFailcnt(ctx, []db.FailcntObservation{{CTID: 101, Resource: "numproc", Raw: raw}}, again)
+		if err != nil || len(tot) != 1 {
+			t.Fatalf("observe: %v %v", tot, err)
+		}
+		return tot[0]
+	}
+	if got := obs(3, false); got.Before != 0 || got.Total != 3 {
+		t.Fatalf("first: %+v", got)
+	}
+	if got := obs(5, false); got.Before != 3 || got.Total != 5 {
+		t.Fatalf("grew: %+v", got)
+	}
+	if got := obs(2, false); got.Total != 7 { // the kernel counter was reset
+		t.Fatalf("after a reset seen as a drop: %+v", got)
+	}
+	if got := obs(4, true); got.Total != 11 { // restarted, then grew past the old raw
+		t.Fatalf("after a restart: %+v", got)
+	}
+
+	base := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Minute)
+	var samples []db.Sample
+	for i := 0; i < 12; i++ { // two minutes of 10 s samples, three hours ago
+		samples = append(samples, db.Sample{CTID: 101, At: base.Add(time.Duration(i) * 10 * time.Second),
+			Resource: "numproc", Held: uint64(i), MaxHeld: uint64(i), Limit: 100, FailCnt: uint64(i / 6)})
+	}
+	samples = append(samples, db.Sample{CTID: 101, At: time.Now().UTC(), Resource: "numproc", Held: 50})
+	samples = append(samples, db.Sample{CTID: 101, At: base.Add(-40 * 24 * time.Hour), Resource: "numproc", Held: 1})
+	dbtest.Must(t, s.InsertSamples(ctx, samples))
+	n, err := s.Downsample(ctx, time.Now().Add(-time.Hour), time.Minute, time.Now().Add(-30*24*time.Hour))
+	if err != nil || n != 2 { // the 40-day-old sample expired first
+		t.Fatalf("downsample made %d buckets, %v; want 2", n, err)
+	}
+	got, err := s.QuerySamples(ctx, 101, base.Add(-time.Minute), time.Now().Add(time.Minute), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Held != 3 || got[0].MaxHeld != 5 || got[1].Held != 9 || got[1].MaxHeld != 11 || got[1].FailCnt != 1 || got[2].Held != 50 {
+		t.Fatalf("series after downsampling: %+v", got)
+	}
+	var expired int
+	_ = s.Pool.QueryRow(ctx, `SELECT count(*) FROM bc_samples WHERE at < now() - interval '30 days'`).Scan(&expired)
+	if expired != 0 {
+		t.Fatalf("%d expired samples kept", expired)
 	}
 }

@@ -33,6 +33,9 @@ func (a *API) parseLimits(raw json.RawMessage, prefix string) (ubc.Spec, error) 
 		return ubc.Spec{}, FieldErrors{trimDot(prefix): "must be an object such as {\"numproc\":\"200:200\",\"physpages\":\"512M\"}"}.Err()
 	}
 	spec, errs := ubc.Parse(m, a.Host)
+	if len(errs) == 0 && prefix != "" { // a whole plan: its own cross-resource rules
+		errs = spec.Check(a.Host)
+	}
 	if len(errs) > 0 {
 		f := FieldErrors{}
 		for k, v := range errs {
@@ -131,7 +134,8 @@ func (a *API) enqueueLimits(w http.ResponseWriter, r *http.Request, next func(ub
 		if err := q.SetContainerLimits(ctx, c.CTID, raw, planID, setPlan); err != nil {
 			return err
 		}
-		op, err = a.Queue.Enqueue(ctx, tx, q, c.CTID, ops.ActionSetLimits, ops.Params{PreviousLimits: c.Limits}, principal(r).Actor())
+		op, err = a.Queue.Enqueue(ctx, tx, q, c.CTID, ops.ActionSetLimits,
+			ops.Params{PreviousLimits: c.Limits, PreviousPlanID: c.PlanID}, principal(r).Actor())
 		if err != nil {
 			return err
 		}
@@ -303,7 +307,8 @@ func (a *API) PatchPlan(w http.ResponseWriter, r *http.Request) {
 				if err := q.SetContainerLimits(ctx, id, limits, &p.ID, true); err != nil {
 					return err
 				}
-				op, err := a.Queue.Enqueue(ctx, tx, q, id, ops.ActionSetLimits, ops.Params{PreviousLimits: c.Limits}, principal(r).Actor())
+				op, err := a.Queue.Enqueue(ctx, tx, q, id, ops.ActionSetLimits,
+					ops.Params{PreviousLimits: c.Limits, PreviousPlanID: c.PlanID}, principal(r).Actor())
 				if err != nil {
 					return err
 				}

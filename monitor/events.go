@@ -21,8 +21,8 @@ type Event struct {
 	State     string    `json:"state,omitempty"`
 	Error     string    `json:"error,omitempty"`
 	Resource  string    `json:"resource,omitempty"`
-	Old       uint64    `json:"old_failcnt,omitempty"`
-	New       uint64    `json:"new_failcnt,omitempty"`
+	Old       *uint64   `json:"old_failcnt,omitempty"`
+	New       *uint64   `json:"new_failcnt,omitempty"`
 	AlertID   int64     `json:"alert_id,omitempty"`
 }
 

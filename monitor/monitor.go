@@ -111,56 +111,77 @@ func (m *Monitor) Live(ctx context.Context, ctid int) ([]Row, error) {
 	return rows, err
 }
 
-// read takes the kernel's rows and folds their failcnts.
+// read takes one container's rows from the kernel and folds them.
 func (m *Monitor) read(ctx context.Context, ctid int) ([]Row, error) {
 	counters, err := m.Drv.Beancounters(ctx, strconv.Itoa(ctid))
 	if err != nil {
 		return nil, err
 	}
-	return m.fold(ctx, ctid, counters)
+	rows, err := m.fold(ctx, map[int][]lxcdriver.Counter{ctid: counters})
+	return rows[ctid], err
 }
 
-func (m *Monitor) fold(ctx context.Context, ctid int, counters []lxcdriver.Counter) ([]Row, error) {
-	obs := make([]db.FailcntObservation, len(counters))
-	for i, c := range counters {
-		obs[i] = db.FailcntObservation{Resource: c.Resource, Raw: c.FailCnt}
+// fold turns kernel counters into rows with cumulative failcnts, for many
+// containers in one database round trip, and raises alerts for failcnts
+// that grew.
+func (m *Monitor) fold(ctx context.Context, counters map[int][]lxcdriver.Counter) (map[int][]Row, error) {
+	var obs []db.FailcntObservation
+	for ctid, cs := range counters {
+		for _, c := range cs {
+			obs = append(obs, db.FailcntObservation{CTID: ctid, Resource: c.Resource, Raw: c.FailCnt})
+		}
 	}
 	m.observe.Lock()
 	m.mu.Lock()
-	restarted := m.restarted[ctid]
-	delete(m.restarted, ctid)
+	var restarted []int
+	for ctid := range counters {
+		if m.restarted[ctid] {
+			restarted = append(restarted, ctid)
+			delete(m.restarted, ctid)
+		}
+	}
 	m.mu.Unlock()
-	totals, err := m.Store.ObserveFailcnt(ctx, ctid, obs, restarted)
+	totals, err := m.Store.ObserveFailcnt(ctx, obs, restarted)
 	m.observe.Unlock()
 	if err != nil {
-		if restarted {
-			m.MarkRestarted(ctid)
+		m.mu.Lock()
+		for _, id := range restarted {
+			m.restarted[id] = true
 		}
+		m.mu.Unlock()
 		return nil, err
 	}
-	byRes := make(map[string]db.FailcntTotal, len(totals))
+	type key struct {
+		ctid int
+		res  string
+	}
+	byKey := make(map[key]uint64, len(totals))
 	for _, t := range totals {
-		byRes[t.Resource] = t
+		byKey[key{t.CTID, t.Resource}] = t.Total
 		if t.Total > t.Before {
-			m.alert(ctx, ctid, t)
+			m.alert(ctx, t)
 		}
 	}
-	rows := make([]Row, len(counters))
-	for i, c := range counters {
-		rows[i] = Row{Resource: c.Resource, Held: c.Held, MaxHeld: c.MaxHeld, Barrier: c.Barrier,
-			Limit: c.Limit, FailCnt: byRes[c.Resource].Total, FailCntSinceStart: c.FailCnt}
+	out := make(map[int][]Row, len(counters))
+	for ctid, cs := range counters {
+		rows := make([]Row, len(cs))
+		for i, c := range cs {
+			rows[i] = Row{Resource: c.Resource, Held: c.Held, MaxHeld: c.MaxHeld, Barrier: c.Barrier,
+				Limit: c.Limit, FailCnt: byKey[key{ctid, c.Resource}], FailCntSinceStart: c.FailCnt}
+		}
+		out[ctid] = rows
 	}
-	return rows, nil
+	return out, nil
 }
 
-func (m *Monitor) alert(ctx context.Context, ctid int, t db.FailcntTotal) {
-	a, err := m.Store.InsertAlert(ctx, ctid, t.Resource, t.Before, t.Total)
+func (m *Monitor) alert(ctx context.Context, t db.FailcntTotal) {
+	a, err := m.Store.InsertAlert(ctx, t.CTID, t.Resource, t.Before, t.Total)
 	if err != nil {
-		m.Log.Warn("record failcnt alert", "ctid", ctid, "err", err)
+		m.Log.Warn("record failcnt alert", "ctid", t.CTID, "err", err)
 		return
 	}
-	m.Log.Info("failcnt grew", "ctid", ctid, "resource", t.Resource, "old", t.Before, "new", t.Total)
-	m.Bus.Publish(Event{Type: "alert", CTID: ctid, Resource: t.Resource, Old: t.Before, New: t.Total, AlertID: a.ID, At: a.At})
+	m.Log.Info("failcnt grew", "ctid", t.CTID, "resource", t.Resource, "old", t.Before, "new", t.Total)
+	m.Bus.Publish(Event{Type: "alert", CTID: t.CTID, Resource: t.Resource, Old: &t.Before, New: &t.Total, AlertID: a.ID, At: a.At})
 }
 
 // SampleOnce records every running container's rows; it returns how many
@@ -170,14 +191,12 @@ func (m *Monitor) SampleOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	now := time.Now().UTC()
-	var samples []db.Sample
-	n := 0
+	counters := make(map[int][]lxcdriver.Counter, len(list))
 	for _, c := range list {
 		if c.Phase != db.PhaseReady {
 			continue
 		}
-		rows, err := m.read(ctx, c.CTID)
+		cs, err := m.Drv.Beancounters(ctx, strconv.Itoa(c.CTID))
 		if errors.Is(err, lxcdriver.ErrNotRunning) || errors.Is(err, lxcdriver.ErrNotFound) {
 			continue
 		}
@@ -185,21 +204,30 @@ func (m *Monitor) SampleOnce(ctx context.Context) (int, error) {
 			m.Log.Warn("sample beancounters", "ctid", c.CTID, "err", err)
 			continue
 		}
-		m.mu.Lock()
-		m.cache[c.CTID] = cached{at: time.Now(), rows: rows}
-		m.mu.Unlock()
-		n++
+		counters[c.CTID] = cs
+	}
+	if len(counters) == 0 {
+		return 0, nil
+	}
+	rowsByCT, err := m.fold(ctx, counters)
+	if err != nil {
+		return 0, err
+	}
+	now := time.Now().UTC()
+	samples := make([]db.Sample, 0, len(counters)*8)
+	m.mu.Lock()
+	for ctid, rows := range rowsByCT {
+		m.cache[ctid] = cached{at: time.Now(), rows: rows}
 		for _, r := range rows {
-			samples = append(samples, db.Sample{CTID: c.CTID, At: now, Resource: r.Resource, Held: r.Held,
+			samples = append(samples, db.Sample{CTID: ctid, At: now, Resource: r.Resource, Held: r.Held,
 				MaxHeld: r.MaxHeld, Barrier: r.Barrier, Limit: r.Limit, FailCnt: r.FailCnt})
 		}
 	}
-	if len(samples) > 0 {
-		if err := m.Store.InsertSamples(ctx, samples); err != nil {
-			return n, err
-		}
+	m.mu.Unlock()
+	if err := m.Store.InsertSamples(ctx, samples); err != nil {
+		return len(rowsByCT), err
 	}
-	return n, nil
+	return len(rowsByCT), nil
 }
 
 // Run samples every Interval and downsamples every minute until ctx ends.

@@ -43,6 +43,7 @@ type Params struct {
 	Snapshot   bool `json:"snapshot,omitempty"`
 	// PreviousLimits are restored if set_limits fails.
 	PreviousLimits json.RawMessage `json:"previous_limits,omitempty"`
+	PreviousPlanID *int64          `json:"previous_plan_id,omitempty"`
 }
 
 // JobArgs is the River job: just the operation it runs.

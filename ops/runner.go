@@ -171,7 +171,7 @@ func (r *Runner) setLimits(ctx context.Context, ctid int, p Params) error {
 		return nil
 	}
 	if p.PreviousLimits != nil {
-		if serr := r.Store.SetContainerLimits(ctx, ctid, p.PreviousLimits, nil, false); serr != nil {
+		if serr := r.Store.SetContainerLimits(ctx, ctid, p.PreviousLimits, p.PreviousPlanID, true); serr != nil {
 			r.Log.Error("restore previous limits", "ctid", ctid, "err", serr)
 		} else {
 			c.Limits = p.PreviousLimits

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/ctpanel/ctpanel/lxcdriver"
 	"github.com/ctpanel/ctpanel/lxcdriver/liblxc"
 	"github.com/ctpanel/ctpanel/server"
@@ -29,6 +31,9 @@ const (
 	panelCTID = 910000
 	rawCTID   = 920000
 	ctidSpan  = 10000
+	// maxCount leaves room in a range for the warm-up and for turns run
+	// again after a deadlock.
+	maxCount = ctidSpan/maxTurnAttempts - 1
 )
 
 // bench is one run: the panel it started and everything it must remove.
@@ -42,6 +47,9 @@ type bench struct {
 	served    chan struct{}
 	api       *client
 	baseMade  bool
+	wd        *watchdog
+	// turnsRerun counts turns run again after a deadlock.
+	turnsRerun int
 }
 
 func run(ctx context.Context, o options, out io.Writer) (err error) {
@@ -50,6 +58,7 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
+	b.wd = wd
 	wctx, stopWatchdog := context.WithCancel(context.WithoutCancel(ctx))
 	watched := make(chan struct{})
 	go func() {
@@ -60,57 +69,105 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 		err = errors.Join(err, b.cleanup())
 		stopWatchdog()
 		<-watched
-		if werr := wd.err(); werr != nil {
-			err = errors.Join(err, werr)
-		}
 	}()
 	if err := b.setup(ctx); err != nil {
 		return err
 	}
 
-	rounds := o.freezeRounds
-	panel := &panelTarget{api: b.api, snapshot: o.snapshot}
-	raw := &rawTarget{lxcpath: b.lxcpath, snapshot: o.snapshot}
+	panel := &phase{name: "panel", t: &panelTarget{api: b.api, snapshot: o.snapshot}, next: panelCTID, res: newPhaseResult()}
+	raw := &phase{name: "raw", t: &rawTarget{lxcpath: b.lxcpath, snapshot: o.snapshot}, next: rawCTID, res: newPhaseResult()}
 	// One lifecycle each first, so neither phase pays for cold caches
 	// (page cache of the base rootfs, pool connections, River start-up).
-	for _, w := range []struct {
-		name string
-		t    target
-		ctid int
-	}{{"panel", panel, panelCTID}, {"raw", raw, rawCTID}} {
-		b.log.Info("warm-up", "phase", w.name, "ctid", w.ctid)
-		if _, err := runPhase(ctx, w.t, []int{w.ctid}, 1, rounds); err != nil {
-			return fmt.Errorf("warm-up %s: %w", w.name, err)
+	for _, p := range []*phase{panel, raw} {
+		ids := p.take(1)
+		b.log.Info("warm-up", "phase", p.name, "ctid", ids[0])
+		if err := runPhase(ctx, p.t, ids, 1, o.freezeRounds, newPhaseResult(), wd.kills); err != nil {
+			return fmt.Errorf("warm-up %s: %w", p.name, err)
 		}
 	}
-	// Raw first: the panel then runs on a database that has seen the
-	// warm-up only, as on any busy host it would have seen more.
-	b.log.Info("phase raw", "containers", o.count, "parallel", o.parallel)
-	rawRes, err := runPhase(ctx, raw, ctidRange(rawCTID, o.count), o.parallel, rounds)
-	if err != nil {
-		return fmt.Errorf("raw phase: %w", err)
+	// The phases take turns, a slice of the containers at a time, so
+	// that whatever else the host is doing weighs on both alike.
+	turns := turnsFor(o)
+	for k := range turns {
+		n := (k+1)*o.count/turns - k*o.count/turns
+		order := []*phase{raw, panel}
+		if k%2 == 1 {
+			order = []*phase{panel, raw}
+		}
+		for _, p := range order {
+			if err := b.turn(ctx, p, n, fmt.Sprintf("%d/%d", k+1, turns)); err != nil {
+				return err
+			}
+		}
 	}
-	b.log.Info("phase raw done", "wall", rawRes.wall.Round(time.Millisecond))
-	b.log.Info("phase panel", "containers", o.count, "parallel", o.parallel)
-	panelRes, err := runPhase(ctx, panel, ctidRange(panelCTID, o.count), o.parallel, rounds)
-	if err != nil {
-		return fmt.Errorf("panel phase: %w", err)
-	}
-	b.log.Info("phase panel done", "wall", panelRes.wall.Round(time.Millisecond))
 
-	rep := newReport(o, b.lxcpath, panelRes, rawRes)
-	if o.json {
-		return rep.writeJSON(out)
+	if attempted, err := riverAttempts(ctx, b.app.Pool); err != nil {
+		b.log.Warn("River job times; the queue column is not split", "err", err)
+	} else {
+		panel.res.setFetch(attempted)
 	}
-	return rep.writeTable(out)
+	rep := newReport(o, b.lxcpath, panel.res, raw.res)
+	rep.Deadlocks, rep.TurnsRerun = wd.kills(), b.turnsRerun
+	if o.json {
+		err = rep.writeJSON(out)
+	} else {
+		err = rep.writeTable(out)
+	}
+	if n := wd.kills(); n > 0 && err == nil {
+		err = fmt.Errorf("the panel's liblxc clone deadlocked %d time(s) (see the report above and the driver's Clone)", n)
+	}
+	return err
 }
 
-func ctidRange(first, n int) []int {
+// phase is one side of the comparison.
+type phase struct {
+	name string
+	t    target
+	next int // next unused CTID
+	res  *phaseResult
+}
+
+// take hands out n CTIDs never used before in this run.
+func (p *phase) take(n int) []int {
 	ids := make([]int, n)
 	for i := range ids {
-		ids[i] = first + 1 + i
+		ids[i] = p.next
+		p.next++
 	}
 	return ids
+}
+
+// maxTurnAttempts bounds how often a turn is run again after a deadlock.
+const maxTurnAttempts = 3
+
+// turn runs n containers of one phase. If the watchdog had to kill a
+// deadlocked liblxc child meanwhile, the turn's figures include its wait,
+// so they are dropped and the turn is run again on new CTIDs.
+func (b *bench) turn(ctx context.Context, p *phase, n int, label string) error {
+	for attempt := 1; ; attempt++ {
+		res := newPhaseResult()
+		before := b.wd.kills()
+		if err := runPhase(ctx, p.t, p.take(n), b.o.parallel, b.o.freezeRounds, res, b.wd.kills); err != nil {
+			return fmt.Errorf("%s phase: %w", p.name, err)
+		}
+		if b.wd.kills() == before {
+			p.res.merge(res)
+			b.log.Info("turn done", "turn", label, "phase", p.name, "containers", n, "wall", res.wall.Round(time.Millisecond))
+			return nil
+		}
+		if attempt == maxTurnAttempts {
+			return fmt.Errorf("%s phase: liblxc deadlocked in %d runs of turn %s in a row", p.name, attempt, label)
+		}
+		b.turnsRerun++
+		b.log.Warn("a liblxc child deadlocked during this turn; dropping its figures and running it again on new CTIDs",
+			"turn", label, "phase", p.name, "attempt", attempt)
+	}
+}
+
+// turnsFor is -turns, but no more turns than keep every worker busy for
+// two containers a turn.
+func turnsFor(o options) int {
+	return max(1, min(o.turns, o.count/(2*o.parallel)))
 }
 
 // ours says whether a container name is one the benchmark makes.
@@ -275,4 +332,28 @@ func sweep(ctx context.Context, lxcpath string, log *slog.Logger) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// riverAttempts reads when River handed each operation's job to a worker,
+// by operation id. It reads River's own table, for the report only: River
+// writes the job in the operation's transaction, so the two share a
+// created_at, and attempted_at splits the queue time into River's fetch
+// and ctpanel's own work before the driver runs.
+func riverAttempts(ctx context.Context, pool *pgxpool.Pool) (map[string]time.Time, error) {
+	rows, err := pool.Query(ctx, `SELECT args->>'operation_id', attempted_at FROM river_job
+		WHERE kind = 'container_operation' AND attempted_at IS NOT NULL`)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var id string
+		var at time.Time
+		if err := rows.Scan(&id, &at); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out[id] = at
+	}
+	return out, rows.Err()
 }

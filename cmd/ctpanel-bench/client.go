@@ -104,10 +104,12 @@ func (c *client) op(ctx context.Context, method, path string, body any) (sample,
 	if op.StartedAt != nil && op.FinishedAt != nil {
 		// Same host, same clock: PostgreSQL's now() and ours.
 		s.split = &split{
-			accept: op.CreatedAt.Sub(t0),
-			queue:  op.StartedAt.Sub(op.CreatedAt),
-			run:    op.FinishedAt.Sub(*op.StartedAt),
-			notify: t1.Sub(*op.FinishedAt),
+			op:      op.ID,
+			created: op.CreatedAt,
+			accept:  op.CreatedAt.Sub(t0),
+			queue:   op.StartedAt.Sub(op.CreatedAt),
+			run:     op.FinishedAt.Sub(*op.StartedAt),
+			notify:  t1.Sub(*op.FinishedAt),
 		}
 	}
 	return s, nil

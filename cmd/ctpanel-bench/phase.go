@@ -32,10 +32,15 @@ type sample struct {
 
 // split divides a panel step by the operation's timestamps.
 type split struct {
-	accept time.Duration // request sent → operation row (auth, validation, transaction start)
-	queue  time.Duration // row → worker starts it (commit, River fetch, per-container ordering)
-	run    time.Duration // the driver's work
-	notify time.Duration // finished → client has the answer (commit, state record, /wait wake-up)
+	op      string        // operation id
+	created time.Time     // operation row (and River job) written
+	accept  time.Duration // request sent → operation row (auth, validation, transaction start)
+	queue   time.Duration // row → worker starts it (commit, River fetch, per-container ordering)
+	run     time.Duration // the driver's work
+	notify  time.Duration // finished → client has the answer (commit, state record, /wait wake-up)
+	// fetch is the part of queue until River handed the job to a worker
+	// (its river_job.attempted_at); zero when unknown.
+	fetch time.Duration
 }
 
 // target carries out one step on one container.
@@ -56,19 +61,48 @@ func (r *phaseResult) add(step string, s sample) {
 	r.mu.Unlock()
 }
 
+// setFetch fills in each panel sample's River fetch time from the job
+// attempt times by operation id.
+func (r *phaseResult) setFetch(attempted map[string]time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ss := range r.samples {
+		for _, s := range ss {
+			if sp := s.split; sp != nil {
+				if t, ok := attempted[sp.op]; ok {
+					sp.fetch = t.Sub(sp.created)
+				}
+			}
+		}
+	}
+}
+
+// merge adds o's samples and wall time to r.
+func (r *phaseResult) merge(o *phaseResult) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for step, ss := range o.samples {
+		r.samples[step] = append(r.samples[step], ss...)
+	}
+	r.wall += o.wall
+}
+
+func newPhaseResult() *phaseResult { return &phaseResult{samples: map[string][]sample{}} }
+
 // runPhase takes every CTID through its whole life, parallel at a time,
-// and stops at the first error (the caller's clean-up sweeps what is left).
-func runPhase(ctx context.Context, t target, ctids []int, parallel, rounds int) (*phaseResult, error) {
+// adding samples and wall time to res, and stops at the first error (the
+// caller's clean-up sweeps what is left). deadlocks counts the watchdog's
+// kills: a step that fails while it rises is tried again.
+func runPhase(ctx context.Context, t target, ctids []int, parallel, rounds int, res *phaseResult, deadlocks func() int) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	res := &phaseResult{samples: map[string][]sample{}}
 	next := make(chan int)
 	var wg sync.WaitGroup
 	start := time.Now()
 	for range min(parallel, len(ctids)) {
 		wg.Go(func() {
 			for ctid := range next {
-				if err := lifecycle(ctx, t, ctid, rounds, res); err != nil {
+				if err := lifecycle(ctx, t, ctid, rounds, res, deadlocks); err != nil {
 					cancel(err)
 					return
 				}
@@ -85,28 +119,39 @@ feed:
 	}
 	close(next)
 	wg.Wait()
-	res.wall = time.Since(start)
-	if err := context.Cause(ctx); err != nil {
-		return nil, err
-	}
-	return res, nil
+	res.wall += time.Since(start)
+	return context.Cause(ctx)
 }
 
-func lifecycle(ctx context.Context, t target, ctid, rounds int, res *phaseResult) error {
+// maxStepTries bounds the tries of a step that failed because the
+// watchdog killed a deadlocked child.
+const maxStepTries = 3
+
+func lifecycle(ctx context.Context, t target, ctid, rounds int, res *phaseResult, deadlocks func() int) error {
 	plan := []string{stepClone, stepStart}
 	for range rounds {
 		plan = append(plan, stepFreeze, stepUnfreeze)
 	}
 	plan = append(plan, stepStop, stepDestroy)
 	for _, step := range plan {
-		if err := ctx.Err(); err != nil {
-			return err
+		for try := 1; ; try++ {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			before := deadlocks()
+			s, err := t.do(ctx, step, ctid)
+			if err == nil {
+				res.add(step, s)
+				break
+			}
+			// A clone whose child the watchdog killed has been undone
+			// (the panel removes a failed clone and its row), so the
+			// container's life can go on; the turn's figures are
+			// dropped by the caller.
+			if deadlocks() == before || try == maxStepTries {
+				return fmt.Errorf("%s %d: %w", step, ctid, err)
+			}
 		}
-		s, err := t.do(ctx, step, ctid)
-		if err != nil {
-			return fmt.Errorf("%s %d: %w", step, ctid, err)
-		}
-		res.add(step, s)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -25,8 +24,8 @@ const hungAfter = 30 * time.Second
 // forever for a thread that was being created at the moment of the fork.
 // The hung child holds the source container's lock, so every later clone
 // of it, through the panel or not, would wait forever too. Killing the
-// child makes that one clone fail, and the run fail loudly, instead of
-// hanging.
+// child makes that one clone fail instead of hanging; the run then
+// redoes the step and the turn, and fails loudly at the end.
 type watchdog struct {
 	log    *slog.Logger
 	self   int
@@ -70,10 +69,13 @@ func (w *watchdog) run(ctx context.Context) {
 			w.log.Error("killing a child liblxc forked from this process: it has not exec'd for "+hungAfter.String()+
 				" (the setgid-after-raw-clone deadlock); the operation that forked it will fail",
 				"pid", pid, "wchan", string(wchan))
-			if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
-				w.mu.Lock()
-				w.killed = append(w.killed, pid)
-				w.mu.Unlock()
+			// Counted first: the step that forked it must see the count
+			// when its failure reaches it.
+			w.mu.Lock()
+			w.killed = append(w.killed, pid)
+			w.mu.Unlock()
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+				w.log.Warn("kill", "pid", pid, "err", err)
 			}
 			delete(seen, pid)
 		}
@@ -119,13 +121,9 @@ func (w *watchdog) forkedChildren() []int {
 	return pids
 }
 
-// err says whether the watchdog had to kill anything.
-func (w *watchdog) err() error {
+// kills counts the children killed so far.
+func (w *watchdog) kills() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if len(w.killed) == 0 {
-		return nil
-	}
-	return errors.New("liblxc deadlocked in a child forked from this process (clone's setgid after a raw clone from a multi-threaded program) " +
-		strconv.Itoa(len(w.killed)) + " time(s); the watchdog killed it, and the operation it belonged to failed")
+	return len(w.killed)
 }
