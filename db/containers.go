@@ -37,13 +37,15 @@ type Container struct {
 	Phase       string
 	LastState   string
 	Limits      json.RawMessage // ubc.Spec as JSON
+	SuspendedAt *time.Time
+	SuspendMode *string
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 }
 
 const containerCols = `c.ct_id, c.name, c.node_id, c.owner_id, u.username, c.plan_id, c.template,
 	c.origin_ctid, c.snapshot, c.hostname, c.nameservers, c.onboot, c.description,
-	c.phase, c.last_state, c.limits, c.created_at, c.updated_at`
+	c.phase, c.last_state, c.limits, c.suspended_at, c.suspend_mode, c.created_at, c.updated_at`
 
 const containerFrom = ` FROM containers c LEFT JOIN users u ON u.id = c.owner_id `
 
@@ -51,7 +53,7 @@ func scanContainer(row pgx.Row) (Container, error) {
 	var c Container
 	err := row.Scan(&c.CTID, &c.Name, &c.NodeID, &c.OwnerID, &c.OwnerName, &c.PlanID, &c.Template,
 		&c.OriginCTID, &c.Snapshot, &c.Hostname, &c.Nameservers, &c.OnBoot, &c.Description,
-		&c.Phase, &c.LastState, &c.Limits, &c.CreatedAt, &c.UpdatedAt)
+		&c.Phase, &c.LastState, &c.Limits, &c.SuspendedAt, &c.SuspendMode, &c.CreatedAt, &c.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, ErrNotFound
 	}
@@ -223,6 +225,18 @@ func (q *Queries) UpdateContainer(ctx context.Context, ctid int, u ContainerUpda
 	return nil
 }
 
+// SetSuspended marks a container suspended (mode "stop" or "freeze") or,
+// with mode nil, not suspended.
+func (q *Queries) SetSuspended(ctx context.Context, ctid int, mode *string, reason string) error {
+	_, err := q.db.Exec(ctx, `UPDATE containers SET suspend_mode = $2, suspend_reason = $3,
+		suspended_at = CASE WHEN $2::text IS NULL THEN NULL ELSE now() END, updated_at = now() WHERE ct_id = $1`,
+		ctid, mode, reason)
+	if err != nil {
+		return fmt.Errorf("store: suspend %d: %w", ctid, err)
+	}
+	return nil
+}
+
 // SetContainerPhase moves a container to another phase.
 func (q *Queries) SetContainerPhase(ctx context.Context, ctid int, phase string) error {
 	_, err := q.db.Exec(ctx, `UPDATE containers SET phase = $2, updated_at = now() WHERE ct_id = $1`, ctid, phase)
@@ -250,6 +264,15 @@ func (q *Queries) DeleteContainer(ctx context.Context, ctid int) error {
 		DELETE FROM containers WHERE ct_id = $1`, ctid)
 	if err != nil {
 		return fmt.Errorf("store: delete container %d: %w", ctid, err)
+	}
+	return nil
+}
+
+// SetContainerTemplate records the template a reinstall uses.
+func (q *Queries) SetContainerTemplate(ctx context.Context, ctid int, template string) error {
+	_, err := q.db.Exec(ctx, `UPDATE containers SET template = $2, updated_at = now() WHERE ct_id = $1`, ctid, template)
+	if err != nil {
+		return fmt.Errorf("store: set template of %d: %w", ctid, err)
 	}
 	return nil
 }

@@ -47,6 +47,9 @@ type createRequest struct {
 	Description string     `json:"description"`
 	Owner       string     `json:"owner"`
 	Plan        string     `json:"plan"`
+	// RootPassword and SSHKeys are injected into the new container.
+	RootPassword *string  `json:"root_password"`
+	SSHKeys      []string `json:"ssh_keys"`
 }
 
 // CreateContainer is POST /api/v1/containers (vzctl create).
@@ -89,6 +92,8 @@ func (a *API) CreateContainer(w http.ResponseWriter, r *http.Request) {
 			ownerID = &u.ID
 		}
 	}
+	params := ops.Params{Start: req.Start}
+	credentialFields(f, req.RootPassword, req.SSHKeys, &params)
 	var plan *db.Plan
 	if req.Plan != "" {
 		p, err := a.Store.GetPlan(r.Context(), req.Plan)
@@ -111,7 +116,7 @@ func (a *API) CreateContainer(w http.ResponseWriter, r *http.Request) {
 	if plan != nil {
 		c.PlanID, c.Limits = &plan.ID, plan.Limits
 	}
-	op, err := a.insertNew(r, c, req.CTID, ops.ActionCreate, ops.Params{Start: req.Start})
+	op, err := a.insertNew(r, c, req.CTID, ops.ActionCreate, params)
 	if err != nil {
 		a.smartError(w, r, err)
 		return

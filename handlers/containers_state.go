@@ -36,18 +36,23 @@ func (a *API) ContainerAction(action string) http.HandlerFunc {
 			}
 			p.Timeout = *req.Timeout
 		}
-		a.enqueueOn(w, r, action, p, func(c db.Container) error {
+		a.enqueueOnTx(w, r, action, p, func(_ *db.Queries, c db.Container) error {
 			if c.Phase != db.PhaseReady {
 				return conflict("container %d is %s; %s is possible once it is ready", c.CTID, c.Phase, action)
+			}
+			if c.SuspendedAt != nil && !principal(r).IsStaff() &&
+				(action == ops.ActionStart || action == ops.ActionRestart || action == ops.ActionUnfreeze) {
+				return suspendedErr(c)
 			}
 			return nil
 		})
 	}
 }
 
-// enqueueOn locks the container named by {ref}, runs check on it, and
-// queues action with an audit record, all in one transaction; then 202.
-func (a *API) enqueueOn(w http.ResponseWriter, r *http.Request, action string, p ops.Params, check func(db.Container) error) {
+// queueOn locks the container named by {ref}, runs check on it, and
+// queues action with an audit record, all in one transaction. adjust may
+// change the params from what check saw.
+func (a *API) queueOn(r *http.Request, action string, p ops.Params, check func(*db.Queries, db.Container) error, adjust ...func(*ops.Params)) (db.Operation, error) {
 	ctx := r.Context()
 	var op db.Operation
 	err := a.Store.InTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
@@ -55,8 +60,11 @@ func (a *API) enqueueOn(w http.ResponseWriter, r *http.Request, action string, p
 		if err != nil {
 			return err
 		}
-		if err := check(c); err != nil {
+		if err := check(q, c); err != nil {
 			return err
+		}
+		for _, f := range adjust {
+			f(&p)
 		}
 		op, err = a.Queue.Enqueue(ctx, tx, q, c.CTID, action, p, principal(r).Actor())
 		if err != nil {
@@ -64,6 +72,12 @@ func (a *API) enqueueOn(w http.ResponseWriter, r *http.Request, action string, p
 		}
 		return a.audit(r, q, "container."+action, c.CTID, map[string]any{"operation": op.ID})
 	})
+	return op, err
+}
+
+// enqueueOnTx is queueOn answering 202 with the operation.
+func (a *API) enqueueOnTx(w http.ResponseWriter, r *http.Request, action string, p ops.Params, check func(*db.Queries, db.Container) error, adjust ...func(*ops.Params)) {
+	op, err := a.queueOn(r, action, p, check, adjust...)
 	if err != nil {
 		a.smartError(w, r, err)
 		return

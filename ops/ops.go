@@ -32,6 +32,10 @@ const (
 	ActionDestroy   = "destroy"
 	ActionConfigure = "configure"
 	ActionSetLimits = "set_limits"
+	ActionSuspend   = "suspend"
+	ActionUnsuspend = "unsuspend"
+	ActionReinstall = "reinstall"
+	ActionPassword  = "set_credentials"
 )
 
 // Params are an operation's inputs, stored as JSON on the row.
@@ -44,6 +48,13 @@ type Params struct {
 	// PreviousLimits are restored if set_limits fails.
 	PreviousLimits json.RawMessage `json:"previous_limits,omitempty"`
 	PreviousPlanID *int64          `json:"previous_plan_id,omitempty"`
+	// Mode of suspend and unsuspend: "stop" or "freeze".
+	Mode string `json:"mode,omitempty"`
+	// Template of a reinstall.
+	Template string `json:"template,omitempty"`
+	// RootHash is a crypt(3) hash for root's password (never the password).
+	RootHash string   `json:"root_hash,omitempty"`
+	SSHKeys  []string `json:"ssh_keys,omitempty"`
 }
 
 // JobArgs is the River job: just the operation it runs.

@@ -121,6 +121,24 @@ func (r *Runner) run(ctx context.Context, op db.Operation) error {
 		return r.configure(ctx, op.CTID)
 	case ActionSetLimits:
 		return r.setLimits(ctx, op.CTID, p)
+	case ActionSuspend:
+		if p.Mode == "freeze" {
+			return r.Drv.Freeze(ctx, name)
+		}
+		return r.Drv.Stop(ctx, name)
+	case ActionUnsuspend:
+		if p.Mode == "freeze" {
+			return r.Drv.Unfreeze(ctx, name)
+		}
+		return r.Drv.Start(ctx, name)
+	case ActionReinstall:
+		return r.reinstall(ctx, op.CTID, p)
+	case ActionPassword:
+		c, err := r.Store.GetContainer(ctx, op.CTID)
+		if err != nil {
+			return err
+		}
+		return r.credentials(ctx, c, p)
 	}
 	return fmt.Errorf("unknown action %q", op.Action)
 }
@@ -258,6 +276,9 @@ func (r *Runner) create(ctx context.Context, op db.Operation, p Params) (err err
 		return err
 	}
 	if err := r.applyLimits(ctx, c); err != nil {
+		return err
+	}
+	if err := r.credentials(ctx, c, p); err != nil {
 		return err
 	}
 	if p.Start {

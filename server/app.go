@@ -24,6 +24,7 @@ import (
 	"github.com/ctpanel/ctpanel/monitor"
 	"github.com/ctpanel/ctpanel/ops"
 	"github.com/ctpanel/ctpanel/server/pgcluster"
+	"github.com/ctpanel/ctpanel/webhooks"
 )
 
 // App is a running ctpanel: database, driver, workers and HTTP handler.
@@ -40,6 +41,8 @@ type App struct {
 	API     *handlers.API
 	cluster *pgcluster.Cluster
 	stopMon context.CancelFunc
+	// stopHooks ends the webhook dispatcher.
+	stopHooks func()
 	monDone chan struct{}
 }
 
@@ -104,6 +107,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 	a.Bus = monitor.NewBus()
 	a.Mon = monitor.New(a.Store, drv, a.Bus, log, monitor.Settings{Interval: cfg.SampleInterval, Retention: cfg.HistoryRetention})
 	workers := river.NewWorkers()
+	river.AddWorker(workers, &webhooks.Sender{Store: a.Store})
 	river.AddWorker(workers, &ops.Runner{Store: a.Store, Drv: drv, Hub: a.Hub, Log: log,
 		TemplateCacheDir: cfg.TemplateCacheDir(), OnFinish: a.operationFinished})
 	a.River, err = river.NewClient(riverpgxv5.New(a.Pool), &river.Config{
@@ -127,6 +131,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 	if err := a.River.Start(context.WithoutCancel(ctx)); err != nil {
 		return nil, fmt.Errorf("river start: %w", err)
 	}
+	dispatch := &webhooks.Dispatcher{Store: a.Store, Client: a.River, Log: log}
+	events, unsubscribe := a.Bus.Subscribe()
+	dctx, dcancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopHooks = func() { dcancel(); unsubscribe() }
+	go dispatch.Run(dctx, events)
 	if cfg.SampleInterval > 0 {
 		mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		a.stopMon, a.monDone = cancel, make(chan struct{})
@@ -213,6 +222,9 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
 // Close stops the workers (letting running operations finish for a while),
 // the pool and the private cluster.
 func (a *App) Close() {
+	if a.stopHooks != nil {
+		a.stopHooks()
+	}
 	if a.stopMon != nil {
 		a.stopMon()
 		<-a.monDone

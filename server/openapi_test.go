@@ -188,6 +188,7 @@ func openAPIRouterRoutes(t *testing.T) []openAPIRoute {
 	t.Helper()
 	api := &handlers.API{}
 	authenticate, requireStaff := openAPIFuncPointer(api.Authenticate), openAPIFuncPointer(api.RequireStaff)
+	requireAdmin := openAPIFuncPointer(api.RequireAdmin)
 	var out []openAPIRoute
 	err := chi.Walk(Router(api), func(method, pattern string, _ http.Handler, mws ...func(http.Handler) http.Handler) error {
 		if strings.Contains(pattern, "*") {
@@ -198,7 +199,7 @@ func openAPIRouterRoutes(t *testing.T) []openAPIRoute {
 			switch openAPIFuncPointer(mw) {
 			case authenticate:
 				r.authenticated = true
-			case requireStaff:
+			case requireStaff, requireAdmin: // admin-only is a narrower staff-only
 				r.staffOnly = true
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -35,42 +36,73 @@ func (d *Driver) WriteFile(ctx context.Context, name, p string, data []byte, per
 	if rel == "" {
 		return fmt.Errorf("liblxc: write %q in %s: not a file path", p, name)
 	}
-	c, err := d.container("write file", name)
+	root, cleanup, err := d.rootOf("write file", name)
 	if err != nil {
-		return err
+		return fmt.Errorf("liblxc: write %s in %s: %w", p, name, err)
 	}
-	defer c.Release()
-
-	var root string
-	switch d.state(c) {
-	case lxcdriver.StateStopped:
-		rootfs, err := rootfsSpec(c.ConfigFileName())
-		if err != nil {
-			return fmt.Errorf("liblxc: write %s in %s: %w", p, name, err)
+	defer func() {
+		if cerr := cleanup(); cerr != nil && err == nil {
+			err = fmt.Errorf("liblxc: write %s in %s: %w", p, name, cerr)
 		}
-		var cleanup func() error
-		root, cleanup, err = mountStoppedRootfs(rootfs)
-		if err != nil {
-			return fmt.Errorf("liblxc: write %s in %s: %w", p, name, err)
-		}
-		defer func() {
-			if cerr := cleanup(); cerr != nil && err == nil {
-				err = fmt.Errorf("liblxc: write %s in %s: %w", p, name, cerr)
-			}
-		}()
-	default:
-		// Running, frozen (a frozen container's files are writable) or
-		// on its way up or down, where /proc tells the truth either way.
-		pid := c.InitPid()
-		if pid <= 0 {
-			return fmt.Errorf("liblxc: write %s in %s: container is %s without an init", p, name, d.state(c))
-		}
-		root = fmt.Sprintf("/proc/%d/root", pid)
-	}
+	}()
 	if err := writeInRoot(root, rel, data, os.FileMode(perm)&os.ModePerm|unixSpecialBits(perm)); err != nil {
 		return fmt.Errorf("liblxc: write %s in %s: %w", p, name, err)
 	}
 	return nil
+}
+
+// rootOf returns a directory that is the container's root filesystem as
+// the container sees it: /proc/<init>/root when it runs, its rootfs (an
+// overlay clone's mounted for the while) when stopped; cleanup undoes any
+// mount.
+func (d *Driver) rootOf(op, name string) (root string, cleanup func() error, err error) {
+	c, err := d.container(op, name)
+	if err != nil {
+		return "", nil, err
+	}
+	defer c.Release()
+	if d.state(c) == lxcdriver.StateStopped {
+		rootfs, err := rootfsSpec(c.ConfigFileName())
+		if err != nil {
+			return "", nil, err
+		}
+		return mountStoppedRootfs(rootfs)
+	}
+	// Running, frozen (a frozen container's files are writable) or on its
+	// way up or down, where /proc tells the truth either way.
+	pid := c.InitPid()
+	if pid <= 0 {
+		return "", nil, fmt.Errorf("container is %s without an init", d.state(c))
+	}
+	return fmt.Sprintf("/proc/%d/root", pid), func() error { return nil }, nil
+}
+
+// ReadFile implements lxcdriver.FileReader: a file inside the container,
+// resolved like WriteFile; ErrNotExist wrapped when it is absent.
+func (d *Driver) ReadFile(ctx context.Context, name, p string) (data []byte, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !strings.HasPrefix(p, "/") || slices.Contains(strings.Split(p, "/"), "..") {
+		return nil, fmt.Errorf("liblxc: read %q in %s: path must be absolute and free of \"..\"", p, name)
+	}
+	root, cleanup, err := d.rootOf("read file", name)
+	if err != nil {
+		return nil, fmt.Errorf("liblxc: read %s in %s: %w", p, name, err)
+	}
+	defer func() { _ = cleanup() }()
+	rootFd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("liblxc: read %s in %s: %w", p, name, err)
+	}
+	defer unix.Close(rootFd)
+	fd, err := openat2(rootFd, strings.TrimPrefix(path.Clean(p), "/"), &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_CLOEXEC, Resolve: inRoot})
+	if err != nil {
+		return nil, fmt.Errorf("liblxc: read %s in %s: %w", p, name, &os.PathError{Op: "open", Path: p, Err: err})
+	}
+	f := os.NewFile(uintptr(fd), p)
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 16<<20))
 }
 
 // unixSpecialBits keeps setuid, setgid and sticky from a numeric mode,

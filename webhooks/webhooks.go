@@ -1,0 +1,174 @@
+// Package webhooks tells billing systems what happened: events from the
+// bus become signed HTTP deliveries, sent and retried with backoff by
+// durable River jobs, each attempt recorded.
+package webhooks
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/monitor"
+)
+
+// Events a webhook can subscribe to.
+var Events = []string{"operation.finished", "container.created", "container.suspended",
+	"container.unsuspended", "container.terminated", "failcnt.alert"}
+
+// Signature is the header value for body sent at timestamp: HMAC-SHA256
+// over "<timestamp>.<body>" with the endpoint's secret.
+func Signature(secret string, timestamp int64, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	fmt.Fprintf(m, "%d.", timestamp)
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// names maps a bus event to webhook event names.
+func names(e monitor.Event) []string {
+	if e.Type == "alert" {
+		return []string{"failcnt.alert"}
+	}
+	out := []string{"operation.finished"}
+	if e.Status != db.OpSucceeded {
+		return out
+	}
+	switch e.Action {
+	case "create", "clone":
+		out = append(out, "container.created")
+	case "suspend":
+		out = append(out, "container.suspended")
+	case "unsuspend":
+		out = append(out, "container.unsuspended")
+	case "destroy":
+		out = append(out, "container.terminated")
+	}
+	return out
+}
+
+// DeliveryArgs is the River job sending one delivery.
+type DeliveryArgs struct {
+	DeliveryID int64 `json:"delivery_id"`
+}
+
+// Kind names the job.
+func (DeliveryArgs) Kind() string { return "webhook_delivery" }
+
+// InsertOpts: retried with River's backoff, about a day in all.
+func (DeliveryArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 12} }
+
+// Dispatcher turns bus events into deliveries.
+type Dispatcher struct {
+	Store  *db.Store
+	Client *river.Client[pgx.Tx]
+	Log    *slog.Logger
+}
+
+// Run consumes events until ctx ends.
+func (d *Dispatcher) Run(ctx context.Context, events <-chan monitor.Event) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-events:
+			if !ok {
+				return
+			}
+			for _, name := range names(e) {
+				if err := d.dispatch(ctx, name, e); err != nil && ctx.Err() == nil {
+					d.Log.Warn("webhook dispatch", "event", name, "err", err)
+				}
+			}
+		}
+	}
+}
+
+func (d *Dispatcher) dispatch(ctx context.Context, name string, e monitor.Event) error {
+	hooks, err := d.Store.ListWebhooks(ctx, name)
+	if err != nil || len(hooks) == 0 {
+		return err
+	}
+	payload, err := json.Marshal(map[string]any{"event": name, "at": e.At, "data": e})
+	if err != nil {
+		return err
+	}
+	for _, h := range hooks {
+		err := d.Store.InTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+			del, err := q.InsertDelivery(ctx, h.ID, name, payload)
+			if err != nil {
+				return err
+			}
+			_, err = d.Client.InsertTx(ctx, tx, DeliveryArgs{DeliveryID: del.ID}, nil)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Sender is the River worker that posts a delivery.
+type Sender struct {
+	river.WorkerDefaults[DeliveryArgs]
+	Store  *db.Store
+	Client *http.Client
+}
+
+// Timeout bounds one attempt.
+func (s *Sender) Timeout(*river.Job[DeliveryArgs]) time.Duration { return 15 * time.Second }
+
+// Work sends the delivery once; an error makes River retry it later.
+func (s *Sender) Work(ctx context.Context, job *river.Job[DeliveryArgs]) error {
+	del, err := s.Store.GetDelivery(ctx, job.Args.DeliveryID)
+	if err != nil {
+		return nil // the webhook was deleted with its deliveries
+	}
+	hook, err := s.Store.GetWebhook(ctx, del.WebhookID)
+	if err != nil {
+		return nil
+	}
+	ts := time.Now().Unix()
+	body := []byte(del.Payload)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook.URL, bytes.NewReader(body))
+	if err != nil {
+		_ = s.Store.RecordAttempt(ctx, del.ID, 0, err.Error(), false, true)
+		return nil
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "ctpanel-webhooks")
+	req.Header.Set("X-Ctpanel-Event", del.Event)
+	req.Header.Set("X-Ctpanel-Delivery", strconv.FormatInt(del.ID, 10))
+	req.Header.Set("X-Ctpanel-Timestamp", strconv.FormatInt(ts, 10))
+	req.Header.Set("X-Ctpanel-Signature", Signature(hook.Secret, ts, body))
+	client := s.Client
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	final := job.Attempt >= job.MaxAttempts
+	res, err := client.Do(req)
+	if err != nil {
+		_ = s.Store.RecordAttempt(ctx, del.ID, 0, err.Error(), false, final)
+		return fmt.Errorf("webhook %d: %w", hook.ID, err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+	res.Body.Close()
+	if res.StatusCode < 200 || res.StatusCode > 299 {
+		_ = s.Store.RecordAttempt(ctx, del.ID, res.StatusCode, "receiver answered "+res.Status, false, final)
+		return fmt.Errorf("webhook %d: receiver answered %s", hook.ID, res.Status)
+	}
+	return s.Store.RecordAttempt(ctx, del.ID, res.StatusCode, "", true, false)
+}
