@@ -60,20 +60,10 @@ func (a *API) CreateContainer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := FieldErrors{}
-	if req.CTID != nil {
-		checkCTID(f, "ctid", *req.CTID)
-	}
-	if req.Name != nil {
-		checkName(f, "name", *req.Name)
-	}
-	checkHostname(f, "hostname", req.Hostname)
+	checkIdentity(f, req.CTID, req.Name, req.Hostname)
 	checkNameservers(f, "nameserver", req.Nameservers)
 	checkDescription(f, "description", req.Description)
-	if req.Template == "" {
-		f.Add("template", "is required")
-	} else if t, err := a.Store.GetTemplate(r.Context(), req.Template); errors.Is(err, db.ErrNotFound) || (err == nil && !t.Enabled) {
-		f.Add("template", fmt.Sprintf("unknown template %q", req.Template))
-	} else if err != nil {
+	if err := a.checkTemplate(r, f, req.Template); err != nil {
 		a.smartError(w, r, err)
 		return
 	}
@@ -195,13 +185,7 @@ func (a *API) CloneContainer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := FieldErrors{}
-	if req.CTID != nil {
-		checkCTID(f, "ctid", *req.CTID)
-	}
-	if req.Name != nil {
-		checkName(f, "name", *req.Name)
-	}
-	checkHostname(f, "hostname", req.Hostname)
+	checkIdentity(f, req.CTID, req.Name, req.Hostname)
 	if req.Snapshot && src.Snapshot {
 		f.Add("snapshot", "the source is itself a snapshot clone; make a full clone of it instead")
 	}
@@ -232,4 +216,32 @@ func (a *API) CloneContainer(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Location", "/api/v1/containers/"+strconv.Itoa(op.CTID))
 	accepted(w, op)
+}
+
+// checkIdentity validates what names a new container: CTID, name, hostname.
+func checkIdentity(f FieldErrors, ctid *int, name *string, hostname string) {
+	if ctid != nil {
+		checkCTID(f, "ctid", *ctid)
+	}
+	if name != nil {
+		checkName(f, "name", *name)
+	}
+	checkHostname(f, "hostname", hostname)
+}
+
+// checkTemplate adds a field error unless name is an enabled OS template;
+// it returns only store failures.
+func (a *API) checkTemplate(r *http.Request, f FieldErrors, name string) error {
+	if name == "" {
+		f.Add("template", "is required")
+		return nil
+	}
+	t, err := a.Store.GetTemplate(r.Context(), name)
+	switch {
+	case errors.Is(err, db.ErrNotFound) || (err == nil && !t.Enabled):
+		f.Add("template", fmt.Sprintf("unknown template %q", name))
+	case err != nil:
+		return err
+	}
+	return nil
 }

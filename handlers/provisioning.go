@@ -3,7 +3,6 @@ package handlers
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -158,11 +157,7 @@ func (a *API) Reinstall(w http.ResponseWriter, r *http.Request) {
 	}
 	f := FieldErrors{}
 	p := ops.Params{Template: req.Template}
-	if req.Template == "" {
-		f.Add("template", "is required")
-	} else if t, err := a.Store.GetTemplate(r.Context(), req.Template); errors.Is(err, db.ErrNotFound) || (err == nil && !t.Enabled) {
-		f.Add("template", fmt.Sprintf("unknown template %q", req.Template))
-	} else if err != nil {
+	if err := a.checkTemplate(r, f, req.Template); err != nil {
 		a.smartError(w, r, err)
 		return
 	}
