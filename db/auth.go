@@ -27,6 +27,9 @@ type Principal struct {
 	Role      string
 	UserID    *int64
 	Username  string
+	// Session is set when the caller signed in to the web panel (a
+	// session cookie) rather than sending a token; TokenID is then 0.
+	Session bool
 }
 
 // IsStaff is true for roles that see the whole farm.
@@ -36,6 +39,9 @@ func (p Principal) IsStaff() bool {
 
 // Actor names the principal in operations and the audit log.
 func (p Principal) Actor() string {
+	if p.Session {
+		return p.Username + " (web)"
+	}
 	if p.Username != "" {
 		return p.Username + " (token " + p.TokenName + ")"
 	}
@@ -78,13 +84,13 @@ func (q *Queries) CreateToken(ctx context.Context, name, role string, userID *in
 func (q *Queries) LookupToken(ctx context.Context, secret string) (Principal, error) {
 	var p Principal
 	var username *string
-	err := q.db.QueryRow(ctx, `UPDATE api_tokens t SET last_used_at = now()
-		FROM api_tokens t2 LEFT JOIN users u ON u.id = t2.user_id
-		WHERE t.id = t2.id AND t.token_hash = $1 AND t.revoked_at IS NULL
+	var lastUsed *time.Time
+	err := q.db.QueryRow(ctx, `SELECT t.id, t.name, t.role, t.user_id, u.username, t.last_used_at
+		FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id
+		WHERE t.token_hash = $1 AND t.revoked_at IS NULL
 		  AND (t.expires_at IS NULL OR t.expires_at > now())
-		  AND (u.id IS NULL OR NOT u.disabled)
-		RETURNING t.id, t.name, t.role, t.user_id, u.username`, HashToken(secret)).
-		Scan(&p.TokenID, &p.TokenName, &p.Role, &p.UserID, &username)
+		  AND (u.id IS NULL OR NOT u.disabled)`, HashToken(secret)).
+		Scan(&p.TokenID, &p.TokenName, &p.Role, &p.UserID, &username, &lastUsed)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return p, ErrNotFound
 	}
@@ -93,6 +99,13 @@ func (q *Queries) LookupToken(ctx context.Context, secret string) (Principal, er
 	}
 	if username != nil {
 		p.Username = *username
+	}
+	// last_used_at is for people reading the token list: a minute's
+	// precision spares a write on every request.
+	if lastUsed == nil || time.Since(*lastUsed) > time.Minute {
+		if _, err := q.db.Exec(ctx, `UPDATE api_tokens SET last_used_at = now() WHERE id = $1`, p.TokenID); err != nil {
+			return p, fmt.Errorf("store: token last use: %w", err)
+		}
 	}
 	return p, nil
 }

@@ -81,8 +81,9 @@ func (r *Runner) Work(ctx context.Context, job *river.Job[JobArgs]) error {
 	if err := r.Store.FinishOperation(fctx, op.ID, opErr); err != nil {
 		return err
 	}
-	state := r.recordState(fctx, op.CTID)
+	// Waiters first: recording the state and telling the bus can follow.
 	r.Hub.Notify()
+	state := r.recordState(fctx, op.CTID)
 	if r.OnFinish != nil {
 		r.OnFinish(op, state, opErr)
 	}
