@@ -48,6 +48,7 @@ type bench struct {
 	api       *client
 	baseMade  bool
 	wd        *watchdog
+	baseOp    string // the base container's create operation
 	// turnsRerun counts turns run again after a deadlock.
 	turnsRerun int
 }
@@ -75,7 +76,8 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	}
 
 	panel := &phase{name: "panel", t: &panelTarget{api: b.api, snapshot: o.snapshot}, next: panelCTID, res: newPhaseResult()}
-	raw := &phase{name: "raw", t: &rawTarget{lxcpath: b.lxcpath, snapshot: o.snapshot}, next: rawCTID, res: newPhaseResult()}
+	rawT := &rawTarget{lxcpath: b.lxcpath, snapshot: o.snapshot}
+	raw := &phase{name: "raw", t: rawT, next: rawCTID, res: newPhaseResult()}
 	// One lifecycle each first, so neither phase pays for cold caches
 	// (page cache of the base rootfs, pool connections, River start-up).
 	for _, p := range []*phase{panel, raw} {
@@ -104,10 +106,13 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	if attempted, err := riverAttempts(ctx, b.app.Pool); err != nil {
 		b.log.Warn("River job times; the queue column is not split", "err", err)
 	} else {
-		panel.res.setFetch(attempted)
+		panel.res.setRiver(attempted)
 	}
 	rep := newReport(o, b.lxcpath, panel.res, raw.res)
-	rep.Deadlocks, rep.TurnsRerun = wd.kills(), b.turnsRerun
+	if rep.Floor, err = b.restFloor(ctx); err != nil {
+		return fmt.Errorf("REST floor: %w", err)
+	}
+	rep.Deadlocks, rep.TurnsRerun, rep.StuckRawFreezes = wd.kills(), b.turnsRerun, rawT.stuckFreezes()
 	if o.json {
 		err = rep.writeJSON(out)
 	} else {
@@ -252,9 +257,13 @@ func (b *bench) setup(ctx context.Context) error {
 
 	b.log.Info("creating the base container", "ctid", baseCTID, "template", "busybox")
 	b.baseMade = true
-	if _, err := b.api.op(ctx, http.MethodPost, "/api/v1/containers",
-		map[string]any{"ctid": baseCTID, "template": "busybox"}); err != nil {
+	s, err := b.api.op(ctx, http.MethodPost, "/api/v1/containers",
+		map[string]any{"ctid": baseCTID, "template": "busybox"})
+	if err != nil {
 		return fmt.Errorf("create base container: %w", err)
+	}
+	if s.split != nil {
+		b.baseOp = s.split.op
 	}
 	return nil
 }
@@ -335,10 +344,9 @@ func sweep(ctx context.Context, lxcpath string, log *slog.Logger) error {
 }
 
 // riverAttempts reads when River handed each operation's job to a worker,
-// by operation id. It reads River's own table, for the report only: River
-// writes the job in the operation's transaction, so the two share a
-// created_at, and attempted_at splits the queue time into River's fetch
-// and ctpanel's own work before the driver runs.
+// by operation id, from River's own table; for the report only, to split
+// the queue time into River's part and ctpanel's own work before the
+// driver runs.
 func riverAttempts(ctx context.Context, pool *pgxpool.Pool) (map[string]time.Time, error) {
 	rows, err := pool.Query(ctx, `SELECT args->>'operation_id', attempted_at FROM river_job
 		WHERE kind = 'container_operation' AND attempted_at IS NOT NULL`)
@@ -356,4 +364,32 @@ func riverAttempts(ctx context.Context, pool *pgxpool.Pool) (map[string]time.Tim
 		out[id] = at
 	}
 	return out, rows.Err()
+}
+
+// floorRequests is how many requests each REST floor figure is made of.
+const floorRequests = 200
+
+// restFloor times the cheapest requests, one at a time on an idle panel:
+// /healthz (HTTP and a database ping) and GET of an operation (the same
+// plus bearer-token authentication and one read), the part of every step
+// that is neither queue nor driver.
+func (b *bench) restFloor(ctx context.Context) (map[string]stats, error) {
+	out := map[string]stats{}
+	for _, path := range []string{"/healthz", "/api/v1/operations/" + b.baseOp} {
+		var ds []time.Duration
+		for range floorRequests {
+			t0 := time.Now()
+			var v map[string]any
+			if err := b.api.call(ctx, http.MethodGet, path, nil, http.StatusOK, &v); err != nil {
+				return nil, err
+			}
+			ds = append(ds, time.Since(t0))
+		}
+		key := "healthz"
+		if path != "/healthz" {
+			key = "get_operation"
+		}
+		out[key] = summarise(ds)
+	}
+	return out, nil
 }

@@ -35,7 +35,6 @@ type operation struct {
 	Action     string     `json:"action"`
 	Status     string     `json:"status"`
 	Error      string     `json:"error"`
-	CreatedAt  time.Time  `json:"created_at"`
 	StartedAt  *time.Time `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at"`
 }
@@ -91,6 +90,7 @@ func (c *client) op(ctx context.Context, method, path string, body any) (sample,
 	if err := c.call(ctx, method, path, body, http.StatusAccepted, &op); err != nil {
 		return sample{}, err
 	}
+	answered := time.Now()
 	for !op.done() {
 		if err := c.call(ctx, http.MethodGet, "/api/v1/operations/"+op.ID+"/wait?timeout=60", nil, http.StatusOK, &op); err != nil {
 			return sample{}, err
@@ -102,14 +102,13 @@ func (c *client) op(ctx context.Context, method, path string, body any) (sample,
 	}
 	s := sample{total: t1.Sub(t0)}
 	if op.StartedAt != nil && op.FinishedAt != nil {
-		// Same host, same clock: PostgreSQL's now() and ours.
 		s.split = &split{
-			op:      op.ID,
-			created: op.CreatedAt,
-			accept:  op.CreatedAt.Sub(t0),
-			queue:   op.StartedAt.Sub(op.CreatedAt),
-			run:     op.FinishedAt.Sub(*op.StartedAt),
-			notify:  t1.Sub(*op.FinishedAt),
+			op:       op.ID,
+			answered: answered,
+			request:  answered.Sub(t0),
+			queue:    op.StartedAt.Sub(answered),
+			run:      op.FinishedAt.Sub(*op.StartedAt),
+			notify:   t1.Sub(*op.FinishedAt),
 		}
 	}
 	return s, nil

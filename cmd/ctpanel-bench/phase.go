@@ -30,17 +30,20 @@ type sample struct {
 	split *split // panel only
 }
 
-// split divides a panel step by the operation's timestamps.
+// split divides a panel step by the client's clock and the operation's
+// timestamps (PostgreSQL's now(), the same host clock).
 type split struct {
-	op      string        // operation id
-	created time.Time     // operation row (and River job) written
-	accept  time.Duration // request sent → operation row (auth, validation, transaction start)
-	queue   time.Duration // row → worker starts it (commit, River fetch, per-container ordering)
-	run     time.Duration // the driver's work
-	notify  time.Duration // finished → client has the answer (commit, state record, /wait wake-up)
-	// fetch is the part of queue until River handed the job to a worker
-	// (its river_job.attempted_at); zero when unknown.
-	fetch time.Duration
+	op       string
+	answered time.Time     // the 202 arrived: the operation and its job are committed
+	request  time.Duration // request sent → 202 (auth, checks, the queuing transaction)
+	queue    time.Duration // 202 → worker starts the operation
+	run      time.Duration // started → finished: the driver's work
+	notify   time.Duration // finished → the client has the answer (state record, /wait wake-up)
+	// river is the part of queue until River handed the job to a worker
+	// (river_job.attempted_at), the rest being the worker's own reads and
+	// writes; hasRiver says whether it is known.
+	river    time.Duration
+	hasRiver bool
 }
 
 // target carries out one step on one container.
@@ -61,16 +64,16 @@ func (r *phaseResult) add(step string, s sample) {
 	r.mu.Unlock()
 }
 
-// setFetch fills in each panel sample's River fetch time from the job
-// attempt times by operation id.
-func (r *phaseResult) setFetch(attempted map[string]time.Time) {
+// setRiver fills in each panel sample's River part of the queue time
+// from the job attempt times by operation id.
+func (r *phaseResult) setRiver(attempted map[string]time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, ss := range r.samples {
 		for _, s := range ss {
 			if sp := s.split; sp != nil {
 				if t, ok := attempted[sp.op]; ok {
-					sp.fetch = t.Sub(sp.created)
+					sp.river, sp.hasRiver = t.Sub(sp.answered), true
 				}
 			}
 		}
@@ -178,6 +181,45 @@ func (p *panelTarget) do(ctx context.Context, step string, ctid int) (sample, er
 type rawTarget struct {
 	lxcpath  string
 	snapshot bool
+	mu       sync.Mutex
+	kicks    int // freezes that hung in FREEZING until kicked
+}
+
+// freezeStuckAfter is how long a raw freeze may take before the bench
+// decides liblxc is waiting on a freezer stuck in FREEZING. liblxc
+// rereads it once a second, so a slow freeze takes a few seconds at most.
+const freezeStuckAfter = 10 * time.Second
+
+// freeze is liblxc's freeze, kicked if it hangs: liblxc would wait
+// forever on a v1 freezer left FREEZING. The kick is the bench's, the
+// time the sample records is liblxc's.
+func (r *rawTarget) freeze(name string) error {
+	done := make(chan error, 1)
+	go func() { done <- liblxc.RawFreeze(r.lxcpath, name) }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(freezeStuckAfter):
+	}
+	r.mu.Lock()
+	r.kicks++
+	r.mu.Unlock()
+	for {
+		if err := liblxc.RawKickFreezer(r.lxcpath, name); err != nil {
+			return fmt.Errorf("raw freeze stuck in FREEZING for %s, and the kick failed: %w", freezeStuckAfter, err)
+		}
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (r *rawTarget) stuckFreezes() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.kicks
 }
 
 func (r *rawTarget) do(ctx context.Context, step string, ctid int) (sample, error) {
@@ -190,7 +232,7 @@ func (r *rawTarget) do(ctx context.Context, step string, ctid int) (sample, erro
 	case stepStart:
 		err = liblxc.RawStart(ctx, r.lxcpath, name)
 	case stepFreeze:
-		err = liblxc.RawFreeze(r.lxcpath, name)
+		err = r.freeze(name)
 	case stepUnfreeze:
 		err = liblxc.RawUnfreeze(r.lxcpath, name)
 	case stepStop:

@@ -49,10 +49,10 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 // splitMeans is the mean of each part of a panel step.
 type splitMeans struct {
-	AcceptMS float64 `json:"accept_ms"`
-	QueueMS  float64 `json:"queue_ms"`
-	// FetchMS is the part of QueueMS until River handed the job over.
-	FetchMS  float64 `json:"fetch_ms"`
+	RequestMS float64 `json:"request_ms"`
+	QueueMS   float64 `json:"queue_ms"`
+	// RiverMS is the part of QueueMS until River handed the job over.
+	RiverMS  float64 `json:"river_ms"`
 	RunMS    float64 `json:"run_ms"`
 	NotifyMS float64 `json:"notify_ms"`
 }
@@ -71,15 +71,19 @@ func newPhaseReport(r *phaseResult) phaseReport {
 	for _, step := range steps {
 		var totals, runs []time.Duration
 		var sum split
+		var nRiver time.Duration
 		for _, s := range r.samples[step] {
 			totals = append(totals, s.total)
 			if sp := s.split; sp != nil {
 				runs = append(runs, sp.run)
-				sum.accept += sp.accept
+				sum.request += sp.request
 				sum.queue += sp.queue
 				sum.run += sp.run
 				sum.notify += sp.notify
-				sum.fetch += sp.fetch
+				if sp.hasRiver {
+					sum.river += sp.river
+					nRiver++
+				}
 			}
 		}
 		pr.Steps[step] = summarise(totals)
@@ -87,8 +91,12 @@ func newPhaseReport(r *phaseResult) phaseReport {
 			if pr.Split == nil {
 				pr.Split = map[string]splitMeans{}
 			}
-			pr.Split[step] = splitMeans{AcceptMS: ms(sum.accept / n), QueueMS: ms(sum.queue / n),
-				RunMS: ms(sum.run / n), NotifyMS: ms(sum.notify / n), FetchMS: ms(sum.fetch / n)}
+			sm := splitMeans{RequestMS: ms(sum.request / n), QueueMS: ms(sum.queue / n),
+				RunMS: ms(sum.run / n), NotifyMS: ms(sum.notify / n)}
+			if nRiver > 0 {
+				sm.RiverMS = ms(sum.river / nRiver)
+			}
+			pr.Split[step] = sm
 			if step == stepFreeze {
 				st := summarise(runs)
 				pr.FreezeRun = &st
@@ -119,6 +127,11 @@ type report struct {
 	// NoFreezeRatio compares the sums of the mean clone, start, stop and
 	// destroy times: the ratio without raw liblxc's freezer sleeps.
 	NoFreezeRatio float64 `json:"no_freeze_ratio"`
+	// StuckRawFreezes counts raw freezes that hung in FREEZING until the
+	// bench asked the freezer again.
+	StuckRawFreezes int `json:"stuck_raw_freezes"`
+	// Floor is the REST floor: the cheapest requests, one at a time.
+	Floor map[string]stats `json:"rest_floor"`
 	// Deadlocks counts liblxc children the watchdog killed; TurnsRerun
 	// the turns whose figures were dropped for it.
 	Deadlocks  int            `json:"deadlocks"`
@@ -176,6 +189,10 @@ func (r report) writeTable(w io.Writer) error {
 	fmt.Fprintf(&b, "ctpanel-bench: %d busybox containers per phase, %d in parallel, clones as %s, %d freeze rounds each, phases taking %d turn(s)\n",
 		r.Containers, r.Parallel, kind, r.FreezeRounds, r.Turns)
 	fmt.Fprintf(&b, "panel = REST request + /wait for its operation; raw = go-lxc called directly (lxc-copy for clone, lxc-start for start)\n\n")
+	if r.StuckRawFreezes > 0 {
+		fmt.Fprintf(&b, "!! %d raw go-lxc freeze(s) hung with the freezer stuck in FREEZING (liblxc never asks again); the bench\n"+
+			"!! asked the freezer again after %s; those samples include the wait\n\n", r.StuckRawFreezes, freezeStuckAfter)
+	}
 	if r.Deadlocks > 0 {
 		fmt.Fprintf(&b, "!! %d liblxc clone child(ren) forked inside the panel deadlocked (setgid after a raw clone in a multi-threaded\n"+
 			"!! process) and were killed after %s; %d turn(s) were run again and their first figures dropped\n\n",
@@ -193,19 +210,23 @@ func (r report) writeTable(w io.Writer) error {
 	fmt.Fprintf(&b, "without freeze/unfreeze (sum of clone, start, stop, destroy means): %s\n\n", overhead(r.NoFreezeRatio))
 
 	fmt.Fprintf(&b, "where a panel step's time goes (means; from the operation's timestamps):\n")
-	fmt.Fprintf(&b, "%-9s %8s %8s %8s %8s %8s   %s\n", "step", "accept", "queue", "(fetch)", "run", "notify", "run vs raw")
+	fmt.Fprintf(&b, "%-9s %8s %8s %8s %8s %8s   %s\n", "step", "request", "queue", "(river)", "run", "notify", "run vs raw")
 	for _, step := range steps {
 		sp, ok := r.Panel.Split[step]
 		if !ok {
 			continue
 		}
-		fmt.Fprintf(&b, "%-9s %8s %8s %8s %8s %8s   %s\n", step, fmtMS(sp.AcceptMS), fmtMS(sp.QueueMS), fmtMS(sp.FetchMS),
+		fmt.Fprintf(&b, "%-9s %8s %8s %8s %8s %8s   %s\n", step, fmtMS(sp.RequestMS), fmtMS(sp.QueueMS), fmtMS(sp.RiverMS),
 			fmtMS(sp.RunMS), fmtMS(sp.NotifyMS), overhead(sp.RunMS/r.Raw.Steps[step].MeanMS))
 	}
-	fmt.Fprintf(&b, "  accept: request sent to operation row (auth, checks; the transaction's start)\n")
-	fmt.Fprintf(&b, "  queue: row to worker start; (fetch): the part until River hands the job to a worker (commit, notify, fetch),\n")
+	fmt.Fprintf(&b, "  request: sent to 202 (auth, checks, the transaction that queues the operation)\n")
+	fmt.Fprintf(&b, "  queue: 202 to the worker starting it; (river): the part until River hands over the job (notify, fetch),\n")
 	fmt.Fprintf(&b, "    the rest is the worker's own reads and writes before the driver runs\n")
 	fmt.Fprintf(&b, "  run: the driver; notify: finished to the client having the answer (state record, /wait wake-up)\n\n")
+
+	h, g := r.Floor["healthz"], r.Floor["get_operation"]
+	fmt.Fprintf(&b, "REST floor (%d requests each, one at a time, idle panel): GET /healthz p50 %s p99 %s; "+
+		"GET /api/v1/operations/{id} (bearer auth) p50 %s p99 %s\n\n", h.N, fmtMS(h.P50MS), fmtMS(h.P99MS), fmtMS(g.P50MS), fmtMS(g.P99MS))
 
 	run := stats{}
 	if r.Panel.FreezeRun != nil {

@@ -100,3 +100,29 @@ func rawDo(lxcpath, name, op string, fn func(*lxc.Container) error) error {
 	}
 	return nil
 }
+
+// RawKickFreezer asks a container's freezer cgroup to freeze once more.
+// liblxc's cgroup-v1 freeze writes FROZEN once and then only rereads
+// freezer.state, a second at a time; a freezer that gave up on a busy task
+// stays FREEZING and liblxc waits forever. Driver.Freeze asks again while
+// it polls; ctpanel-bench calls this on a raw freeze that has not returned
+// after a while, so the raw phase cannot hang.
+func RawKickFreezer(lxcpath, name string) error {
+	d, err := New(lxcpath)
+	if err != nil {
+		return err
+	}
+	c, err := d.container("kick freezer", name)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	f, err := d.freezerOf(c.InitPid())
+	if err != nil {
+		return fmt.Errorf("liblxc: kick freezer of %s: %w", name, err)
+	}
+	if err := f.request(true); err != nil {
+		return fmt.Errorf("liblxc: kick freezer of %s: %w", name, err)
+	}
+	return nil
+}
