@@ -135,7 +135,7 @@ func (a *API) StatsWS(w http.ResponseWriter, r *http.Request) {
 	defer ping.Stop()
 	lastStatus := ""
 	for {
-		rows, err := a.Mon.Live(ctx, c.CTID)
+		rows, readAt, err := a.Mon.LiveAt(ctx, c.CTID)
 		switch {
 		case errors.Is(err, lxcdriver.ErrNotRunning) || errors.Is(err, lxcdriver.ErrNotFound):
 			if lastStatus != "stopped" {
@@ -151,7 +151,9 @@ func (a *API) StatsWS(w http.ResponseWriter, r *http.Request) {
 			a.Log.Warn("stats websocket read", "ctid", c.CTID, "err", err)
 		default:
 			lastStatus = "running"
-			if wsSend(conn, map[string]any{"type": "beancounters", "ctid": c.CTID, "at": time.Now().UTC(), "beancounters": rows}) != nil {
+			// "at" is when the rows were read from the kernel, so a
+			// watcher sees how fresh they are.
+			if wsSend(conn, map[string]any{"type": "beancounters", "ctid": c.CTID, "at": readAt.UTC(), "beancounters": rows}) != nil {
 				return
 			}
 		}

@@ -70,7 +70,7 @@ type cached struct {
 
 // liveTTL is how stale a live read may be: watchers of one container share
 // reads within it.
-const liveTTL = 200 * time.Millisecond
+const liveTTL = 50 * time.Millisecond
 
 // New makes a Monitor.
 func New(store *db.Store, drv lxcdriver.Driver, bus *Bus, log *slog.Logger, s Settings) *Monitor {
@@ -98,17 +98,24 @@ func (m *Monitor) Invalidate(ctid int) {
 // Live reads a container's rows now (or from a read under liveTTL old),
 // folding failcnts into the cumulative totals and raising alerts.
 func (m *Monitor) Live(ctx context.Context, ctid int) ([]Row, error) {
+	rows, _, err := m.LiveAt(ctx, ctid)
+	return rows, err
+}
+
+// LiveAt is Live that also says when the rows were read from the kernel.
+func (m *Monitor) LiveAt(ctx context.Context, ctid int) ([]Row, time.Time, error) {
 	m.mu.Lock()
 	if c, ok := m.cache[ctid]; ok && time.Since(c.at) < liveTTL {
 		m.mu.Unlock()
-		return c.rows, c.err
+		return c.rows, c.at, c.err
 	}
 	m.mu.Unlock()
+	at := time.Now()
 	rows, err := m.read(ctx, ctid)
 	m.mu.Lock()
-	m.cache[ctid] = cached{at: time.Now(), rows: rows, err: err}
+	m.cache[ctid] = cached{at: at, rows: rows, err: err}
 	m.mu.Unlock()
-	return rows, err
+	return rows, at, err
 }
 
 // read takes one container's rows from the kernel and folds them.

@@ -118,6 +118,9 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	} else {
 		err = rep.writeTable(out)
 	}
+	if err == nil && o.bcCount > 0 {
+		err = b.beancounters(ctx, o.bcCount, o.watchers, out)
+	}
 	if n := wd.kills(); n > 0 && err == nil {
 		err = fmt.Errorf("the panel's liblxc clone deadlocked %d time(s) (see the report above and the driver's Clone)", n)
 	}
@@ -183,7 +186,8 @@ func ours(name string) bool {
 	}
 	return id == baseCTID ||
 		(id >= panelCTID && id < panelCTID+ctidSpan) ||
-		(id >= rawCTID && id < rawCTID+ctidSpan)
+		(id >= rawCTID && id < rawCTID+ctidSpan) ||
+		(id >= bcCTID && id < bcCTID+ctidSpan)
 }
 
 // setup starts the panel on a loopback port and makes the base container.

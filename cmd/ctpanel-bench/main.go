@@ -36,6 +36,8 @@ type options struct {
 	snapshot     bool
 	turns        int
 	json         bool
+	bcCount      int
+	watchers     int
 }
 
 func main() {
@@ -48,6 +50,8 @@ func main() {
 	fs.BoolVar(&o.snapshot, "snapshot", false, "clone as overlay snapshots instead of full copies")
 	fs.IntVar(&o.turns, "turns", 5, "the phases take turns this many times, count/turns containers a turn")
 	fs.BoolVar(&o.json, "json", false, "print the results as JSON instead of a table")
+	fs.IntVar(&o.bcCount, "bc-count", 500, "running containers for the beancounter sampling benchmark; 0 skips it")
+	fs.IntVar(&o.watchers, "watchers", 100, "stats websocket watchers for the push latency benchmark")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: ctpanel-bench [flags]\n\nRuns the same container lifecycles through ctpanel's REST API and through\nliblxc directly, and compares them. Needs root and liblxc.\n\n")
 		fs.PrintDefaults()

@@ -126,3 +126,22 @@ func RawKickFreezer(lxcpath, name string) error {
 	}
 	return nil
 }
+
+// RawCgroupRead reads cgroup keys of a running container the way a plain
+// go-lxc program would (CgroupItem, one call a key, a fresh container
+// handle each time): the baseline for ctpanel's beancounter sampler. It
+// returns how many values came back.
+func RawCgroupRead(lxcpath, name string, keys []string) (int, error) {
+	c, err := lxc.NewContainer(name, lxcpath)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Release()
+	n := 0
+	for _, k := range keys {
+		if v := c.CgroupItem(k); len(v) > 0 {
+			n++
+		}
+	}
+	return n, nil
+}
