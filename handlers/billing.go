@@ -181,13 +181,13 @@ func usagePeriod(r *http.Request) (time.Time, time.Time, error) {
 	q := r.URL.Query()
 	f := FieldErrors{}
 	to := time.Now().UTC()
-	from := to.AddDate(0, -1, 0)
 	var err error
 	if s := q.Get("to"); s != "" {
 		if to, err = time.Parse(time.RFC3339, s); err != nil {
 			f.Add("to", "must be an RFC 3339 time such as 2026-11-30T00:00:00Z")
 		}
 	}
+	from := to.AddDate(0, -1, 0)
 	if s := q.Get("from"); s != "" {
 		if from, err = time.Parse(time.RFC3339, s); err != nil {
 			f.Add("from", "must be an RFC 3339 time such as 2026-11-01T00:00:00Z")

@@ -189,6 +189,7 @@ func openAPIRouterRoutes(t *testing.T) []openAPIRoute {
 	api := &handlers.API{}
 	authenticate, requireStaff := openAPIFuncPointer(api.Authenticate), openAPIFuncPointer(api.RequireStaff)
 	requireAdmin := openAPIFuncPointer(api.RequireAdmin)
+	authenticateWS := openAPIFuncPointer(api.AuthenticateWS)
 	var out []openAPIRoute
 	err := chi.Walk(Router(api), func(method, pattern string, _ http.Handler, mws ...func(http.Handler) http.Handler) error {
 		if !strings.HasPrefix(pattern, "/api/") && pattern != "/healthz" && pattern != "/metrics" {
@@ -200,7 +201,7 @@ func openAPIRouterRoutes(t *testing.T) []openAPIRoute {
 		r := openAPIRoute{method: method, path: openAPIPath(pattern)}
 		for _, mw := range mws {
 			switch openAPIFuncPointer(mw) {
-			case authenticate:
+			case authenticate, authenticateWS:
 				r.authenticated = true
 			case requireStaff, requireAdmin: // admin-only is a narrower staff-only
 				r.staffOnly = true
