@@ -15,6 +15,7 @@ deps:
 	@scripts/install-deps.sh
 
 build: deps
+	scripts/build-web.sh
 	go build -o $(BIN) ./cmd/ctpanel
 
 # Starts the panel on http://127.0.0.1:8080 with its own PostgreSQL under
@@ -25,7 +26,9 @@ run: build
 test: deps
 	scripts/test.sh
 
-# Lifecycle benchmark: the panel's REST API next to raw liblxc, same run.
+# Lifecycle benchmark: the panel's REST API next to raw liblxc, same run;
+# then the console benchmark: shell echo latency and cat throughput over the
+# websocket next to lxc-attach (-console=false skips it).
 bench: deps
 	go run ./cmd/ctpanel-bench -count $(COUNT) -parallel $(PARALLEL)
 

@@ -6,6 +6,7 @@ package handlers
 import (
 	"log/slog"
 
+	"github.com/ctpanel/ctpanel/console"
 	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/lxcdriver"
 	"github.com/ctpanel/ctpanel/monitor"
@@ -26,4 +27,9 @@ type API struct {
 	Host ubc.Host
 	// AllowedOrigins may open websockets besides the panel's own origin.
 	AllowedOrigins []string
+	// CookieSecure marks the web panel's session cookie Secure even on
+	// plain HTTP requests (TLS ends at a proxy in front).
+	CookieSecure bool
+	// Console keeps console and shell sessions and their tickets.
+	Console *console.Manager
 }

@@ -22,10 +22,15 @@ func WithPrincipal(ctx context.Context, p db.Principal) context.Context {
 	return context.WithValue(ctx, principalKey{}, p)
 }
 
-// Authenticate requires Authorization: Bearer <token> on every request.
+// Authenticate requires Authorization: Bearer <token> on every request,
+// or the web panel's session cookie (see authenticateSession).
 func (a *API) Authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Get("Authorization")
+		if h == "" && hasSessionCookie(r) {
+			a.authenticateSession(w, r, next)
+			return
+		}
 		scheme, secret, ok := strings.Cut(h, " ")
 		ok = ok && strings.EqualFold(scheme, "Bearer")
 		if !ok || strings.TrimSpace(secret) == "" {

@@ -221,7 +221,11 @@ func (a *API) ContainerUsage(w http.ResponseWriter, r *http.Request) {
 		a.smartError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, usageOf(c.CTID, from, to, samples))
+	u := usageOf(c.CTID, from, to, samples)
+	if du, err := a.Drv.DiskUsage(r.Context(), strconv.Itoa(c.CTID)); err == nil && du.Loop {
+		u.DiskUsedBytes = &du.UsedBytes
+	}
+	writeJSON(w, http.StatusOK, u)
 }
 
 // AllUsage is GET /api/v1/usage?from=&to=: every container's usage.

@@ -12,6 +12,7 @@ import (
 	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/lxcdriver"
 	"github.com/ctpanel/ctpanel/ops"
+	"github.com/ctpanel/ctpanel/ubc"
 )
 
 // stringList accepts a JSON string or a list of strings, as vzctl takes one
@@ -47,6 +48,9 @@ type createRequest struct {
 	Description string     `json:"description"`
 	Owner       string     `json:"owner"`
 	Plan        string     `json:"plan"`
+	// DiskSpace gives the container a filesystem of its own of that size
+	// ("10G"), over the plan's.
+	DiskSpace *string `json:"diskspace"`
 	// RootPassword and SSHKeys are injected into the new container.
 	RootPassword *string  `json:"root_password"`
 	SSHKeys      []string `json:"ssh_keys"`
@@ -105,6 +109,16 @@ func (a *API) CreateContainer(w http.ResponseWriter, r *http.Request) {
 		Nameservers: req.Nameservers, OnBoot: req.OnBoot, Description: req.Description}
 	if plan != nil {
 		c.PlanID, c.Limits = &plan.ID, plan.Limits
+	}
+	if req.DiskSpace != nil {
+		raw, _ := json.Marshal(map[string]string{"diskspace": *req.DiskSpace})
+		disk, err := a.parseLimits(raw, "")
+		if err != nil {
+			a.smartError(w, r, err)
+			return
+		}
+		merged, _ := json.Marshal(specOrEmpty(c.Limits).Merge(disk))
+		c.Limits = merged
 	}
 	op, err := a.insertNew(r, c, req.CTID, ops.ActionCreate, params)
 	if err != nil {
@@ -186,6 +200,9 @@ func (a *API) CloneContainer(w http.ResponseWriter, r *http.Request) {
 	}
 	f := FieldErrors{}
 	checkIdentity(f, req.CTID, req.Name, req.Hostname)
+	if _, disk := specOrEmpty(src.Limits).DiskBytes(); req.Snapshot && disk {
+		f.Add("snapshot", "the source has a disk of its own (diskspace); make a full clone")
+	}
 	if req.Snapshot && src.Snapshot {
 		f.Add("snapshot", "the source is itself a snapshot clone; make a full clone of it instead")
 	}
@@ -216,6 +233,12 @@ func (a *API) CloneContainer(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Location", "/api/v1/containers/"+strconv.Itoa(op.CTID))
 	accepted(w, op)
+}
+
+// specOrEmpty decodes stored limits, empty when they don't decode.
+func specOrEmpty(raw json.RawMessage) ubc.Spec {
+	s, _ := decodeSpec(raw)
+	return s
 }
 
 // checkIdentity validates what names a new container: CTID, name, hostname.

@@ -79,6 +79,8 @@ func (a *API) smartError(w http.ResponseWriter, r *http.Request, err error) {
 		ae = conflict("container is not running")
 	case errors.Is(err, lxcdriver.ErrFrozen):
 		ae = conflict("container is frozen; unfreeze it first")
+	case errors.Is(err, lxcdriver.ErrNoDisk):
+		ae = conflict("the container has no disk of its own")
 	case errors.Is(err, lxcdriver.ErrRunning):
 		ae = conflict("container is running")
 	default:

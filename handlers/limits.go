@@ -120,6 +120,9 @@ func (a *API) enqueueLimits(w http.ResponseWriter, r *http.Request, next func(ub
 			return err
 		}
 		spec := next(cur)
+		if spec.DiskSpace != nil && cur.DiskSpace == nil {
+			return FieldErrors{"diskspace": "this container was created without a disk of its own; clone it with a diskspace to give it one"}.Err()
+		}
 		if errs := spec.Check(a.Host); len(errs) > 0 {
 			f := FieldErrors{}
 			for k, v := range errs {

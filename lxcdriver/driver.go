@@ -55,6 +55,9 @@ type CreateOptions struct {
 	// Config items are set and saved after the rootfs exists (for example
 	// lxc.net.0.type = empty, lxc.uts.name).
 	Config []ConfigItem
+	// Disk, when set, puts the rootfs on a loop disk of its own of that
+	// size instead of a directory (see DiskOptions).
+	Disk *DiskOptions
 }
 
 // CloneOptions controls Clone.
@@ -63,6 +66,10 @@ type CloneOptions struct {
 	Snapshot bool
 	// Config items are set and saved on the new container.
 	Config []ConfigItem
+	// Disk, when set, makes a full copy onto a new loop disk of that
+	// size. A full clone of a container with a loop disk gets a loop disk
+	// of the same size without it; a snapshot clone of one is refused.
+	Disk *DiskOptions
 }
 
 // Info is what a vzlist line needs from liblxc.
@@ -94,6 +101,7 @@ type ExecResult struct {
 // container.
 type Driver interface {
 	ResourceDriver
+	ConsoleDriver
 	// Create makes a new stopped container. On error nothing is left behind.
 	Create(ctx context.Context, name string, opts CreateOptions) error
 	// Clone copies a stopped container src to a new stopped container dst.

@@ -24,6 +24,8 @@ type Fake struct {
 	mu      sync.Mutex
 	cts     map[string]*fakeContainer
 	nextPID int
+	// consoles are the ttys ("name/tty") a Console terminal holds.
+	consoles map[string]bool
 }
 
 type fakeContainer struct {
@@ -40,6 +42,7 @@ type fakeContainer struct {
 	limits Limits
 	live   Limits
 	usage  map[string]fakeUsage
+	disk   *fakeDisk // nil: a directory rootfs
 }
 
 // NewFake returns an empty Fake.
@@ -84,12 +87,18 @@ func (f *Fake) Create(ctx context.Context, name string, opts CreateOptions) erro
 		}
 	}
 
+	disk, err := newFakeDisk(opts.Disk)
+	if err != nil {
+		return fmt.Errorf("fake: create %s: %w", name, err)
+	}
+
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.cts[name]; ok {
 		return fmt.Errorf("fake: create %s: %w", name, ErrExists)
 	}
 	ct := &fakeContainer{
+		disk:  disk,
 		state: StateStopped,
 		config: map[string]string{
 			"lxc.uts.name":    name,
@@ -145,7 +154,12 @@ func (f *Fake) Clone(ctx context.Context, src, dst string, opts CloneOptions) er
 	if _, ok := f.cts[dst]; ok {
 		return fmt.Errorf("fake: clone %s to %s: %w", src, dst, ErrExists)
 	}
+	disk, err := cloneFakeDisk(s, opts)
+	if err != nil {
+		return fmt.Errorf("fake: clone %s to %s: %w", src, dst, err)
+	}
 	ct := &fakeContainer{
+		disk:   disk,
 		state:  StateStopped,
 		config: make(map[string]string, len(s.config)),
 		files:  make(map[string][]byte, len(s.files)),
@@ -343,6 +357,7 @@ var fakeDefaultEnv = []string{
 //	true, false      exit 0, exit 1
 //	cat [FILE...]    prints files written with WriteFile, or stdin
 //	hostname         prints lxc.uts.name
+//	df [-k|-i] [/]   prints DiskUsage the way busybox df does
 //	pwd, env         print opts.Cwd (default /) and the environment
 //	sh -c 'exit N'   exits N
 //
@@ -391,6 +406,10 @@ func (f *Fake) Exec(ctx context.Context, name string, cmd []string, opts ExecOpt
 		}
 	case "hostname":
 		stdout.WriteString(ct.config["lxc.uts.name"] + "\n")
+	case "df":
+		out, c := fakeDF(ct, args)
+		stdout.WriteString(out)
+		code = c
 	case "pwd":
 		cwd := opts.Cwd
 		if cwd == "" {
@@ -494,7 +513,13 @@ func (f *Fake) WriteFile(ctx context.Context, name, path string, data []byte, pe
 	if err != nil {
 		return err
 	}
-	ct.files[pathpkg.Clean(path)] = bytes.Clone(data)
+	p := pathpkg.Clean(path)
+	// Like write(2) on a full filesystem: what fits is written.
+	if n := ct.fitFile(p, data); n < len(data) {
+		ct.files[p] = bytes.Clone(data[:n])
+		return fmt.Errorf("fake: write %s in %s: %w", path, name, errFakeNoSpace(p))
+	}
+	ct.files[p] = bytes.Clone(data)
 	return nil
 }
 

@@ -50,9 +50,10 @@ type Limits struct {
 	CPULimitPc *uint64 // percent of one CPU; 0 or Unlimited = no cap
 }
 
-// ResourceDriver reads beancounters and applies limits. Both Driver
-// implementations provide it.
+// ResourceDriver reads beancounters and applies limits, disk sizes
+// included. Both Driver implementations provide it.
 type ResourceDriver interface {
+	DiskDriver
 	// Beancounters reads the rows of a running (or frozen) container; a
 	// resource the host cannot account is absent. ErrNotRunning when
 	// stopped.

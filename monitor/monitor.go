@@ -125,7 +125,24 @@ func (m *Monitor) read(ctx context.Context, ctid int) ([]Row, error) {
 		return nil, err
 	}
 	rows, err := m.fold(ctx, map[int][]lxcdriver.Counter{ctid: counters})
-	return rows[ctid], err
+	if err != nil {
+		return nil, err
+	}
+	return append(rows[ctid], m.diskRows(ctx, ctid)...), nil
+}
+
+// diskRows are diskspace (1K blocks) and diskinodes for a container on a
+// disk of its own; a container on the host's filesystem has none. ext4
+// counts no refused writes, so failcnt stays 0.
+func (m *Monitor) diskRows(ctx context.Context, ctid int) []Row {
+	du, err := m.Drv.DiskUsage(ctx, strconv.Itoa(ctid))
+	if err != nil || !du.Loop {
+		return nil
+	}
+	return []Row{
+		{Resource: "diskspace", Held: du.UsedBytes / 1024, MaxHeld: du.UsedBytes / 1024, Barrier: du.SizeBytes / 1024, Limit: du.SizeBytes / 1024},
+		{Resource: "diskinodes", Held: du.InodesUsed, MaxHeld: du.InodesUsed, Barrier: du.Inodes, Limit: du.Inodes},
+	}
 }
 
 // fold turns kernel counters into rows with cumulative failcnts, for many

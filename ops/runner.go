@@ -162,6 +162,44 @@ func (r *Runner) recordState(ctx context.Context, ctid int) string {
 	return string(st)
 }
 
+// specOf decodes a container's stored limits.
+func specOf(c db.Container) ubc.Spec {
+	var spec ubc.Spec
+	if len(c.Limits) > 0 {
+		_ = json.Unmarshal(c.Limits, &spec)
+	}
+	return spec
+}
+
+// diskOf is the loop filesystem a container's diskspace asks for.
+func diskOf(c db.Container) *lxcdriver.DiskOptions {
+	if size, ok := specOf(c).DiskBytes(); ok {
+		return &lxcdriver.DiskOptions{SizeBytes: size}
+	}
+	return nil
+}
+
+// applyDisk resizes the container's filesystem to its diskspace, when that
+// changed.
+func (r *Runner) applyDisk(ctx context.Context, c db.Container) error {
+	size, ok := specOf(c).DiskBytes()
+	if !ok {
+		return nil
+	}
+	name := strconv.Itoa(c.CTID)
+	du, err := r.Drv.DiskUsage(ctx, name)
+	if err != nil {
+		return err
+	}
+	if !du.Loop {
+		return fmt.Errorf("container %d has no disk of its own: %w", c.CTID, lxcdriver.ErrNoDisk)
+	}
+	if du.SizeBytes == size {
+		return nil
+	}
+	return r.Drv.Resize(ctx, name, size)
+}
+
 // applyLimits sets a container's stored limits in liblxc (saved in its
 // config, live when it runs).
 func (r *Runner) applyLimits(ctx context.Context, c db.Container) error {
@@ -186,6 +224,9 @@ func (r *Runner) setLimits(ctx context.Context, ctid int, p Params) error {
 		return err
 	}
 	err = r.applyLimits(ctx, c)
+	if err == nil {
+		err = r.applyDisk(ctx, c)
+	}
 	if err == nil {
 		return nil
 	}
@@ -261,7 +302,7 @@ func (r *Runner) create(ctx context.Context, op db.Operation, p Params) (err err
 	}()
 
 	if op.Action == ActionClone {
-		err = r.Drv.Clone(ctx, strconv.Itoa(p.SourceCTID), name, lxcdriver.CloneOptions{Snapshot: p.Snapshot, Config: baseConfig(c)})
+		err = r.Drv.Clone(ctx, strconv.Itoa(p.SourceCTID), name, lxcdriver.CloneOptions{Snapshot: p.Snapshot, Config: baseConfig(c), Disk: diskOf(c)})
 	} else {
 		var opts lxcdriver.CreateOptions
 		opts, err = r.createOptions(ctx, c)
@@ -295,7 +336,7 @@ func (r *Runner) createOptions(ctx context.Context, c db.Container) (lxcdriver.C
 	if err != nil {
 		return lxcdriver.CreateOptions{}, fmt.Errorf("template %q: %w", c.Template, err)
 	}
-	opts := lxcdriver.CreateOptions{Config: baseConfig(c)}
+	opts := lxcdriver.CreateOptions{Config: baseConfig(c), Disk: diskOf(c)}
 	switch t.Kind {
 	case "lxc":
 		opts.Template = t.Source

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what ctpanel needs on a Debian 12 / Ubuntu host, only what is
 # missing: liblxc and its headers, busybox-static for the busybox template,
-# PostgreSQL's server binaries, a C toolchain for cgo, and Go itself.
+# PostgreSQL's server binaries, a C toolchain for cgo, e2fsprogs for
+# containers' loop disks, Chromium for the web panel's browser tests, and
+# Go itself.
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -10,7 +12,12 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 pkgs=(lxc lxc-dev liblxc1 busybox-static pkg-config postgresql gcc libc6-dev make rsync
-	ca-certificates curl tar gzip iproute2 procps)
+	ca-certificates curl tar gzip iproute2 procps e2fsprogs chromium)
+# npm builds the web pages' front-end libraries (scripts/build-web.sh): any
+# installed Node.js will do, else Debian's.
+if ! command -v npm >/dev/null 2>&1; then
+	pkgs+=(nodejs npm)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

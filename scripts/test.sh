@@ -6,5 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
+# The web pages' vendored front-end libraries, embedded by the build.
+scripts/build-web.sh
 go vet ./...
 go test -count=1 -timeout 30m -p 2 ./...

@@ -17,6 +17,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/ctpanel/ctpanel/console"
 	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/handlers"
 	"github.com/ctpanel/ctpanel/lxcdriver"
@@ -39,6 +40,7 @@ type App struct {
 	Bus     *monitor.Bus
 	Mon     *monitor.Monitor
 	API     *handlers.API
+	Console *console.Manager
 	cluster *pgcluster.Cluster
 	stopMon context.CancelFunc
 	// stopHooks ends the webhook dispatcher.
@@ -124,7 +126,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 	}
 	queue := &ops.Queue{Client: a.River}
 	a.API = &handlers.API{Store: a.Store, Drv: drv, Queue: queue, Hub: a.Hub, Log: log,
-		Mon: a.Mon, Bus: a.Bus, Host: HostResources(), AllowedOrigins: cfg.AllowedOrigins}
+		Mon: a.Mon, Bus: a.Bus, Host: HostResources(), AllowedOrigins: cfg.AllowedOrigins, CookieSecure: cfg.CookieSecure}
+	a.Console = console.NewManager(console.Config{IdleTimeout: cfg.ConsoleIdleTimeout}, drv, log.With("component", "console"))
+	a.API.Console = a.Console
 	if err := ops.Reconcile(ctx, a.Store, drv, queue, log); err != nil {
 		return nil, err
 	}
@@ -222,6 +226,9 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
 // Close stops the workers (letting running operations finish for a while),
 // the pool and the private cluster.
 func (a *App) Close() {
+	if a.Console != nil {
+		a.Console.Close() // before the pool: sessions write their audit entries
+	}
 	if a.stopHooks != nil {
 		a.stopHooks()
 	}

@@ -30,6 +30,16 @@ type Config struct {
 	// AllowedOrigins may open websockets besides the panel's own origin
 	// (CTPANEL_ALLOWED_ORIGINS, comma-separated).
 	AllowedOrigins []string
+	// ConsoleIdleTimeout ends a console or shell session nobody has typed
+	// into for that long (CTPANEL_CONSOLE_IDLE_TIMEOUT, default 30m).
+	ConsoleIdleTimeout time.Duration
+	// CookieSecure marks the web panel's session cookie Secure on plain
+	// HTTP too, for TLS ending at a proxy (CTPANEL_COOKIE_SECURE).
+	CookieSecure bool
+	// AdminPassword is the first admin's web panel password
+	// (CTPANEL_ADMIN_PASSWORD, no flag: command lines are visible to all);
+	// empty makes a random one at first start.
+	AdminPassword string
 }
 
 // Defaults.
@@ -61,6 +71,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.SampleInterval = envDuration("CTPANEL_SAMPLE_INTERVAL", 10*time.Second)
 	c.HistoryRetention = envDuration("CTPANEL_HISTORY_RETENTION", 30*24*time.Hour)
 	c.AllowedOrigins = splitList(env("CTPANEL_ALLOWED_ORIGINS", ""))
+	fs.Func("console-idle-timeout", "end console and shell sessions without input for this long (CTPANEL_CONSOLE_IDLE_TIMEOUT, default 30m)", durationFlag(&c.ConsoleIdleTimeout))
+	c.ConsoleIdleTimeout = envDuration("CTPANEL_CONSOLE_IDLE_TIMEOUT", 30*time.Minute)
+	c.CookieSecure = env("CTPANEL_COOKIE_SECURE", "") == "true"
+	fs.BoolVar(&c.CookieSecure, "cookie-secure", c.CookieSecure, "mark the session cookie Secure even on plain HTTP, behind a TLS proxy (CTPANEL_COOKIE_SECURE)")
+	c.AdminPassword = os.Getenv("CTPANEL_ADMIN_PASSWORD")
 }
 
 func durationFlag(dst *time.Duration) func(string) error {
@@ -110,6 +125,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HistoryRetention < 0 {
 		return fmt.Errorf("config: history retention must be a duration such as 720h")
+	}
+	if c.ConsoleIdleTimeout < 0 {
+		return fmt.Errorf("config: console idle timeout must be a duration such as 30m")
 	}
 	if c.LXCPath != "" && !filepath.IsAbs(c.LXCPath) {
 		return fmt.Errorf("config: lxc path must be an absolute path, not %q", c.LXCPath)

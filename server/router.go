@@ -7,8 +7,10 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
+	"github.com/ctpanel/ctpanel/console"
 	"github.com/ctpanel/ctpanel/handlers"
 	"github.com/ctpanel/ctpanel/ops"
+	"github.com/ctpanel/ctpanel/web"
 )
 
 // Router declares every route of ctpanel in one place.
@@ -21,6 +23,73 @@ func Router(api *handlers.API) chi.Router {
 	r.Get("/healthz", api.Healthz)
 	r.Get("/api/v1/openapi.json", api.OpenAPI)
 	r.With(api.Authenticate, api.RequireStaff).Get("/metrics", api.Metrics)
+	// Terminals: the pages get their token from the URL fragment; the
+	// websockets take a one-time ?ticket= (a browser cannot send headers
+	// on a websocket) or the bearer token.
+	r.Get("/containers/{ref}/console", api.TerminalPage(console.KindConsole))
+	r.Get("/containers/{ref}/shell", api.TerminalPage(console.KindShell))
+	r.Handle("/static/*", api.Static())
+	r.With(api.AuthenticateWS).Get("/api/v1/containers/{ref}/console", api.TerminalWS(console.KindConsole))
+	r.With(api.AuthenticateWS).Get("/api/v1/containers/{ref}/shell", api.TerminalWS(console.KindShell))
+
+	// The web panel: pages signed in with a session cookie, refusing
+	// cross-origin posts and forms without the session's CSRF token.
+	ui := handlers.MustNewUI(api, web.FS)
+	r.Group(func(r chi.Router) {
+		r.Use(ui.Secure, ui.LoadSession)
+		r.Get("/login", ui.LoginPage)
+		r.Post("/login", ui.Login)
+		r.Group(func(r chi.Router) {
+			r.Use(ui.RequireLogin)
+			r.Post("/logout", ui.Logout)
+			r.Get("/", ui.Dashboard)
+			r.Get("/session.json", ui.SessionInfo)
+			r.Get("/account", ui.AccountPage)
+			r.Post("/account/password", ui.ChangePassword)
+			r.Get("/containers/{ref}", ui.ContainerPage)
+			r.Post("/containers/{ref}/settings", ui.ContainerSettings)
+			r.Get("/containers/{ref}/reinstall", ui.ReinstallPage)
+			r.Post("/containers/{ref}/reinstall", ui.Reinstall)
+			for _, action := range []string{ops.ActionStart, ops.ActionStop, ops.ActionRestart, ops.ActionFreeze, ops.ActionUnfreeze} {
+				r.Post("/containers/{ref}/"+action, ui.ContainerAction(action))
+			}
+			r.Group(func(r chi.Router) {
+				r.Use(ui.RequireStaff)
+				r.Get("/containers/new", ui.NewContainerPage)
+				r.Post("/containers/new", ui.CreateContainer)
+				r.Post("/containers/{ref}/limits", ui.ContainerLimits)
+				r.Get("/containers/{ref}/clone", ui.ClonePage)
+				r.Post("/containers/{ref}/clone", ui.Clone)
+				r.Get("/containers/{ref}/destroy", ui.DestroyPage)
+				r.Post("/containers/{ref}/destroy", ui.Destroy)
+				r.Get("/plans", ui.PlansPage)
+				r.Post("/plans", ui.CreatePlan)
+				r.Get("/plans/{name}", ui.PlanPage)
+				r.Post("/plans/{name}", ui.UpdatePlan)
+				r.Post("/plans/{name}/delete", ui.DeletePlan)
+				r.Get("/templates", ui.TemplatesPage)
+				r.Get("/customers", ui.CustomersPage)
+				r.Post("/customers", ui.CreateCustomer)
+				r.Post("/customers/{id}/disable", ui.UpdateCustomer("disable"))
+				r.Post("/customers/{id}/enable", ui.UpdateCustomer("enable"))
+				r.Post("/customers/{id}/password", ui.UpdateCustomer("password"))
+				r.Post("/customers/{id}/delete", ui.DeleteCustomer)
+				r.Get("/audit", ui.AuditPage)
+				r.Get("/alerts", ui.AlertsPage)
+				r.Post("/alerts/{id}/ack", ui.AckAlert)
+			})
+			r.Group(func(r chi.Router) {
+				r.Use(ui.RequireAdmin)
+				r.Get("/users", ui.UsersPage)
+				r.Post("/users", ui.CreateUser)
+				r.Post("/users/{id}/disable", ui.SetUserDisabled(true))
+				r.Post("/users/{id}/enable", ui.SetUserDisabled(false))
+				r.Get("/tokens", ui.TokensPage)
+				r.Post("/tokens", ui.CreateToken)
+				r.Post("/tokens/{id}/revoke", ui.RevokeToken)
+			})
+		})
+	})
 
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(api.Authenticate, api.AuditCalls, api.Idempotency)
@@ -70,6 +139,8 @@ func Router(api *handlers.API) chi.Router {
 			}
 			r.With(api.RequireStaff).Post("/clone", api.CloneContainer)
 			r.Post("/exec", api.ExecContainer)
+			r.Post("/console/ticket", api.TerminalTicket(console.KindConsole))
+			r.Post("/shell/ticket", api.TerminalTicket(console.KindShell))
 			r.Get("/usage", api.ContainerUsage)
 			r.With(api.RequireStaff).Post("/suspend", api.Suspend)
 			r.With(api.RequireStaff).Post("/unsuspend", api.Unsuspend)

@@ -38,6 +38,17 @@ type Spec struct {
 	TCPSndBuf *Pair   `json:"tcpsndbuf,omitempty"`
 	CPUUnits  *uint64 `json:"cpuunits,omitempty"`
 	CPULimit  *uint64 `json:"cpulimit,omitempty"`
+	// DiskSpace is the size of the container's own (loop) filesystem in
+	// 1K blocks, as OpenVZ counts diskspace.
+	DiskSpace *Pair `json:"diskspace,omitempty"`
+}
+
+// DiskBytes is the disk size DiskSpace asks for, if any.
+func (s Spec) DiskBytes() (uint64, bool) {
+	if s.DiskSpace == nil {
+		return 0, false
+	}
+	return s.DiskSpace.Limit * 1024, true
 }
 
 // Empty reports whether nothing is set.
@@ -65,6 +76,9 @@ func (s Spec) Merge(o Spec) Spec {
 	}
 	if o.CPULimit != nil {
 		s.CPULimit = o.CPULimit
+	}
+	if o.DiskSpace != nil {
+		s.DiskSpace = o.DiskSpace
 	}
 	return s
 }
@@ -97,9 +111,10 @@ func (s Spec) Check(host Host) Errors {
 type kind int
 
 const (
-	kindPages kind = iota // plain numbers are pages, suffixes bytes
-	kindBytes             // plain numbers and suffixes are bytes
-	kindCount             // plain numbers only
+	kindPages   kind = iota // plain numbers are pages, suffixes bytes
+	kindBytes               // plain numbers and suffixes are bytes
+	kindCount               // plain numbers only
+	kindKBlocks             // plain numbers are 1K blocks, suffixes bytes
 )
 
 type resource struct {
@@ -115,6 +130,7 @@ var resources = map[string]resource{
 	"swappages": {"swappages", kindPages, false},
 	"kmemsize":  {"kmemsize", kindBytes, false},
 	"tcpsndbuf": {"tcpsndbuf", kindBytes, false},
+	"diskspace": {"diskspace", kindKBlocks, true},
 }
 
 // aliases are the legacy names old provisioning scripts send.
@@ -181,10 +197,13 @@ func Parse(raw map[string]json.RawMessage, host Host) (Spec, Errors) {
 		case "tcprcvbuf":
 			errs.add(field, "the kernel accounts TCP send and receive buffers together; set tcpsndbuf")
 			continue
+		case "diskinodes":
+			errs.add(field, "the inode count is fixed by the filesystem (one per 4 KiB under 512M, per 16 KiB above) and grows with diskspace")
+			continue
 		}
 		res, ok := resources[name]
 		if !ok {
-			errs.add(field, "unknown resource; known: numproc, physpages (privvmpages, vmguarpages, oomguarpages), swappages, kmemsize, tcpsndbuf, cpuunits, cpulimit")
+			errs.add(field, "unknown resource; known: numproc, physpages (privvmpages, vmguarpages, oomguarpages), swappages, kmemsize, tcpsndbuf, cpuunits, cpulimit, diskspace")
 			continue
 		}
 		p, err := parsePair(value, res.kind)
@@ -211,6 +230,8 @@ func Parse(raw map[string]json.RawMessage, host Host) (Spec, Errors) {
 			s.KmemSize = &p
 		case "tcpsndbuf":
 			s.TCPSndBuf = &p
+		case "diskspace":
+			s.DiskSpace = &p
 		}
 	}
 	return s, errs
@@ -222,6 +243,15 @@ func validate(res resource, p Pair, host Host) string {
 	}
 	if res.equal && p.Barrier != p.Limit {
 		return "barrier must equal limit for " + res.name
+	}
+	if res.name == "diskspace" {
+		if p.Limit == Unlimited {
+			return "a container's disk has a size; give one such as 10G"
+		}
+		if p.Limit*1024 < lxcdriver.MinDiskBytes || p.Limit*1024 > lxcdriver.MaxDiskBytes {
+			return fmt.Sprintf("must be %dM to %dT", lxcdriver.MinDiskBytes>>20, lxcdriver.MaxDiskBytes>>40)
+		}
+		return ""
 	}
 	if p.Limit == Unlimited {
 		return ""
@@ -350,6 +380,9 @@ func parseValue(s string, k kind) (uint64, error) {
 	v := n * mult
 	if k == kindPages && mult > 1 {
 		v = (v + PageSize - 1) / PageSize // bytes to pages
+	}
+	if k == kindKBlocks && mult > 1 {
+		v = (v + 1023) / 1024 // bytes to 1K blocks
 	}
 	if v >= Unlimited {
 		return 0, fmt.Errorf("value is absurdly large; use unlimited")

@@ -38,6 +38,9 @@ type options struct {
 	json         bool
 	bcCount      int
 	watchers     int
+	console      bool // also run the console benchmark (console.go)
+	consoleOnly  bool
+	con          consoleOptions
 }
 
 func main() {
@@ -52,6 +55,9 @@ func main() {
 	fs.BoolVar(&o.json, "json", false, "print the results as JSON instead of a table")
 	fs.IntVar(&o.bcCount, "bc-count", 500, "running containers for the beancounter sampling benchmark; 0 skips it")
 	fs.IntVar(&o.watchers, "watchers", 100, "stats websocket watchers for the push latency benchmark")
+	fs.BoolVar(&o.console, "console", true, "also run the console benchmark: shell keystroke echo and cat throughput, websocket next to lxc-attach")
+	fs.BoolVar(&o.consoleOnly, "console-only", false, "run only the console benchmark")
+	registerConsoleFlags(fs, &o.con)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: ctpanel-bench [flags]\n\nRuns the same container lifecycles through ctpanel's REST API and through\nliblxc directly, and compares them. Needs root and liblxc.\n\n")
 		fs.PrintDefaults()
@@ -64,10 +70,20 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, o, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "ctpanel-bench:", err)
-		stop()
-		os.Exit(1)
+	if !o.consoleOnly {
+		if err := run(ctx, o, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "ctpanel-bench:", err)
+			stop()
+			os.Exit(1)
+		}
+	}
+	if o.console || o.consoleOnly {
+		o.con.lxcpath, o.con.json = o.lxcpath, o.json
+		if err := runConsoleBench(ctx, o.con, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "ctpanel-bench: console:", err)
+			stop()
+			os.Exit(1)
+		}
 	}
 }
 

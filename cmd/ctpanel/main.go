@@ -100,6 +100,18 @@ func serve(ctx context.Context, args []string) error {
 		}
 		fmt.Printf("\nFirst start: an admin API token was created (also saved to %s, mode 0600):\n\n    %s\n\n", path, secret)
 	}
+	password, err := app.EnsureAdminUser(ctx)
+	if err != nil {
+		return err
+	}
+	if password != "" {
+		path := filepath.Join(cfg.DataDir, "admin-password")
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err == nil {
+			_ = os.WriteFile(path, []byte(password+"\n"), 0o600)
+		}
+		fmt.Printf("\nFirst start: web panel user %q was created with this password (also saved to %s, mode 0600):\n\n    %s\n\nSign in at http://%s/ and change it under Account.\n\n",
+			server.FirstAdmin, path, password, cfg.Listen)
+	}
 	return app.Serve(ctx)
 }
 

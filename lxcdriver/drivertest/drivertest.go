@@ -25,6 +25,9 @@ type Option func(*config)
 
 type config struct {
 	rootfsTarball string
+	diskShell     bool                            // see WithDiskShell
+	destroyedDisk func(t *testing.T, name string) // see WithDestroyedDiskCheck
+	noLiveGrow    bool                            // see WithoutLiveDiskGrow
 }
 
 // WithRootfsTarball names the .tar.gz the RootfsTarball subtest creates a
@@ -57,6 +60,7 @@ func Exercise(t *testing.T, newDriver func(t *testing.T) lxcdriver.Driver, opts 
 	t.Run("RootfsTarball", s.rootfsTarball)
 	t.Run("Destroy", s.destroy)
 	t.Run("Limits", s.limits)
+	t.Run("Disk", s.disk)
 	t.Run("Missing", s.missing)
 	t.Run("Concurrent", s.concurrent)
 }

@@ -124,6 +124,14 @@ func (d *Driver) Create(ctx context.Context, name string, opts lxcdriver.CreateO
 	if (opts.Template == "") == (opts.RootfsTarball == "") {
 		return fmt.Errorf("liblxc: create %s: exactly one of template and rootfs tarball must be set", name)
 	}
+	if opts.Disk != nil {
+		if err := opts.Disk.Validate(); err != nil {
+			return fmt.Errorf("liblxc: create %s: %w", name, err)
+		}
+		if err := checkDiskTools(); err != nil {
+			return fmt.Errorf("liblxc: create %s: %w", name, err)
+		}
+	}
 	c, err := lxc.NewContainer(name, d.lxcpath)
 	if err != nil {
 		return fmt.Errorf("liblxc: create %s: %w", name, err)
@@ -144,10 +152,19 @@ func (d *Driver) Create(ctx context.Context, name string, opts lxcdriver.CreateO
 	}()
 
 	if opts.Template != "" {
-		if err := c.Create(lxc.TemplateOptions{Template: opts.Template, Backend: lxc.Directory}); err != nil {
+		to, err := templateOptions(ctx, opts)
+		if err != nil {
+			return fmt.Errorf("liblxc: create %s: %w", name, err)
+		}
+		if err := c.Create(to); err != nil {
 			return fmt.Errorf("liblxc: create %s from template %s: %w", name, opts.Template, err)
 		}
-	} else if err := d.createFromTarball(ctx, c, name, dir, opts.RootfsTarball); err != nil {
+		if opts.Disk != nil {
+			if err := diskOfCreated(ctx, c, opts.Disk.SizeBytes); err != nil {
+				return fmt.Errorf("liblxc: create %s: disk: %w", name, err)
+			}
+		}
+	} else if err := d.createFromTarball(ctx, c, name, dir, opts.RootfsTarball, opts.Disk); err != nil {
 		return fmt.Errorf("liblxc: create %s from %s: %w", name, opts.RootfsTarball, err)
 	}
 
@@ -165,7 +182,9 @@ func (d *Driver) Create(ctx context.Context, name string, opts lxcdriver.CreateO
 // createFromTarball builds a dir-backed container from a .tar.gz rootfs,
 // the way OpenVZ used its template cache: liblxc has no template script
 // for that, so the config is the one liblxc's create would have written.
-func (d *Driver) createFromTarball(ctx context.Context, c *lxc.Container, name, dir, tarball string) error {
+// With disk, the rootfs is a loop disk as liblxc's loop backing store
+// makes them.
+func (d *Driver) createFromTarball(ctx context.Context, c *lxc.Container, name, dir, tarball string, disk *lxcdriver.DiskOptions) error {
 	fi, err := os.Stat(tarball)
 	if err != nil {
 		return err
@@ -177,11 +196,20 @@ func (d *Driver) createFromTarball(ctx context.Context, c *lxc.Container, name, 
 	if err := os.MkdirAll(rootfs, 0o755); err != nil {
 		return err
 	}
-	// Numeric owners: the container's /etc/passwd, not the host's, says
-	// who uid 1000 is.
-	out, err := exec.CommandContext(ctx, "tar", "--numeric-owner", "-xpzf", tarball, "-C", rootfs).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("unpack: %w: %s", err, strings.TrimSpace(string(out)))
+	rootfsPath := "dir:" + rootfs
+	if disk != nil {
+		image, err := unpackOnDisk(ctx, dir, tarball, disk.SizeBytes)
+		if err != nil {
+			return err
+		}
+		rootfsPath = "loop:" + image
+	} else {
+		// Numeric owners: the container's /etc/passwd, not the host's, says
+		// who uid 1000 is.
+		out, err := exec.CommandContext(ctx, "tar", "--numeric-owner", "-xpzf", tarball, "-C", rootfs).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("unpack: %w: %s", err, strings.TrimSpace(string(out)))
+		}
 	}
 
 	if def := lxc.GlobalConfigItem("lxc.default_config"); def != "" && fileExists(def) {
@@ -197,7 +225,7 @@ func (d *Driver) createFromTarball(ctx context.Context, c *lxc.Container, name, 
 		items = append(items, lxcdriver.ConfigItem{Key: "lxc.arch", Value: arch})
 	}
 	items = append(items,
-		lxcdriver.ConfigItem{Key: "lxc.rootfs.path", Value: "dir:" + rootfs},
+		lxcdriver.ConfigItem{Key: "lxc.rootfs.path", Value: rootfsPath},
 		lxcdriver.ConfigItem{Key: "lxc.uts.name", Value: name},
 	)
 	for _, it := range items {
@@ -281,6 +309,10 @@ func (d *Driver) Clone(ctx context.Context, src, dst string, opts lxcdriver.Clon
 	if _, err := os.Lstat(dir); defined || err == nil {
 		return fmt.Errorf("liblxc: clone %s to %s: %w", src, dst, lxcdriver.ErrExists)
 	}
+	disk, err := planCloneDisk(c, opts)
+	if err != nil {
+		return fmt.Errorf("liblxc: clone %s to %s: %w", src, dst, err)
+	}
 	defer func() {
 		if err != nil {
 			err = d.discard(dst, err)
@@ -291,7 +323,11 @@ func (d *Driver) Clone(ctx context.Context, src, dst string, opts lxcdriver.Clon
 	if opts.Snapshot {
 		co.Backend, co.Snapshot = lxc.Overlayfs, true
 	}
-	if err := c.Clone(dst, co); err != nil {
+	if disk != nil {
+		if err := d.cloneOntoDisk(ctx, src, dst, disk); err != nil {
+			return fmt.Errorf("liblxc: clone %s to %s: %w", src, dst, err)
+		}
+	} else if err := c.Clone(dst, co); err != nil {
 		return fmt.Errorf("liblxc: clone %s to %s: %w", src, dst, err)
 	}
 	n, err = d.container("clone", dst)

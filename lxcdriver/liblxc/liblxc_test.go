@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,9 +28,29 @@ func TestDriver(t *testing.T) {
 	}
 	requireLiblxc(t)
 	tarball := busyboxTarball(t)
+	var lxcpaths sync.Map // subtest name -> its driver's lxcpath
+	opts := []drivertest.Option{drivertest.WithRootfsTarball(tarball), drivertest.WithDiskShell()}
+	if !liblxc.LiveDiskGrowSupported() {
+		t.Log("this process lacks CAP_SYS_RESOURCE: disks are grown stopped only")
+		opts = append(opts, drivertest.WithoutLiveDiskGrow())
+	}
 	drivertest.Exercise(t, func(t *testing.T) lxcdriver.Driver {
-		return newDriver(t)
-	}, drivertest.WithRootfsTarball(tarball))
+		d := newDriver(t)
+		lxcpaths.Store(t.Name(), d.LXCPath())
+		return d
+	}, append(opts,
+		drivertest.WithDestroyedDiskCheck(func(t *testing.T, name string) {
+			p, _ := lxcpaths.Load(t.Name())
+			lxcpath, _ := p.(string)
+			if lxcpath == "" {
+				t.Fatalf("no driver for %s", t.Name())
+			}
+			// liblxc's destroy takes the image with the directory.
+			if _, err := os.Lstat(filepath.Join(lxcpath, name)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("%s still has a directory after destroy (%v)", name, err)
+			}
+			wantNoLoopDevices(t, lxcpath)
+		}))...)
 }
 
 const howToRun = "run `make test` as root on a host with liblxc, lxc-start and busybox-static"
@@ -44,7 +65,7 @@ func requireLiblxc(t *testing.T) {
 			t.Fatalf("liblxc is not usable (%v): %s", err, howToRun)
 		}
 	}
-	for _, bin := range []string{"busybox", "tar", "rsync"} {
+	for _, bin := range []string{"busybox", "tar", "rsync", "lxc-copy", "mkfs.ext4", "e2fsck", "resize2fs", "tune2fs"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			t.Fatalf("%s not found (%v): %s", bin, err, howToRun)
 		}
@@ -71,8 +92,31 @@ func newDriver(t *testing.T) *liblxc.Driver {
 		for _, e := range entries {
 			t.Errorf("left behind in %s: %s", d.LXCPath(), e.Name())
 		}
+		wantNoLoopDevices(t, d.LXCPath())
 	})
 	return d
+}
+
+// wantNoLoopDevices checks, for a few seconds (the kernel lets a stopped
+// container's loop device go once its mount namespace is gone), that no
+// loop device is backed by a file under lxcpath.
+func wantNoLoopDevices(t *testing.T, lxcpath string) {
+	t.Helper()
+	var devs []string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var err error
+		devs, err = liblxc.LoopDevicesUnder(lxcpath)
+		if err != nil {
+			t.Errorf("loop devices: %v", err)
+			return
+		}
+		if len(devs) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, dev := range devs {
+		t.Errorf("loop device left attached: %s", dev)
+	}
 }
 
 // busyboxTarball makes a template-cache tarball the OpenVZ way: the rootfs

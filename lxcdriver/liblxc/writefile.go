@@ -156,9 +156,12 @@ func mountStoppedRootfs(rootfs string) (string, func() error, error) {
 			return "", nil, errors.New("no lxc.rootfs.path")
 		}
 		return spec, noop, nil
+	case "loop":
+		// A disk (disk.go): mounted for the while, as liblxc would.
+		return mountImage(spec, false)
 	case "overlay", "overlayfs":
 	default:
-		return "", nil, fmt.Errorf("rootfs %q: only dir and overlay are supported", rootfs)
+		return "", nil, fmt.Errorf("rootfs %q: only dir, loop and overlay are supported", rootfs)
 	}
 
 	// overlay:LOWER[:LOWER...]:UPPER, with liblxc's work dir next to UPPER.

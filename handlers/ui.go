@@ -1,0 +1,409 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/ctpanel/ctpanel/db"
+)
+
+// UI serves the web panel: server-rendered pages (web/templates) and
+// their assets (web/static). Pages read through the store and change
+// things only through the REST API's own handlers, run in-process as the
+// signed-in user, so a form validates, audits and queues exactly as the
+// API does. One file per page or action: handlers/ui_*.go.
+type UI struct {
+	api    *API
+	pages  map[string]*template.Template
+	static fs.FS
+	// assets maps a static file to its content hash, for cache-busting
+	// URLs (/static/app.js?v=...).
+	assets map[string]string
+	logins *loginLimiter
+	cop    *http.CrossOriginProtection
+}
+
+// uiPages are the templates under web/templates/ each page is rendered
+// from, with layout.html and partials.html.
+var uiPages = []string{"login", "error", "dashboard", "container", "container_new", "container_clone",
+	"container_destroy", "container_reinstall", "plans", "plan", "templates", "customers", "users",
+	"tokens", "token_created", "audit", "alerts", "account"}
+
+// navOf is the menu entry each page belongs to.
+var navOf = map[string]string{"dashboard": "farm", "container": "farm", "container_clone": "farm", "container_destroy": "farm",
+	"container_reinstall": "farm", "container_new": "new", "plans": "plans", "plan": "plans", "templates": "templates",
+	"customers": "customers", "users": "users", "tokens": "tokens", "token_created": "tokens", "audit": "audit",
+	"alerts": "alerts"}
+
+// NewUI parses the templates in files (web.FS: templates/ and static/;
+// the router serves static/ itself under /static/).
+func NewUI(api *API, files fs.FS) (*UI, error) {
+	static, err := fs.Sub(files, "static")
+	if err != nil {
+		return nil, fmt.Errorf("ui: static: %w", err)
+	}
+	u := &UI{api: api, pages: map[string]*template.Template{}, static: static, assets: map[string]string{},
+		logins: newLoginLimiter(), cop: http.NewCrossOriginProtection()}
+	u.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.renderError(w, r, http.StatusForbidden, "Cross-site request refused",
+			"This form was sent from another site, so it was not carried out. Open the panel yourself and try again.")
+	}))
+	_ = fs.WalkDir(static, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		b, err := fs.ReadFile(static, p)
+		if err == nil {
+			sum := sha256.Sum256(b)
+			u.assets[p] = hex.EncodeToString(sum[:6])
+		}
+		return nil
+	})
+	for _, name := range uiPages {
+		t, err := template.New(name).Option("missingkey=zero").Funcs(u.funcs()).ParseFS(files,
+			"templates/layout.html", "templates/partials.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("ui: template %s: %w", name, err)
+		}
+		u.pages[name] = t
+	}
+	return u, nil
+}
+
+// MustNewUI is NewUI for the router: the templates are embedded, so a
+// parse error is a build mistake the tests catch.
+func MustNewUI(api *API, files fs.FS) *UI {
+	u, err := NewUI(api, files)
+	if err != nil {
+		panic(err)
+	}
+	return u
+}
+
+// Secure sets the headers every page gets and refuses cross-origin
+// form posts (Go's http.CrossOriginProtection: Sec-Fetch-Site, or Origin
+// against Host).
+func (u *UI) Secure(next http.Handler) http.Handler {
+	protected := u.cop.Handler(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "+
+			"script-src 'self'; connect-src 'self'; frame-ancestors 'self'; form-action 'self'; base-uri 'none'; object-src 'none'")
+		h.Set("X-Frame-Options", "SAMEORIGIN")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Cache-Control", "no-store")
+		protected.ServeHTTP(w, r)
+	})
+}
+
+// LoadSession signs the request in when its cookie names a live session.
+func (u *UI) LoadSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := u.api.loadSession(r)
+		if err != nil {
+			u.serverError(w, r, err)
+			return
+		}
+		if s == nil {
+			if hasSessionCookie(r) { // ended or unknown: forget it
+				u.api.setSessionCookie(w, r, "", -1)
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, withSession(r, s))
+	})
+}
+
+// RequireLogin sends whoever is not signed in to the sign-in page, and
+// refuses a form post without the session's CSRF token.
+func (u *UI) RequireLogin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := sessionOf(r)
+		if s == nil {
+			if r.Method == http.MethodGet || r.Method == http.MethodHead {
+				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
+			u.renderError(w, r, http.StatusUnauthorized, "Signed out", "Your session has ended. Sign in again and repeat what you were doing.")
+			return
+		}
+		if !safeMethod(r.Method) {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+			if !validCSRF(s, r.PostFormValue(csrfField)) {
+				u.renderError(w, r, http.StatusForbidden, "Form expired",
+					"This form did not carry a valid security token, so nothing was changed. Reload the page and try again.")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// RequireStaff limits a page to staff (admin, staff).
+func (u *UI) RequireStaff(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !principal(r).IsStaff() {
+			u.renderError(w, r, http.StatusForbidden, "Staff only", "This page is for the hosting staff. Your containers are on the home page.")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// RequireAdmin limits a page to admins.
+func (u *UI) RequireAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if principal(r).Role != db.RoleAdmin {
+			u.renderError(w, r, http.StatusForbidden, "Admins only", "Only an admin can manage staff users and API tokens.")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// NotFound is the 404 page for paths outside the API.
+func (u *UI) NotFound(w http.ResponseWriter, r *http.Request) {
+	u.renderError(w, r, http.StatusNotFound, "Not found", "There is nothing here. It may have been removed, or it is not yours.")
+}
+
+// view is what every page template gets: .Me, .CSRF, .Nav and the page's
+// own keys.
+type view map[string]any
+
+// me is the signed-in user as the layout shows them.
+type me struct {
+	ID       int64
+	Username string
+	Role     string
+	Staff    bool
+	Admin    bool
+}
+
+func (u *UI) render(w http.ResponseWriter, r *http.Request, status int, name string, v view) {
+	t, ok := u.pages[name]
+	if !ok {
+		u.serverError(w, r, fmt.Errorf("ui: no page %q", name))
+		return
+	}
+	if v == nil {
+		v = view{}
+	}
+	if s := sessionOf(r); s != nil {
+		v["Me"] = me{ID: s.UserID, Username: s.Username, Role: s.Role,
+			Staff: principal(r).IsStaff(), Admin: s.Role == db.RoleAdmin}
+		v["CSRF"] = s.CSRFToken
+		if principal(r).IsStaff() {
+			if n, err := u.openAlerts(r); err == nil {
+				v["OpenAlerts"] = n
+			}
+		}
+	}
+	if _, ok := v["Errors"]; !ok || v["Errors"] == nil {
+		v["Errors"] = FieldErrors{}
+	}
+	if _, ok := v["Nav"]; !ok {
+		v["Nav"] = navOf[name]
+	}
+	var b bytes.Buffer
+	if err := t.ExecuteTemplate(&b, "layout", v); err != nil {
+		u.serverError(w, r, fmt.Errorf("ui: render %s: %w", name, err))
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(b.Bytes())
+}
+
+func (u *UI) openAlerts(r *http.Request) (int, error) {
+	var n int
+	err := u.api.Store.Pool.QueryRow(r.Context(), `SELECT count(*) FROM alerts WHERE acknowledged_at IS NULL`).Scan(&n)
+	return n, err
+}
+
+func (u *UI) renderError(w http.ResponseWriter, r *http.Request, status int, title, message string) {
+	u.render(w, r, status, "error", view{"Title": title, "Message": message, "Status": status})
+}
+
+func (u *UI) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		return
+	}
+	u.api.Log.Error("page failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(http.StatusInternalServerError)
+	_, _ = io.WriteString(w, `<!doctype html><title>Error</title><h1>Something went wrong</h1><p>The server log has the details. <a href="/">Back to the panel</a></p>`)
+}
+
+// pageError shows an error from the store or an API call as a page:
+// a 404 for what does not exist (or is not the caller's), the API's own
+// message for other 4xx, a logged 500 otherwise.
+func (u *UI) pageError(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *APIError
+	switch {
+	case errors.As(err, &ae) && ae.Status == http.StatusNotFound, errors.Is(err, db.ErrNotFound):
+		u.NotFound(w, r)
+	case errors.As(err, &ae) && ae.Status < 500:
+		u.renderError(w, r, ae.Status, http.StatusText(ae.Status), ae.Message)
+	default:
+		u.serverError(w, r, err)
+	}
+}
+
+// memResponse keeps what an in-process API handler answers.
+type memResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (m *memResponse) Header() http.Header { return m.header }
+func (m *memResponse) WriteHeader(code int) {
+	if m.status == 0 {
+		m.status = code
+	}
+}
+
+func (m *memResponse) Write(b []byte) (int, error) {
+	if m.status == 0 {
+		m.status = http.StatusOK
+	}
+	return m.body.Write(b)
+}
+
+// apiAnswer is an in-process API call's answer.
+type apiAnswer struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// decode reads the answer's JSON into v.
+func (a apiAnswer) decode(v any) error {
+	if err := json.Unmarshal(a.Body, v); err != nil {
+		return fmt.Errorf("ui: api answer %d: %w", a.Status, err)
+	}
+	return nil
+}
+
+// callAPI runs handler h of the REST API in-process as the signed-in user
+// (the request's principal), with body as JSON and params as the route's
+// URL parameters, through the API's audit middleware. A 4xx or 5xx comes
+// back as the *APIError the API answered, field messages and all.
+func (u *UI) callAPI(r *http.Request, h http.HandlerFunc, method, apiPath string, params map[string]string, body any) (apiAnswer, error) {
+	var rd io.Reader = http.NoBody
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return apiAnswer{}, err
+		}
+		rd = bytes.NewReader(raw)
+	}
+	rctx := chi.NewRouteContext()
+	for k, v := range params {
+		rctx.URLParams.Add(k, v)
+	}
+	ctx := context.WithValue(r.Context(), chi.RouteCtxKey, rctx)
+	req, err := http.NewRequestWithContext(ctx, method, apiPath, rd)
+	if err != nil {
+		return apiAnswer{}, err
+	}
+	req.RemoteAddr = r.RemoteAddr
+	req.Header.Set("Content-Type", "application/json")
+	out := &memResponse{header: http.Header{}}
+	u.api.AuditCalls(h).ServeHTTP(out, req)
+	ans := apiAnswer{Status: out.status, Header: out.header, Body: out.body.Bytes()}
+	if ans.Status < 400 {
+		return ans, nil
+	}
+	var env struct {
+		Error *APIError `json:"error"`
+	}
+	if err := json.Unmarshal(ans.Body, &env); err != nil || env.Error == nil {
+		return ans, fmt.Errorf("ui: %s %s answered %d: %s", method, apiPath, ans.Status, ans.Body)
+	}
+	env.Error.Status = ans.Status
+	return ans, env.Error
+}
+
+// formError splits an API error for a form: field messages to show next to
+// their fields, and the message for the top of the form. Anything that is
+// not a 4xx is returned as err for a 500.
+func formError(err error) (fields FieldErrors, message string, status int, other error) {
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Status >= 500 {
+		return nil, "", 0, err
+	}
+	fields = FieldErrors{}
+	for k, v := range ae.Fields {
+		fields[k] = v
+	}
+	message = ae.Message
+	if len(fields) > 0 {
+		message = "Nothing was changed: correct the fields marked below."
+	}
+	return fields, message, ae.Status, nil
+}
+
+// opRedirect sends the browser to page with the operation to follow.
+func opRedirect(w http.ResponseWriter, r *http.Request, page string, ans apiAnswer) {
+	var op OperationView
+	if err := ans.decode(&op); err == nil && op.ID != "" {
+		page, frag, _ := strings.Cut(page, "#")
+		sep := "?"
+		if strings.Contains(page, "?") {
+			sep = "&"
+		}
+		page += sep + "op=" + url.QueryEscape(op.ID)
+		if frag != "" {
+			page += "#" + frag
+		}
+		http.Redirect(w, r, page, http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, page, http.StatusSeeOther)
+}
+
+// safeNext keeps a post-login redirect on this site.
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
+		strings.ContainsAny(next, "\r\n") {
+		return "/"
+	}
+	return next
+}
+
+func (u *UI) assetURL(name string) string {
+	name = path.Clean(strings.TrimPrefix(name, "/"))
+	if v, ok := u.assets[name]; ok {
+		return "/static/" + name + "?v=" + v
+	}
+	return "/static/" + name
+}
+
+// hasAsset tells a page whether an optional asset (the npm vendor files)
+// was built in.
+func (u *UI) hasAsset(name string) bool {
+	_, ok := u.assets[path.Clean(name)]
+	return ok
+}
+
+// refParam is the {ref} of a page's route as the API handlers expect it.
+func refParam(r *http.Request) map[string]string {
+	return map[string]string{"ref": chi.URLParam(r, "ref")}
+}

@@ -1,0 +1,256 @@
+// A container's page: its state from the events websocket, the
+// beancounter table every second from the stats websocket while it runs,
+// and uPlot charts of the last hour followed live.
+(function () {
+  'use strict';
+  const root = document.getElementById('ct');
+  if (!root) return;
+  const ctid = root.dataset.ctid;
+  const UNLIMITED = 9223372036854775807;
+  let status = root.dataset.status;
+  let stats = null;
+
+  // ---- state and actions -------------------------------------------------
+  function setStatus(s) {
+    status = s;
+    root.dataset.status = s;
+    document.querySelectorAll('.state .status, .status-text').forEach(function (el) {
+      el.textContent = s;
+      if (el.classList.contains('status')) {
+        el.dataset.status = s;
+        el.className = 'status status-' + s;
+      }
+    });
+    document.querySelectorAll('#actions button[data-when]').forEach(function (b) {
+      b.disabled = b.dataset.when.split(' ').indexOf(s) < 0;
+    });
+    if (s === 'running' || s === 'frozen') startStats(); else stopStats();
+  }
+
+  async function refresh() {
+    try {
+      const c = await ctpanel.api('/api/v1/containers/' + ctid);
+      setStatus(c.status);
+      const np = document.getElementById('nproc');
+      if (np) np.textContent = c.nproc;
+      refreshOps();
+    } catch (err) {
+      if (err.status === 404) location.href = '/?done=destroy';
+    }
+  }
+
+  // The operations list, newest first, as the page rendered it.
+  async function refreshOps() {
+    const table = document.getElementById('ops-table');
+    if (!table) return;
+    const data = await ctpanel.api('/api/v1/containers/' + ctid + '/operations').catch(function () { return null; });
+    if (!data) return;
+    const tbody = document.createElement('tbody');
+    data.operations.slice(0, 20).forEach(function (o) {
+      const tr = document.createElement('tr');
+      tr.className = 'op-' + o.status;
+      const when = new Date(o.created_at);
+      [['when', when.toLocaleTimeString()], ['action', o.action], ['status', o.status], ['by', o.requested_by], ['error', o.error || '']]
+        .forEach(function (c) {
+          const td = document.createElement('td');
+          td.dataset.label = c[0];
+          td.textContent = c[1];
+          if (c[0] === 'when') td.title = when.toISOString();
+          tr.appendChild(td);
+        });
+      tbody.appendChild(tr);
+    });
+    table.replaceChild(tbody, table.tBodies[0]);
+  }
+
+  ctpanel.events(function (e) {
+    if (String(e.ctid) !== ctid) return;
+    if (e.type === 'operation') refresh();
+  });
+  document.addEventListener('ctpanel:opdone', refresh);
+
+  // ---- beancounters ------------------------------------------------------
+  const area = document.getElementById('bc-area');
+  const live = document.getElementById('bc-live');
+
+  function num(v) { return v >= UNLIMITED ? 'unlimited' : String(v); }
+  function human(res, v) {
+    if (v >= UNLIMITED) return '';
+    let bytes = null;
+    if (res === 'physpages' || res === 'swappages') bytes = v * 4096;
+    else if (res === 'kmemsize' || res === 'tcpsndbuf') bytes = v;
+    else if (res === 'cpu') return Math.round(v / 1000) + 's';
+    if (bytes === null) return '';
+    if (bytes < 1024) return bytes + ' B';
+    const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+    let i = -1;
+    do { bytes /= 1024; i++; } while (bytes >= 1024 && i < units.length - 1);
+    return bytes.toFixed(1) + ' ' + units[i];
+  }
+  function cell(tr, label, res, v, cls) {
+    const td = document.createElement('td');
+    td.className = 'num' + (cls ? ' ' + cls : '');
+    td.dataset.label = label;
+    td.textContent = res === null ? String(v) : num(v);
+    const h = res === null ? '' : human(res, v);
+    if (h) {
+      const small = document.createElement('small');
+      small.textContent = h;
+      td.appendChild(small);
+    }
+    tr.appendChild(td);
+  }
+
+  function renderTable(rows) {
+    let table = document.getElementById('bc-table');
+    if (!table) {
+      area.innerHTML = '<div class="table-wrap"><table class="bc" id="bc-table"><thead><tr><th>resource</th>' +
+        '<th class="num">held</th><th class="num">maxheld</th><th class="num">barrier</th><th class="num">limit</th>' +
+        '<th class="num">failcnt</th></tr></thead><tbody></tbody></table></div>';
+      table = document.getElementById('bc-table');
+    }
+    const tbody = document.createElement('tbody');
+    rows.forEach(function (r) {
+      const tr = document.createElement('tr');
+      tr.dataset.resource = r.resource;
+      if (r.failcnt > 0) tr.className = 'failing';
+      const th = document.createElement('th');
+      th.scope = 'row';
+      th.dataset.label = 'resource';
+      th.textContent = r.resource;
+      tr.appendChild(th);
+      cell(tr, 'held', r.resource, r.held);
+      cell(tr, 'maxheld', r.resource, r.maxheld);
+      // cpu's barrier and limit are cpuunits and cpulimit, not time.
+      const limRes = r.resource === 'cpu' ? 'cpulimits' : r.resource;
+      cell(tr, 'barrier', limRes, r.barrier);
+      cell(tr, 'limit', limRes, r.limit);
+      cell(tr, 'failcnt', null, r.failcnt, 'failcnt');
+      tbody.appendChild(tr);
+    });
+    table.replaceChild(tbody, table.tBodies[0]);
+    table.dataset.updated = new Date().toISOString();
+  }
+
+  function startStats() {
+    if (stats) return;
+    stats = ctpanel.socket('/api/v1/containers/' + ctid + '/stats/ws?interval=1000', function (m) {
+      if (m.type === 'beancounters') {
+        renderTable(m.beancounters);
+        live.textContent = 'live';
+        charts.push(new Date(m.at).getTime() / 1000, m.beancounters);
+      } else if (m.type === 'status' && m.status === 'stopped') {
+        area.innerHTML = '<p class="empty" id="bc-empty">The container is not running, so there is nothing to count. Start it to see its beancounters.</p>';
+        live.textContent = 'stopped';
+      }
+    }, live);
+  }
+  function stopStats() {
+    if (!stats) return;
+    stats.close();
+    stats = null;
+    live.textContent = 'stopped';
+    live.classList.remove('on');
+  }
+
+  // ---- charts --------------------------------------------------------------
+  // Each chart is one series over time; CPU is a rate from the cumulative
+  // cpu time (ms), memory and processes are what is held.
+  const charts = (function () {
+    const host = document.getElementById('chart-area');
+    const defs = [
+      { id: 'numproc', title: 'Processes (numproc held)', res: 'numproc', label: 'processes', value: function (r) { return r.held; } },
+      { id: 'mem', title: 'Memory (physpages held, MiB)', res: 'physpages', label: 'MiB', value: function (r) { return r.held * 4096 / 1048576; } },
+      { id: 'cpu', title: 'CPU (% of one CPU)', res: 'cpu', label: '%', rate: true, value: function (r) { return r.held; } },
+    ];
+    const state = {};
+    if (!host || typeof window.uPlot !== 'function') return { push: function () {} };
+    const wrap = document.createElement('div');
+    wrap.className = 'charts';
+    host.appendChild(wrap);
+
+    function width(el) { return Math.max(240, el.clientWidth || 300); }
+    defs.forEach(function (d) {
+      const box = document.createElement('div');
+      box.className = 'chart';
+      box.id = 'chart-' + d.id;
+      const h = document.createElement('h3');
+      h.textContent = d.title;
+      box.appendChild(h);
+      wrap.appendChild(box);
+      const data = [[], []];
+      const plot = new uPlot({
+        width: width(box), height: 180,
+        series: [{}, { label: d.label, stroke: '#2456c8', fill: 'rgba(36,86,200,0.12)', width: 1.5 }],
+        axes: [{}, { size: 50 }],
+        scales: { x: { time: true } },
+        legend: { show: true },
+      }, data, box);
+      state[d.id] = { def: d, data: data, plot: plot, box: box, last: null };
+    });
+    window.addEventListener('resize', function () {
+      Object.values(state).forEach(function (s) { s.plot.setSize({ width: width(s.box), height: 180 }); });
+    });
+
+    function add(s, t, raw) {
+      let v = raw;
+      if (s.def.rate) {
+        const prev = s.last;
+        s.last = { t: t, v: raw };
+        if (!prev || t <= prev.t || raw < prev.v) return false;
+        v = (raw - prev.v) / (t - prev.t) / 10; // ms per s -> % of one CPU
+      }
+      s.data[0].push(t);
+      s.data[1].push(v);
+      const cutoff = t - 3600;
+      while (s.data[0].length && s.data[0][0] < cutoff) { s.data[0].shift(); s.data[1].shift(); }
+      return true;
+    }
+
+    async function load() {
+      const to = new Date();
+      const from = new Date(to.getTime() - 3600 * 1000);
+      try {
+        const h = await ctpanel.api('/api/v1/containers/' + ctid + '/stats?from=' + encodeURIComponent(from.toISOString().replace(/\.\d+Z$/, 'Z')) +
+          '&to=' + encodeURIComponent(to.toISOString().replace(/\.\d+Z$/, 'Z')));
+        Object.values(state).forEach(function (s) {
+          (h.series[s.def.res] || []).forEach(function (p) {
+            add(s, new Date(p.t).getTime() / 1000, s.def.value(p));
+          });
+          s.plot.setData(s.data);
+        });
+      } catch (err) {
+        host.insertAdjacentHTML('afterbegin', '<p class="muted">No history: ' + err.message.replace(/[<>&]/g, '') + '</p>');
+      }
+    }
+    load();
+
+    return {
+      push: function (t, rows) {
+        rows.forEach(function (r) {
+          Object.values(state).forEach(function (s) {
+            if (s.def.res !== r.resource) return;
+            const lastT = s.data[0].length ? s.data[0][s.data[0].length - 1] : 0;
+            if (t <= lastT) return;
+            if (add(s, t, s.def.value(r))) s.plot.setData(s.data);
+          });
+        });
+      },
+    };
+  })();
+
+  // Tabs: mark the one in view.
+  const tabs = document.querySelectorAll('.tabs a');
+  function markTab() {
+    let cur = tabs[0];
+    tabs.forEach(function (a) {
+      const sec = document.querySelector(a.getAttribute('href'));
+      if (sec && sec.getBoundingClientRect().top < 140) cur = a;
+    });
+    tabs.forEach(function (a) { a.classList.toggle('active', a === cur); });
+  }
+  window.addEventListener('scroll', markTab, { passive: true });
+  markTab();
+
+  setStatus(status);
+})();
