@@ -354,8 +354,9 @@ func (m *Manager) Close() {
 		all = append(all, s)
 	}
 	m.mu.Unlock()
+	// At once: hanging up a shell may take its lxc-attach a moment.
 	for _, s := range all {
-		s.Stop(EndShutdown, "the panel is shutting down")
+		go s.Stop(EndShutdown, "the panel is shutting down")
 	}
 	done := make(chan struct{})
 	go func() { m.wg.Wait(); close(done) }()

@@ -262,8 +262,7 @@ func (t *termConn) attach(ctx context.Context, p db.Principal, session string, r
 		if session != "" {
 			s, err = t.a.Console.Get(session)
 		} else {
-			s, err = t.a.Console.Open(ctx, console.OpenOptions{Kind: t.kind, CTID: t.ctid, Owner: console.OwnerKey(p), Cols: cols, Rows: rows,
-				Env: nil})
+			s, err = t.a.Console.Open(ctx, console.OpenOptions{Kind: t.kind, CTID: t.ctid, Owner: console.OwnerKey(p), Cols: cols, Rows: rows})
 		}
 		if err == nil {
 			v, att, aerr := s.Attach(readOnly)
@@ -351,10 +350,11 @@ func (t *termConn) serve(v *console.Viewer, att console.Attached) string {
 			if ev.Data != nil && len(v.Events()) > 0 {
 				batch = append(batch[:0], ev.Data...)
 			more:
-				for len(batch) < termMaxFrame {
+				for {
 					select {
 					case e := <-v.Events():
-						if e.Data == nil {
+						// Frames stay within termMaxFrame both ways.
+						if e.Data == nil || len(batch)+len(e.Data) > termMaxFrame {
 							next = &e
 							break more
 						}

@@ -17,8 +17,8 @@ import (
 
 func checkPassword(f FieldErrors, field, pw string) {
 	switch {
-	case len(pw) < 8 || len(pw) > 128:
-		f.Add(field, "must be 8 to 128 characters")
+	case len(pw) < 8 || len(pw) > 72: // bcrypt reads no more than 72 bytes
+		f.Add(field, "must be 8 to 72 bytes")
 	case strings.IndexFunc(pw, unicode.IsControl) >= 0:
 		f.Add(field, "must not contain control characters")
 	}

@@ -45,7 +45,7 @@ type App struct {
 	stopMon context.CancelFunc
 	// stopHooks ends the webhook dispatcher.
 	stopHooks func()
-	monDone chan struct{}
+	monDone   chan struct{}
 }
 
 // OpenDB connects to the configured database, starting the private

@@ -23,6 +23,7 @@ static int ctpanel_console_getfd(const char *name, const char *lxcpath, int ttyn
 import "C"
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -178,9 +179,16 @@ var shellEnv = []string{
 	"TERM=xterm-256color",
 }
 
+// shellReady is what the login script prints once it waits for the go
+// ahead (see awaitAttachTerminal); the panel takes it out of the output.
+const shellReady = "\x1b]ctpanel;shell-ready\x07"
+
 // loginShell runs root's login shell from the container's /etc/passwd, in
-// plain sh so that it works in any container.
-const loginShell = `s=; while IFS=: read -r u _ _ _ _ _ sh; do if [ "$u" = root ]; then s=$sh; break; fi; done </etc/passwd 2>/dev/null
+// plain sh so that it works in any container. It first waits, without
+// echo, for a line from the panel: until lxc-attach has set up the
+// terminal nothing the shell writes would come out right.
+const loginShell = `stty -echo 2>/dev/null; printf '\033]ctpanel;shell-ready\007'; IFS= read -r _; stty echo 2>/dev/null
+s=; while IFS=: read -r u _ _ _ _ _ sh; do if [ "$u" = root ]; then s=$sh; break; fi; done </etc/passwd 2>/dev/null
 [ -n "$s" ] && [ -x "$s" ] || s=/bin/sh
 cd "$HOME" 2>/dev/null || cd /
 exec "$s" -l`
@@ -252,19 +260,43 @@ func (d *Driver) Shell(ctx context.Context, name string, cols, rows int, env []s
 	return t, nil
 }
 
-// awaitAttachTerminal waits until lxc-attach has set up our pty, its
-// stdin: it switches it to raw input with TCSAFLUSH, which drops whatever
-// was typed before, and turns on OPOST|ONLCR, which would turn the \r\n
-// of the container's pty into \r\r\n. We set OPOST off before the start,
-// so its coming on says lxc-attach is done; then ONLCR goes again (TCSETS
-// on the ptx applies to the pty).
+// awaitAttachTerminal waits until lxc-attach has set up our pty (its
+// stdin) and the login script waits for the go-ahead, then gives it.
+// lxc-attach switches our pty to raw input with TCSAFLUSH, which drops
+// whatever was typed before, and turns on OPOST|ONLCR, which would make
+// the \r\n of the container's pty \r\r\n. We set OPOST off before the
+// start, so its coming on says lxc-attach is done; ONLCR goes again then
+// (TCSETS on the ptx applies to the pty). Only after that may the shell
+// write: the script prints shellReady and waits for a line, which we send.
 func awaitAttachTerminal(ctx context.Context, ptx *os.File, exited <-chan struct{}) error {
+	deadline := time.Now().Add(15 * time.Second)
+	// The marker, with whatever lxc-attach said before it (kept for an
+	// error message).
+	var seen []byte
+	buf := make([]byte, 4096)
+	for !bytes.Contains(seen, []byte(shellReady)) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the shell did not start within 15s: %q", seen)
+		}
+		_ = ptx.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		n, err := ptx.Read(buf)
+		seen = append(seen, buf[:n]...)
+		if len(seen) > 64<<10 {
+			seen = seen[len(seen)-64<<10:]
+		}
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("lxc-attach failed: %w: %s", err, bytes.TrimSpace(seen))
+		}
+	}
+	_ = ptx.SetReadDeadline(time.Time{})
 	rc, err := ptx.SyscallConn()
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for delay := 200 * time.Microsecond; ; delay = min(2*delay, 20*time.Millisecond) {
+	for delay := 100 * time.Microsecond; ; delay = min(2*delay, 10*time.Millisecond) {
 		var ready bool
 		var ioErr error
 		if err := rc.Control(func(fd uintptr) {
@@ -286,7 +318,7 @@ func awaitAttachTerminal(ctx context.Context, ptx *os.File, exited <-chan struct
 			return fmt.Errorf("pty termios: %w", ioErr)
 		}
 		if ready {
-			return nil
+			break
 		}
 		select {
 		case <-exited:
@@ -299,6 +331,10 @@ func awaitAttachTerminal(ctx context.Context, ptx *os.File, exited <-chan struct
 			return errors.New("lxc-attach did not set up the terminal within 15s")
 		}
 	}
+	if _, err := ptx.Write([]byte("\r")); err != nil {
+		return fmt.Errorf("start the shell: %w", err)
+	}
+	return nil
 }
 
 // openPty opens a new pty pair on the host's devpts: the ptx side

@@ -263,23 +263,20 @@ func finishDisk(ctx context.Context, image string, want uint64) error {
 	return fitImage(ctx, image, want)
 }
 
-// templateOptions are the liblxc create options for a template, on a loop
-// disk when asked for.
-func templateOptions(ctx context.Context, opts lxcdriver.CreateOptions) (lxc.TemplateOptions, error) {
-	to := lxc.TemplateOptions{Template: opts.Template, Backend: lxc.Directory}
+// templateBackend is lxc-create's backing store arguments for a template:
+// a directory, or a loop disk when asked for.
+func templateBackend(ctx context.Context, opts lxcdriver.CreateOptions) ([]string, error) {
 	if opts.Disk == nil {
-		return to, nil
+		return []string{"-B", "dir"}, nil
 	}
 	size, err := imageSizeFor(ctx, opts.Disk.SizeBytes)
 	if err != nil {
-		return to, fmt.Errorf("size the disk: %w", err)
+		return nil, fmt.Errorf("size the disk: %w", err)
 	}
-	to.Backend = lxc.Loopback
-	// No FSType: go-lxc frees its C copy of the string before liblxc
-	// reads it (buildBdevSpecs' defer), and liblxc then runs mkfs.<what
-	// took its place>. Left unset, liblxc makes its default, ext4.
-	to.BackendSpecs = &lxc.BackendStoreSpecs{FSSize: size}
-	return to, nil
+	// No --fstype: liblxc's default is ext4, which the rest of this file
+	// reads and resizes. (go-lxc, used here before, freed its C copy of
+	// the fstype before liblxc read it.)
+	return []string{"-B", "loop", "--fssize", strconv.FormatUint(size, 10) + "b"}, nil
 }
 
 // diskOfCreated finishes the disk of a container liblxc just created on
@@ -388,7 +385,7 @@ func planCloneDisk(c *lxc.Container, opts lxcdriver.CloneOptions) (*cloneDisk, e
 // cloneOntoDisk is lxc-copy -B loop -L: liblxc's clone onto a new loop
 // disk, which go-lxc cannot ask for (its Clone passes no size, and liblxc
 // then makes 1G). lxc-copy also keeps liblxc's clone out of this
-// multi-threaded process (see RawClone).
+// multi-threaded process (see tools.go).
 func (d *Driver) cloneOntoDisk(ctx context.Context, src, dst string, disk *cloneDisk) error {
 	size, err := imageSizeFor(ctx, disk.size)
 	if err != nil {
@@ -401,9 +398,7 @@ func (d *Driver) cloneOntoDisk(ctx context.Context, src, dst string, disk *clone
 			return err
 		}
 	}
-	cmd := exec.CommandContext(ctx, "lxc-copy", "-P", d.lxcpath, "-n", src, "-N", dst, "-B", "loop", "-L", strconv.FormatUint(size, 10)+"b")
-	cmd.WaitDelay = time.Second
-	out, err := cmd.CombinedOutput()
+	out, err := lxcTool(ctx, "lxc-copy", "-P", d.lxcpath, "-n", src, "-N", dst, "-B", "loop", "-L", strconv.FormatUint(size, 10)+"b").CombinedOutput()
 	if srcImage != "" {
 		// lxc-copy mounted the source's disk to copy from it.
 		if werr := waitDetached(ctx, srcImage); werr != nil && err == nil {

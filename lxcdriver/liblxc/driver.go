@@ -136,7 +136,8 @@ func (d *Driver) Create(ctx context.Context, name string, opts lxcdriver.CreateO
 	if err != nil {
 		return fmt.Errorf("liblxc: create %s: %w", name, err)
 	}
-	defer c.Release()
+	// c is replaced once lxc-create has written the config.
+	defer func() { c.Release() }()
 	if c.Defined() {
 		return fmt.Errorf("liblxc: create %s: %w", name, lxcdriver.ErrExists)
 	}
@@ -152,13 +153,23 @@ func (d *Driver) Create(ctx context.Context, name string, opts lxcdriver.CreateO
 	}()
 
 	if opts.Template != "" {
-		to, err := templateOptions(ctx, opts)
+		backend, err := templateBackend(ctx, opts)
 		if err != nil {
 			return fmt.Errorf("liblxc: create %s: %w", name, err)
 		}
-		if err := c.Create(to); err != nil {
+		// lxc-create, not go-lxc's Create: liblxc runs the template in
+		// a child it forks (see tools.go).
+		args := append([]string{"-P", d.lxcpath, "-n", name, "-t", opts.Template}, backend...)
+		if _, err := runLXCTool(ctx, "lxc-create", args...); err != nil {
 			return fmt.Errorf("liblxc: create %s from template %s: %w", name, opts.Template, err)
 		}
+		// c knows nothing of what lxc-create wrote.
+		n, err := d.container("create", name)
+		if err != nil {
+			return err
+		}
+		c.Release()
+		c = n
 		if opts.Disk != nil {
 			if err := diskOfCreated(ctx, c, opts.Disk.SizeBytes); err != nil {
 				return fmt.Errorf("liblxc: create %s: disk: %w", name, err)
@@ -319,16 +330,21 @@ func (d *Driver) Clone(ctx context.Context, src, dst string, opts lxcdriver.Clon
 		}
 	}()
 
-	co := lxc.CloneOptions{Backend: lxc.Directory, ConfigPath: d.lxcpath}
-	if opts.Snapshot {
-		co.Backend, co.Snapshot = lxc.Overlayfs, true
-	}
 	if disk != nil {
 		if err := d.cloneOntoDisk(ctx, src, dst, disk); err != nil {
 			return fmt.Errorf("liblxc: clone %s to %s: %w", src, dst, err)
 		}
-	} else if err := c.Clone(dst, co); err != nil {
-		return fmt.Errorf("liblxc: clone %s to %s: %w", src, dst, err)
+	} else {
+		// lxc-copy, not go-lxc's Clone: liblxc's clone forks a child
+		// that can hang in this process (see tools.go). A directory
+		// copy, or an overlay snapshot.
+		args := []string{"-P", d.lxcpath, "-n", src, "-N", dst, "-B", "dir"}
+		if opts.Snapshot {
+			args = []string{"-P", d.lxcpath, "-n", src, "-N", dst, "-s", "-B", "overlayfs"}
+		}
+		if _, err := runLXCTool(ctx, "lxc-copy", args...); err != nil {
+			return fmt.Errorf("liblxc: clone %s to %s: %w", src, dst, err)
+		}
 	}
 	n, err = d.container("clone", dst)
 	if err != nil {
@@ -410,12 +426,16 @@ func (d *Driver) Info(ctx context.Context, name string) (lxcdriver.Info, error) 
 	if n, err := d.taskCount(pid); err == nil {
 		info.NProc = n
 	}
-	// Errors here mostly mean "no network namespace to look into".
-	if ips, err := c.IPv4Addresses(); err == nil {
-		info.IPv4 = withoutLoopback(ips)
+	// Not go-lxc's IPv4Addresses and IPv6Addresses: liblxc forks into
+	// the container's network namespace for them (see tools.go).
+	if !hasOwnNetwork(c.ConfigItem("lxc.net")) {
+		return info, nil
 	}
-	if ips, err := c.IPv6Addresses(); err == nil {
-		info.IPv6 = withoutLoopback(ips)
+	// Errors here mostly mean "no network namespace to look into": the
+	// container stopped while we looked.
+	if v4, v6, err := netnsAddrs(pid); err == nil {
+		info.IPv4 = withoutLoopback(v4)
+		info.IPv6 = withoutLoopback(v6)
 	}
 	return info, nil
 }

@@ -3,9 +3,12 @@ package liblxc
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -25,7 +28,8 @@ var execEnv = []string{
 // Exec implements lxcdriver.Driver. It returns once the command has exited
 // and its stdout and stderr are closed, so a background child that keeps
 // them open holds Exec until it exits or ctx ends. When ctx ends first the
-// command is killed (its own children are not) and ctx's error returned.
+// command is killed, with whatever of its children are still in its
+// process group, and ctx's error returned.
 func (d *Driver) Exec(ctx context.Context, name string, cmd []string, opts lxcdriver.ExecOptions) (lxcdriver.ExecResult, error) {
 	if err := ctx.Err(); err != nil {
 		return lxcdriver.ExecResult{}, fmt.Errorf("liblxc: exec %s: %w", name, err)
@@ -38,22 +42,54 @@ func (d *Driver) Exec(ctx context.Context, name string, cmd []string, opts lxcdr
 		return lxcdriver.ExecResult{}, err
 	}
 	defer c.Release()
-	switch d.state(c) {
-	case lxcdriver.StateRunning:
-	case lxcdriver.StateFrozen, lxcdriver.StateFreezing:
-		// An attached process would join the frozen cgroup and hang.
-		return lxcdriver.ExecResult{}, fmt.Errorf("liblxc: exec %s: %w", name, lxcdriver.ErrFrozen)
-	default:
-		return lxcdriver.ExecResult{}, fmt.Errorf("liblxc: exec %s: %w", name, lxcdriver.ErrNotRunning)
+	if err := d.attachable(c); err != nil {
+		return lxcdriver.ExecResult{}, fmt.Errorf("liblxc: exec %s: %w", name, err)
 	}
-	res, err := runAttached(ctx, c, cmd, opts)
+	res, err := d.runAttached(ctx, c, cmd, opts)
 	if err != nil {
 		return res, fmt.Errorf("liblxc: exec %s %q: %w", name, cmd[0], err)
 	}
 	return res, nil
 }
 
-func runAttached(ctx context.Context, c *lxc.Container, cmd []string, opts lxcdriver.ExecOptions) (lxcdriver.ExecResult, error) {
+// attachable is nil for a running container, else ErrFrozen or
+// ErrNotRunning.
+func (d *Driver) attachable(c *lxc.Container) error {
+	switch d.state(c) {
+	case lxcdriver.StateRunning:
+		return nil
+	case lxcdriver.StateFrozen, lxcdriver.StateFreezing:
+		// An attached process would join the frozen cgroup and hang.
+		return lxcdriver.ErrFrozen
+	default:
+		return lxcdriver.ErrNotRunning
+	}
+}
+
+// cdAndExec runs its second and later arguments in the directory its
+// first names; lxc-attach has no option for the working directory.
+const cdAndExec = `cd "$1" && shift && exec "$@"`
+
+// attachArgs are lxc-attach's arguments for cmd: the environment cleared
+// but for liblxc's container=lxc, execEnv and opts.Env (later values of
+// a name win), and opts.Cwd through /bin/sh when it is not the root.
+func (d *Driver) attachArgs(name string, cmd []string, opts lxcdriver.ExecOptions) []string {
+	args := []string{"-P", d.lxcpath, "-n", name, "--clear-env"}
+	for _, kv := range append(append([]string(nil), execEnv...), opts.Env...) {
+		args = append(args, "--set-var", kv)
+	}
+	args = append(args, "--")
+	if opts.Cwd != "" && opts.Cwd != "/" {
+		args = append(args, "/bin/sh", "-c", cdAndExec, "sh", opts.Cwd)
+	}
+	return append(args, cmd...)
+}
+
+// runAttached runs cmd in the container through lxc-attach, not go-lxc's
+// attach: liblxc forks the attached process from its caller and sets it
+// up (namespaces, credentials, environment) before the exec, which can
+// hang in this process (see tools.go).
+func (d *Driver) runAttached(ctx context.Context, c *lxc.Container, cmd []string, opts lxcdriver.ExecOptions) (lxcdriver.ExecResult, error) {
 	var closers []*os.File
 	closeAll := func() {
 		for _, f := range closers {
@@ -74,63 +110,41 @@ func runAttached(ctx context.Context, c *lxc.Container, cmd []string, opts lxcdr
 	}
 	closers = append(closers, errR, errW)
 
-	var stdin, stdinW *os.File
-	if opts.Stdin == nil {
-		stdin, err = os.Open(os.DevNull)
+	// Pipes without a terminal: lxc-attach hands them to the attached
+	// process as they are (no pty of its own), so the command's exit and
+	// output are lxc-attach's.
+	attach := exec.Command("lxc-attach", d.attachArgs(c.Name(), cmd, opts)...)
+	attach.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	// liblxc starts the attached process in its caller's working
+	// directory when the container has it, "/" included.
+	attach.Dir = "/"
+	// Its own process group, which the attached process stays in: a
+	// cancelled ctx kills both (killing lxc-attach alone would leave the
+	// command running in the container).
+	attach.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	attach.Stdout, attach.Stderr = outW, errW
+	var stdinW *os.File
+	if opts.Stdin != nil {
+		stdin, w, err := os.Pipe()
 		if err != nil {
 			return lxcdriver.ExecResult{}, err
 		}
-		closers = append(closers, stdin)
-	} else {
-		stdin, stdinW, err = os.Pipe()
-		if err != nil {
-			return lxcdriver.ExecResult{}, err
-		}
-		closers = append(closers, stdin, stdinW)
-	}
-
-	cwd := opts.Cwd
-	if cwd == "" {
-		cwd = "/"
-	}
-	env := append(append([]string(nil), execEnv...), opts.Env...)
-	pid, err := c.RunCommandNoWait(cmd, lxc.AttachOptions{
-		Namespaces: -1,
-		Arch:       -1,
-		UID:        -1,
-		GID:        -1,
-		Cwd:        cwd,
-		ClearEnv:   true,
-		Env:        env,
-		StdinFd:    stdin.Fd(),
-		StdoutFd:   outW.Fd(),
-		StderrFd:   errW.Fd(),
-	})
-	// The attached process has its copies now; ours must go or the
-	// readers below never see EOF.
+		closers = append(closers, stdin, w)
+		attach.Stdin, stdinW = stdin, w
+	} // else /dev/null
+	err = attach.Start()
+	// lxc-attach has its copies now; ours must go or the readers below
+	// never see EOF.
 	_ = outW.Close()
 	_ = errW.Close()
-	_ = stdin.Close()
-	if err != nil {
-		return lxcdriver.ExecResult{}, fmt.Errorf("attach: %w", err)
+	if f, ok := attach.Stdin.(*os.File); ok {
+		_ = f.Close()
 	}
-
-	// liblxc forks the attached process with CLONE_PARENT, so it is our
-	// child and ours to reap.
-	proc, err := os.FindProcess(pid)
 	if err != nil {
-		return lxcdriver.ExecResult{}, fmt.Errorf("find attached pid %d: %w", pid, err)
+		return lxcdriver.ExecResult{}, fmt.Errorf("start lxc-attach: %w", err)
 	}
-	waited := make(chan *os.ProcessState, 1)
-	waitErr := make(chan error, 1)
-	go func() {
-		ps, err := proc.Wait()
-		if err != nil {
-			waitErr <- err
-			return
-		}
-		waited <- ps
-	}()
+	waited := make(chan error, 1)
+	go func() { waited <- attach.Wait() }()
 
 	var stdout, stderr bytes.Buffer
 	var readers sync.WaitGroup
@@ -156,20 +170,19 @@ func runAttached(ctx context.Context, c *lxc.Container, cmd []string, opts lxcdr
 		<-readDone
 	}
 
-	var ps *os.ProcessState
+	var waitErr error
 	select {
-	case ps = <-waited:
-	case err := <-waitErr:
-		abandon()
-		return lxcdriver.ExecResult{}, fmt.Errorf("wait for attached pid %d: %w", pid, err)
+	case waitErr = <-waited:
 	case <-ctx.Done():
-		_ = proc.Kill()
-		select {
-		case <-waited:
-		case <-waitErr:
-		}
+		_ = killGroup(attach.Process.Pid)
+		<-waited
 		abandon()
 		return lxcdriver.ExecResult{}, ctx.Err()
+	}
+	var ee *exec.ExitError
+	if waitErr != nil && !errors.As(waitErr, &ee) {
+		abandon()
+		return lxcdriver.ExecResult{}, fmt.Errorf("wait for lxc-attach: %w", waitErr)
 	}
 	select {
 	case <-readDone:
@@ -177,7 +190,29 @@ func runAttached(ctx context.Context, c *lxc.Container, cmd []string, opts lxcdr
 		abandon()
 		return lxcdriver.ExecResult{}, fmt.Errorf("read output: %w", ctx.Err())
 	}
-	return lxcdriver.ExecResult{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: exitCode(ps)}, nil
+	res := lxcdriver.ExecResult{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: exitCode(attach.ProcessState)}
+	if res.ExitCode == 1 && len(res.Stdout) == 0 && attachFailed(c.Name(), res.Stderr) {
+		// lxc-attach's own failure, not the command's: most likely the
+		// container stopped or froze since the check in Exec.
+		if err := d.attachable(c); err != nil {
+			return lxcdriver.ExecResult{}, err
+		}
+		return lxcdriver.ExecResult{}, fmt.Errorf("lxc-attach: %s", strings.TrimSpace(string(res.Stderr)))
+	}
+	return res, nil
+}
+
+// attachFailed says stderr is only lxc-attach's own error lines
+// ("lxc-attach: NAME: attach.c: ...").
+func attachFailed(name string, stderr []byte) bool {
+	prefix := "lxc-attach: " + name + ": "
+	lines := strings.Split(strings.TrimSpace(string(stderr)), "\n")
+	for _, l := range lines {
+		if !strings.HasPrefix(l, prefix) {
+			return false
+		}
+	}
+	return len(lines) > 0 && lines[0] != ""
 }
 
 // exitCode reports a death by signal the way a shell does, 128+signal.
