@@ -188,7 +188,13 @@ func (s *Session) finish() {
 	default:
 		end = End{Reason: EndStopped, Message: fmt.Sprintf("the console of container %d went away: the container stopped or restarted", s.CTID)}
 	}
-	if s.Kind == KindShell && s.containerGone() {
+	// A shell killed by a signal may have gone with its container, whose
+	// state lags a moment behind: look for a while before calling it an
+	// exit.
+	s.mu.Lock()
+	stopped := s.stopping != nil
+	s.mu.Unlock()
+	if s.Kind == KindShell && !stopped && (end.ExitCode >= 128 && s.containerGoneWithin(3*time.Second) || s.containerGoneWithin(0)) {
 		end = End{Reason: EndStopped, ExitCode: end.ExitCode, Message: fmt.Sprintf("container %d stopped; the shell ended with it", s.CTID)}
 	}
 	s.mu.Lock()
@@ -209,11 +215,25 @@ func (s *Session) finish() {
 		"reason", end.Reason, "duration", time.Since(s.Started).Round(time.Millisecond))
 }
 
-func (s *Session) containerGone() bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	st, err := s.m.drv.State(ctx, strconv.Itoa(s.CTID))
-	return errors.Is(err, lxcdriver.ErrNotFound) || (err == nil && st == lxcdriver.StateStopped)
+// containerGoneWithin says whether the container is stopped (or on its
+// way down, or gone), looking again until wait has passed.
+func (s *Session) containerGoneWithin(wait time.Duration) bool {
+	deadline := time.Now().Add(wait)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		st, err := s.m.drv.State(ctx, strconv.Itoa(s.CTID))
+		cancel()
+		switch {
+		case errors.Is(err, lxcdriver.ErrNotFound):
+			return true
+		case err == nil && (st == lxcdriver.StateStopped || st == lxcdriver.StateStopping || st == lxcdriver.StateAborting):
+			return true
+		}
+		if !time.Now().Before(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // inputLoop types what viewers send into the terminal, in order.

@@ -8,12 +8,16 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/ctpanel/ctpanel/lxcdriver"
 	lxc "github.com/lxc/go-lxc"
+	"golang.org/x/sys/unix"
 )
 
 // execEnv is the environment every command starts from; the host's (the
@@ -174,8 +178,7 @@ func (d *Driver) runAttached(ctx context.Context, c *lxc.Container, cmd []string
 	select {
 	case waitErr = <-waited:
 	case <-ctx.Done():
-		_ = killGroup(attach.Process.Pid)
-		<-waited
+		stopAttached(attach.Process.Pid, waited)
 		abandon()
 		return lxcdriver.ExecResult{}, ctx.Err()
 	}
@@ -200,6 +203,77 @@ func (d *Driver) runAttached(ctx context.Context, c *lxc.Container, cmd []string
 		return lxcdriver.ExecResult{}, fmt.Errorf("lxc-attach: %s", strings.TrimSpace(string(res.Stderr)))
 	}
 	return res, nil
+}
+
+// stopAttached kills the command lxc-attach runs and waits for lxc-attach
+// (pid) to exit, which it does once the command has: it reaps it, so that
+// nothing is left of it in the container, not even a zombie, as there
+// would be were lxc-attach killed first. Children of lxc-attach are
+// killed until it is gone (it may not have forked yet), then whatever is
+// left in its process group; if it is not gone within a few seconds, the
+// whole group is killed.
+func stopAttached(pid int, waited <-chan error) {
+	defer killGroup(pid)
+	giveUp := time.After(3 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		killChildren(pid)
+		select {
+		case <-waited:
+			return
+		case <-tick.C:
+		case <-giveUp:
+			_ = killGroup(pid)
+			<-waited
+			return
+		}
+	}
+}
+
+// killChildren SIGKILLs the children of pid, through pidfds so that a
+// child that has been reaped meanwhile and its pid reused is spared.
+func killChildren(pid int) {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, field := range strings.Fields(string(b)) {
+			child, err := strconv.Atoi(field)
+			if err != nil {
+				continue
+			}
+			fd, err := unix.PidfdOpen(child, 0)
+			if err != nil {
+				continue
+			}
+			if parentOf(child) == pid {
+				_ = unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+			}
+			_ = unix.Close(fd)
+		}
+	}
+}
+
+// parentOf is the parent pid of pid, 0 if unknown.
+func parentOf(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// pid (comm) state ppid ...; comm may hold anything but the last ")".
+	_, rest, ok := strings.Cut(string(b[bytes.LastIndexByte(b, ')')+1:]), " ")
+	if !ok {
+		return 0
+	}
+	f := strings.Fields(rest)
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
 }
 
 // attachFailed says stderr is only lxc-attach's own error lines
