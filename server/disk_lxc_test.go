@@ -13,7 +13,7 @@ func TestDiskspaceValidation(t *testing.T) {
 	p.ok(p.admin, "POST", "/api/v1/containers", map[string]any{"ctid": 101, "template": "busybox"})
 	p.ok(p.admin, "POST", "/api/v1/containers", map[string]any{"ctid": 102, "template": "busybox", "diskspace": "64M"})
 	for _, tc := range []struct{ ref, body, field string }{
-		{"101", `{"diskspace":"1G"}`, "diskspace"},    // created without a disk
+		{"101", `{"diskspace":"1G"}`, "diskspace"}, // created without a disk
 		{"102", `{"diskspace":"unlimited"}`, "diskspace"},
 		{"102", `{"diskspace":"1M"}`, "diskspace"},
 		{"102", `{"diskspace":"20T"}`, "diskspace"},
