@@ -5,9 +5,14 @@
 // returning, so nothing liblxc caches (config, state) outlives a call and
 // other tools (lxc-* commands) may work on the same lxcpath.
 //
+// liblxc operations that fork (start, create from a template, clone,
+// attach) run liblxc's own lxc-* tools as subprocesses instead of going
+// through go-lxc; tools.go says why.
+//
 // The tests start real containers in private lxcpaths: they need root,
-// liblxc with its busybox template, lxc-start, busybox-static, tar and
-// rsync, and fail rather than skip without them (go test -short skips).
+// liblxc with its busybox template and tools (lxc-start, lxc-create,
+// lxc-copy, lxc-attach), busybox-static, tar and rsync, and fail rather
+// than skip without them (go test -short skips).
 package liblxc
 
 import (
@@ -40,7 +45,8 @@ var _ lxcdriver.Driver = (*Driver)(nil)
 
 // New returns a Driver for lxcpath, creating the directory if it is
 // missing. An empty lxcpath means liblxc's default (lxc.lxcpath, usually
-// /var/lib/lxc). lxc-start must be on PATH: Start runs it.
+// /var/lib/lxc). liblxc's tools lxc-start, lxc-create, lxc-copy and
+// lxc-attach must be on PATH (see tools.go).
 func New(lxcpath string) (*Driver, error) {
 	if lxcpath == "" {
 		lxcpath = lxc.DefaultConfigPath()
@@ -52,6 +58,11 @@ func New(lxcpath string) (*Driver, error) {
 	lxcStart, err := exec.LookPath("lxc-start")
 	if err != nil {
 		return nil, fmt.Errorf("liblxc: lxc-start (Debian package lxc) is needed to start containers: %w", err)
+	}
+	for _, tool := range []string{"lxc-create", "lxc-copy", "lxc-attach"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return nil, fmt.Errorf("liblxc: %s (Debian package lxc) is needed: %w", tool, err)
+		}
 	}
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return nil, fmt.Errorf("liblxc: create lxcpath: %w", err)

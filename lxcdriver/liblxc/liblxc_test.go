@@ -65,7 +65,7 @@ func requireLiblxc(t *testing.T) {
 			t.Fatalf("liblxc is not usable (%v): %s", err, howToRun)
 		}
 	}
-	for _, bin := range []string{"busybox", "tar", "rsync", "lxc-copy", "mkfs.ext4", "e2fsck", "resize2fs", "tune2fs"} {
+	for _, bin := range []string{"busybox", "tar", "rsync", "lxc-create", "lxc-copy", "lxc-attach", "mkfs.ext4", "e2fsck", "resize2fs", "tune2fs"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			t.Fatalf("%s not found (%v): %s", bin, err, howToRun)
 		}
