@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"io"
 	"net/http"
@@ -109,7 +110,8 @@ func (a *API) AuditCalls(next http.Handler) http.Handler {
 		out := &recorder{ResponseWriter: w}
 		next.ServeHTTP(out, r)
 		p := principal(r)
-		err := a.Store.Audit(r.Context(), db.AuditEntry{Actor: p.Actor(), ActorRole: p.Role, Action: "api." + strings.ToLower(r.Method),
+		// Recorded even when the client has gone away.
+		err := a.Store.Audit(context.WithoutCancel(r.Context()), db.AuditEntry{Actor: p.Actor(), ActorRole: p.Role, Action: "api." + strings.ToLower(r.Method),
 			Details: map[string]any{"path": r.URL.Path, "status": out.status, "token": p.TokenName, "idempotency_key": r.Header.Get("Idempotency-Key")}})
 		if err != nil {
 			a.Log.Warn("audit call", "err", err)
