@@ -95,7 +95,7 @@ func mountImage(image string, readOnly bool) (dir string, cleanup func() error, 
 		return "", nil, fmt.Errorf("mount %s (%s) on %s: %w", image, dev.Name(), dir, err)
 	}
 	cleanup = func() error {
-		if err := unix.Unmount(dir, 0); err != nil {
+		if err := unmountBusy(dir); err != nil {
 			return fmt.Errorf("unmount %s: %w", dir, err)
 		}
 		_ = os.Remove(dir)

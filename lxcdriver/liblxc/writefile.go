@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -185,7 +186,7 @@ func mountStoppedRootfs(rootfs string) (string, func() error, error) {
 		return "", nil, fmt.Errorf("mount overlay %s: %w", opts, err)
 	}
 	cleanup := func() error {
-		if err := unix.Unmount(mnt, 0); err != nil {
+		if err := unmountBusy(mnt); err != nil {
 			return fmt.Errorf("unmount %s: %w", mnt, err)
 		}
 		return os.Remove(mnt)
@@ -268,4 +269,18 @@ func mkdirAllIn(rootFd int, dir string) error {
 		}
 	}
 	return nil
+}
+
+// unmountBusy unmounts a short-lived mount of ours. A process forked
+// meanwhile (a container starting, a copy tool) may hold it for a moment:
+// after a few tries the mount is detached lazily; nothing else uses it.
+func unmountBusy(mnt string) error {
+	var err error
+	for range 20 {
+		if err = unix.Unmount(mnt, 0); err != unix.EBUSY {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return unix.Unmount(mnt, unix.MNT_DETACH)
 }
