@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // FailcntObservation is one container's failcnt of one resource as the
@@ -41,6 +42,10 @@ func (q *Queries) ObserveFailcnt(ctx context.Context, obs []FailcntObservation, 
 	for i, id := range restarted {
 		again[i] = int32(id)
 	}
+	return q.observeFailcnt(ctx, ids, res, raw, again, true)
+}
+
+func (q *Queries) observeFailcnt(ctx context.Context, ids []int32, res []string, raw []int64, again []int32, retry bool) ([]FailcntTotal, error) {
 	rows, err := q.db.Query(ctx, `
 		WITH old AS (SELECT ct_id, resource, base + raw AS total FROM bc_failcnt WHERE ct_id = ANY($1::int[])),
 		up AS (
@@ -53,11 +58,15 @@ func (q *Queries) ObserveFailcnt(ctx context.Context, obs []FailcntObservation, 
 			RETURNING ct_id, resource, base + raw AS total)
 		SELECT up.ct_id, up.resource, COALESCE(old.total, 0), up.total FROM up LEFT JOIN old USING (ct_id, resource)`,
 		ids, res, raw, again)
+	var pgErr *pgconn.PgError
+	if retry && errors.As(err, &pgErr) && pgErr.Code == "23503" {
+		return q.observeFailcnt(ctx, ids, res, raw, again, false)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: observe failcnt: %w", err)
 	}
 	defer rows.Close()
-	out := make([]FailcntTotal, 0, len(obs))
+	out := make([]FailcntTotal, 0, len(ids))
 	for rows.Next() {
 		var t FailcntTotal
 		var before, total int64
@@ -67,7 +76,15 @@ func (q *Queries) ObserveFailcnt(ctx context.Context, obs []FailcntObservation, 
 		t.Before, t.Total = uint64(before), uint64(total)
 		out = append(out, t)
 	}
-	return out, rows.Err()
+	err = rows.Err()
+	if retry && errors.As(err, &pgErr) && pgErr.Code == "23503" {
+		// A container was destroyed while this ran; the retry leaves it out.
+		return q.observeFailcnt(ctx, ids, res, raw, again, false)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: observe failcnt: %w", err)
+	}
+	return out, nil
 }
 
 // FailcntTotals returns every container's cumulative failcnts.

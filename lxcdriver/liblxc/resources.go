@@ -67,8 +67,9 @@ func (d *Driver) Beancounters(ctx context.Context, name string) ([]lxcdriver.Cou
 }
 
 // handleCache holds a cgroups.Handle per container name. The handles of
-// all drivers in the process share a budget of file descriptors (half of
-// RLIMIT_NOFILE); past it, containers are read with fresh opens instead.
+// all drivers in the process share a budget of file descriptors (all of
+// RLIMIT_NOFILE but 4096); past it, containers are read with fresh opens
+// instead.
 type handleCache struct {
 	mu      sync.Mutex
 	handles map[string]cachedHandle
@@ -87,7 +88,9 @@ var (
 		if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
 			return 0
 		}
-		return int64(min(rl.Cur/2, 1<<20))
+		// Keep 4096 descriptors (or half, on a small limit) for sockets,
+		// database connections and consoles; the rest may hold cgroups.
+		return int64(min(max(rl.Cur/2, rl.Cur-min(rl.Cur, 4096)), 1<<20))
 	})
 )
 
