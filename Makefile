@@ -30,6 +30,7 @@ test: deps
 # then the console benchmark: shell echo latency and cat throughput over the
 # websocket next to lxc-attach (-console=false skips it).
 bench: deps
+	scripts/build-web.sh
 	go run ./cmd/ctpanel-bench -count $(COUNT) -parallel $(PARALLEL)
 
 clean:
