@@ -109,6 +109,9 @@ func (a *API) AuditCalls(next http.Handler) http.Handler {
 		}
 		out := &recorder{ResponseWriter: w}
 		next.ServeHTTP(out, r)
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush() // the answer goes out before its audit row is written
+		}
 		p := principal(r)
 		// Recorded even when the client has gone away.
 		err := a.Store.Audit(context.WithoutCancel(r.Context()), db.AuditEntry{Actor: p.Actor(), ActorRole: p.Role, Action: "api." + strings.ToLower(r.Method),
