@@ -276,3 +276,14 @@ func (q *Queries) SetContainerTemplate(ctx context.Context, ctid int, template s
 	}
 	return nil
 }
+
+// SnapshotClones counts the overlay clones built on a container; liblxc
+// cannot destroy it while they exist.
+func (q *Queries) SnapshotClones(ctx context.Context, ctid int) (int, error) {
+	var n int
+	err := q.db.QueryRow(ctx, `SELECT count(*) FROM containers WHERE origin_ctid = $1 AND snapshot`, ctid).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: snapshot clones of %d: %w", ctid, err)
+	}
+	return n, nil
+}

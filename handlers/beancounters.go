@@ -238,23 +238,7 @@ func (a *API) Stats(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	f := FieldErrors{}
-	to := time.Now().UTC()
-	from := to.Add(-time.Hour)
-	if s := q.Get("to"); s != "" {
-		if to, err = time.Parse(time.RFC3339, s); err != nil {
-			f.Add("to", "must be an RFC 3339 time such as 2026-11-22T10:00:00Z")
-		}
-	}
-	if s := q.Get("from"); s != "" {
-		if from, err = time.Parse(time.RFC3339, s); err != nil {
-			f.Add("from", "must be an RFC 3339 time such as 2026-11-22T09:00:00Z")
-		}
-	} else {
-		from = to.Add(-time.Hour)
-	}
-	if !from.Before(to) {
-		f.Add("from", "must be before to")
-	}
+	from, to := parsePeriod(q, f, func(to time.Time) time.Time { return to.Add(-time.Hour) })
 	step := to.Sub(from) / 360
 	if s := q.Get("step"); s != "" {
 		if step, err = time.ParseDuration(s); err != nil || step < time.Second {
@@ -264,7 +248,7 @@ func (a *API) Stats(w http.ResponseWriter, r *http.Request) {
 	if step < time.Second {
 		step = time.Second
 	}
-	if len(f) == 0 && to.Sub(from)/step > 10000 {
+	if len(f) == 0 && step > 0 && to.Sub(from)/step > 10000 {
 		f.Add("step", "too small for the range: at most 10000 points")
 	}
 	if len(f) > 0 {
@@ -311,7 +295,7 @@ func (a *API) AckAlert(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = a.Store.AckAlert(r.Context(), id, principal(r).Actor())
 	}
-	if err != nil && (errors.Is(err, db.ErrNotFound) || errors.Is(err, strconv.ErrSyntax) || errors.Is(err, strconv.ErrRange)) {
+	if err != nil && !isStoreError(err) {
 		err = notFound("alert %q does not exist", urlParam(r, "id"))
 	}
 	if err != nil {

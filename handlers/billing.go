@@ -177,17 +177,17 @@ func usageOf(ctid int, from, to time.Time, samples []db.Sample) Usage {
 	return u
 }
 
-func usagePeriod(r *http.Request) (time.Time, time.Time, error) {
-	q := r.URL.Query()
-	f := FieldErrors{}
-	to := time.Now().UTC()
+// parsePeriod reads ?from=&to= (RFC 3339): to defaults to now, from to
+// back(to). Problems are added to f.
+func parsePeriod(q url.Values, f FieldErrors, back func(time.Time) time.Time) (from, to time.Time) {
+	to = time.Now().UTC()
 	var err error
 	if s := q.Get("to"); s != "" {
 		if to, err = time.Parse(time.RFC3339, s); err != nil {
 			f.Add("to", "must be an RFC 3339 time such as 2026-11-30T00:00:00Z")
 		}
 	}
-	from := to.AddDate(0, -1, 0)
+	from = back(to)
 	if s := q.Get("from"); s != "" {
 		if from, err = time.Parse(time.RFC3339, s); err != nil {
 			f.Add("from", "must be an RFC 3339 time such as 2026-11-01T00:00:00Z")
@@ -196,6 +196,12 @@ func usagePeriod(r *http.Request) (time.Time, time.Time, error) {
 	if len(f) == 0 && !from.Before(to) {
 		f.Add("from", "must be before to")
 	}
+	return from, to
+}
+
+func usagePeriod(r *http.Request) (time.Time, time.Time, error) {
+	f := FieldErrors{}
+	from, to := parsePeriod(r.URL.Query(), f, func(to time.Time) time.Time { return to.AddDate(0, -1, 0) })
 	if len(f) > 0 {
 		return from, to, &APIError{Status: http.StatusBadRequest, Code: "invalid_parameter", Message: "invalid period", Fields: f}
 	}

@@ -37,8 +37,8 @@ func (a *API) DeleteContainer(w http.ResponseWriter, r *http.Request) {
 		case db.PhaseDeleting:
 			return conflict("container %d is already being destroyed", c.CTID)
 		}
-		var clones int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM containers WHERE origin_ctid = $1 AND snapshot`, c.CTID).Scan(&clones); err != nil {
+		clones, err := q.SnapshotClones(ctx, c.CTID)
+		if err != nil {
 			return err
 		}
 		if clones > 0 {

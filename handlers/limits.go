@@ -36,14 +36,17 @@ func (a *API) parseLimits(raw json.RawMessage, prefix string) (ubc.Spec, error) 
 	if len(errs) == 0 && prefix != "" { // a whole plan: its own cross-resource rules
 		errs = spec.Check(a.Host)
 	}
-	if len(errs) > 0 {
-		f := FieldErrors{}
-		for k, v := range errs {
-			f.Add(prefix+k, v)
-		}
-		return spec, f.Err()
+	return spec, fieldErrorsOf(errs, prefix)
+}
+
+// fieldErrorsOf turns ubc's per-resource errors into the API's 422, the
+// field names prefixed (for "limits.numproc"); nil when there are none.
+func fieldErrorsOf(errs ubc.Errors, prefix string) error {
+	f := FieldErrors{}
+	for k, v := range errs {
+		f.Add(prefix+k, v)
 	}
-	return spec, nil
+	return f.Err()
 }
 
 func trimDot(s string) string {
@@ -123,12 +126,8 @@ func (a *API) enqueueLimits(w http.ResponseWriter, r *http.Request, next func(ub
 		if spec.DiskSpace != nil && cur.DiskSpace == nil {
 			return FieldErrors{"diskspace": "this container was created without a disk of its own; clone it with a diskspace to give it one"}.Err()
 		}
-		if errs := spec.Check(a.Host); len(errs) > 0 {
-			f := FieldErrors{}
-			for k, v := range errs {
-				f.Add(k, v)
-			}
-			return f.Err()
+		if err := fieldErrorsOf(spec.Check(a.Host), ""); err != nil {
+			return err
 		}
 		raw, err := json.Marshal(spec)
 		if err != nil {
