@@ -134,21 +134,31 @@ func (a *API) CreateContainer(w http.ResponseWriter, r *http.Request) {
 // next free one from 101 up is taken.
 func (a *API) insertNew(r *http.Request, c db.Container, ctid *int, action string, p ops.Params) (db.Operation, error) {
 	ctx := r.Context()
-	names, err := a.Drv.List(ctx)
-	if err != nil {
-		return db.Operation{}, err
-	}
+	// CTIDs liblxc already has are taken too: one lookup for a CTID asked
+	// for, the whole lxcpath only when one must be chosen.
 	onDisk := map[int]bool{}
-	for _, n := range names {
-		if id, err := strconv.Atoi(n); err == nil {
-			onDisk[id] = true
+	if ctid != nil {
+		_, err := a.Drv.State(ctx, strconv.Itoa(*ctid))
+		if err == nil {
+			return db.Operation{}, &APIError{Status: http.StatusConflict, Code: "conflict",
+				Message: fmt.Sprintf("liblxc already has a container %d", *ctid), Fields: map[string]string{"ctid": "already taken"}}
+		}
+		if !isNotFound(err) {
+			return db.Operation{}, err
+		}
+	} else {
+		names, err := a.Drv.List(ctx)
+		if err != nil {
+			return db.Operation{}, err
+		}
+		for _, n := range names {
+			if id, err := strconv.Atoi(n); err == nil {
+				onDisk[id] = true
+			}
 		}
 	}
-	if ctid != nil && onDisk[*ctid] {
-		return db.Operation{}, &APIError{Status: http.StatusConflict, Code: "conflict",
-			Message: fmt.Sprintf("liblxc already has a container %d", *ctid), Fields: map[string]string{"ctid": "already taken"}}
-	}
 	var op db.Operation
+	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		err = a.Store.InTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
 			if ctid != nil {
