@@ -177,3 +177,15 @@ func (c *termClient) drop() {
 }
 
 func bearerHeader(token string) http.Header { return http.Header{"Authorization": {"Bearer " + token}} }
+
+// writeOversized writes a message bigger than the server's limit. The
+// client sends it in fragments and the server may close the connection
+// before the last one is out, so the write may fail with ErrCloseSent or
+// a broken connection: that is the expected outcome, and the caller
+// checks the close code the server sent.
+func writeOversized(t *testing.T, conn *websocket.Conn, kind int, msg []byte) {
+	t.Helper()
+	if err := conn.WriteMessage(kind, msg); err != nil {
+		t.Logf("writing the oversized message ended early: %v", err)
+	}
+}

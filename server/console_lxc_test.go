@@ -89,9 +89,7 @@ func TestRealConsoleAndShell(t *testing.T) {
 	con2.waitFor(0, "\nboth-2\r\n")
 
 	// An oversized frame closes that connection only.
-	if err := con2.conn.WriteMessage(websocket.BinaryMessage, make([]byte, 100<<10)); err != nil {
-		t.Fatal(err)
-	}
+	writeOversized(t, con2.conn, websocket.BinaryMessage, make([]byte, 100<<10))
 	if code, _ := con2.waitClosed(); code != websocket.CloseMessageTooBig {
 		t.Fatalf("oversized frame: close code %d", code)
 	}
