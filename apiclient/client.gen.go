@@ -529,6 +529,24 @@ func (e SuspendRequestMode) Valid() bool {
 	}
 }
 
+// Defines values for SuspensionMode.
+const (
+	SuspensionModeFreeze SuspensionMode = "freeze"
+	SuspensionModeStop   SuspensionMode = "stop"
+)
+
+// Valid indicates whether the value is a known member of the SuspensionMode enum.
+func (e SuspensionMode) Valid() bool {
+	switch e {
+	case SuspensionModeFreeze:
+		return true
+	case SuspensionModeStop:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TemplateKind.
 const (
 	Lxc     TemplateKind = "lxc"
@@ -1092,7 +1110,7 @@ type CloneContainerRequest struct {
 	Start *bool `json:"start,omitempty"`
 }
 
-// Container Example: {"created_at":"2024-05-01T12:00:00Z","ctid":101,"description":"shop front end","hostname":"web1.example.com","ip_addresses":["10.0.3.15"],"name":"web1","nameserver":["9.9.9.9"],"nproc":7,"onboot":true,"origin_ctid":null,"owner":"alice","phase":"ready","snapshot":false,"status":"running","template":"busybox"}
+// Container Example: {"created_at":"2024-05-01T12:00:00Z","ctid":101,"description":"shop front end","hostname":"web1.example.com","ip_addresses":["192.0.2.15"],"name":"web1","nameserver":["9.9.9.9"],"nproc":7,"onboot":true,"origin_ctid":null,"owner":"alice","phase":"ready","plan":"vps-small","snapshot":false,"status":"running","suspended":null,"template":"busybox"}
 type Container struct {
 	CreatedAt time.Time `json:"created_at"`
 
@@ -1127,11 +1145,17 @@ type Container struct {
 	// Phase ctpanel's view of the container's life: `creating` until its create or clone operation ends, `deleting` until its destroy does, `missing` if it vanished from liblxc.
 	Phase ContainerPhase `json:"phase"`
 
+	// Plan The name of the plan whose limits the container has, or null (limits set one by one, or none).
+	Plan *string `json:"plan"`
+
 	// Snapshot Whether it is a snapshot clone of `origin_ctid` (which then cannot be destroyed before it).
 	Snapshot bool `json:"snapshot"`
 
 	// Status liblxc's state read at request time; `creating` or `missing` while the phase is; `unknown` if liblxc could not be asked.
 	Status ContainerStatus `json:"status"`
+
+	// Suspended Set while the container is suspended (`POST /api/v1/containers/{ref}/suspend`), null otherwise.
+	Suspended *Suspension `json:"suspended"`
 
 	// Template The OS template it was created from.
 	Template string `json:"template"`
@@ -1981,6 +2005,23 @@ type SuspendRequest struct {
 
 // SuspendRequestMode `stop`: stop the container (lxc-stop); `freeze`: freeze its processes (lxc-freeze), keeping its memory.
 type SuspendRequestMode string
+
+// Suspension defines model for Suspension.
+type Suspension struct {
+	// Mode `stop`: stopped and locked; `freeze`: frozen.
+	Mode SuspensionMode `json:"mode"`
+
+	// Reason The reason the suspend call gave (may be empty).
+	//
+	// Example: invoice 1042 overdue
+	Reason string `json:"reason"`
+
+	// Since When the container was suspended.
+	Since time.Time `json:"since"`
+}
+
+// SuspensionMode `stop`: stopped and locked; `freeze`: frozen.
+type SuspensionMode string
 
 // Template defines model for Template.
 type Template struct {

@@ -27,6 +27,7 @@ type Container struct {
 	OwnerID     *int64
 	OwnerName   *string
 	PlanID      *int64
+	PlanName    *string
 	Template    string
 	OriginCTID  *int
 	Snapshot    bool
@@ -39,21 +40,23 @@ type Container struct {
 	Limits      json.RawMessage // ubc.Spec as JSON
 	SuspendedAt *time.Time
 	SuspendMode *string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// SuspendReason is what the suspend call gave as its reason.
+	SuspendReason string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
-const containerCols = `c.ct_id, c.name, c.node_id, c.owner_id, u.username, c.plan_id, c.template,
+const containerCols = `c.ct_id, c.name, c.node_id, c.owner_id, u.username, c.plan_id, p.name, c.template,
 	c.origin_ctid, c.snapshot, c.hostname, c.nameservers, c.onboot, c.description,
-	c.phase, c.last_state, c.limits, c.suspended_at, c.suspend_mode, c.created_at, c.updated_at`
+	c.phase, c.last_state, c.limits, c.suspended_at, c.suspend_mode, c.suspend_reason, c.created_at, c.updated_at`
 
-const containerFrom = ` FROM containers c LEFT JOIN users u ON u.id = c.owner_id `
+const containerFrom = ` FROM containers c LEFT JOIN users u ON u.id = c.owner_id LEFT JOIN plans p ON p.id = c.plan_id `
 
 func scanContainer(row pgx.Row) (Container, error) {
 	var c Container
-	err := row.Scan(&c.CTID, &c.Name, &c.NodeID, &c.OwnerID, &c.OwnerName, &c.PlanID, &c.Template,
+	err := row.Scan(&c.CTID, &c.Name, &c.NodeID, &c.OwnerID, &c.OwnerName, &c.PlanID, &c.PlanName, &c.Template,
 		&c.OriginCTID, &c.Snapshot, &c.Hostname, &c.Nameservers, &c.OnBoot, &c.Description,
-		&c.Phase, &c.LastState, &c.Limits, &c.SuspendedAt, &c.SuspendMode, &c.CreatedAt, &c.UpdatedAt)
+		&c.Phase, &c.LastState, &c.Limits, &c.SuspendedAt, &c.SuspendMode, &c.SuspendReason, &c.CreatedAt, &c.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, ErrNotFound
 	}

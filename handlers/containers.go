@@ -28,9 +28,19 @@ type ContainerView struct {
 	Description string    `json:"description"`
 	Template    string    `json:"template"`
 	Owner       *string   `json:"owner"`
+	Plan        *string   `json:"plan"`
 	OriginCTID  *int      `json:"origin_ctid"`
 	Snapshot    bool      `json:"snapshot"`
-	CreatedAt   time.Time `json:"created_at"`
+	// Suspended is set while the container is suspended.
+	Suspended *SuspensionView `json:"suspended"`
+	CreatedAt time.Time       `json:"created_at"`
+}
+
+// SuspensionView is how and since when a container is suspended.
+type SuspensionView struct {
+	Mode   string    `json:"mode"`
+	Reason string    `json:"reason"`
+	Since  time.Time `json:"since"`
 }
 
 // view joins a row with what liblxc reports now. Status is liblxc's state;
@@ -41,6 +51,10 @@ func (a *API) view(ctx context.Context, c db.Container) ContainerView {
 		IPAddresses: []string{}, Nameservers: c.Nameservers, OnBoot: c.OnBoot,
 		Description: c.Description, Template: c.Template, Owner: c.OwnerName,
 		OriginCTID: c.OriginCTID, Snapshot: c.Snapshot, CreatedAt: c.CreatedAt,
+		Plan: c.PlanName,
+	}
+	if c.SuspendedAt != nil && c.SuspendMode != nil {
+		v.Suspended = &SuspensionView{Mode: *c.SuspendMode, Reason: c.SuspendReason, Since: *c.SuspendedAt}
 	}
 	if v.Nameservers == nil {
 		v.Nameservers = []string{}

@@ -203,12 +203,20 @@ func TestProvisioningVerbsOnFake(t *testing.T) {
 	// Suspend: the customer cannot start it again.
 	p.ok(billing, "POST", "/api/v1/containers/"+ref+"/suspend", map[string]any{"mode": "stop", "reason": "unpaid"})
 	p.expect(p.do(billing, "POST", "/api/v1/containers/"+ref+"/suspend", nil), 409)
+	// The customer sees why, and which plan the VPS is on.
+	view := p.expect(p.do(custTok, "GET", "/api/v1/containers/"+ref, nil), 200).json(t)
+	if sus, _ := view["suspended"].(map[string]any); sus == nil || sus["mode"] != "stop" || sus["reason"] != "unpaid" || sus["since"] == nil || view["plan"] != "vps-s" {
+		t.Fatalf("suspended container as shown: %v", view)
+	}
 	if r := p.do(custTok, "POST", "/api/v1/containers/"+ref+"/start", nil); r.Status != 409 || !strings.Contains(string(r.Body), "suspended") {
 		t.Fatalf("customer start of a suspended VPS: %d %s", r.Status, r.Body)
 	}
 	p.ok(billing, "POST", "/api/v1/containers/"+ref+"/unsuspend", nil)
 	if st, _ := fake.State(context.Background(), ref); st != lxcdriver.StateRunning {
 		t.Fatalf("after unsuspend: %s", st)
+	}
+	if view := p.expect(p.do(custTok, "GET", "/api/v1/containers/"+ref, nil), 200).json(t); view["suspended"] != nil {
+		t.Fatalf("unsuspended container shows %v", view["suspended"])
 	}
 	p.ok(custTok, "POST", "/api/v1/containers/"+ref+"/restart", nil)
 	p.ok(billing, "POST", "/api/v1/containers/"+ref+"/change-plan", map[string]any{"plan": "vps-m"})
