@@ -16,21 +16,21 @@ import (
 // ContainerView is a container as the API shows it: vzlist's columns plus
 // ctpanel's settings.
 type ContainerView struct {
-	CTID        int       `json:"ctid"`
-	Name        *string   `json:"name"`
-	Status      string    `json:"status"`
-	Phase       string    `json:"phase"`
-	NProc       int       `json:"nproc"`
-	Hostname    string    `json:"hostname"`
-	IPAddresses []string  `json:"ip_addresses"`
-	Nameservers []string  `json:"nameserver"`
-	OnBoot      bool      `json:"onboot"`
-	Description string    `json:"description"`
-	Template    string    `json:"template"`
-	Owner       *string   `json:"owner"`
-	Plan        *string   `json:"plan"`
-	OriginCTID  *int      `json:"origin_ctid"`
-	Snapshot    bool      `json:"snapshot"`
+	CTID        int      `json:"ctid"`
+	Name        *string  `json:"name"`
+	Status      string   `json:"status"`
+	Phase       string   `json:"phase"`
+	NProc       int      `json:"nproc"`
+	Hostname    string   `json:"hostname"`
+	IPAddresses []string `json:"ip_addresses"`
+	Nameservers []string `json:"nameserver"`
+	OnBoot      bool     `json:"onboot"`
+	Description string   `json:"description"`
+	Template    string   `json:"template"`
+	Owner       *string  `json:"owner"`
+	Plan        *string  `json:"plan"`
+	OriginCTID  *int     `json:"origin_ctid"`
+	Snapshot    bool     `json:"snapshot"`
 	// Suspended is set while the container is suspended.
 	Suspended *SuspensionView `json:"suspended"`
 	CreatedAt time.Time       `json:"created_at"`
