@@ -816,16 +816,16 @@ func (e Format) Valid() bool {
 
 // Defines values for ListAlertsParamsOpen.
 const (
-	False ListAlertsParamsOpen = "false"
-	True  ListAlertsParamsOpen = "true"
+	ListAlertsParamsOpenFalse ListAlertsParamsOpen = "false"
+	ListAlertsParamsOpenTrue  ListAlertsParamsOpen = "true"
 )
 
 // Valid indicates whether the value is a known member of the ListAlertsParamsOpen enum.
 func (e ListAlertsParamsOpen) Valid() bool {
 	switch e {
-	case False:
+	case ListAlertsParamsOpenFalse:
 		return true
-	case True:
+	case ListAlertsParamsOpenTrue:
 		return true
 	default:
 		return false
@@ -1018,6 +1018,24 @@ const (
 func (e WatchEventsParamsSecWebSocketVersion) Valid() bool {
 	switch e {
 	case WatchEventsParamsSecWebSocketVersionN13:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PutTemplateParamsEnabled.
+const (
+	PutTemplateParamsEnabledFalse PutTemplateParamsEnabled = "false"
+	PutTemplateParamsEnabledTrue  PutTemplateParamsEnabled = "true"
+)
+
+// Valid indicates whether the value is a known member of the PutTemplateParamsEnabled enum.
+func (e PutTemplateParamsEnabled) Valid() bool {
+	switch e {
+	case PutTemplateParamsEnabledFalse:
+		return true
+	case PutTemplateParamsEnabledTrue:
 		return true
 	default:
 		return false
@@ -1826,6 +1844,15 @@ type PatchPlanRequest struct {
 	Limits *LimitsRequest `json:"limits,omitempty"`
 }
 
+// PatchTemplateRequest defines model for PatchTemplateRequest.
+type PatchTemplateRequest struct {
+	// Description Free text shown with the template.
+	Description *string `json:"description,omitempty"`
+
+	// Enabled Whether new containers and reinstalls may use it.
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
 // Plan Example: {"containers":3,"description":"1 CPU, 512M","limits":{"cpulimit":100,"numproc":{"barrier":128,"limit":128},"physpages":{"barrier":131072,"limit":131072},"swappages":{"barrier":65536,"limit":65536}},"name":"small"}
 type Plan struct {
 	// Containers How many containers are on the plan.
@@ -2025,7 +2052,10 @@ type SuspensionMode string
 
 // Template defines model for Template.
 type Template struct {
-	Description string `json:"description"`
+	// Containers How many containers were last created or reinstalled from it.
+	Containers  int       `json:"containers"`
+	CreatedAt   time.Time `json:"created_at"`
+	Description string    `json:"description"`
 
 	// Enabled Whether new containers can be created from it.
 	Enabled bool `json:"enabled"`
@@ -2033,8 +2063,13 @@ type Template struct {
 	// Kind `lxc`: a liblxc template script; `tarball`: an OS template cache tarball.
 	Kind TemplateKind `json:"kind"`
 
-	// Name Example: busybox
+	// Name Up to 63 letters, digits, '-', '_' and '.', starting with a letter or digit; a tarball template's file is `NAME.tar.gz` in the template cache.
+	//
+	// Example: busybox
 	Name string `json:"name"`
+
+	// SizeBytes Size of a tarball template's .tar.gz in the template cache; null for a liblxc template script (or a tarball whose file is gone).
+	SizeBytes *int64 `json:"size_bytes"`
 }
 
 // TemplateKind `lxc`: a liblxc template script; `tarball`: an OS template cache tarball.
@@ -2299,6 +2334,9 @@ type PlanNameInPath = string
 
 // Ref defines model for ref.
 type Ref = string
+
+// TemplateNameInPath defines model for templateNameInPath.
+type TemplateNameInPath = string
 
 // Timeout defines model for timeout.
 type Timeout = int
@@ -2699,6 +2737,18 @@ type CreatePlanParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// PutTemplateParams defines parameters for PutTemplate.
+type PutTemplateParams struct {
+	// Description The template's description (kept from the replaced template when left out).
+	Description *string `form:"description,omitempty" json:"description,omitempty"`
+
+	// Enabled `false` uploads it disabled (a new template is enabled by default).
+	Enabled *PutTemplateParamsEnabled `form:"enabled,omitempty" json:"enabled,omitempty"`
+}
+
+// PutTemplateParamsEnabled defines parameters for PutTemplate.
+type PutTemplateParamsEnabled string
+
 // CreateTokenParams defines parameters for CreateToken.
 type CreateTokenParams struct {
 	// IdempotencyKey Makes this POST safe to retry. The first request with a key runs; its answer (status, body and `Location`) is remembered for 24 hours, per token. A retry with the same key, route and body is not run again: it gets the remembered answer with `Idempotent-Replayed: true` (other headers, such as a create's `Content-Location`, are not replayed). The same key with another body or route is a 422 `idempotency_mismatch`; a retry while the first request is still being processed is a 409 `idempotency_in_progress` (retry shortly). Answers below 500, errors included, are remembered; a 5xx answer is not, so the key can be retried. 1 to 255 printable ASCII characters (anything else is a 400 `invalid_parameter`); left out or empty, the request is not deduplicated. Another token's same key is a different key. Ignored on calls made with the web panel's session cookie.
@@ -2805,6 +2855,9 @@ type CreatePlanJSONRequestBody = CreatePlanRequest
 
 // PatchPlanJSONRequestBody defines body for PatchPlan for application/json ContentType.
 type PatchPlanJSONRequestBody = PatchPlanRequest
+
+// PatchTemplateJSONRequestBody defines body for PatchTemplate for application/json ContentType.
+type PatchTemplateJSONRequestBody = PatchTemplateRequest
 
 // CreateTokenJSONRequestBody defines body for CreateToken for application/json ContentType.
 type CreateTokenJSONRequestBody = CreateTokenRequest
@@ -4284,10 +4337,59 @@ type ClientInterface interface {
 
 	// ListTemplates List OS templates
 	//
-	// The OS templates containers are created from, by name, with whether each is enabled (only enabled ones can be used in `POST /api/v1/containers`).
+	// The OS templates containers are created from, by name. Staff see every template with whether it is enabled (only enabled ones can be used by `POST /api/v1/containers` and reinstalls); customers see only the enabled ones.
 	//
 	// Corresponds with GET /api/v1/templates (the `ListTemplates` operationId).
 	ListTemplates(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteTemplate Delete an OS template
+	//
+	// Removes the template and, for a tarball, its file in the template cache. Containers made from it keep running and keep its name as their `template`; reinstalling them needs another template.
+	//
+	// Staff only: a customer token gets 403 `forbidden`.
+	//
+	// Corresponds with DELETE /api/v1/templates/{name} (the `DeleteTemplate` operationId).
+	DeleteTemplate(ctx context.Context, name TemplateNameInPath, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetTemplate Show an OS template
+	//
+	// One template as listed by `GET /api/v1/templates`. A customer gets 404 for a disabled template.
+	//
+	// Corresponds with GET /api/v1/templates/{name} (the `GetTemplate` operationId).
+	GetTemplate(ctx context.Context, name TemplateNameInPath, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PatchTemplateWithBody Change an OS template
+	//
+	// Sets `description` and/or `enabled`; fields left out are unchanged. A disabled template stays on disk and its containers are untouched, but new containers and reinstalls cannot use it (their `template` field gets a 422).
+	//
+	// Staff only: a customer token gets 403 `forbidden`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /api/v1/templates/{name} (the `PatchTemplate` operationId).
+	PatchTemplateWithBody(ctx context.Context, name TemplateNameInPath, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PatchTemplate Change an OS template
+	//
+	// Sets `description` and/or `enabled`; fields left out are unchanged. A disabled template stays on disk and its containers are untouched, but new containers and reinstalls cannot use it (their `template` field gets a 422).
+	//
+	// Staff only: a customer token gets 403 `forbidden`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /api/v1/templates/{name} (the `PatchTemplate` operationId).
+	PatchTemplate(ctx context.Context, name TemplateNameInPath, body PatchTemplateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutTemplateWithBody Upload an OS template
+	//
+	// Uploads a root file system as a gzip-compressed tar (the body, streamed; at most 16 GiB), as OpenVZ's template cache holds them: the archive is read through and refused with 422 (field `body`) unless it is gzip, a readable tar, has no entry outside its root (`..`) and has `/sbin/init` or `/bin/sh`. It is then stored as `NAME.tar.gz` in the template cache (`$CTPANEL_DATA_DIR/templates/cache`) and becomes template `NAME`: **201** for a new template, **200** when it replaces a tarball template of that name (containers already made from it keep their files; whether it is enabled is kept). A liblxc template script (`busybox`) cannot be replaced: 409. An upload cut short leaves nothing behind. Files put into the cache by hand are registered at the next start.
+	//
+	// Staff only: a customer token gets 403 `forbidden`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /api/v1/templates/{name} (the `PutTemplate` operationId).
+	PutTemplateWithBody(ctx context.Context, name TemplateNameInPath, params *PutTemplateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListTokens List API tokens
 	//
@@ -5950,11 +6052,110 @@ func (c *Client) PatchPlan(ctx context.Context, name PlanNameInPath, body PatchP
 
 // ListTemplates List OS templates
 //
-// The OS templates containers are created from, by name, with whether each is enabled (only enabled ones can be used in `POST /api/v1/containers`).
+// The OS templates containers are created from, by name. Staff see every template with whether it is enabled (only enabled ones can be used by `POST /api/v1/containers` and reinstalls); customers see only the enabled ones.
 //
 // Corresponds with GET /api/v1/templates (the `ListTemplates` operationId).
 func (c *Client) ListTemplates(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListTemplatesRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteTemplate Delete an OS template
+//
+// Removes the template and, for a tarball, its file in the template cache. Containers made from it keep running and keep its name as their `template`; reinstalling them needs another template.
+//
+// Staff only: a customer token gets 403 `forbidden`.
+//
+// Corresponds with DELETE /api/v1/templates/{name} (the `DeleteTemplate` operationId).
+func (c *Client) DeleteTemplate(ctx context.Context, name TemplateNameInPath, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteTemplateRequest(c.Server, name)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetTemplate Show an OS template
+//
+// One template as listed by `GET /api/v1/templates`. A customer gets 404 for a disabled template.
+//
+// Corresponds with GET /api/v1/templates/{name} (the `GetTemplate` operationId).
+func (c *Client) GetTemplate(ctx context.Context, name TemplateNameInPath, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetTemplateRequest(c.Server, name)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PatchTemplateWithBody Change an OS template
+//
+// Sets `description` and/or `enabled`; fields left out are unchanged. A disabled template stays on disk and its containers are untouched, but new containers and reinstalls cannot use it (their `template` field gets a 422).
+//
+// Staff only: a customer token gets 403 `forbidden`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /api/v1/templates/{name} (the `PatchTemplate` operationId).
+func (c *Client) PatchTemplateWithBody(ctx context.Context, name TemplateNameInPath, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPatchTemplateRequestWithBody(c.Server, name, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PatchTemplate Change an OS template
+//
+// Sets `description` and/or `enabled`; fields left out are unchanged. A disabled template stays on disk and its containers are untouched, but new containers and reinstalls cannot use it (their `template` field gets a 422).
+//
+// Staff only: a customer token gets 403 `forbidden`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /api/v1/templates/{name} (the `PatchTemplate` operationId).
+func (c *Client) PatchTemplate(ctx context.Context, name TemplateNameInPath, body PatchTemplateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPatchTemplateRequest(c.Server, name, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutTemplateWithBody Upload an OS template
+//
+// Uploads a root file system as a gzip-compressed tar (the body, streamed; at most 16 GiB), as OpenVZ's template cache holds them: the archive is read through and refused with 422 (field `body`) unless it is gzip, a readable tar, has no entry outside its root (`..`) and has `/sbin/init` or `/bin/sh`. It is then stored as `NAME.tar.gz` in the template cache (`$CTPANEL_DATA_DIR/templates/cache`) and becomes template `NAME`: **201** for a new template, **200** when it replaces a tarball template of that name (containers already made from it keep their files; whether it is enabled is kept). A liblxc template script (`busybox`) cannot be replaced: 409. An upload cut short leaves nothing behind. Files put into the cache by hand are registered at the next start.
+//
+// Staff only: a customer token gets 403 `forbidden`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /api/v1/templates/{name} (the `PutTemplate` operationId).
+func (c *Client) PutTemplateWithBody(ctx context.Context, name TemplateNameInPath, params *PutTemplateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutTemplateRequestWithBody(c.Server, name, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -9165,6 +9366,196 @@ func NewListTemplatesRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewDeleteTemplateRequest constructs an http.Request for the DeleteTemplate method
+func NewDeleteTemplateRequest(server string, name TemplateNameInPath) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/templates/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetTemplateRequest constructs an http.Request for the GetTemplate method
+func NewGetTemplateRequest(server string, name TemplateNameInPath) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/templates/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPatchTemplateRequest calls the generic PatchTemplate builder with application/json body
+func NewPatchTemplateRequest(server string, name TemplateNameInPath, body PatchTemplateJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPatchTemplateRequestWithBody(server, name, "application/json", bodyReader)
+}
+
+// NewPatchTemplateRequestWithBody constructs an http.Request for the PatchTemplate method, with any body, and a specified content type
+func NewPatchTemplateRequestWithBody(server string, name TemplateNameInPath, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/templates/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewPutTemplateRequestWithBody constructs an http.Request for the PutTemplate method, with any body, and a specified content type
+func NewPutTemplateRequestWithBody(server string, name TemplateNameInPath, params *PutTemplateParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/templates/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Description != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "description", *params.Description, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Enabled != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "enabled", *params.Enabled, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewListTokensRequest constructs an http.Request for the ListTokens method
 func NewListTokensRequest(server string) (*http.Request, error) {
 	var err error
@@ -10433,12 +10824,65 @@ type ClientWithResponsesInterface interface {
 
 	// ListTemplatesWithResponse List OS templates
 	//
-	// The OS templates containers are created from, by name, with whether each is enabled (only enabled ones can be used in `POST /api/v1/containers`).
+	// The OS templates containers are created from, by name. Staff see every template with whether it is enabled (only enabled ones can be used by `POST /api/v1/containers` and reinstalls); customers see only the enabled ones.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/v1/templates (the `ListTemplates` operationId).
 	ListTemplatesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListTemplatesResponse, error)
+
+	// DeleteTemplateWithResponse Delete an OS template
+	//
+	// Removes the template and, for a tarball, its file in the template cache. Containers made from it keep running and keep its name as their `template`; reinstalling them needs another template.
+	//
+	// Staff only: a customer token gets 403 `forbidden`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/templates/{name} (the `DeleteTemplate` operationId).
+	DeleteTemplateWithResponse(ctx context.Context, name TemplateNameInPath, reqEditors ...RequestEditorFn) (*DeleteTemplateResponse, error)
+
+	// GetTemplateWithResponse Show an OS template
+	//
+	// One template as listed by `GET /api/v1/templates`. A customer gets 404 for a disabled template.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/templates/{name} (the `GetTemplate` operationId).
+	GetTemplateWithResponse(ctx context.Context, name TemplateNameInPath, reqEditors ...RequestEditorFn) (*GetTemplateResponse, error)
+
+	// PatchTemplateWithBodyWithResponse Change an OS template
+	//
+	// Sets `description` and/or `enabled`; fields left out are unchanged. A disabled template stays on disk and its containers are untouched, but new containers and reinstalls cannot use it (their `template` field gets a 422).
+	//
+	// Staff only: a customer token gets 403 `forbidden`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/v1/templates/{name} (the `PatchTemplate` operationId).
+	PatchTemplateWithBodyWithResponse(ctx context.Context, name TemplateNameInPath, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PatchTemplateResponse, error)
+
+	// PatchTemplateWithResponse Change an OS template
+	//
+	// Sets `description` and/or `enabled`; fields left out are unchanged. A disabled template stays on disk and its containers are untouched, but new containers and reinstalls cannot use it (their `template` field gets a 422).
+	//
+	// Staff only: a customer token gets 403 `forbidden`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/v1/templates/{name} (the `PatchTemplate` operationId).
+	PatchTemplateWithResponse(ctx context.Context, name TemplateNameInPath, body PatchTemplateJSONRequestBody, reqEditors ...RequestEditorFn) (*PatchTemplateResponse, error)
+
+	// PutTemplateWithBodyWithResponse Upload an OS template
+	//
+	// Uploads a root file system as a gzip-compressed tar (the body, streamed; at most 16 GiB), as OpenVZ's template cache holds them: the archive is read through and refused with 422 (field `body`) unless it is gzip, a readable tar, has no entry outside its root (`..`) and has `/sbin/init` or `/bin/sh`. It is then stored as `NAME.tar.gz` in the template cache (`$CTPANEL_DATA_DIR/templates/cache`) and becomes template `NAME`: **201** for a new template, **200** when it replaces a tarball template of that name (containers already made from it keep their files; whether it is enabled is kept). A liblxc template script (`busybox`) cannot be replaced: 409. An upload cut short leaves nothing behind. Files put into the cache by hand are registered at the next start.
+	//
+	// Staff only: a customer token gets 403 `forbidden`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/templates/{name} (the `PutTemplate` operationId).
+	PutTemplateWithBodyWithResponse(ctx context.Context, name TemplateNameInPath, params *PutTemplateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutTemplateResponse, error)
 
 	// ListTokensWithResponse List API tokens
 	//
@@ -15259,6 +15703,345 @@ func (r ListTemplatesResponse) ContentType() string {
 	return ""
 }
 
+// DeleteTemplateResponse401Headers the declared response headers of an HTTP 401 response for DeleteTemplate
+type DeleteTemplateResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type DeleteTemplateResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteTemplateResponse401Headers
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteTemplateResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteTemplateResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteTemplateResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteTemplateResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteTemplateResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteTemplateResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteTemplateResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteTemplateResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetTemplateResponse401Headers the declared response headers of an HTTP 401 response for GetTemplate
+type GetTemplateResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type GetTemplateResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Template
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetTemplateResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetTemplateResponse) GetJSON200() *Template {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetTemplateResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetTemplateResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetTemplateResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetTemplateResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetTemplateResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetTemplateResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetTemplateResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PatchTemplateResponse401Headers the declared response headers of an HTTP 401 response for PatchTemplate
+type PatchTemplateResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type PatchTemplateResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Template
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PatchTemplateResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PatchTemplateResponse) GetJSON200() *Template {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r PatchTemplateResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r PatchTemplateResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r PatchTemplateResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r PatchTemplateResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r PatchTemplateResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r PatchTemplateResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r PatchTemplateResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PatchTemplateResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PatchTemplateResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PatchTemplateResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PutTemplateResponse201Headers the declared response headers of an HTTP 201 response for PutTemplate
+type PutTemplateResponse201Headers struct {
+	Location *string
+}
+
+// PutTemplateResponse401Headers the declared response headers of an HTTP 401 response for PutTemplate
+type PutTemplateResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type PutTemplateResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Template
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Template
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *Error
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Error
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *PutTemplateResponse201Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PutTemplateResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PutTemplateResponse) GetJSON200() *Template {
+	return r.JSON200
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r PutTemplateResponse) GetJSON201() *Template {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r PutTemplateResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r PutTemplateResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r PutTemplateResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r PutTemplateResponse) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r PutTemplateResponse) GetJSON413() *Error {
+	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r PutTemplateResponse) GetJSON422() *Error {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r PutTemplateResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r PutTemplateResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PutTemplateResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PutTemplateResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PutTemplateResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListTokensResponse401Headers the declared response headers of an HTTP 401 response for ListTokens
 type ListTokensResponse401Headers struct {
 	WWWAuthenticate *string
@@ -17281,7 +18064,7 @@ func (c *ClientWithResponses) PatchPlanWithResponse(ctx context.Context, name Pl
 
 // ListTemplatesWithResponse List OS templates
 //
-// The OS templates containers are created from, by name, with whether each is enabled (only enabled ones can be used in `POST /api/v1/containers`).
+// The OS templates containers are created from, by name. Staff see every template with whether it is enabled (only enabled ones can be used by `POST /api/v1/containers` and reinstalls); customers see only the enabled ones.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -17292,6 +18075,89 @@ func (c *ClientWithResponses) ListTemplatesWithResponse(ctx context.Context, req
 		return nil, err
 	}
 	return ParseListTemplatesResponse(rsp)
+}
+
+// DeleteTemplateWithResponse Delete an OS template
+//
+// Removes the template and, for a tarball, its file in the template cache. Containers made from it keep running and keep its name as their `template`; reinstalling them needs another template.
+//
+// Staff only: a customer token gets 403 `forbidden`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/templates/{name} (the `DeleteTemplate` operationId).
+func (c *ClientWithResponses) DeleteTemplateWithResponse(ctx context.Context, name TemplateNameInPath, reqEditors ...RequestEditorFn) (*DeleteTemplateResponse, error) {
+	rsp, err := c.DeleteTemplate(ctx, name, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteTemplateResponse(rsp)
+}
+
+// GetTemplateWithResponse Show an OS template
+//
+// One template as listed by `GET /api/v1/templates`. A customer gets 404 for a disabled template.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/templates/{name} (the `GetTemplate` operationId).
+func (c *ClientWithResponses) GetTemplateWithResponse(ctx context.Context, name TemplateNameInPath, reqEditors ...RequestEditorFn) (*GetTemplateResponse, error) {
+	rsp, err := c.GetTemplate(ctx, name, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetTemplateResponse(rsp)
+}
+
+// PatchTemplateWithBodyWithResponse Change an OS template
+//
+// Sets `description` and/or `enabled`; fields left out are unchanged. A disabled template stays on disk and its containers are untouched, but new containers and reinstalls cannot use it (their `template` field gets a 422).
+//
+// Staff only: a customer token gets 403 `forbidden`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/v1/templates/{name} (the `PatchTemplate` operationId).
+func (c *ClientWithResponses) PatchTemplateWithBodyWithResponse(ctx context.Context, name TemplateNameInPath, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PatchTemplateResponse, error) {
+	rsp, err := c.PatchTemplateWithBody(ctx, name, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePatchTemplateResponse(rsp)
+}
+
+// PatchTemplateWithResponse Change an OS template
+//
+// Sets `description` and/or `enabled`; fields left out are unchanged. A disabled template stays on disk and its containers are untouched, but new containers and reinstalls cannot use it (their `template` field gets a 422).
+//
+// Staff only: a customer token gets 403 `forbidden`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/v1/templates/{name} (the `PatchTemplate` operationId).
+func (c *ClientWithResponses) PatchTemplateWithResponse(ctx context.Context, name TemplateNameInPath, body PatchTemplateJSONRequestBody, reqEditors ...RequestEditorFn) (*PatchTemplateResponse, error) {
+	rsp, err := c.PatchTemplate(ctx, name, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePatchTemplateResponse(rsp)
+}
+
+// PutTemplateWithBodyWithResponse Upload an OS template
+//
+// Uploads a root file system as a gzip-compressed tar (the body, streamed; at most 16 GiB), as OpenVZ's template cache holds them: the archive is read through and refused with 422 (field `body`) unless it is gzip, a readable tar, has no entry outside its root (`..`) and has `/sbin/init` or `/bin/sh`. It is then stored as `NAME.tar.gz` in the template cache (`$CTPANEL_DATA_DIR/templates/cache`) and becomes template `NAME`: **201** for a new template, **200** when it replaces a tarball template of that name (containers already made from it keep their files; whether it is enabled is kept). A liblxc template script (`busybox`) cannot be replaced: 409. An upload cut short leaves nothing behind. Files put into the cache by hand are registered at the next start.
+//
+// Staff only: a customer token gets 403 `forbidden`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/templates/{name} (the `PutTemplate` operationId).
+func (c *ClientWithResponses) PutTemplateWithBodyWithResponse(ctx context.Context, name TemplateNameInPath, params *PutTemplateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutTemplateResponse, error) {
+	rsp, err := c.PutTemplateWithBody(ctx, name, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutTemplateResponse(rsp)
 }
 
 // ListTokensWithResponse List API tokens
@@ -21994,6 +22860,315 @@ func ParseListTemplatesResponse(rsp *http.Response) (*ListTemplatesResponse, err
 	switch {
 	case rsp.StatusCode == 401:
 		var headers ListTemplatesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteTemplateResponse parses an HTTP response from a DeleteTemplateWithResponse call
+func ParseDeleteTemplateResponse(rsp *http.Response) (*DeleteTemplateResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteTemplateResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteTemplateResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetTemplateResponse parses an HTTP response from a GetTemplateWithResponse call
+func ParseGetTemplateResponse(rsp *http.Response) (*GetTemplateResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetTemplateResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Template
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetTemplateResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePatchTemplateResponse parses an HTTP response from a PatchTemplateWithResponse call
+func ParsePatchTemplateResponse(rsp *http.Response) (*PatchTemplateResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PatchTemplateResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Template
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers PatchTemplateResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePutTemplateResponse parses an HTTP response from a PutTemplateWithResponse call
+func ParsePutTemplateResponse(rsp *http.Response) (*PutTemplateResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PutTemplateResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Template
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest Template
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers PutTemplateResponse201Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 401:
+		var headers PutTemplateResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

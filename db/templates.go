@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -15,15 +16,28 @@ type Template struct {
 	Source      string
 	Description string
 	Enabled     bool
+	// Containers counts the containers last made from the template.
+	Containers int
+	CreatedAt  time.Time
+}
+
+const templateCols = `t.name, t.kind, t.source, t.description, t.enabled,
+	(SELECT count(*) FROM containers c WHERE c.template = t.name), t.created_at`
+
+func scanTemplate(row pgx.Row) (Template, error) {
+	var t Template
+	err := row.Scan(&t.Name, &t.Kind, &t.Source, &t.Description, &t.Enabled, &t.Containers, &t.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return t, ErrNotFound
+	}
+	return t, err
 }
 
 // GetTemplate finds an OS template by name.
 func (q *Queries) GetTemplate(ctx context.Context, name string) (Template, error) {
-	var t Template
-	err := q.db.QueryRow(ctx, `SELECT name, kind, source, description, enabled FROM os_templates WHERE name = $1`, name).
-		Scan(&t.Name, &t.Kind, &t.Source, &t.Description, &t.Enabled)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return t, ErrNotFound
+	t, err := scanTemplate(q.db.QueryRow(ctx, `SELECT `+templateCols+` FROM os_templates t WHERE t.name = $1`, name))
+	if errors.Is(err, ErrNotFound) {
+		return t, err
 	}
 	if err != nil {
 		return t, fmt.Errorf("store: get template %q: %w", name, err)
@@ -33,15 +47,15 @@ func (q *Queries) GetTemplate(ctx context.Context, name string) (Template, error
 
 // ListTemplates lists every OS template by name.
 func (q *Queries) ListTemplates(ctx context.Context) ([]Template, error) {
-	rows, err := q.db.Query(ctx, `SELECT name, kind, source, description, enabled FROM os_templates ORDER BY name`)
+	rows, err := q.db.Query(ctx, `SELECT `+templateCols+` FROM os_templates t ORDER BY t.name`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list templates: %w", err)
 	}
 	defer rows.Close()
 	var out []Template
 	for rows.Next() {
-		var t Template
-		if err := rows.Scan(&t.Name, &t.Kind, &t.Source, &t.Description, &t.Enabled); err != nil {
+		t, err := scanTemplate(rows)
+		if err != nil {
 			return nil, fmt.Errorf("store: list templates: %w", err)
 		}
 		out = append(out, t)
@@ -49,15 +63,55 @@ func (q *Queries) ListTemplates(ctx context.Context) ([]Template, error) {
 	return out, rows.Err()
 }
 
-// UpsertTemplate registers or updates an OS template (the template cache is
-// scanned at start-up for tarballs).
-func (q *Queries) UpsertTemplate(ctx context.Context, t Template) error {
-	_, err := q.db.Exec(ctx, `INSERT INTO os_templates (name, kind, source, description, enabled)
+// UpsertTemplate registers an OS template or, when one of that name
+// exists, replaces its kind, source and description (an upload replacing
+// a tarball); whether it is enabled is kept.
+func (q *Queries) UpsertTemplate(ctx context.Context, t Template) (created bool, err error) {
+	err = q.db.QueryRow(ctx, `INSERT INTO os_templates (name, kind, source, description, enabled)
 		VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (name) DO UPDATE SET kind = $2, source = $3, enabled = $5`,
+		ON CONFLICT (name) DO UPDATE SET kind = $2, source = $3, description = $4
+		RETURNING (xmax = 0)`,
+		t.Name, t.Kind, t.Source, t.Description, t.Enabled).Scan(&created)
+	if err != nil {
+		return false, fmt.Errorf("store: upsert template %q: %w", t.Name, err)
+	}
+	return created, nil
+}
+
+// RegisterTemplate adds an OS template unless one of that name exists
+// (the start-up scan of the template cache: what staff changed stays).
+func (q *Queries) RegisterTemplate(ctx context.Context, t Template) error {
+	_, err := q.db.Exec(ctx, `INSERT INTO os_templates (name, kind, source, description, enabled)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING`,
 		t.Name, t.Kind, t.Source, t.Description, t.Enabled)
 	if err != nil {
-		return fmt.Errorf("store: upsert template %q: %w", t.Name, err)
+		return fmt.Errorf("store: register template %q: %w", t.Name, err)
+	}
+	return nil
+}
+
+// UpdateTemplate changes a template's description and whether new
+// containers may be made from it.
+func (q *Queries) UpdateTemplate(ctx context.Context, name, description string, enabled bool) error {
+	tag, err := q.db.Exec(ctx, `UPDATE os_templates SET description = $2, enabled = $3 WHERE name = $1`, name, description, enabled)
+	if err != nil {
+		return fmt.Errorf("store: update template %q: %w", name, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// DeleteTemplate removes a template's row; containers made from it keep
+// its name as their history.
+func (q *Queries) DeleteTemplate(ctx context.Context, name string) error {
+	tag, err := q.db.Exec(ctx, `DELETE FROM os_templates WHERE name = $1`, name)
+	if err != nil {
+		return fmt.Errorf("store: delete template %q: %w", name, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
 	}
 	return nil
 }

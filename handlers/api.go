@@ -32,4 +32,6 @@ type API struct {
 	CookieSecure bool
 	// Console keeps console and shell sessions and their tickets.
 	Console *console.Manager
+	// TemplateCacheDir holds the tar.gz OS templates (NAME.tar.gz).
+	TemplateCacheDir string
 }

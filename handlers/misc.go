@@ -19,26 +19,6 @@ func (a *API) Healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 }
 
-// ListTemplates is GET /api/v1/templates: the OS templates to create from.
-func (a *API) ListTemplates(w http.ResponseWriter, r *http.Request) {
-	list, err := a.Store.ListTemplates(r.Context())
-	if err != nil {
-		a.smartError(w, r, err)
-		return
-	}
-	type tv struct {
-		Name        string `json:"name"`
-		Kind        string `json:"kind"`
-		Description string `json:"description"`
-		Enabled     bool   `json:"enabled"`
-	}
-	out := make([]tv, 0, len(list))
-	for _, t := range list {
-		out = append(out, tv{t.Name, t.Kind, t.Description, t.Enabled})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"templates": out})
-}
-
 //go:embed openapi.json
 var openAPIDoc []byte
 

@@ -126,7 +126,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 	}
 	queue := &ops.Queue{Client: a.River}
 	a.API = &handlers.API{Store: a.Store, Drv: drv, Queue: queue, Hub: a.Hub, Log: log,
-		Mon: a.Mon, Bus: a.Bus, Host: HostResources(), AllowedOrigins: cfg.AllowedOrigins, CookieSecure: cfg.CookieSecure}
+		Mon: a.Mon, Bus: a.Bus, Host: HostResources(), AllowedOrigins: cfg.AllowedOrigins, CookieSecure: cfg.CookieSecure,
+		TemplateCacheDir: cfg.TemplateCacheDir()}
 	a.Console = console.NewManager(console.Config{IdleTimeout: cfg.ConsoleIdleTimeout}, drv, log.With("component", "console"))
 	a.API.Console = a.Console
 	if err := ops.Reconcile(ctx, a.Store, drv, queue, log); err != nil {
@@ -153,7 +154,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 }
 
 // scanTemplateCache registers every *.tar.gz in the template cache dir as
-// an OS template named after the file, as OpenVZ's --ostemplate does.
+// an OS template named after the file, as OpenVZ's --ostemplate does (a
+// template staff changed or disabled stays as they left it), and removes
+// what an interrupted upload left behind.
 func (a *App) scanTemplateCache(ctx context.Context) error {
 	dir := a.Cfg.TemplateCacheDir()
 	entries, err := os.ReadDir(dir)
@@ -164,11 +167,18 @@ func (a *App) scanTemplateCache(ctx context.Context) error {
 		return fmt.Errorf("template cache: %w", err)
 	}
 	for _, e := range entries {
-		name, ok := strings.CutSuffix(e.Name(), ".tar.gz")
-		if !ok || e.IsDir() || name == "" {
+		if strings.HasPrefix(e.Name(), handlers.TemplateUploadPrefix) && !e.IsDir() {
+			a.Log.Info("removing an interrupted template upload", "file", e.Name())
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				return fmt.Errorf("template cache: %w", err)
+			}
 			continue
 		}
-		if err := a.Store.UpsertTemplate(ctx, db.Template{Name: name, Kind: "tarball", Source: e.Name(),
+		name, ok := strings.CutSuffix(e.Name(), ".tar.gz")
+		if !ok || e.IsDir() || name == "" || strings.HasPrefix(name, ".") {
+			continue
+		}
+		if err := a.Store.RegisterTemplate(ctx, db.Template{Name: name, Kind: "tarball", Source: e.Name(),
 			Description: "from the template cache", Enabled: true}); err != nil {
 			return err
 		}

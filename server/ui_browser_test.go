@@ -348,12 +348,42 @@ func TestBrowserStaffAndCustomer(t *testing.T) {
 		t.Fatalf("after unfreeze lxc-info says %s", got)
 	}
 
+	// Templates: an upload that is not a root file system is refused next
+	// to the file field; a good one lands in the template cache and can
+	// be disabled.
+	dir := t.TempDir()
+	bad, good := filepath.Join(dir, "notes.tar.gz"), filepath.Join(dir, "tiny.tar.gz")
+	if err := os.WriteFile(bad, rootfsTarball(t, map[string]string{"etc/motd": "hello"}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(good, rootfsTarball(t, map[string]string{"bin/": "", "bin/sh": "#!"}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.open("/templates")
+	c.waitFor("the upload form", `document.querySelector('#template-upload')`, 10*time.Second)
+	c.fill("#template-upload", map[string]string{"name": "tiny", "description": "a tiny test rootfs"})
+	c.do(chromedp.SetUploadFiles(chromedp.CSS("#upload-file"), []string{bad}))
+	c.do(chromedp.Click(chromedp.CSS("#upload-submit"))) // no page load: the error is shown in place
+	c.waitFor("the upload's error next to the file", `(document.querySelector('.field-error[data-for=body]')||{}).textContent.includes('not a root file system')`, 30*time.Second)
+	c.shot("templates-upload-error")
+	c.do(chromedp.SetUploadFiles(chromedp.CSS("#upload-file"), []string{good}))
+	c.submit("#upload-submit")
+	c.waitFor("the uploaded template", `document.querySelector('#templates-table tr[data-template=tiny]')`, 30*time.Second)
+	if _, err := os.Stat(filepath.Join(p.app.Cfg.TemplateCacheDir(), "tiny.tar.gz")); err != nil {
+		t.Fatalf("the uploaded template is not in the cache: %v", err)
+	}
+	c.submit(`form[action="/templates/tiny/disable"] button`)
+	c.waitFor("the template disabled", `(document.querySelector('#templates-table tr[data-template=tiny] .enabled')||{}).textContent === 'disabled'`, 10*time.Second)
+	if tv := p.expect(p.do(p.admin, "GET", "/api/v1/templates/tiny", nil), 200).json(t); tv["enabled"] != false || tv["description"] != "a tiny test rootfs" {
+		t.Fatalf("template after the browser disabled it: %v", tv)
+	}
+
 	// The other staff pages, for the reviewer.
 	for _, pg := range []struct{ path, name, ready string }{
 		{"/containers/101/clone", "clone", "#clone-form"},
 		{"/plans", "plans", "#plans-table"},
 		{"/customers", "customers", "#customers-table"},
-		{"/templates", "templates", "main table"},
+		{"/templates", "templates", "#templates-table"},
 		{"/audit", "audit", "#audit-table"},
 		{"/alerts", "alerts", "main h1"},
 		{"/account", "account", "#password-form"},
