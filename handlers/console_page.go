@@ -21,11 +21,12 @@ var consolePage = sync.OnceValues(func() (*template.Template, error) {
 // page itself shows nothing of the container; the API decides the rest.
 var pageRef = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
-// pageSecurityHeaders keep the page to its own scripts and out of frames.
+// pageSecurityHeaders keep the page to its own scripts and out of other
+// sites' frames (the panel's container page embeds it).
 func pageSecurityHeaders(h http.Header) {
 	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "+
-		"img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
-	h.Set("X-Frame-Options", "DENY")
+		"img-src 'self' data:; connect-src 'self'; frame-ancestors 'self'; base-uri 'none'; form-action 'none'")
+	h.Set("X-Frame-Options", "SAMEORIGIN")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 }

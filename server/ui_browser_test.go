@@ -240,6 +240,13 @@ func (c *chrome) waitStatus(status string, timeout time.Duration) {
 func (c *chrome) typeLine(text string) {
 	c.t.Helper()
 	c.do(chromedp.Focus(chromedp.CSS(".xterm-helper-textarea"), chromedp.NodeReady))
+	c.typeFocused(text)
+}
+
+// typeFocused types text and Enter into whatever has the keyboard focus,
+// in whichever frame.
+func (c *chrome) typeFocused(text string) {
+	c.t.Helper()
 	if text != "" {
 		c.do(chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 			_, err := cdp.Call(ctx, t, input.InsertText, input.InsertTextParams{Text: text})
@@ -259,6 +266,24 @@ func (c *chrome) useConsole(ctid string) {
 	c.waitFor("the console's prompt", `window.ctpanelConsole.text().includes('# ')`, 20*time.Second)
 	c.typeLine("echo ui-$((6*7))")
 	c.waitFor("the shell's answer on the console", `window.ctpanelConsole.text().includes('ui-42')`, 20*time.Second)
+}
+
+// useEmbeddedTerminal connects the terminal on the container's page
+// (button "console-connect" or "shell-connect") and runs a command in it.
+func (c *chrome) useEmbeddedTerminal(ctid, button string) {
+	c.t.Helper()
+	const term = `document.getElementById('term-frame').contentWindow.ctpanelConsole`
+	c.open("/containers/" + ctid + "#console")
+	c.waitFor("the container page", `document.getElementById('`+button+`')`, 10*time.Second)
+	c.do(chromedp.Click(chromedp.CSS("#" + button)))
+	c.waitFor("the embedded terminal to attach", term+` && `+term+`.state === 'attached'`, 30*time.Second)
+	focus := func() { jsEval[bool](c, `(`+term+`.term.focus(), true)`) }
+	focus()
+	c.typeFocused("")
+	c.waitFor("a prompt in the embedded terminal", term+`.text().includes('# ')`, 20*time.Second)
+	focus()
+	c.typeFocused("echo embedded-$((6*7))")
+	c.waitFor("the answer in the embedded terminal", term+`.text().includes('embedded-42')`, 20*time.Second)
 }
 
 func TestBrowserStaffAndCustomer(t *testing.T) {
@@ -329,9 +354,13 @@ func TestBrowserStaffAndCustomer(t *testing.T) {
 	c.do(chromedp.Sleep(1500 * time.Millisecond)) // a few live points on the charts
 	c.shot("container")
 
-	// Console: busybox's console shell answers.
+	// Console: busybox's console shell answers, on its own page and in
+	// the container page's console section; so does a root shell there.
 	c.useConsole("101")
 	c.shot("console")
+	c.useEmbeddedTerminal("101", "console-connect")
+	c.shot("container-console")
+	c.useEmbeddedTerminal("101", "shell-connect")
 
 	// Freeze and unfreeze.
 	c.open("/containers/101")

@@ -183,7 +183,13 @@
         width: width(box), height: 180,
         series: [{}, { label: d.label, stroke: '#2456c8', fill: 'rgba(36,86,200,0.12)', width: 1.5 }],
         axes: [{}, { size: 50 }],
-        scales: { x: { time: true } },
+        // At least the last five minutes, at most the last hour, ending
+        // now: a lone first point would otherwise stretch over years.
+        scales: { x: { time: true, range: function (u, min, max) {
+          const now = Date.now() / 1000;
+          const lo = (min == null || !isFinite(min)) ? now - 300 : Math.min(min, now - 300);
+          return [Math.max(lo, now - 3600), Math.max(now, (max == null || !isFinite(max)) ? now : max)];
+        } } },
         legend: { show: true },
       }, data, box);
       state[d.id] = { def: d, data: data, plot: plot, box: box, last: null };
@@ -237,6 +243,29 @@
         });
       },
     };
+  })();
+
+  // ---- the terminal -------------------------------------------------------
+  // The console or a root shell in a frame of the terminal page, opened on
+  // request (an open terminal is a session on the server, and is audited).
+  (function () {
+    const area = document.getElementById('term-area');
+    const frame = document.getElementById('term-frame');
+    const buttons = [document.getElementById('console-connect'), document.getElementById('shell-connect')];
+    if (!area || !frame) return;
+    buttons.forEach(function (b) {
+      if (!b) return;
+      b.addEventListener('click', function () {
+        area.hidden = false;
+        if (frame.getAttribute('src') !== b.dataset.src) frame.setAttribute('src', b.dataset.src);
+        buttons.forEach(function (o) { if (o) o.classList.toggle('primary', o === b); });
+        frame.addEventListener('load', function focus() {
+          frame.removeEventListener('load', focus);
+          try { frame.contentWindow.ctpanelConsole.term.focus(); } catch (e) { /* not ready */ }
+        });
+        area.scrollIntoView({ block: 'nearest' });
+      });
+    });
   })();
 
   // Tabs: mark the one in view.
