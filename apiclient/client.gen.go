@@ -673,18 +673,36 @@ func (e TerminalErrorMessageType) Valid() bool {
 	}
 }
 
+// Defines values for TerminalSessionKind.
+const (
+	TerminalSessionKindConsole TerminalSessionKind = "console"
+	TerminalSessionKindShell   TerminalSessionKind = "shell"
+)
+
+// Valid indicates whether the value is a known member of the TerminalSessionKind enum.
+func (e TerminalSessionKind) Valid() bool {
+	switch e {
+	case TerminalSessionKindConsole:
+		return true
+	case TerminalSessionKindShell:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for TerminalStatusMessageKind.
 const (
-	Console TerminalStatusMessageKind = "console"
-	Shell   TerminalStatusMessageKind = "shell"
+	TerminalStatusMessageKindConsole TerminalStatusMessageKind = "console"
+	TerminalStatusMessageKindShell   TerminalStatusMessageKind = "shell"
 )
 
 // Valid indicates whether the value is a known member of the TerminalStatusMessageKind enum.
 func (e TerminalStatusMessageKind) Valid() bool {
 	switch e {
-	case Console:
+	case TerminalStatusMessageKindConsole:
 		return true
-	case Shell:
+	case TerminalStatusMessageKindShell:
 		return true
 	default:
 		return false
@@ -2117,6 +2135,38 @@ type TerminalErrorMessageType string
 // TerminalMessage A JSON text frame the server sends on a terminal websocket (terminal output comes as binary frames).
 type TerminalMessage struct {
 	union json.RawMessage
+}
+
+// TerminalSession defines model for TerminalSession.
+type TerminalSession struct {
+	// Id The session's ID: `session` of a shell ticket reattaches to it (its owner) or watches it (`read_only`, its owner or staff).
+	//
+	// Example: 3f6c0d9e2b7a41c58e0f1a2b3c4d5e6f
+	Id   string              `json:"id"`
+	Kind TerminalSessionKind `json:"kind"`
+
+	// LastActiveAt Last input or attach; the idle timeout (`CTPANEL_CONSOLE_IDLE_TIMEOUT`) counts from here.
+	LastActiveAt time.Time `json:"last_active_at"`
+
+	// Owner Who opened it: a username with how they signed in, or a token's name.
+	//
+	// Example: alice (web)
+	Owner     string    `json:"owner"`
+	StartedAt time.Time `json:"started_at"`
+
+	// Viewers Websockets attached now.
+	Viewers int `json:"viewers"`
+
+	// Yours Whether the caller (their user, or this token when it has none) opened it.
+	Yours bool `json:"yours"`
+}
+
+// TerminalSessionKind defines model for TerminalSession.Kind.
+type TerminalSessionKind string
+
+// TerminalSessionList defines model for TerminalSessionList.
+type TerminalSessionList struct {
+	Sessions []TerminalSession `json:"sessions"`
 }
 
 // TerminalStatusMessage `attached` first, once (with the session, and how many bytes of recent output are replayed as the binary frames that follow); `frozen` while the container is frozen (input waits, output resumes when thawed) and `running` when it is thawed.
@@ -3937,6 +3987,20 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/containers/{ref}/restart (the `RestartContainer` operationId).
 	RestartContainer(ctx context.Context, ref Ref, params *RestartContainerParams, body RestartContainerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListTerminalSessions List live console and shell sessions
+	//
+	// The container's console and shell sessions that are open on the server now (they live in its memory), oldest first, whether or not anyone is attached. A customer token sees the console session and the shells its user opened; staff see every session, so they can watch a customer's shell read-only (`POST .../shell/ticket` with `session` and `read_only`). 404 for a container the caller cannot see.
+	//
+	// Corresponds with GET /api/v1/containers/{ref}/sessions (the `ListTerminalSessions` operationId).
+	ListTerminalSessions(ctx context.Context, ref Ref, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EndTerminalSession End a console or shell session
+	//
+	// Ends a session as its idle timeout would: a shell is hung up (what runs in it gets SIGHUP), the console is let go. Attached viewers get `{"type":"end","reason":"closed","message":"the session was ended by ..."}` and the close code 1000, as for any session that ends. Whoever may list a session may end it: the container's console, a customer's own shells, and for staff any session. Anything else, and a session that has already ended, is a 404.
+	//
+	// Corresponds with DELETE /api/v1/containers/{ref}/sessions/{id} (the `EndTerminalSession` operationId).
+	EndTerminalSession(ctx context.Context, ref Ref, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// WatchShell Shell (websocket)
 	//
 	// Upgrades to a websocket (101 Switching Protocols) on a root login shell in the container: every new websocket without a session opens a shell session of its own (at most 8 per container), kept on the server so a reload or a dropped connection reattaches to it by its `session` ID with recent output replayed. Binary frames carry raw terminal bytes both ways; text frames carry JSON.
@@ -5262,6 +5326,40 @@ func (c *Client) RestartContainerWithBody(ctx context.Context, ref Ref, params *
 // Corresponds with POST /api/v1/containers/{ref}/restart (the `RestartContainer` operationId).
 func (c *Client) RestartContainer(ctx context.Context, ref Ref, params *RestartContainerParams, body RestartContainerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRestartContainerRequest(c.Server, ref, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListTerminalSessions List live console and shell sessions
+//
+// The container's console and shell sessions that are open on the server now (they live in its memory), oldest first, whether or not anyone is attached. A customer token sees the console session and the shells its user opened; staff see every session, so they can watch a customer's shell read-only (`POST .../shell/ticket` with `session` and `read_only`). 404 for a container the caller cannot see.
+//
+// Corresponds with GET /api/v1/containers/{ref}/sessions (the `ListTerminalSessions` operationId).
+func (c *Client) ListTerminalSessions(ctx context.Context, ref Ref, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListTerminalSessionsRequest(c.Server, ref)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EndTerminalSession End a console or shell session
+//
+// Ends a session as its idle timeout would: a shell is hung up (what runs in it gets SIGHUP), the console is let go. Attached viewers get `{"type":"end","reason":"closed","message":"the session was ended by ..."}` and the close code 1000, as for any session that ends. Whoever may list a session may end it: the container's console, a customer's own shells, and for staff any session. Anything else, and a session that has already ended, is a 404.
+//
+// Corresponds with DELETE /api/v1/containers/{ref}/sessions/{id} (the `EndTerminalSession` operationId).
+func (c *Client) EndTerminalSession(ctx context.Context, ref Ref, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEndTerminalSessionRequest(c.Server, ref, id)
 	if err != nil {
 		return nil, err
 	}
@@ -7787,6 +7885,81 @@ func NewRestartContainerRequestWithBody(server string, ref Ref, params *RestartC
 			req.Header.Set("Idempotency-Key", headerParam0)
 		}
 
+	}
+
+	return req, nil
+}
+
+// NewListTerminalSessionsRequest constructs an http.Request for the ListTerminalSessions method
+func NewListTerminalSessionsRequest(server string, ref Ref) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "ref", ref, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/containers/%s/sessions", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewEndTerminalSessionRequest constructs an http.Request for the EndTerminalSession method
+func NewEndTerminalSessionRequest(server string, ref Ref, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "ref", ref, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/containers/%s/sessions/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
 	}
 
 	return req, nil
@@ -10395,6 +10568,24 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/containers/{ref}/restart (the `RestartContainer` operationId).
 	RestartContainerWithResponse(ctx context.Context, ref Ref, params *RestartContainerParams, body RestartContainerJSONRequestBody, reqEditors ...RequestEditorFn) (*RestartContainerResponse, error)
+
+	// ListTerminalSessionsWithResponse List live console and shell sessions
+	//
+	// The container's console and shell sessions that are open on the server now (they live in its memory), oldest first, whether or not anyone is attached. A customer token sees the console session and the shells its user opened; staff see every session, so they can watch a customer's shell read-only (`POST .../shell/ticket` with `session` and `read_only`). 404 for a container the caller cannot see.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/containers/{ref}/sessions (the `ListTerminalSessions` operationId).
+	ListTerminalSessionsWithResponse(ctx context.Context, ref Ref, reqEditors ...RequestEditorFn) (*ListTerminalSessionsResponse, error)
+
+	// EndTerminalSessionWithResponse End a console or shell session
+	//
+	// Ends a session as its idle timeout would: a shell is hung up (what runs in it gets SIGHUP), the console is let go. Attached viewers get `{"type":"end","reason":"closed","message":"the session was ended by ..."}` and the close code 1000, as for any session that ends. Whoever may list a session may end it: the container's console, a customer's own shells, and for staff any session. Anything else, and a session that has already ended, is a 404.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/containers/{ref}/sessions/{id} (the `EndTerminalSession` operationId).
+	EndTerminalSessionWithResponse(ctx context.Context, ref Ref, id string, reqEditors ...RequestEditorFn) (*EndTerminalSessionResponse, error)
 
 	// WatchShellWithResponse Shell (websocket)
 	//
@@ -13280,6 +13471,137 @@ func (r RestartContainerResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RestartContainerResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListTerminalSessionsResponse401Headers the declared response headers of an HTTP 401 response for ListTerminalSessions
+type ListTerminalSessionsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type ListTerminalSessionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TerminalSessionList
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListTerminalSessionsResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListTerminalSessionsResponse) GetJSON200() *TerminalSessionList {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListTerminalSessionsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListTerminalSessionsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListTerminalSessionsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListTerminalSessionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListTerminalSessionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListTerminalSessionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListTerminalSessionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// EndTerminalSessionResponse401Headers the declared response headers of an HTTP 401 response for EndTerminalSession
+type EndTerminalSessionResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type EndTerminalSessionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *EndTerminalSessionResponse401Headers
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r EndTerminalSessionResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r EndTerminalSessionResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r EndTerminalSessionResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r EndTerminalSessionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EndTerminalSessionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EndTerminalSessionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EndTerminalSessionResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -17408,6 +17730,36 @@ func (c *ClientWithResponses) RestartContainerWithResponse(ctx context.Context, 
 	return ParseRestartContainerResponse(rsp)
 }
 
+// ListTerminalSessionsWithResponse List live console and shell sessions
+//
+// The container's console and shell sessions that are open on the server now (they live in its memory), oldest first, whether or not anyone is attached. A customer token sees the console session and the shells its user opened; staff see every session, so they can watch a customer's shell read-only (`POST .../shell/ticket` with `session` and `read_only`). 404 for a container the caller cannot see.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/containers/{ref}/sessions (the `ListTerminalSessions` operationId).
+func (c *ClientWithResponses) ListTerminalSessionsWithResponse(ctx context.Context, ref Ref, reqEditors ...RequestEditorFn) (*ListTerminalSessionsResponse, error) {
+	rsp, err := c.ListTerminalSessions(ctx, ref, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListTerminalSessionsResponse(rsp)
+}
+
+// EndTerminalSessionWithResponse End a console or shell session
+//
+// Ends a session as its idle timeout would: a shell is hung up (what runs in it gets SIGHUP), the console is let go. Attached viewers get `{"type":"end","reason":"closed","message":"the session was ended by ..."}` and the close code 1000, as for any session that ends. Whoever may list a session may end it: the container's console, a customer's own shells, and for staff any session. Anything else, and a session that has already ended, is a 404.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/containers/{ref}/sessions/{id} (the `EndTerminalSession` operationId).
+func (c *ClientWithResponses) EndTerminalSessionWithResponse(ctx context.Context, ref Ref, id string, reqEditors ...RequestEditorFn) (*EndTerminalSessionResponse, error) {
+	rsp, err := c.EndTerminalSession(ctx, ref, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEndTerminalSessionResponse(rsp)
+}
+
 // WatchShellWithResponse Shell (websocket)
 //
 // Upgrades to a websocket (101 Switching Protocols) on a root login shell in the container: every new websocket without a session opens a shell session of its own (at most 8 per container), kept on the server so a reload or a dropped connection reattaches to it by its `session` ID with recent output replayed. Binary frames carry raw terminal bytes both ways; text frames carry JSON.
@@ -20551,6 +20903,122 @@ func ParseRestartContainerResponse(rsp *http.Response) (*RestartContainerRespons
 		response.Headers202 = &headers
 	case rsp.StatusCode == 401:
 		var headers RestartContainerResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListTerminalSessionsResponse parses an HTTP response from a ListTerminalSessionsWithResponse call
+func ParseListTerminalSessionsResponse(rsp *http.Response) (*ListTerminalSessionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListTerminalSessionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TerminalSessionList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListTerminalSessionsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseEndTerminalSessionResponse parses an HTTP response from a EndTerminalSessionWithResponse call
+func ParseEndTerminalSessionResponse(rsp *http.Response) (*EndTerminalSessionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EndTerminalSessionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers EndTerminalSessionResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

@@ -168,7 +168,9 @@ type OpenOptions struct {
 	CTID int
 	// Owner is who opens it (an identity key); a shell is reattached by
 	// its owner only, or watched read-only by staff.
-	Owner      string
+	Owner string
+	// OwnerName is how the owner is shown (a username or a token's name).
+	OwnerName  string
 	Cols, Rows int
 	// Env goes to a new shell (KEY=VALUE).
 	Env []string
@@ -285,7 +287,7 @@ func ValidSize(cols, rows int) bool {
 func (m *Manager) startLocked(o OpenOptions, term lxcdriver.Terminal) *Session {
 	now := time.Now()
 	s := &Session{
-		ID: newID(), Kind: o.Kind, CTID: o.CTID, Owner: o.Owner, Started: now,
+		ID: newID(), Kind: o.Kind, CTID: o.CTID, Owner: o.Owner, OwnerName: o.OwnerName, Started: now,
 		m: m, term: term, ring: newRing(m.cfg.BufferSize), viewers: make(map[*Viewer]struct{}),
 		lastActive: now, done: make(chan struct{}), input: make(chan []byte, inputQueue),
 	}

@@ -44,11 +44,13 @@ type Event struct {
 
 // Session is one terminal with its recent output and viewers.
 type Session struct {
-	ID      string
-	Kind    Kind
-	CTID    int
-	Owner   string
-	Started time.Time
+	ID    string
+	Kind  Kind
+	CTID  int
+	Owner string
+	// OwnerName is who opened it, for people to read.
+	OwnerName string
+	Started   time.Time
 
 	m     *Manager
 	term  lxcdriver.Terminal
@@ -84,6 +86,14 @@ func (s *Session) End() End {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.end
+}
+
+// LastActive is when someone last typed into the session or attached to
+// it (what the idle timeout counts from).
+func (s *Session) LastActive() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastActive
 }
 
 // Viewers counts the viewers attached now.

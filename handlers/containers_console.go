@@ -262,7 +262,7 @@ func (t *termConn) attach(ctx context.Context, p db.Principal, session string, r
 		if session != "" {
 			s, err = t.a.Console.Get(session)
 		} else {
-			s, err = t.a.Console.Open(ctx, console.OpenOptions{Kind: t.kind, CTID: t.ctid, Owner: console.OwnerKey(p), Cols: cols, Rows: rows})
+			s, err = t.a.Console.Open(ctx, console.OpenOptions{Kind: t.kind, CTID: t.ctid, Owner: console.OwnerKey(p), OwnerName: p.Actor(), Cols: cols, Rows: rows})
 		}
 		if err == nil {
 			v, att, aerr := s.Attach(readOnly)

@@ -308,3 +308,82 @@ func TestTerminalPageAndAssets(t *testing.T) {
 		}
 	}
 }
+
+// TestTerminalSessionsListedAndEnded: the live sessions of a container are
+// listed (a customer: the console and their own shells; staff: all), and
+// can be ended; an ended shell's viewers are told why.
+func TestTerminalSessionsListedAndEnded(t *testing.T) {
+	p, _, alice, bob := consolePanel(t)
+	_, carol := p.customer("carol")
+	// A second token of alice's stands for a colleague on her account.
+	var aliceID int64
+	if err := p.app.Pool.QueryRow(context.Background(), `SELECT id FROM users WHERE username = 'alice'`).Scan(&aliceID); err != nil {
+		t.Fatal(err)
+	}
+	aliceOther := p.token("customer", &aliceID)
+
+	sh := p.openTerm(alice, "101", "shell", nil)
+	shID := sh.messages()[0]["session"].(string)
+	con := p.openTerm(alice, "101", "console", nil)
+	staffSh := p.openTerm(p.admin, "101", "shell", nil)
+	staffID := staffSh.messages()[0]["session"].(string)
+
+	list := func(tok string) map[string]map[string]any {
+		t.Helper()
+		out := map[string]map[string]any{}
+		for _, x := range p.expect(p.do(tok, "GET", "/api/v1/containers/101/sessions", nil), 200).json(t)["sessions"].([]any) {
+			m := x.(map[string]any)
+			out[m["id"].(string)] = m
+		}
+		return out
+	}
+	mine := list(alice)
+	if len(mine) != 2 || mine[shID] == nil || mine[shID]["kind"] != "shell" || mine[shID]["yours"] != true || mine[shID]["viewers"] != float64(1) {
+		t.Fatalf("alice's sessions: %v", mine)
+	}
+	if mine[staffID] != nil {
+		t.Fatalf("alice sees staff's shell: %v", mine)
+	}
+	if !strings.HasPrefix(mine[shID]["owner"].(string), "alice") {
+		t.Fatalf("owner shown as %v", mine[shID]["owner"])
+	}
+	all := list(p.admin)
+	if len(all) != 3 || all[shID]["yours"] != false || all[staffID]["yours"] != true {
+		t.Fatalf("staff's view of the sessions: %v", all)
+	}
+	// Another token of the same user owns the same shells.
+	if other := list(aliceOther); other[shID] == nil || other[shID]["yours"] != true {
+		t.Fatalf("alice's other token: %v", other)
+	}
+	// Other customers see nothing of it, and cannot end it.
+	p.expect(p.do(bob, "GET", "/api/v1/containers/101/sessions", nil), 404)
+	p.expect(p.do(carol, "DELETE", "/api/v1/containers/101/sessions/"+shID, nil), 404)
+	p.expect(p.do(bob, "DELETE", "/api/v1/containers/101/sessions/"+shID, nil), 404)
+	// Alice cannot end staff's shell, nor a session of another container.
+	p.expect(p.do(alice, "DELETE", "/api/v1/containers/101/sessions/"+staffID, nil), 404)
+	p.expect(p.do(p.admin, "DELETE", "/api/v1/containers/102/sessions/"+shID, nil), 404)
+
+	// Staff end alice's shell: her viewer is told who did.
+	p.expect(p.do(p.admin, "DELETE", "/api/v1/containers/101/sessions/"+shID, nil), http.StatusNoContent)
+	if m := sh.waitMsg("end", func(m map[string]any) bool { return m["type"] == "end" }); !strings.Contains(m["message"].(string), "ended by") {
+		t.Fatalf("end message: %v", m)
+	}
+	if code, _ := sh.waitClosed(); code != websocket.CloseNormalClosure {
+		t.Fatalf("ended shell closed with %d", code)
+	}
+	p.expect(p.do(p.admin, "DELETE", "/api/v1/containers/101/sessions/"+shID, nil), 404)
+	if got := list(alice); len(got) != 1 || got[shID] != nil {
+		t.Fatalf("after the end alice's sessions are %v", got)
+	}
+	// And the customer may end the console of her own container.
+	var conID string
+	for id, s := range list(alice) {
+		if s["kind"] == "console" {
+			conID = id
+		}
+	}
+	p.expect(p.do(alice, "DELETE", "/api/v1/containers/101/sessions/"+conID, nil), http.StatusNoContent)
+	con.waitClosed()
+	staffSh.send("echo staff-still-here\r")
+	staffSh.waitFor(0, "\r\nstaff-still-here\r\n")
+}

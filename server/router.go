@@ -148,6 +148,8 @@ func Router(api *handlers.API) chi.Router {
 			r.Post("/exec", api.ExecContainer)
 			r.Post("/console/ticket", api.TerminalTicket(console.KindConsole))
 			r.Post("/shell/ticket", api.TerminalTicket(console.KindShell))
+			r.Get("/sessions", api.ListTerminalSessions)
+			r.Delete("/sessions/{id}", api.EndTerminalSession)
 			r.Get("/usage", api.ContainerUsage)
 			r.With(api.RequireStaff).Post("/suspend", api.Suspend)
 			r.With(api.RequireStaff).Post("/unsuspend", api.Unsuspend)

@@ -275,8 +275,12 @@ func (c *chrome) useEmbeddedTerminal(ctid, button string) {
 	const term = `document.getElementById('term-frame').contentWindow.ctpanelConsole`
 	c.open("/containers/" + ctid + "#console")
 	c.waitFor("the container page", `document.getElementById('`+button+`')`, 10*time.Second)
+	want := jsEval[string](c, `document.getElementById('`+button+`').dataset.src`)
 	c.do(chromedp.Click(chromedp.CSS("#" + button)))
-	c.waitFor("the embedded terminal to attach", term+` && `+term+`.state === 'attached'`, 30*time.Second)
+	// The frame may still hold the terminal opened before: wait for the
+	// one asked for.
+	c.waitFor("the embedded terminal to attach", `document.getElementById('term-frame').contentWindow.location.pathname === '`+want+`' && `+
+		term+` && `+term+`.state === 'attached'`, 30*time.Second)
 	focus := func() { jsEval[bool](c, `(`+term+`.term.focus(), true)`) }
 	focus()
 	c.typeFocused("")
@@ -361,6 +365,9 @@ func TestBrowserStaffAndCustomer(t *testing.T) {
 	c.useEmbeddedTerminal("101", "console-connect")
 	c.shot("container-console")
 	c.useEmbeddedTerminal("101", "shell-connect")
+	// Both sessions are listed under the terminal, the shell as ours.
+	c.waitFor("the open sessions listed", `document.querySelectorAll('#sessions-table tbody tr').length === 2 &&
+		[...document.querySelectorAll('#sessions-table tbody tr')].some(tr => tr.textContent.includes('root shell') && tr.textContent.includes('(you)'))`, 20*time.Second)
 
 	// Freeze and unfreeze.
 	c.open("/containers/101")

@@ -264,8 +264,70 @@
           try { frame.contentWindow.ctpanelConsole.term.focus(); } catch (e) { /* not ready */ }
         });
         area.scrollIntoView({ block: 'nearest' });
+        setTimeout(loadSessions, 1500);
       });
     });
+
+    // The sessions open on the server: resume your shell, watch another
+    // (staff, read-only) or end one.
+    const box = document.getElementById('term-sessions');
+    const staff = root.dataset.staff === 'true';
+    function show(src) {
+      area.hidden = false;
+      frame.setAttribute('src', src);
+      buttons.forEach(function (o) { if (o) o.classList.remove('primary'); });
+      area.scrollIntoView({ block: 'nearest' });
+    }
+    function button(text, onClick, cls) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'link' + (cls ? ' ' + cls : '');
+      b.textContent = text;
+      b.addEventListener('click', onClick);
+      return b;
+    }
+    async function loadSessions() {
+      if (!box) return;
+      let data;
+      try { data = await ctpanel.api('/api/v1/containers/' + ctid + '/sessions'); } catch (e) { return; }
+      const tbody = box.querySelector('tbody');
+      tbody.textContent = '';
+      data.sessions.forEach(function (s) {
+        const tr = document.createElement('tr');
+        tr.dataset.session = s.id;
+        [['kind', s.kind === 'shell' ? 'root shell' : 'console'], ['opened by', s.owner + (s.yours ? ' (you)' : '')],
+          ['started', new Date(s.started_at).toLocaleTimeString()], ['last input', new Date(s.last_active_at).toLocaleTimeString()],
+          ['viewers', String(s.viewers)]].forEach(function (c) {
+          const td = document.createElement('td');
+          td.dataset.label = c[0];
+          td.textContent = c[1];
+          if (c[0] === 'viewers') td.className = 'num';
+          tr.appendChild(td);
+        });
+        const act = document.createElement('td');
+        act.dataset.label = '';
+        const base = '/containers/' + ctid + '/';
+        if (s.kind === 'console') {
+          act.appendChild(button('Open', function () { show(base + 'console'); }));
+        } else if (s.yours) {
+          act.appendChild(button('Resume', function () { show(base + 'shell?session=' + encodeURIComponent(s.id)); }));
+        } else if (staff) {
+          act.appendChild(button('Watch', function () { show(base + 'shell?read_only=1&session=' + encodeURIComponent(s.id)); }));
+        }
+        act.appendChild(button('End', async function () {
+          if (!confirm('End this ' + (s.kind === 'shell' ? 'root shell' : 'console session') + '? What runs in a shell is hung up.')) return;
+          try {
+            await ctpanel.api('/api/v1/containers/' + ctid + '/sessions/' + encodeURIComponent(s.id), { method: 'DELETE' });
+          } catch (e) { alert(e.message); }
+          loadSessions();
+        }, 'danger'));
+        tr.appendChild(act);
+        tbody.appendChild(tr);
+      });
+      box.hidden = data.sessions.length === 0;
+    }
+    loadSessions();
+    setInterval(function () { if (!document.hidden) loadSessions(); }, 10000);
   })();
 
   // Tabs: mark the one in view.
