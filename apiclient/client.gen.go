@@ -2056,7 +2056,7 @@ type Suspension struct {
 	// Mode `stop`: stopped and locked; `freeze`: frozen.
 	Mode SuspensionMode `json:"mode"`
 
-	// Reason The reason the suspend call gave (may be empty).
+	// Reason The reason the suspend call gave (may be empty). The customer sees it too: write it for them.
 	//
 	// Example: invoice 1042 overdue
 	Reason string `json:"reason"`
@@ -2070,8 +2070,8 @@ type SuspensionMode string
 
 // Template defines model for Template.
 type Template struct {
-	// Containers How many containers were last created or reinstalled from it.
-	Containers  int       `json:"containers"`
+	// Containers How many of the farm's containers were last created or reinstalled from it; null for a customer token.
+	Containers  *int      `json:"containers"`
 	CreatedAt   time.Time `json:"created_at"`
 	Description string    `json:"description"`
 
@@ -2148,7 +2148,7 @@ type TerminalSession struct {
 	// LastActiveAt Last input or attach; the idle timeout (`CTPANEL_CONSOLE_IDLE_TIMEOUT`) counts from here.
 	LastActiveAt time.Time `json:"last_active_at"`
 
-	// Owner Who opened it: a username with how they signed in, or a token's name.
+	// Owner Who opened it: a username with how they signed in, or a token's name. A customer token sees `hosting staff` for a session someone else opened.
 	//
 	// Example: alice (web)
 	Owner     string    `json:"owner"`
@@ -2792,7 +2792,7 @@ type PutTemplateParams struct {
 	// Description The template's description (kept from the replaced template when left out).
 	Description *string `form:"description,omitempty" json:"description,omitempty"`
 
-	// Enabled `false` uploads it disabled (a new template is enabled by default).
+	// Enabled `false` uploads it disabled, `true` enabled; left out, a new template is enabled and a replaced one keeps its setting.
 	Enabled *PutTemplateParamsEnabled `form:"enabled,omitempty" json:"enabled,omitempty"`
 }
 
@@ -4408,7 +4408,7 @@ type ClientInterface interface {
 
 	// DeleteTemplate Delete an OS template
 	//
-	// Removes the template and, for a tarball, its file in the template cache. Containers made from it keep running and keep its name as their `template`; reinstalling them needs another template.
+	// Removes a tarball template: it is disabled first, then its file in the template cache is removed, then the template. Containers made from it keep running and keep its name as their `template`; reinstalling them needs another template, and a reinstall queued from it fails without touching the container. liblxc's template scripts (`busybox`) cannot be deleted, only disabled: 409.
 	//
 	// Staff only: a customer token gets 403 `forbidden`.
 	//
@@ -4446,7 +4446,7 @@ type ClientInterface interface {
 
 	// PutTemplateWithBody Upload an OS template
 	//
-	// Uploads a root file system as a gzip-compressed tar (the body, streamed; at most 16 GiB), as OpenVZ's template cache holds them: the archive is read through and refused with 422 (field `body`) unless it is gzip, a readable tar, has no entry outside its root (`..`) and has `/sbin/init` or `/bin/sh`. It is then stored as `NAME.tar.gz` in the template cache (`$CTPANEL_DATA_DIR/templates/cache`) and becomes template `NAME`: **201** for a new template, **200** when it replaces a tarball template of that name (containers already made from it keep their files; whether it is enabled is kept). A liblxc template script (`busybox`) cannot be replaced: 409. An upload cut short leaves nothing behind. Files put into the cache by hand are registered at the next start.
+	// Uploads a root file system as a gzip-compressed tar (the body, streamed; at most 16 GiB), as OpenVZ's template cache holds them: the archive is read through and refused with 422 (field `body`) unless it is gzip, a readable tar, has no entry outside its root (`..`) and has `/sbin/init` or `/bin/sh`. It is then stored as `NAME.tar.gz` in the template cache (`$CTPANEL_DATA_DIR/templates/cache`) and becomes template `NAME`: **201** for a new template, **200** when it replaces a tarball template of that name (containers already made from it keep their files; its description and whether it is enabled are kept unless `description` or `enabled` is given). A body whose `Content-Length` is over the limit is refused before it is read; the file is synced to disk before it replaces the old one. 500 when the panel cannot store it (e.g. a full disk). A liblxc template script (`busybox`) cannot be replaced: 409. An upload cut short leaves nothing behind. Files put into the cache by hand are registered at the next start.
 	//
 	// Staff only: a customer token gets 403 `forbidden`.
 	//
@@ -6167,7 +6167,7 @@ func (c *Client) ListTemplates(ctx context.Context, reqEditors ...RequestEditorF
 
 // DeleteTemplate Delete an OS template
 //
-// Removes the template and, for a tarball, its file in the template cache. Containers made from it keep running and keep its name as their `template`; reinstalling them needs another template.
+// Removes a tarball template: it is disabled first, then its file in the template cache is removed, then the template. Containers made from it keep running and keep its name as their `template`; reinstalling them needs another template, and a reinstall queued from it fails without touching the container. liblxc's template scripts (`busybox`) cannot be deleted, only disabled: 409.
 //
 // Staff only: a customer token gets 403 `forbidden`.
 //
@@ -6245,7 +6245,7 @@ func (c *Client) PatchTemplate(ctx context.Context, name TemplateNameInPath, bod
 
 // PutTemplateWithBody Upload an OS template
 //
-// Uploads a root file system as a gzip-compressed tar (the body, streamed; at most 16 GiB), as OpenVZ's template cache holds them: the archive is read through and refused with 422 (field `body`) unless it is gzip, a readable tar, has no entry outside its root (`..`) and has `/sbin/init` or `/bin/sh`. It is then stored as `NAME.tar.gz` in the template cache (`$CTPANEL_DATA_DIR/templates/cache`) and becomes template `NAME`: **201** for a new template, **200** when it replaces a tarball template of that name (containers already made from it keep their files; whether it is enabled is kept). A liblxc template script (`busybox`) cannot be replaced: 409. An upload cut short leaves nothing behind. Files put into the cache by hand are registered at the next start.
+// Uploads a root file system as a gzip-compressed tar (the body, streamed; at most 16 GiB), as OpenVZ's template cache holds them: the archive is read through and refused with 422 (field `body`) unless it is gzip, a readable tar, has no entry outside its root (`..`) and has `/sbin/init` or `/bin/sh`. It is then stored as `NAME.tar.gz` in the template cache (`$CTPANEL_DATA_DIR/templates/cache`) and becomes template `NAME`: **201** for a new template, **200** when it replaces a tarball template of that name (containers already made from it keep their files; its description and whether it is enabled are kept unless `description` or `enabled` is given). A body whose `Content-Length` is over the limit is refused before it is read; the file is synced to disk before it replaces the old one. 500 when the panel cannot store it (e.g. a full disk). A liblxc template script (`busybox`) cannot be replaced: 409. An upload cut short leaves nothing behind. Files put into the cache by hand are registered at the next start.
 //
 // Staff only: a customer token gets 403 `forbidden`.
 //
@@ -11024,7 +11024,7 @@ type ClientWithResponsesInterface interface {
 
 	// DeleteTemplateWithResponse Delete an OS template
 	//
-	// Removes the template and, for a tarball, its file in the template cache. Containers made from it keep running and keep its name as their `template`; reinstalling them needs another template.
+	// Removes a tarball template: it is disabled first, then its file in the template cache is removed, then the template. Containers made from it keep running and keep its name as their `template`; reinstalling them needs another template, and a reinstall queued from it fails without touching the container. liblxc's template scripts (`busybox`) cannot be deleted, only disabled: 409.
 	//
 	// Staff only: a customer token gets 403 `forbidden`.
 	//
@@ -11066,7 +11066,7 @@ type ClientWithResponsesInterface interface {
 
 	// PutTemplateWithBodyWithResponse Upload an OS template
 	//
-	// Uploads a root file system as a gzip-compressed tar (the body, streamed; at most 16 GiB), as OpenVZ's template cache holds them: the archive is read through and refused with 422 (field `body`) unless it is gzip, a readable tar, has no entry outside its root (`..`) and has `/sbin/init` or `/bin/sh`. It is then stored as `NAME.tar.gz` in the template cache (`$CTPANEL_DATA_DIR/templates/cache`) and becomes template `NAME`: **201** for a new template, **200** when it replaces a tarball template of that name (containers already made from it keep their files; whether it is enabled is kept). A liblxc template script (`busybox`) cannot be replaced: 409. An upload cut short leaves nothing behind. Files put into the cache by hand are registered at the next start.
+	// Uploads a root file system as a gzip-compressed tar (the body, streamed; at most 16 GiB), as OpenVZ's template cache holds them: the archive is read through and refused with 422 (field `body`) unless it is gzip, a readable tar, has no entry outside its root (`..`) and has `/sbin/init` or `/bin/sh`. It is then stored as `NAME.tar.gz` in the template cache (`$CTPANEL_DATA_DIR/templates/cache`) and becomes template `NAME`: **201** for a new template, **200** when it replaces a tarball template of that name (containers already made from it keep their files; its description and whether it is enabled are kept unless `description` or `enabled` is given). A body whose `Content-Length` is over the limit is refused before it is read; the file is synced to disk before it replaces the old one. 500 when the panel cannot store it (e.g. a full disk). A liblxc template script (`busybox`) cannot be replaced: 409. An upload cut short leaves nothing behind. Files put into the cache by hand are registered at the next start.
 	//
 	// Staff only: a customer token gets 403 `forbidden`.
 	//
@@ -16039,6 +16039,8 @@ type DeleteTemplateResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *Error
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -16058,6 +16060,11 @@ func (r DeleteTemplateResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r DeleteTemplateResponse) GetJSON404() *Error {
 	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r DeleteTemplateResponse) GetJSON409() *Error {
+	return r.JSON409
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -18431,7 +18438,7 @@ func (c *ClientWithResponses) ListTemplatesWithResponse(ctx context.Context, req
 
 // DeleteTemplateWithResponse Delete an OS template
 //
-// Removes the template and, for a tarball, its file in the template cache. Containers made from it keep running and keep its name as their `template`; reinstalling them needs another template.
+// Removes a tarball template: it is disabled first, then its file in the template cache is removed, then the template. Containers made from it keep running and keep its name as their `template`; reinstalling them needs another template, and a reinstall queued from it fails without touching the container. liblxc's template scripts (`busybox`) cannot be deleted, only disabled: 409.
 //
 // Staff only: a customer token gets 403 `forbidden`.
 //
@@ -18497,7 +18504,7 @@ func (c *ClientWithResponses) PatchTemplateWithResponse(ctx context.Context, nam
 
 // PutTemplateWithBodyWithResponse Upload an OS template
 //
-// Uploads a root file system as a gzip-compressed tar (the body, streamed; at most 16 GiB), as OpenVZ's template cache holds them: the archive is read through and refused with 422 (field `body`) unless it is gzip, a readable tar, has no entry outside its root (`..`) and has `/sbin/init` or `/bin/sh`. It is then stored as `NAME.tar.gz` in the template cache (`$CTPANEL_DATA_DIR/templates/cache`) and becomes template `NAME`: **201** for a new template, **200** when it replaces a tarball template of that name (containers already made from it keep their files; whether it is enabled is kept). A liblxc template script (`busybox`) cannot be replaced: 409. An upload cut short leaves nothing behind. Files put into the cache by hand are registered at the next start.
+// Uploads a root file system as a gzip-compressed tar (the body, streamed; at most 16 GiB), as OpenVZ's template cache holds them: the archive is read through and refused with 422 (field `body`) unless it is gzip, a readable tar, has no entry outside its root (`..`) and has `/sbin/init` or `/bin/sh`. It is then stored as `NAME.tar.gz` in the template cache (`$CTPANEL_DATA_DIR/templates/cache`) and becomes template `NAME`: **201** for a new template, **200** when it replaces a tarball template of that name (containers already made from it keep their files; its description and whether it is enabled are kept unless `description` or `enabled` is given). A body whose `Content-Length` is over the limit is refused before it is read; the file is synced to disk before it replaces the old one. 500 when the panel cannot store it (e.g. a full disk). A liblxc template script (`busybox`) cannot be replaced: 409. An upload cut short leaves nothing behind. Files put into the cache by hand are registered at the next start.
 //
 // Staff only: a customer token gets 403 `forbidden`.
 //
@@ -23378,6 +23385,13 @@ func ParseDeleteTemplateResponse(rsp *http.Response) (*DeleteTemplateResponse, e
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError

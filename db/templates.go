@@ -65,13 +65,15 @@ func (q *Queries) ListTemplates(ctx context.Context) ([]Template, error) {
 
 // UpsertTemplate registers an OS template or, when one of that name
 // exists, replaces its kind, source and description (an upload replacing
-// a tarball); whether it is enabled is kept.
-func (q *Queries) UpsertTemplate(ctx context.Context, t Template) (created bool, err error) {
+// a tarball); whether it is enabled is set from t.Enabled for a new
+// template, and for an existing one only when setEnabled.
+func (q *Queries) UpsertTemplate(ctx context.Context, t Template, setEnabled bool) (created bool, err error) {
 	err = q.db.QueryRow(ctx, `INSERT INTO os_templates (name, kind, source, description, enabled)
 		VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (name) DO UPDATE SET kind = $2, source = $3, description = $4
+		ON CONFLICT (name) DO UPDATE SET kind = $2, source = $3, description = $4,
+			enabled = CASE WHEN $6 THEN $5 ELSE os_templates.enabled END
 		RETURNING (xmax = 0)`,
-		t.Name, t.Kind, t.Source, t.Description, t.Enabled).Scan(&created)
+		t.Name, t.Kind, t.Source, t.Description, t.Enabled, setEnabled).Scan(&created)
 	if err != nil {
 		return false, fmt.Errorf("store: upsert template %q: %w", t.Name, err)
 	}
@@ -91,16 +93,17 @@ func (q *Queries) RegisterTemplate(ctx context.Context, t Template) error {
 }
 
 // UpdateTemplate changes a template's description and whether new
-// containers may be made from it.
-func (q *Queries) UpdateTemplate(ctx context.Context, name, description string, enabled bool) error {
-	tag, err := q.db.Exec(ctx, `UPDATE os_templates SET description = $2, enabled = $3 WHERE name = $1`, name, description, enabled)
+// containers may be made from it; nil leaves a field as it is.
+func (q *Queries) UpdateTemplate(ctx context.Context, name string, description *string, enabled *bool) (Template, error) {
+	tag, err := q.db.Exec(ctx, `UPDATE os_templates SET description = COALESCE($2, description),
+		enabled = COALESCE($3, enabled) WHERE name = $1`, name, description, enabled)
 	if err != nil {
-		return fmt.Errorf("store: update template %q: %w", name, err)
+		return Template{}, fmt.Errorf("store: update template %q: %w", name, err)
 	}
 	if tag.RowsAffected() == 0 {
-		return ErrNotFound
+		return Template{}, ErrNotFound
 	}
-	return nil
+	return q.GetTemplate(ctx, name)
 }
 
 // DeleteTemplate removes a template's row; containers made from it keep

@@ -25,18 +25,22 @@ const TemplateUploadPrefix = ".upload-"
 
 // TemplateView is an OS template as the API shows it.
 type TemplateView struct {
-	Name        string    `json:"name"`
-	Kind        string    `json:"kind"`
-	Description string    `json:"description"`
-	Enabled     bool      `json:"enabled"`
-	SizeBytes   *int64    `json:"size_bytes"`
-	Containers  int       `json:"containers"`
-	CreatedAt   time.Time `json:"created_at"`
+	Name        string `json:"name"`
+	Kind        string `json:"kind"`
+	Description string `json:"description"`
+	Enabled     bool   `json:"enabled"`
+	SizeBytes   *int64 `json:"size_bytes"`
+	// Containers counts the farm's containers made from it: staff only.
+	Containers *int      `json:"containers"`
+	CreatedAt  time.Time `json:"created_at"`
 }
 
-func (a *API) templateView(t db.Template) TemplateView {
-	v := TemplateView{Name: t.Name, Kind: t.Kind, Description: t.Description, Enabled: t.Enabled,
-		Containers: t.Containers, CreatedAt: t.CreatedAt}
+func (a *API) templateView(t db.Template, staff bool) TemplateView {
+	v := TemplateView{Name: t.Name, Kind: t.Kind, Description: t.Description, Enabled: t.Enabled, CreatedAt: t.CreatedAt}
+	if staff {
+		n := t.Containers
+		v.Containers = &n
+	}
 	if t.Kind == "tarball" && a.TemplateCacheDir != "" {
 		if fi, err := os.Stat(filepath.Join(a.TemplateCacheDir, filepath.Base(t.Source))); err == nil {
 			size := fi.Size()
@@ -58,7 +62,7 @@ func (a *API) ListTemplates(w http.ResponseWriter, r *http.Request) {
 	out := make([]TemplateView, 0, len(list))
 	for _, t := range list {
 		if t.Enabled || staff {
-			out = append(out, a.templateView(t))
+			out = append(out, a.templateView(t, staff))
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"templates": out})
@@ -74,7 +78,7 @@ func (a *API) GetTemplate(w http.ResponseWriter, r *http.Request) {
 		a.smartError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a.templateView(t))
+	writeJSON(w, http.StatusOK, a.templateView(t, principal(r).IsStaff()))
 }
 
 // PutTemplate is PUT /api/v1/templates/{name} with a gzip-compressed tar
@@ -88,9 +92,9 @@ func (a *API) PutTemplate(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := FieldErrors{}
 	checkTemplateName(f, "name", name)
-	desc := q.Get("description")
+	desc, hasDesc := q.Get("description"), q.Has("description")
 	checkDescription(f, "description", desc)
-	enabled := true
+	enabled, setEnabled := true, q.Has("enabled")
 	switch q.Get("enabled") {
 	case "", "true":
 	case "false":
@@ -102,66 +106,43 @@ func (a *API) PutTemplate(w http.ResponseWriter, r *http.Request) {
 		a.smartError(w, r, err)
 		return
 	}
+	if r.ContentLength > MaxTemplateBytes {
+		a.smartError(w, r, templateTooLarge())
+		return
+	}
 	if a.TemplateCacheDir == "" {
 		a.smartError(w, r, errors.New("no template cache dir configured"))
 		return
 	}
 	old, err := a.Store.GetTemplate(r.Context(), name)
+	exists := err == nil
 	switch {
-	case err == nil && old.Kind != "tarball":
+	case exists && old.Kind != "tarball":
 		a.smartError(w, r, conflict("template %q is liblxc's %q template script and cannot be replaced by a tarball", name, old.Source))
 		return
 	case err != nil && !errors.Is(err, db.ErrNotFound):
 		a.smartError(w, r, err)
 		return
 	}
-	if desc == "" && err == nil {
+	if !hasDesc && exists {
 		desc = old.Description
 	}
-	if err := os.MkdirAll(a.TemplateCacheDir, 0o755); err != nil {
-		a.smartError(w, r, err)
-		return
-	}
-	tmp, err := os.CreateTemp(a.TemplateCacheDir, TemplateUploadPrefix+name+"-*")
+	n, err := a.receiveTemplate(w, r, name)
 	if err != nil {
 		a.smartError(w, r, err)
 		return
 	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	body := http.MaxBytesReader(w, r.Body, MaxTemplateBytes)
-	n, err := io.Copy(tmp, body)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		a.smartError(w, r, &APIError{Status: http.StatusRequestEntityTooLarge, Code: "too_large",
-			Message: fmt.Sprintf("a template may be at most %d bytes", int64(MaxTemplateBytes)), Fields: map[string]string{"body": "too large"}})
-		return
-	case err != nil:
-		a.smartError(w, r, &APIError{Status: http.StatusBadRequest, Code: "bad_body", Message: "reading the upload: " + err.Error()})
-		return
-	case n == 0:
-		a.smartError(w, r, (FieldErrors{"body": "is empty: send the template's .tar.gz as the request body"}).Err())
-		return
-	}
-	if err := checkRootfsTarball(tmp.Name()); err != nil {
-		a.smartError(w, r, (FieldErrors{"body": err.Error()}).Err())
-		return
-	}
-	file := name + ".tar.gz"
-	if err := os.Rename(tmp.Name(), filepath.Join(a.TemplateCacheDir, file)); err != nil {
+	t := db.Template{Name: name, Kind: "tarball", Source: name + ".tar.gz", Description: desc, Enabled: enabled}
+	created, err := a.Store.UpsertTemplate(r.Context(), t, setEnabled)
+	if err != nil {
+		if !exists {
+			// Not left for the next start's scan to register.
+			_ = os.Remove(filepath.Join(a.TemplateCacheDir, t.Source))
+		}
 		a.smartError(w, r, err)
 		return
 	}
-	created, err := a.Store.UpsertTemplate(r.Context(), db.Template{Name: name, Kind: "tarball", Source: file, Description: desc, Enabled: enabled})
-	if err != nil {
-		a.smartError(w, r, err)
-		return
-	}
-	t, err := a.Store.GetTemplate(r.Context(), name)
-	if err != nil {
+	if t, err = a.Store.GetTemplate(r.Context(), name); err != nil {
 		a.smartError(w, r, err)
 		return
 	}
@@ -170,7 +151,81 @@ func (a *API) PutTemplate(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusCreated
 		w.Header().Set("Location", "/api/v1/templates/"+name)
 	}
-	writeJSON(w, status, a.templateView(t))
+	a.Log.Info("template uploaded", "template", name, "bytes", n, "replaced", !created)
+	writeJSON(w, status, a.templateView(t, true))
+}
+
+func templateTooLarge() error {
+	return &APIError{Status: http.StatusRequestEntityTooLarge, Code: "too_large",
+		Message: fmt.Sprintf("a template may be at most %d bytes", int64(MaxTemplateBytes)), Fields: map[string]string{"body": "too large"}}
+}
+
+// readTracker remembers whether a copy failed reading the request (the
+// client's fault) or writing the file (ours).
+type readTracker struct {
+	io.Reader
+	err error
+}
+
+func (t *readTracker) Read(p []byte) (int, error) {
+	n, err := t.Reader.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		t.err = err
+	}
+	return n, err
+}
+
+// receiveTemplate streams the body into a temporary file of the template
+// cache, checks it is a root file system tarball, and puts it in place as
+// NAME.tar.gz, synced to disk, so a crash leaves either the old file or
+// the whole new one. Nothing is left behind when it fails.
+func (a *API) receiveTemplate(w http.ResponseWriter, r *http.Request, name string) (int64, error) {
+	if err := os.MkdirAll(a.TemplateCacheDir, 0o755); err != nil {
+		return 0, err
+	}
+	tmp, err := os.CreateTemp(a.TemplateCacheDir, TemplateUploadPrefix+name+"-*")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	body := &readTracker{Reader: http.MaxBytesReader(w, r.Body, MaxTemplateBytes)}
+	n, err := io.Copy(tmp, body)
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(body.err, &tooBig):
+		return 0, templateTooLarge()
+	case body.err != nil:
+		return 0, &APIError{Status: http.StatusBadRequest, Code: "bad_body", Message: "reading the upload: " + body.err.Error()}
+	case err != nil:
+		return 0, fmt.Errorf("storing the upload: %w", err)
+	case n == 0:
+		return 0, (FieldErrors{"body": "is empty: send the template's .tar.gz as the request body"}).Err()
+	}
+	if err := checkRootfsTarball(tmp.Name()); err != nil {
+		return 0, (FieldErrors{"body": err.Error()}).Err()
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(a.TemplateCacheDir, name+".tar.gz")); err != nil {
+		return 0, err
+	}
+	return n, syncDir(a.TemplateCacheDir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // PatchTemplate is PATCH /api/v1/templates/{name} {"description":..,
@@ -194,7 +249,7 @@ func (a *API) PatchTemplate(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	name := urlParam(r, "name")
-	t, err := a.Store.GetTemplate(r.Context(), name)
+	t, err := a.Store.UpdateTemplate(r.Context(), name, req.Description, req.Enabled)
 	if errors.Is(err, db.ErrNotFound) {
 		err = notFound("template %q does not exist", name)
 	}
@@ -202,22 +257,13 @@ func (a *API) PatchTemplate(w http.ResponseWriter, r *http.Request) {
 		a.smartError(w, r, err)
 		return
 	}
-	if req.Description != nil {
-		t.Description = *req.Description
-	}
-	if req.Enabled != nil {
-		t.Enabled = *req.Enabled
-	}
-	if err := a.Store.UpdateTemplate(r.Context(), name, t.Description, t.Enabled); err != nil {
-		a.smartError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, a.templateView(t))
+	writeJSON(w, http.StatusOK, a.templateView(t, true))
 }
 
 // DeleteTemplate is DELETE /api/v1/templates/{name} (staff): the template
 // and, for a tarball, its file in the template cache. Containers made
-// from it keep running and keep its name as their template.
+// from it keep running and keep its name as their template. liblxc's
+// template scripts (busybox) cannot be deleted, only disabled.
 func (a *API) DeleteTemplate(w http.ResponseWriter, r *http.Request) {
 	name := urlParam(r, "name")
 	t, err := a.Store.GetTemplate(r.Context(), name)
@@ -228,9 +274,19 @@ func (a *API) DeleteTemplate(w http.ResponseWriter, r *http.Request) {
 		a.smartError(w, r, err)
 		return
 	}
-	// The file first: a crash in between leaves a row whose creates fail
-	// plainly, never a file that the start-up scan would bring back.
-	if t.Kind == "tarball" && a.TemplateCacheDir != "" {
+	if t.Kind != "tarball" {
+		a.smartError(w, r, conflict("template %q is liblxc's %q template script: disable it instead", name, t.Source))
+		return
+	}
+	// Disabled first, so that from here on nothing is created from it,
+	// then the file, then the row: a crash between the steps leaves a
+	// disabled template, never one that promises a file it lacks.
+	off := false
+	if _, err := a.Store.UpdateTemplate(r.Context(), name, nil, &off); err != nil && !errors.Is(err, db.ErrNotFound) {
+		a.smartError(w, r, err)
+		return
+	}
+	if a.TemplateCacheDir != "" {
 		if err := os.Remove(filepath.Join(a.TemplateCacheDir, filepath.Base(t.Source))); err != nil && !errors.Is(err, os.ErrNotExist) {
 			a.smartError(w, r, err)
 			return
@@ -241,6 +297,13 @@ func (a *API) DeleteTemplate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// TemplateNameProblem says what is wrong with a template name, or "".
+func TemplateNameProblem(name string) string {
+	f := FieldErrors{}
+	checkTemplateName(f, "name", name)
+	return f["name"]
 }
 
 // checkTemplateName: a template name becomes a file name in the template

@@ -43,8 +43,14 @@ func (a *API) ListTerminalSessions(w http.ResponseWriter, r *http.Request) {
 		if !mayManageSession(p, s) {
 			continue
 		}
-		out = append(out, TerminalSessionView{ID: s.ID, Kind: string(s.Kind), Owner: s.OwnerName,
-			Yours: s.Owner == console.OwnerKey(p), StartedAt: s.Started.UTC(), LastActiveAt: s.LastActive().UTC(), Viewers: s.Viewers()})
+		v := TerminalSessionView{ID: s.ID, Kind: string(s.Kind), Owner: s.OwnerName,
+			Yours: s.Owner == console.OwnerKey(p), StartedAt: s.Started.UTC(), LastActiveAt: s.LastActive().UTC(), Viewers: s.Viewers()}
+		if !v.Yours && !p.IsStaff() {
+			// A customer sees a console opened by someone else, which on
+			// their own container is the hosting staff; names stay inside.
+			v.Owner = "hosting staff"
+		}
+		out = append(out, v)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].StartedAt.Before(out[j].StartedAt) })
 	writeJSON(w, http.StatusOK, map[string]any{"sessions": out})

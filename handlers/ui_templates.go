@@ -27,7 +27,7 @@ func (u *UI) templatesPage(w http.ResponseWriter, r *http.Request, status int, v
 	}
 	rows := make([]templateRow, 0, len(list))
 	for _, t := range list {
-		tv := u.api.templateView(t)
+		tv := u.api.templateView(t, true)
 		row := templateRow{TemplateView: tv}
 		if tv.SizeBytes != nil {
 			row.Size = humanBytes(uint64(*tv.SizeBytes))

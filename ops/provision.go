@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -68,12 +69,20 @@ func (r *Runner) reinstall(ctx context.Context, ctid int, p Params) error {
 	if st, err := r.Drv.State(ctx, name); err == nil {
 		wasRunning = st != lxcdriver.StateStopped
 	}
-	if err := removeContainer(ctx, r.Drv, name); err != nil {
-		return err
-	}
+	// The template is resolved, and its tarball found, before anything
+	// of the old container is touched: a template deleted or disabled
+	// since the request fails the reinstall and leaves the VPS as it was.
 	c.Template = p.Template
 	opts, err := r.createOptions(ctx, c)
 	if err != nil {
+		return fmt.Errorf("reinstall: %w (the container is unchanged)", err)
+	}
+	if opts.RootfsTarball != "" {
+		if _, err := os.Stat(opts.RootfsTarball); err != nil {
+			return fmt.Errorf("reinstall: template %q: %w (the container is unchanged)", c.Template, err)
+		}
+	}
+	if err := removeContainer(ctx, r.Drv, name); err != nil {
 		return err
 	}
 	if err := r.Drv.Create(ctx, name, opts); err != nil {

@@ -336,6 +336,9 @@ func (r *Runner) createOptions(ctx context.Context, c db.Container) (lxcdriver.C
 	if err != nil {
 		return lxcdriver.CreateOptions{}, fmt.Errorf("template %q: %w", c.Template, err)
 	}
+	if !t.Enabled {
+		return lxcdriver.CreateOptions{}, fmt.Errorf("template %q has been disabled", c.Template)
+	}
 	opts := lxcdriver.CreateOptions{Config: baseConfig(c), Disk: diskOf(c)}
 	switch t.Kind {
 	case "lxc":

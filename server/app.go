@@ -178,6 +178,10 @@ func (a *App) scanTemplateCache(ctx context.Context) error {
 		if !ok || e.IsDir() || name == "" || strings.HasPrefix(name, ".") {
 			continue
 		}
+		if reason := handlers.TemplateNameProblem(name); reason != "" {
+			a.Log.Warn("template cache: file skipped: its name "+reason, "file", e.Name())
+			continue
+		}
 		if err := a.Store.RegisterTemplate(ctx, db.Template{Name: name, Kind: "tarball", Source: e.Name(),
 			Description: "from the template cache", Enabled: true}); err != nil {
 			return err

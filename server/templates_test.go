@@ -2,15 +2,20 @@ package server
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/ctpanel/ctpanel/handlers"
 	"github.com/ctpanel/ctpanel/lxcdriver"
 )
 
@@ -90,8 +95,14 @@ func TestTemplateUploadAndManagement(t *testing.T) {
 	p.expect(p.do(alice, "PUT", "/api/v1/templates/deb12", string(good)), http.StatusForbidden)
 	p.expect(p.do(alice, "PATCH", "/api/v1/templates/busybox", map[string]any{"enabled": false}), http.StatusForbidden)
 	p.expect(p.do(alice, "DELETE", "/api/v1/templates/busybox", nil), http.StatusForbidden)
-	// busybox is liblxc's template script, not a tarball.
+	// busybox is liblxc's template script, not a tarball: it cannot be
+	// replaced or deleted, only disabled.
 	p.expect(p.do(p.admin, "PUT", "/api/v1/templates/busybox", string(good)), http.StatusConflict)
+	p.expect(p.do(p.admin, "DELETE", "/api/v1/templates/busybox", nil), http.StatusConflict)
+	// A body announced over the limit is refused before it is read.
+	if status := rawPut(t, p, "/api/v1/templates/huge", handlers.MaxTemplateBytes+1); status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("announced 16 GiB + 1: %d", status)
+	}
 
 	// A good upload: 201, the file in the cache, usable at once.
 	r := p.expect(p.do(p.admin, "PUT", "/api/v1/templates/deb12?description=Debian+12", string(good)), http.StatusCreated)
@@ -115,6 +126,39 @@ func TestTemplateUploadAndManagement(t *testing.T) {
 	tv = p.expect(p.do(p.admin, "PUT", "/api/v1/templates/deb12", string(good2)), http.StatusOK).json(t)
 	if tv["description"] != "Debian 12" || tv["size_bytes"] != float64(len(good2)) || tv["containers"] != float64(1) {
 		t.Fatalf("replaced template: %v", tv)
+	}
+	if fi, err := os.Stat(filepath.Join(cache, "deb12.tar.gz")); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("template file: %v %v", fi, err)
+	}
+	// Customers see the template, but not how much of the farm uses it.
+	if tv := p.expect(p.do(alice, "GET", "/api/v1/templates/deb12", nil), 200).json(t); tv["containers"] != nil {
+		t.Fatalf("a customer sees the farm's count: %v", tv)
+	}
+	// Replaced disabled, then enabled again by the next upload that says so.
+	if tv := p.expect(p.do(p.admin, "PUT", "/api/v1/templates/deb12?enabled=false", string(good2)), 200).json(t); tv["enabled"] != false {
+		t.Fatalf("replaced with enabled=false: %v", tv)
+	}
+	if tv := p.expect(p.do(p.admin, "PUT", "/api/v1/templates/deb12", string(good2)), 200).json(t); tv["enabled"] != false {
+		t.Fatalf("a replacement without enabled changed it: %v", tv)
+	}
+	if tv := p.expect(p.do(p.admin, "PUT", "/api/v1/templates/deb12?enabled=true", string(good2)), 200).json(t); tv["enabled"] != true {
+		t.Fatalf("replaced with enabled=true: %v", tv)
+	}
+
+	// A tarball gone from the cache behind the panel's back: the
+	// reinstall fails before it touches the container.
+	if err := os.Rename(filepath.Join(cache, "deb12.tar.gz"), filepath.Join(cache, "deb12.away")); err != nil {
+		t.Fatal(err)
+	}
+	op := p.run(alice, "POST", "/api/v1/containers/101/reinstall", map[string]any{"template": "deb12"})
+	if op["status"] != "failed" || !strings.Contains(op["error"].(string), "unchanged") {
+		t.Fatalf("reinstall from a missing tarball: %v", op)
+	}
+	if c := p.expect(p.do(alice, "GET", "/api/v1/containers/101", nil), 200).json(t); c["status"] != "stopped" || c["phase"] != "ready" {
+		t.Fatalf("container after the refused reinstall: %v", c)
+	}
+	if err := os.Rename(filepath.Join(cache, "deb12.away"), filepath.Join(cache, "deb12.tar.gz")); err != nil {
+		t.Fatal(err)
 	}
 
 	// Disabled: staff still see it, customers do not, nobody creates from it.
@@ -181,4 +225,23 @@ func gzipOf(t *testing.T, b []byte) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// rawPut sends a PUT announcing a body of n bytes without sending it, and
+// returns the status the panel answers with.
+func rawPut(t *testing.T, p *testPanel, path string, n int64) int {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(p.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "PUT %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n", path, p.admin, n)
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	return res.StatusCode
 }
