@@ -110,8 +110,12 @@ func (d *Driver) state(c *lxc.Container) lxcdriver.State {
 
 // waitState polls until c reaches want or ctx or deadline (if not zero)
 // runs out; reached says which.
+//
+// Most starts and stops settle within tens of milliseconds, so the first
+// 50 ms are polled every millisecond (a state read is one round trip to
+// the container's monitor); only then does the wait back off.
 func (d *Driver) waitState(ctx context.Context, c *lxc.Container, want lxcdriver.State, deadline time.Time) (reached bool, err error) {
-	delay := time.Millisecond
+	delay, began := time.Millisecond, time.Now()
 	for {
 		if d.state(c) == want {
 			return true, nil
@@ -123,7 +127,9 @@ func (d *Driver) waitState(ctx context.Context, c *lxc.Container, want lxcdriver
 			return false, nil
 		}
 		time.Sleep(delay)
-		delay = min(2*delay, 50*time.Millisecond)
+		if time.Since(began) > 50*time.Millisecond {
+			delay = min(2*delay, 50*time.Millisecond)
+		}
 	}
 }
 
