@@ -89,7 +89,21 @@ func (q *Queries) observeFailcnt(ctx context.Context, ids []int32, res []string,
 
 // FailcntTotals returns every container's cumulative failcnts.
 func (q *Queries) FailcntTotals(ctx context.Context) (map[int]map[string]uint64, error) {
-	rows, err := q.db.Query(ctx, `SELECT ct_id, resource, base + raw FROM bc_failcnt`)
+	return q.failcntTotals(ctx, nil)
+}
+
+// FailcntTotalsOf returns the cumulative failcnts of some containers, as
+// last folded, without observing anything.
+func (q *Queries) FailcntTotalsOf(ctx context.Context, ctids []int) (map[int]map[string]uint64, error) {
+	if ctids == nil {
+		ctids = []int{}
+	}
+	return q.failcntTotals(ctx, ctids)
+}
+
+func (q *Queries) failcntTotals(ctx context.Context, ctids []int) (map[int]map[string]uint64, error) {
+	rows, err := q.db.Query(ctx, `SELECT ct_id, resource, base + raw FROM bc_failcnt
+		WHERE $1::int[] IS NULL OR ct_id = ANY($1::int[])`, ctids)
 	if err != nil {
 		return nil, fmt.Errorf("store: failcnt totals: %w", err)
 	}

@@ -59,7 +59,10 @@ type Monitor struct {
 	mu        sync.Mutex
 	cache     map[int]cached
 	restarted map[int]bool
-	observe   sync.Mutex // one failcnt fold at a time per process
+	// pending counts the operations under way that may restart a
+	// container (BeginRestart); its failcnts are not folded meanwhile.
+	pending map[int]int
+	observe sync.Mutex // one failcnt fold at a time per process
 }
 
 type cached struct {
@@ -76,13 +79,30 @@ const liveTTL = 50 * time.Millisecond
 func New(store *db.Store, drv lxcdriver.Driver, bus *Bus, log *slog.Logger, s Settings) *Monitor {
 	s.defaults()
 	return &Monitor{Store: store, Drv: drv, Bus: bus, Log: log, Settings: s,
-		cache: map[int]cached{}, restarted: map[int]bool{}}
+		cache: map[int]cached{}, restarted: map[int]bool{}, pending: map[int]int{}}
 }
 
-// MarkRestarted tells the monitor a container was (re)started or stopped,
-// so its kernel failcnts begin again from zero.
-func (m *Monitor) MarkRestarted(ctid int) {
+// BeginRestart says an operation that may start, stop or replace the
+// container is under way. Until EndRestart its kernel failcnts are not
+// folded into the totals: somewhere in the operation they begin again from
+// zero, and a reading in between cannot tell which instance it came from.
+// Reads meanwhile show the totals as they were before it.
+func (m *Monitor) BeginRestart(ctid int) {
 	m.mu.Lock()
+	m.pending[ctid]++
+	delete(m.cache, ctid)
+	m.mu.Unlock()
+}
+
+// EndRestart ends BeginRestart: the next reading is of the new instance,
+// whose counters began from zero.
+func (m *Monitor) EndRestart(ctid int) {
+	m.mu.Lock()
+	if m.pending[ctid] <= 1 {
+		delete(m.pending, ctid)
+	} else {
+		m.pending[ctid]--
+	}
 	m.restarted[ctid] = true
 	delete(m.cache, ctid)
 	m.mu.Unlock()
@@ -149,23 +169,29 @@ func (m *Monitor) diskRows(ctx context.Context, ctid int) []Row {
 // containers in one database round trip, and raises alerts for failcnts
 // that grew.
 func (m *Monitor) fold(ctx context.Context, counters map[int][]lxcdriver.Counter) (map[int][]Row, error) {
-	var obs []db.FailcntObservation
-	for ctid, cs := range counters {
-		for _, c := range cs {
-			obs = append(obs, db.FailcntObservation{CTID: ctid, Resource: c.Resource, Raw: c.FailCnt})
-		}
-	}
 	m.observe.Lock()
 	m.mu.Lock()
-	var restarted []int
-	for ctid := range counters {
+	var restarted, held []int
+	var obs []db.FailcntObservation
+	for ctid, cs := range counters {
+		if m.pending[ctid] > 0 {
+			held = append(held, ctid)
+			continue
+		}
 		if m.restarted[ctid] {
 			restarted = append(restarted, ctid)
 			delete(m.restarted, ctid)
 		}
+		for _, c := range cs {
+			obs = append(obs, db.FailcntObservation{CTID: ctid, Resource: c.Resource, Raw: c.FailCnt})
+		}
 	}
 	m.mu.Unlock()
-	totals, err := m.Store.ObserveFailcnt(ctx, obs, restarted)
+	var totals []db.FailcntTotal
+	var err error
+	if len(obs) > 0 {
+		totals, err = m.Store.ObserveFailcnt(ctx, obs, restarted)
+	}
 	m.observe.Unlock()
 	if err != nil {
 		m.mu.Lock()
@@ -184,6 +210,18 @@ func (m *Monitor) fold(ctx context.Context, counters map[int][]lxcdriver.Counter
 		byKey[key{t.CTID, t.Resource}] = t.Total
 		if t.Total > t.Before {
 			m.alert(ctx, t)
+		}
+	}
+	if len(held) > 0 {
+		// Mid-operation: the totals as last folded.
+		prev, err := m.Store.FailcntTotalsOf(ctx, held)
+		if err != nil {
+			return nil, err
+		}
+		for ctid, byRes := range prev {
+			for res, n := range byRes {
+				byKey[key{ctid, res}] = n
+			}
 		}
 	}
 	out := make(map[int][]Row, len(counters))

@@ -30,6 +30,23 @@ type Runner struct {
 	// OnFinish, when set, hears of every finished operation and the
 	// container's state after it.
 	OnFinish func(op db.Operation, state string, err error)
+	// BeforeRun and AfterRun, when set, are called right before the
+	// operation's work and right after it, before its outcome is recorded
+	// (so before anyone waiting on it can hear it finished).
+	BeforeRun func(op db.Operation)
+	AfterRun  func(op db.Operation, err error)
+}
+
+// RestartsContainer says whether an action starts, stops or replaces the
+// container's processes, after which the kernel's counters (failcnt)
+// begin again from zero.
+func RestartsContainer(action string) bool {
+	switch action {
+	case ActionCreate, ActionClone, ActionStart, ActionStop, ActionShutdown, ActionRestart,
+		ActionSuspend, ActionUnsuspend, ActionReinstall, ActionDestroy:
+		return true
+	}
+	return false
 }
 
 // DefaultShutdownTimeout is how long a clean shutdown may take before the
@@ -74,7 +91,13 @@ func (r *Runner) Work(ctx context.Context, job *river.Job[JobArgs]) error {
 	}
 	log := r.Log.With("op", op.ID, "action", op.Action, "ctid", op.CTID)
 	log.Debug("operation started")
+	if r.BeforeRun != nil {
+		r.BeforeRun(op)
+	}
 	opErr := r.run(ctx, op)
+	if r.AfterRun != nil {
+		r.AfterRun(op, opErr)
+	}
 	// The outcome is recorded even if the job's context is gone.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()

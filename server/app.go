@@ -111,7 +111,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &webhooks.Sender{Store: a.Store})
 	river.AddWorker(workers, &ops.Runner{Store: a.Store, Drv: drv, Hub: a.Hub, Log: log,
-		TemplateCacheDir: cfg.TemplateCacheDir(), OnFinish: a.operationFinished})
+		TemplateCacheDir: cfg.TemplateCacheDir(), OnFinish: a.operationFinished,
+		BeforeRun: a.operationStarting, AfterRun: a.operationDone})
 	a.River, err = river.NewClient(riverpgxv5.New(a.Pool), &river.Config{
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 100}},
 		Workers:           workers,
@@ -190,15 +191,29 @@ func (a *App) scanTemplateCache(ctx context.Context) error {
 	return nil
 }
 
-// operationFinished tells the event bus, and the monitor when a container
-// (re)started, whose kernel failcnts then begin from zero.
-func (a *App) operationFinished(op db.Operation, state string, err error) {
-	switch op.Action {
-	case ops.ActionStart, ops.ActionStop, ops.ActionShutdown, ops.ActionRestart, ops.ActionCreate, ops.ActionClone:
-		a.Mon.MarkRestarted(op.CTID)
-	default:
+// operationStarting holds the folding of a container's failcnts while an
+// operation may restart it: the kernel's counters begin again from zero
+// somewhere inside it, and a read in between must not be taken for the
+// old instance's.
+func (a *App) operationStarting(op db.Operation) {
+	if ops.RestartsContainer(op.Action) {
+		a.Mon.BeginRestart(op.CTID)
+	}
+}
+
+// operationDone tells the monitor, before anyone hears the operation
+// finished, that the container's counters began again (or that its
+// limits may have changed).
+func (a *App) operationDone(op db.Operation, _ error) {
+	if ops.RestartsContainer(op.Action) {
+		a.Mon.EndRestart(op.CTID)
+	} else {
 		a.Mon.Invalidate(op.CTID)
 	}
+}
+
+// operationFinished tells the event bus.
+func (a *App) operationFinished(op db.Operation, state string, err error) {
 	e := monitor.Event{Type: "operation", CTID: op.CTID, Action: op.Action, Operation: op.ID, Status: db.OpSucceeded, State: state}
 	if err != nil {
 		e.Status, e.Error = db.OpFailed, err.Error()

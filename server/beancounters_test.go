@@ -333,3 +333,44 @@ func TestMetricsPassPromtool(t *testing.T) {
 		t.Fatalf("promtool check metrics: %v\n%s", err, out)
 	}
 }
+
+// TestFailcntNotCountedTwiceAroundARestart: a reading taken while an
+// operation restarts the container (a watcher's live read, the sampler)
+// is not folded, so the restart is counted once however the readings and
+// the end of the operation interleave.
+func TestFailcntNotCountedTwiceAroundARestart(t *testing.T) {
+	fake := lxcdriver.NewFake()
+	p := newTestPanel(t, fake, "")
+	p.ok(p.admin, "POST", "/api/v1/containers", map[string]any{"ctid": 101, "template": "busybox", "start": true})
+	sample := func() {
+		t.Helper()
+		if _, err := p.app.Mon.SampleOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fake.SetHeld("101", lxcdriver.ResNumProc, 10, 4)
+	sample()
+	if got := beancounters(t, p, "101")["numproc"]; got["failcnt"] != 4 {
+		t.Fatalf("before: %v", got)
+	}
+	// Mid-restart the new instance reads failcnt 1: shown, not folded.
+	p.app.Mon.BeginRestart(101)
+	fake.SetHeld("101", lxcdriver.ResNumProc, 10, 1)
+	sample()
+	if got := beancounters(t, p, "101")["numproc"]; got["failcnt"] != 4 || got["failcnt_since_start"] != 1 {
+		t.Fatalf("mid-restart: %v", got)
+	}
+	p.app.Mon.EndRestart(101)
+	for range 3 {
+		sample()
+		if got := beancounters(t, p, "101")["numproc"]; got["failcnt"] != 5 {
+			t.Fatalf("after the restart: %v, want 4 + 1", got)
+		}
+	}
+	// A real restart operation, read right after /wait returns.
+	p.ok(p.admin, "POST", "/api/v1/containers/101/restart", nil)
+	fake.SetHeld("101", lxcdriver.ResNumProc, 10, 2)
+	if got := beancounters(t, p, "101")["numproc"]; got["failcnt"] != 7 || got["failcnt_since_start"] != 2 {
+		t.Fatalf("after a restart operation: %v, want 5 + 2", got)
+	}
+}
