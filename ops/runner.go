@@ -91,13 +91,7 @@ func (r *Runner) Work(ctx context.Context, job *river.Job[JobArgs]) error {
 	}
 	log := r.Log.With("op", op.ID, "action", op.Action, "ctid", op.CTID)
 	log.Debug("operation started")
-	if r.BeforeRun != nil {
-		r.BeforeRun(op)
-	}
-	opErr := r.run(ctx, op)
-	if r.AfterRun != nil {
-		r.AfterRun(op, opErr)
-	}
+	opErr := r.runHooked(ctx, op)
 	// The outcome is recorded even if the job's context is gone.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -116,6 +110,18 @@ func (r *Runner) Work(ctx context.Context, job *river.Job[JobArgs]) error {
 		log.Info("operation succeeded")
 	}
 	return nil
+}
+
+// runHooked is run between BeforeRun and AfterRun; AfterRun is called
+// even if the work panics.
+func (r *Runner) runHooked(ctx context.Context, op db.Operation) (err error) {
+	if r.BeforeRun != nil {
+		r.BeforeRun(op)
+	}
+	if r.AfterRun != nil {
+		defer func() { r.AfterRun(op, err) }()
+	}
+	return r.run(ctx, op)
 }
 
 func (r *Runner) run(ctx context.Context, op db.Operation) error {
