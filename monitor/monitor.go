@@ -94,16 +94,21 @@ func (m *Monitor) BeginRestart(ctid int) {
 	m.mu.Unlock()
 }
 
-// EndRestart ends BeginRestart: the next reading is of the new instance,
-// whose counters began from zero.
-func (m *Monitor) EndRestart(ctid int) {
+// EndRestart ends BeginRestart. restarted says the operation did what it
+// was for (started, stopped or replaced the container): the next reading
+// is then of a new instance, whose counters began from zero. After an
+// operation that failed, nothing is assumed; a counter that went down is
+// still taken for a restart.
+func (m *Monitor) EndRestart(ctid int, restarted bool) {
 	m.mu.Lock()
 	if m.pending[ctid] <= 1 {
 		delete(m.pending, ctid)
 	} else {
 		m.pending[ctid]--
 	}
-	m.restarted[ctid] = true
+	if restarted {
+		m.restarted[ctid] = true
+	}
 	delete(m.cache, ctid)
 	m.mu.Unlock()
 }

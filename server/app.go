@@ -204,9 +204,9 @@ func (a *App) operationStarting(op db.Operation) {
 // operationDone tells the monitor, before anyone hears the operation
 // finished, that the container's counters began again (or that its
 // limits may have changed).
-func (a *App) operationDone(op db.Operation, _ error) {
+func (a *App) operationDone(op db.Operation, restarted bool, _ error) {
 	if ops.RestartsContainer(op.Action) {
-		a.Mon.EndRestart(op.CTID)
+		a.Mon.EndRestart(op.CTID, restarted)
 	} else {
 		a.Mon.Invalidate(op.CTID)
 	}

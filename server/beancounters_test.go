@@ -360,17 +360,31 @@ func TestFailcntNotCountedTwiceAroundARestart(t *testing.T) {
 	if got := beancounters(t, p, "101")["numproc"]; got["failcnt"] != 4 || got["failcnt_since_start"] != 1 {
 		t.Fatalf("mid-restart: %v", got)
 	}
-	p.app.Mon.EndRestart(101)
+	p.app.Mon.EndRestart(101, true)
 	for range 3 {
 		sample()
 		if got := beancounters(t, p, "101")["numproc"]; got["failcnt"] != 5 {
 			t.Fatalf("after the restart: %v, want 4 + 1", got)
 		}
 	}
+	// A start of a running container succeeds and restarts nothing: the
+	// kernel's count goes on, and so does the total.
+	p.ok(p.admin, "POST", "/api/v1/containers/101/start", nil)
+	fake.SetHeld("101", lxcdriver.ResNumProc, 10, 3)
+	if got := beancounters(t, p, "101")["numproc"]; got["failcnt"] != 7 {
+		t.Fatalf("after a start of a running container: %v, want 4 + 3", got)
+	}
 	// A real restart operation, read right after /wait returns.
 	p.ok(p.admin, "POST", "/api/v1/containers/101/restart", nil)
 	fake.SetHeld("101", lxcdriver.ResNumProc, 10, 2)
-	if got := beancounters(t, p, "101")["numproc"]; got["failcnt"] != 7 || got["failcnt_since_start"] != 2 {
-		t.Fatalf("after a restart operation: %v, want 5 + 2", got)
+	if got := beancounters(t, p, "101")["numproc"]; got["failcnt"] != 9 || got["failcnt_since_start"] != 2 {
+		t.Fatalf("after a restart operation: %v, want 7 + 2", got)
+	}
+	// Suspended by freezing and unsuspended: the same processes go on.
+	p.ok(p.admin, "POST", "/api/v1/containers/101/suspend", map[string]any{"mode": "freeze"})
+	p.ok(p.admin, "POST", "/api/v1/containers/101/unsuspend", nil)
+	fake.SetHeld("101", lxcdriver.ResNumProc, 10, 4)
+	if got := beancounters(t, p, "101")["numproc"]; got["failcnt"] != 11 {
+		t.Fatalf("after a freeze suspension: %v, want 7 + 4", got)
 	}
 }

@@ -75,6 +75,12 @@ func (d *Driver) LXCPath() string { return d.lxcpath }
 
 // container opens a defined container; the caller releases it.
 func (d *Driver) container(op, name string) (*lxc.Container, error) {
+	// A container without a config file is not defined; asking liblxc
+	// anyway would have it print "Failed to load config" on our stderr
+	// (the console's watcher asks while a container is being destroyed).
+	if _, err := os.Stat(filepath.Join(d.lxcpath, name, "config")); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("liblxc: %s %s: %w", op, name, lxcdriver.ErrNotFound)
+	}
 	c, err := lxc.NewContainer(name, d.lxcpath)
 	if err != nil {
 		return nil, fmt.Errorf("liblxc: %s %s: %w", op, name, err)
