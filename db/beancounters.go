@@ -16,6 +16,8 @@ type FailcntObservation struct {
 	CTID     int
 	Resource string
 	Raw      uint64
+	// Instance is the reading's lxcdriver.Counter.Instance (0: unknown).
+	Instance int64
 }
 
 // FailcntTotal is a resource's cumulative failcnt before and after an
@@ -28,39 +30,44 @@ type FailcntTotal struct {
 }
 
 // ObserveFailcnt folds the kernel's failcnts into the cumulative totals, in
-// one statement for any number of containers. restarted lists containers
-// restarted since their last observation (their kernel counters began
-// again from zero); a raw value going down says the same.
-func (q *Queries) ObserveFailcnt(ctx context.Context, obs []FailcntObservation, restarted []int) ([]FailcntTotal, error) {
+// one statement for any number of containers. A reading of a later
+// instance of the container than the stored one (it was restarted: its
+// kernel counters began again from zero), or a raw value that went down,
+// adds the stored raw value to the base. A reading of an earlier instance
+// (taken before a restart, folded after it) changes nothing.
+func (q *Queries) ObserveFailcnt(ctx context.Context, obs []FailcntObservation) ([]FailcntTotal, error) {
 	ids := make([]int32, len(obs))
 	res := make([]string, len(obs))
 	raw := make([]int64, len(obs))
+	inst := make([]int64, len(obs))
 	for i, o := range obs {
-		ids[i], res[i], raw[i] = int32(o.CTID), o.Resource, clampInt64(o.Raw)
+		ids[i], res[i], raw[i], inst[i] = int32(o.CTID), o.Resource, clampInt64(o.Raw), o.Instance
 	}
-	again := make([]int32, len(restarted))
-	for i, id := range restarted {
-		again[i] = int32(id)
-	}
-	return q.observeFailcnt(ctx, ids, res, raw, again, true)
+	return q.observeFailcnt(ctx, ids, res, raw, inst, true)
 }
 
-func (q *Queries) observeFailcnt(ctx context.Context, ids []int32, res []string, raw []int64, again []int32, retry bool) ([]FailcntTotal, error) {
+func (q *Queries) observeFailcnt(ctx context.Context, ids []int32, res []string, raw, inst []int64, retry bool) ([]FailcntTotal, error) {
 	rows, err := q.db.Query(ctx, `
 		WITH old AS (SELECT ct_id, resource, base + raw AS total FROM bc_failcnt WHERE ct_id = ANY($1::int[])),
 		up AS (
-			INSERT INTO bc_failcnt AS f (ct_id, resource, raw, base)
-			SELECT c, r, v, 0 FROM unnest($1::int[], $2::text[], $3::bigint[]) AS t(c, r, v)
+			INSERT INTO bc_failcnt AS f (ct_id, resource, raw, base, instance)
+			SELECT c, r, v, 0, i FROM unnest($1::int[], $2::text[], $3::bigint[], $4::bigint[]) AS t(c, r, v, i)
 			WHERE EXISTS (SELECT 1 FROM containers WHERE ct_id = c)
 			ON CONFLICT (ct_id, resource) DO UPDATE SET
-				base = CASE WHEN f.ct_id = ANY($4::int[]) OR EXCLUDED.raw < f.raw THEN f.base + f.raw ELSE f.base END,
-				raw = EXCLUDED.raw, updated_at = now()
+				base = CASE
+					WHEN EXCLUDED.instance <> 0 AND EXCLUDED.instance < f.instance THEN f.base
+					WHEN EXCLUDED.instance > f.instance AND f.instance <> 0 THEN f.base + f.raw
+					WHEN EXCLUDED.raw < f.raw THEN f.base + f.raw
+					ELSE f.base END,
+				raw = CASE WHEN EXCLUDED.instance <> 0 AND EXCLUDED.instance < f.instance THEN f.raw ELSE EXCLUDED.raw END,
+				instance = GREATEST(f.instance, EXCLUDED.instance),
+				updated_at = now()
 			RETURNING ct_id, resource, base + raw AS total)
 		SELECT up.ct_id, up.resource, COALESCE(old.total, 0), up.total FROM up LEFT JOIN old USING (ct_id, resource)`,
-		ids, res, raw, again)
+		ids, res, raw, inst)
 	var pgErr *pgconn.PgError
 	if retry && errors.As(err, &pgErr) && pgErr.Code == "23503" {
-		return q.observeFailcnt(ctx, ids, res, raw, again, false)
+		return q.observeFailcnt(ctx, ids, res, raw, inst, false)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: observe failcnt: %w", err)
@@ -79,7 +86,7 @@ func (q *Queries) observeFailcnt(ctx context.Context, ids []int32, res []string,
 	err = rows.Err()
 	if retry && errors.As(err, &pgErr) && pgErr.Code == "23503" {
 		// A container was destroyed while this ran; the retry leaves it out.
-		return q.observeFailcnt(ctx, ids, res, raw, again, false)
+		return q.observeFailcnt(ctx, ids, res, raw, inst, false)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: observe failcnt: %w", err)

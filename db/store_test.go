@@ -108,28 +108,36 @@ func TestFailcntCumulativeAndDownsample(t *testing.T) {
 	s := db.New(dbtest.Pool(t))
 	ctx := context.Background()
 	dbtest.Must(t, s.InsertContainer(ctx, db.Container{CTID: 101, Template: "busybox"}))
-	obs := func(raw uint64, restarted bool) db.FailcntTotal {
-		var again []int
-		if restarted {
-			again = []int{101}
-		}
-		tot, err := s.ObserveFailcnt(ctx, []db.FailcntObservation{{CTID: 101, Resource: "numproc", Raw: raw}}, again)
+	obs := func(raw uint64, instance int64) db.FailcntTotal {
+		tot, err := s.ObserveFailcnt(ctx, []db.FailcntObservation{{CTID: 101, Resource: "numproc", Raw: raw, Instance: instance}})
 		if err != nil || len(tot) != 1 {
 			t.Fatalf("observe: %v %v", tot, err)
 		}
 		return tot[0]
 	}
-	if got := obs(3, false); got.Before != 0 || got.Total != 3 {
+	if got := obs(3, 1000); got.Before != 0 || got.Total != 3 {
 		t.Fatalf("first: %+v", got)
 	}
-	if got := obs(5, false); got.Before != 3 || got.Total != 5 {
+	if got := obs(5, 1000); got.Before != 3 || got.Total != 5 {
 		t.Fatalf("grew: %+v", got)
 	}
-	if got := obs(2, false); got.Total != 7 { // the kernel counter was reset
+	if got := obs(2, 1000); got.Total != 7 { // the counter was reset by hand
 		t.Fatalf("after a reset seen as a drop: %+v", got)
 	}
-	if got := obs(4, true); got.Total != 11 { // restarted, then grew past the old raw
+	if got := obs(4, 2000); got.Total != 11 { // a new run, past the old raw
 		t.Fatalf("after a restart: %+v", got)
+	}
+	if got := obs(9, 1000); got.Before != 11 || got.Total != 11 { // a late reading of the old run
+		t.Fatalf("a stale reading changed the total: %+v", got)
+	}
+	if got := obs(6, 2000); got.Total != 13 {
+		t.Fatalf("the new run grew: %+v", got)
+	}
+	if got := obs(1, 0); got.Total != 14 { // run unknown: a drop is a reset
+		t.Fatalf("unknown run: %+v", got)
+	}
+	if got := obs(1, 3000); got.Total != 15 { // a later run after the unknown reading
+		t.Fatalf("after another restart: %+v", got)
 	}
 
 	base := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Minute)

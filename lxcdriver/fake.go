@@ -677,7 +677,8 @@ func (f *Fake) Beancounters(ctx context.Context, name string) ([]Counter, error)
 			u.held = fakeDefaultHeld[res]
 			u.maxHeld = u.held
 		}
-		return Counter{Resource: res, Held: u.held, MaxHeld: u.maxHeld, Barrier: barrier, Limit: limit, FailCnt: u.failCnt}
+		return Counter{Resource: res, Held: u.held, MaxHeld: u.maxHeld, Barrier: barrier, Limit: limit, FailCnt: u.failCnt,
+			Instance: int64(ct.initPID)}
 	}
 	numproc := lim(l.NumProc, 1)
 	swap := Unlimited

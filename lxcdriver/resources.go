@@ -23,6 +23,11 @@ type Counter struct {
 	Barrier  uint64
 	Limit    uint64
 	FailCnt  uint64
+	// Instance tells apart the runs of a container: it is the same on
+	// every row of one run and greater for a later run (the liblxc driver
+	// uses its init's start time in milliseconds since the epoch); 0 when
+	// unknown. The kernel's counters begin again at each run.
+	Instance int64
 }
 
 // Resource names, in the order rows are reported.

@@ -56,12 +56,8 @@ type Monitor struct {
 	Log      *slog.Logger
 	Settings Settings
 
-	mu        sync.Mutex
-	cache     map[int]cached
-	restarted map[int]bool
-	// pending counts the operations under way that may restart a
-	// container (BeginRestart); its failcnts are not folded meanwhile.
-	pending map[int]int
+	mu      sync.Mutex
+	cache   map[int]cached
 	observe sync.Mutex // one failcnt fold at a time per process
 }
 
@@ -79,38 +75,7 @@ const liveTTL = 50 * time.Millisecond
 func New(store *db.Store, drv lxcdriver.Driver, bus *Bus, log *slog.Logger, s Settings) *Monitor {
 	s.defaults()
 	return &Monitor{Store: store, Drv: drv, Bus: bus, Log: log, Settings: s,
-		cache: map[int]cached{}, restarted: map[int]bool{}, pending: map[int]int{}}
-}
-
-// BeginRestart says an operation that may start, stop or replace the
-// container is under way. Until EndRestart its kernel failcnts are not
-// folded into the totals: somewhere in the operation they begin again from
-// zero, and a reading in between cannot tell which instance it came from.
-// Reads meanwhile show the totals as they were before it.
-func (m *Monitor) BeginRestart(ctid int) {
-	m.mu.Lock()
-	m.pending[ctid]++
-	delete(m.cache, ctid)
-	m.mu.Unlock()
-}
-
-// EndRestart ends BeginRestart. restarted says the operation did what it
-// was for (started, stopped or replaced the container): the next reading
-// is then of a new instance, whose counters began from zero. After an
-// operation that failed, nothing is assumed; a counter that went down is
-// still taken for a restart.
-func (m *Monitor) EndRestart(ctid int, restarted bool) {
-	m.mu.Lock()
-	if m.pending[ctid] <= 1 {
-		delete(m.pending, ctid)
-	} else {
-		m.pending[ctid]--
-	}
-	if restarted {
-		m.restarted[ctid] = true
-	}
-	delete(m.cache, ctid)
-	m.mu.Unlock()
+		cache: map[int]cached{}}
 }
 
 // Invalidate drops a container's cached rows (its limits changed).
@@ -174,36 +139,16 @@ func (m *Monitor) diskRows(ctx context.Context, ctid int) []Row {
 // containers in one database round trip, and raises alerts for failcnts
 // that grew.
 func (m *Monitor) fold(ctx context.Context, counters map[int][]lxcdriver.Counter) (map[int][]Row, error) {
-	m.observe.Lock()
-	m.mu.Lock()
-	var restarted, held []int
 	var obs []db.FailcntObservation
 	for ctid, cs := range counters {
-		if m.pending[ctid] > 0 {
-			held = append(held, ctid)
-			continue
-		}
-		if m.restarted[ctid] {
-			restarted = append(restarted, ctid)
-			delete(m.restarted, ctid)
-		}
 		for _, c := range cs {
-			obs = append(obs, db.FailcntObservation{CTID: ctid, Resource: c.Resource, Raw: c.FailCnt})
+			obs = append(obs, db.FailcntObservation{CTID: ctid, Resource: c.Resource, Raw: c.FailCnt, Instance: c.Instance})
 		}
 	}
-	m.mu.Unlock()
-	var totals []db.FailcntTotal
-	var err error
-	if len(obs) > 0 {
-		totals, err = m.Store.ObserveFailcnt(ctx, obs, restarted)
-	}
+	m.observe.Lock()
+	totals, err := m.Store.ObserveFailcnt(ctx, obs)
 	m.observe.Unlock()
 	if err != nil {
-		m.mu.Lock()
-		for _, id := range restarted {
-			m.restarted[id] = true
-		}
-		m.mu.Unlock()
 		return nil, err
 	}
 	type key struct {
@@ -215,18 +160,6 @@ func (m *Monitor) fold(ctx context.Context, counters map[int][]lxcdriver.Counter
 		byKey[key{t.CTID, t.Resource}] = t.Total
 		if t.Total > t.Before {
 			m.alert(ctx, t)
-		}
-	}
-	if len(held) > 0 {
-		// Mid-operation: the totals as last folded.
-		prev, err := m.Store.FailcntTotalsOf(ctx, held)
-		if err != nil {
-			return nil, err
-		}
-		for ctid, byRes := range prev {
-			for res, n := range byRes {
-				byKey[key{ctid, res}] = n
-			}
 		}
 	}
 	out := make(map[int][]Row, len(counters))

@@ -30,27 +30,10 @@ type Runner struct {
 	// OnFinish, when set, hears of every finished operation and the
 	// container's state after it.
 	OnFinish func(op db.Operation, state string, err error)
-	// BeforeRun and AfterRun, when set, are called right before the
-	// operation's work and right after it, before its outcome is recorded
-	// (so before anyone waiting on it can hear it finished).
-	// restarted says the operation started, stopped or replaced the
-	// container's processes (see RestartsContainer).
-	BeforeRun func(op db.Operation)
-	AfterRun  func(op db.Operation, restarted bool, err error)
-}
-
-// RestartsContainer says whether an action may start, stop or replace the
-// container's processes, after which the kernel's counters (failcnt)
-// begin again from zero. (Suspend and unsuspend in freeze mode only
-// freeze and thaw; they are counted here all the same, and AfterRun says
-// what really happened.)
-func RestartsContainer(action string) bool {
-	switch action {
-	case ActionCreate, ActionClone, ActionStart, ActionStop, ActionShutdown, ActionRestart,
-		ActionSuspend, ActionUnsuspend, ActionReinstall, ActionDestroy:
-		return true
-	}
-	return false
+	// AfterRun, when set, is called right after an operation's work (even
+	// if it panics), before its outcome is recorded: before anyone
+	// waiting on it can hear it finished.
+	AfterRun func(op db.Operation, err error)
 }
 
 // DefaultShutdownTimeout is how long a clean shutdown may take before the
@@ -116,43 +99,13 @@ func (r *Runner) Work(ctx context.Context, job *river.Job[JobArgs]) error {
 	return nil
 }
 
-// runHooked is run between BeforeRun and AfterRun; AfterRun is called
-// even if the work panics.
+// runHooked is run followed by AfterRun, which is called even if the work
+// panics.
 func (r *Runner) runHooked(ctx context.Context, op db.Operation) (err error) {
-	if r.BeforeRun != nil {
-		r.BeforeRun(op)
-	}
-	restarts := RestartsContainer(op.Action)
-	if op.Action == ActionSuspend || op.Action == ActionUnsuspend {
-		// In freeze mode they freeze and thaw: the same processes go on.
-		if p, perr := decodeParams(op); perr == nil && p.Mode == "freeze" {
-			restarts = false
-		}
-	}
-	if restarts && r.startsOnly(op) {
-		// A start of a container that is up already does nothing (it is
-		// safe to repeat), and its processes go on as they were.
-		if st, serr := r.Drv.State(ctx, strconv.Itoa(op.CTID)); serr == nil && (st == lxcdriver.StateRunning || st == lxcdriver.StateFrozen) {
-			restarts = false
-		}
-	}
 	if r.AfterRun != nil {
-		defer func() { r.AfterRun(op, restarts && err == nil, err) }()
+		defer func() { r.AfterRun(op, err) }()
 	}
 	return r.run(ctx, op)
-}
-
-// startsOnly says the operation only starts the container: a start, or
-// the unsuspend of a container suspended by stopping it.
-func (r *Runner) startsOnly(op db.Operation) bool {
-	switch op.Action {
-	case ActionStart:
-		return true
-	case ActionUnsuspend:
-		p, err := decodeParams(op)
-		return err == nil && p.Mode != "freeze"
-	}
-	return false
 }
 
 func (r *Runner) run(ctx context.Context, op db.Operation) error {

@@ -112,7 +112,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 	river.AddWorker(workers, &webhooks.Sender{Store: a.Store})
 	river.AddWorker(workers, &ops.Runner{Store: a.Store, Drv: drv, Hub: a.Hub, Log: log,
 		TemplateCacheDir: cfg.TemplateCacheDir(), OnFinish: a.operationFinished,
-		BeforeRun: a.operationStarting, AfterRun: a.operationDone})
+		AfterRun: a.operationDone})
 	a.River, err = river.NewClient(riverpgxv5.New(a.Pool), &river.Config{
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 100}},
 		Workers:           workers,
@@ -191,25 +191,11 @@ func (a *App) scanTemplateCache(ctx context.Context) error {
 	return nil
 }
 
-// operationStarting holds the folding of a container's failcnts while an
-// operation may restart it: the kernel's counters begin again from zero
-// somewhere inside it, and a read in between must not be taken for the
-// old instance's.
-func (a *App) operationStarting(op db.Operation) {
-	if ops.RestartsContainer(op.Action) {
-		a.Mon.BeginRestart(op.CTID)
-	}
-}
-
-// operationDone tells the monitor, before anyone hears the operation
-// finished, that the container's counters began again (or that its
-// limits may have changed).
-func (a *App) operationDone(op db.Operation, restarted bool, _ error) {
-	if ops.RestartsContainer(op.Action) {
-		a.Mon.EndRestart(op.CTID, restarted)
-	} else {
-		a.Mon.Invalidate(op.CTID)
-	}
+// operationDone drops the container's cached beancounter rows before
+// anyone hears the operation finished: its limits or its run may have
+// changed.
+func (a *App) operationDone(op db.Operation, _ error) {
+	a.Mon.Invalidate(op.CTID)
 }
 
 // operationFinished tells the event bus.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/lxcdriver"
 )
 
@@ -334,57 +335,74 @@ func TestMetricsPassPromtool(t *testing.T) {
 	}
 }
 
-// TestFailcntNotCountedTwiceAroundARestart: a reading taken while an
-// operation restarts the container (a watcher's live read, the sampler)
-// is not folded, so the restart is counted once however the readings and
-// the end of the operation interleave.
+// TestFailcntNotCountedTwiceAroundARestart: readings carry the run of the
+// container they come from, so a restart is counted once however readings
+// and operations interleave: a reading of the previous run folded after
+// the restart (a watcher's read or the sampler that lost the race) changes
+// nothing, and operations that leave the same processes running (a start
+// of a running container, a freeze suspension) count no restart.
 func TestFailcntNotCountedTwiceAroundARestart(t *testing.T) {
 	fake := lxcdriver.NewFake()
 	p := newTestPanel(t, fake, "")
 	p.ok(p.admin, "POST", "/api/v1/containers", map[string]any{"ctid": 101, "template": "busybox", "start": true})
-	sample := func() {
+	ctx := context.Background()
+	failcnt := func() float64 {
 		t.Helper()
-		if _, err := p.app.Mon.SampleOnce(context.Background()); err != nil {
+		return beancounters(t, p, "101")["numproc"]["failcnt"]
+	}
+	alerts := func() int {
+		t.Helper()
+		var n int
+		if err := p.app.Pool.QueryRow(ctx, `SELECT count(*) FROM alerts WHERE ct_id = 101`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
+		return n
 	}
 	fake.SetHeld("101", lxcdriver.ResNumProc, 10, 4)
-	sample()
-	if got := beancounters(t, p, "101")["numproc"]; got["failcnt"] != 4 {
+	if got := failcnt(); got != 4 {
 		t.Fatalf("before: %v", got)
 	}
-	// Mid-restart the new instance reads failcnt 1: shown, not folded.
-	p.app.Mon.BeginRestart(101)
+	// A reading of this run, to be folded late.
+	stale, err := fake.Beancounters(ctx, "101")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.ok(p.admin, "POST", "/api/v1/containers/101/restart", nil)
 	fake.SetHeld("101", lxcdriver.ResNumProc, 10, 1)
-	sample()
-	if got := beancounters(t, p, "101")["numproc"]; got["failcnt"] != 4 || got["failcnt_since_start"] != 1 {
-		t.Fatalf("mid-restart: %v", got)
+	if got := failcnt(); got != 5 {
+		t.Fatalf("after the restart: %v, want 4 + 1", got)
 	}
-	p.app.Mon.EndRestart(101, true)
-	for range 3 {
-		sample()
-		if got := beancounters(t, p, "101")["numproc"]; got["failcnt"] != 5 {
-			t.Fatalf("after the restart: %v, want 4 + 1", got)
-		}
+	before := alerts()
+	var obs []db.FailcntObservation
+	for _, c := range stale {
+		obs = append(obs, db.FailcntObservation{CTID: 101, Resource: c.Resource, Raw: c.FailCnt, Instance: c.Instance})
 	}
-	// A start of a running container succeeds and restarts nothing: the
-	// kernel's count goes on, and so does the total.
+	if _, err := p.app.Store.ObserveFailcnt(ctx, obs); err != nil {
+		t.Fatal(err)
+	}
+	p.app.Mon.Invalidate(101)
+	if got := failcnt(); got != 5 {
+		t.Fatalf("after a late reading of the previous run: %v, want 5", got)
+	}
+	if n := alerts(); n != before {
+		t.Fatalf("the late reading raised %d alert(s)", n-before)
+	}
+	// A start of a running container restarts nothing.
 	p.ok(p.admin, "POST", "/api/v1/containers/101/start", nil)
 	fake.SetHeld("101", lxcdriver.ResNumProc, 10, 3)
-	if got := beancounters(t, p, "101")["numproc"]; got["failcnt"] != 7 {
+	if got := failcnt(); got != 7 {
 		t.Fatalf("after a start of a running container: %v, want 4 + 3", got)
 	}
-	// A real restart operation, read right after /wait returns.
 	p.ok(p.admin, "POST", "/api/v1/containers/101/restart", nil)
 	fake.SetHeld("101", lxcdriver.ResNumProc, 10, 2)
-	if got := beancounters(t, p, "101")["numproc"]; got["failcnt"] != 9 || got["failcnt_since_start"] != 2 {
-		t.Fatalf("after a restart operation: %v, want 7 + 2", got)
+	if got := failcnt(); got != 9 {
+		t.Fatalf("after a second restart: %v, want 7 + 2", got)
 	}
 	// Suspended by freezing and unsuspended: the same processes go on.
 	p.ok(p.admin, "POST", "/api/v1/containers/101/suspend", map[string]any{"mode": "freeze"})
 	p.ok(p.admin, "POST", "/api/v1/containers/101/unsuspend", nil)
 	fake.SetHeld("101", lxcdriver.ResNumProc, 10, 4)
-	if got := beancounters(t, p, "101")["numproc"]; got["failcnt"] != 11 {
+	if got := failcnt(); got != 11 {
 		t.Fatalf("after a freeze suspension: %v, want 7 + 4", got)
 	}
 }

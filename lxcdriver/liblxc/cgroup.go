@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/ctpanel/ctpanel/lxcdriver/cgroups"
 )
@@ -78,3 +79,48 @@ func (d *Driver) taskCount(pid int) (int, error) {
 	})
 	return n, err
 }
+
+// instanceOf is when process pid started, in milliseconds since the epoch
+// (its start time in clock ticks after boot, plus the boot time): it tells
+// one run of a container from the next, and grows from run to run. 0 when
+// it cannot be read.
+func instanceOf(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name may hold spaces and parentheses: fields are
+	// counted after its closing one, from field 3 (state) on.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	fields := strings.Fields(string(b[i+1:]))
+	const startTime = 22 - 3
+	if len(fields) <= startTime {
+		return 0
+	}
+	ticks, err := strconv.ParseInt(fields[startTime], 10, 64)
+	boot := bootTime()
+	if err != nil || boot == 0 {
+		return 0
+	}
+	// /proc counts in USER_HZ, which Linux fixes at 100.
+	return boot*1000 + ticks*10
+}
+
+// bootTime is the host's boot time in seconds since the epoch (btime in
+// /proc/stat), read once.
+var bootTime = sync.OnceValue(func() int64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "btime "); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+})

@@ -510,3 +510,41 @@ func TestLimitsInCgroupFiles(t *testing.T) {
 		t.Errorf("numproc after restart = %+v", np)
 	}
 }
+
+// TestBeancounterInstance: every row of a reading carries the run of the
+// container it came from, the same from read to read (through the cached
+// cgroup handle too) and greater after a restart, when the kernel's
+// counters begin again; it is the init's start time, near now.
+func TestBeancounterInstance(t *testing.T) {
+	d, name := startBusybox(t)
+	ctx := t.Context()
+	run := func() int64 {
+		t.Helper()
+		rows, err := d.Beancounters(ctx, name)
+		if err != nil || len(rows) == 0 {
+			t.Fatalf("beancounters: %v %v", rows, err)
+		}
+		for _, r := range rows {
+			if r.Instance != rows[0].Instance {
+				t.Fatalf("rows of one reading from two runs: %+v", rows)
+			}
+		}
+		return rows[0].Instance
+	}
+	first := run()
+	if age := time.Since(time.UnixMilli(first)); first == 0 || age < 0 || age > 5*time.Minute {
+		t.Fatalf("instance %d is not the init's start time (%s ago)", first, age)
+	}
+	if again := run(); again != first {
+		t.Fatalf("a second reading of the same run: instance %d, then %d", first, again)
+	}
+	if err := d.Stop(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	if next := run(); next <= first {
+		t.Fatalf("after a restart the instance went from %d to %d", first, next)
+	}
+}

@@ -53,7 +53,7 @@ func (d *Driver) Beancounters(ctx context.Context, name string) ([]lxcdriver.Cou
 		}
 		return nil, fmt.Errorf("liblxc: beancounters %s: %w", name, err)
 	}
-	rows, err := d.handles.open(name, p)
+	rows, err := d.handles.open(name, p, instanceOf(pid))
 	if errors.Is(err, cgroups.ErrGone) {
 		if d.state(c) == lxcdriver.StateStopped {
 			return nil, notRunning
@@ -78,6 +78,9 @@ type handleCache struct {
 type cachedHandle struct {
 	h     *cgroups.Handle
 	files int
+	// instance is the run of the container the handle reads (its
+	// descriptors fail once that run's cgroups are gone).
+	instance int64
 }
 
 var (
@@ -112,7 +115,15 @@ func (hc *handleCache) read(name string) ([]lxcdriver.Counter, bool) {
 		hc.drop(name, ch.h)
 		return nil, false
 	}
-	return rows, true
+	return stamp(rows, ch.instance), true
+}
+
+// stamp marks rows as read from one run of the container.
+func stamp(rows []lxcdriver.Counter, instance int64) []lxcdriver.Counter {
+	for i := range rows {
+		rows[i].Instance = instance
+	}
+	return rows
 }
 
 // stale says rows come from a cgroup with no task left: liblxc failed to
@@ -128,7 +139,12 @@ func stale(rows []lxcdriver.Counter) bool {
 
 // open reads the cgroups p of name for the first time, keeping a handle
 // when the budget allows.
-func (hc *handleCache) open(name string, p cgroups.Paths) ([]lxcdriver.Counter, error) {
+func (hc *handleCache) open(name string, p cgroups.Paths, instance int64) ([]lxcdriver.Counter, error) {
+	rows, err := hc.openRead(name, p, instance)
+	return stamp(rows, instance), err
+}
+
+func (hc *handleCache) openRead(name string, p cgroups.Paths, instance int64) ([]lxcdriver.Counter, error) {
 	if handleFiles.Load()+32 > handleBudget() {
 		return readOnce(p)
 	}
@@ -146,7 +162,7 @@ func (hc *handleCache) open(name string, p cgroups.Paths) ([]lxcdriver.Counter, 
 	handleFiles.Add(int64(n))
 	hc.mu.Lock()
 	old, had := hc.handles[name]
-	hc.handles[name] = cachedHandle{h: h, files: n}
+	hc.handles[name] = cachedHandle{h: h, files: n, instance: instance}
 	hc.mu.Unlock()
 	if had {
 		handleFiles.Add(-int64(old.files))

@@ -1,0 +1,1 @@
+ALTER TABLE bc_failcnt DROP COLUMN IF EXISTS instance;
