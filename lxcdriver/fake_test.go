@@ -70,7 +70,11 @@ func TestFakeBeancounters(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows := fakeRows(t, f, "101")
-	want := lxcdriver.Counter{Resource: lxcdriver.ResNumProc, Held: 3, MaxHeld: 10, Barrier: 10, Limit: 10, FailCnt: 9}
+	run := rows[lxcdriver.ResNumProc].Instance
+	if run == 0 || rows[lxcdriver.ResOOM].Instance != run {
+		t.Errorf("rows of one reading carry runs %d and %d", run, rows[lxcdriver.ResOOM].Instance)
+	}
+	want := lxcdriver.Counter{Resource: lxcdriver.ResNumProc, Held: 3, MaxHeld: 10, Barrier: 10, Limit: 10, FailCnt: 9, Instance: run}
 	if rows[lxcdriver.ResNumProc] != want {
 		t.Errorf("numproc = %+v, want %+v", rows[lxcdriver.ResNumProc], want)
 	}
@@ -82,7 +86,10 @@ func TestFakeBeancounters(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows = fakeRows(t, f, "101")
-	want = lxcdriver.Counter{Resource: lxcdriver.ResNumProc, Held: 1, MaxHeld: 1, Barrier: 10, Limit: 10}
+	if rows[lxcdriver.ResNumProc].Instance <= run {
+		t.Errorf("after restart the run went from %d to %d", run, rows[lxcdriver.ResNumProc].Instance)
+	}
+	want = lxcdriver.Counter{Resource: lxcdriver.ResNumProc, Held: 1, MaxHeld: 1, Barrier: 10, Limit: 10, Instance: rows[lxcdriver.ResNumProc].Instance}
 	if rows[lxcdriver.ResNumProc] != want || rows[lxcdriver.ResOOM].FailCnt != 0 {
 		t.Errorf("after restart numproc = %+v, oom = %+v", rows[lxcdriver.ResNumProc], rows[lxcdriver.ResOOM])
 	}
