@@ -257,13 +257,9 @@ func (a *API) PatchPlan(w http.ResponseWriter, r *http.Request) {
 		a.smartError(w, r, err)
 		return
 	}
-	if req.Description != nil {
-		f := FieldErrors{}
-		checkDescription(f, "description", *req.Description)
-		if err := f.Err(); err != nil {
-			a.smartError(w, r, err)
-			return
-		}
+	if err := checkOptionalDescription(req.Description); err != nil {
+		a.smartError(w, r, err)
+		return
 	}
 	var spec *ubc.Spec
 	if req.Limits != nil {

@@ -240,13 +240,9 @@ func (a *API) PatchTemplate(w http.ResponseWriter, r *http.Request) {
 		a.smartError(w, r, err)
 		return
 	}
-	if req.Description != nil {
-		f := FieldErrors{}
-		checkDescription(f, "description", *req.Description)
-		if err := f.Err(); err != nil {
-			a.smartError(w, r, err)
-			return
-		}
+	if err := checkOptionalDescription(req.Description); err != nil {
+		a.smartError(w, r, err)
+		return
 	}
 	name := urlParam(r, "name")
 	t, err := a.Store.UpdateTemplate(r.Context(), name, req.Description, req.Enabled)

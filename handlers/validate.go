@@ -105,6 +105,17 @@ func checkNameservers(f FieldErrors, field string, ns []string) {
 	}
 }
 
+// checkOptionalDescription is checkDescription of a field a PATCH may
+// leave out (nil).
+func checkOptionalDescription(d *string) error {
+	if d == nil {
+		return nil
+	}
+	f := FieldErrors{}
+	checkDescription(f, "description", *d)
+	return f.Err()
+}
+
 func checkDescription(f FieldErrors, field, d string) {
 	if len(d) > 1024 {
 		f.Add(field, "must be at most 1024 characters")
