@@ -1,7 +1,6 @@
-package cgroups
+package cgroups_test
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,37 +9,22 @@ import (
 	"testing"
 
 	"github.com/ctpanel/ctpanel/lxcdriver"
+	"github.com/ctpanel/ctpanel/lxcdriver/cgroups"
+	"github.com/ctpanel/ctpanel/lxcdriver/cgroups/cgroupstest"
 )
 
-// realV2Cgroup makes a fresh cgroup in the host's cgroup2 hierarchy (the
-// whole tree on a pure v2 host, /sys/fs/cgroup/unified on a hybrid one)
-// with one sleeping process in it, and removes both at the end. It skips
-// where there is no cgroup2 mount or no right to write it.
+// realV2Cgroup makes a fresh cgroup in a real cgroup2 hierarchy with one
+// sleeping process in it; both go when the test ends.
 func realV2Cgroup(t *testing.T) (dir string, pid int) {
 	t.Helper()
-	root := HostLayout().V2Root
-	if root == "" {
-		t.Skip("no cgroup2 hierarchy is mounted on this host")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("making a cgroup needs root")
-	}
-	dir = filepath.Join(root, fmt.Sprintf("ctpanel-test-%d", os.Getpid()))
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Skipf("cannot make a cgroup in %s: %v", root, err)
-	}
+	dir = cgroupstest.V2Dir(t, "ctpanel-test")
 	cmd := exec.Command("sleep", "300")
 	if err := cmd.Start(); err != nil {
-		_ = os.Remove(dir)
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = os.WriteFile(filepath.Join(dir, "cgroup.freeze"), []byte("0"), 0)
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		if err := os.Remove(dir); err != nil {
-			t.Errorf("remove test cgroup: %v", err)
-		}
 	})
 	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0); err != nil {
 		t.Fatalf("move the process into %s: %v", dir, err)
@@ -64,7 +48,7 @@ func TestReadV2OnRealHierarchy(t *testing.T) {
 		has[c] = true
 	}
 	rows := map[string]lxcdriver.Counter{}
-	for _, c := range ReadV2(dir) {
+	for _, c := range cgroups.ReadV2(dir) {
 		rows[c.Resource] = c
 	}
 	t.Logf("controllers %v, rows %v", has, rows)
@@ -82,7 +66,7 @@ func TestReadV2OnRealHierarchy(t *testing.T) {
 		t.Errorf("physpages held 0 for a cgroup with a live process")
 	}
 	// The same through Locate, as the sampler finds a container.
-	p, err := DetectLayout().Locate(pid)
+	p, err := cgroups.DetectLayout().Locate(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
