@@ -1798,6 +1798,31 @@ type OperationList struct {
 	Operations []Operation `json:"operations"`
 }
 
+// PasswordLink defines model for PasswordLink.
+type PasswordLink struct {
+	// Customer The customer's ID.
+	Customer  int64     `json:"customer"`
+	ExpiresAt time.Time `json:"expires_at"`
+
+	// Path The link's path on the panel: `/set-password?token=...`.
+	Path string `json:"path"`
+
+	// Token The link's secret (`ctpl_...`), shown only in this answer; only its hash is kept.
+	Token string `json:"token"`
+
+	// Url `path` on the scheme and host this request came to (`https` when the request came over TLS or with `X-Forwarded-Proto: https`). Send the customer this, or `path` on the panel's public address.
+	Url string `json:"url"`
+
+	// Username The username the customer signs in with.
+	Username string `json:"username"`
+}
+
+// PasswordLinkRequest defines model for PasswordLinkRequest.
+type PasswordLinkRequest struct {
+	// ValidHours How long the link works, in hours.
+	ValidHours *int `json:"valid_hours,omitempty"`
+}
+
 // PatchContainerRequest Only the fields present change. A `null` `name` (or an empty one) removes the name; `null` for any other field leaves it unchanged. `plan` must come alone.
 //
 // Example: {"hostname":"www.example.com","nameserver":["9.9.9.9"]}
@@ -2758,6 +2783,12 @@ type CreateCustomerParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// CreatePasswordLinkParams defines parameters for CreatePasswordLink.
+type CreatePasswordLinkParams struct {
+	// IdempotencyKey Makes this POST safe to retry. The first request with a key runs; its answer (status, body and `Location`) is remembered for 24 hours, per token. A retry with the same key, route and body is not run again: it gets the remembered answer with `Idempotent-Replayed: true` (other headers, such as a create's `Content-Location`, are not replayed). The same key with another body or route is a 422 `idempotency_mismatch`; a retry while the first request is still being processed is a 409 `idempotency_in_progress` (retry shortly). Answers below 500, errors included, are remembered; a 5xx answer is not, so the key can be retried. 1 to 255 printable ASCII characters (anything else is a 400 `invalid_parameter`); left out or empty, the request is not deduplicated. Another token's same key is a different key. Ignored on calls made with the web panel's session cookie.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // WatchEventsParams defines parameters for WatchEvents.
 type WatchEventsParams struct {
 	Connection          string                               `json:"Connection"`
@@ -2899,6 +2930,9 @@ type CreateCustomerJSONRequestBody = CreateCustomerRequest
 
 // PatchCustomerJSONRequestBody defines body for PatchCustomer for application/json ContentType.
 type PatchCustomerJSONRequestBody = PatchCustomerRequest
+
+// CreatePasswordLinkJSONRequestBody defines body for CreatePasswordLink for application/json ContentType.
+type CreatePasswordLinkJSONRequestBody = PasswordLinkRequest
 
 // CreatePlanJSONRequestBody defines body for CreatePlan for application/json ContentType.
 type CreatePlanJSONRequestBody = CreatePlanRequest
@@ -4288,6 +4322,28 @@ type ClientInterface interface {
 	//
 	// Corresponds with PATCH /api/v1/customers/{id} (the `PatchCustomer` operationId).
 	PatchCustomer(ctx context.Context, id CustomerId, body PatchCustomerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreatePasswordLinkWithBody Make a one-time password link for a customer
+	//
+	// A link with which the customer sets their own web panel password, for the billing system to e-mail them (the other way is `password` in `POST` or `PATCH /api/v1/customers`). The link opens `/set-password` (a page of the web panel, outside this API), works once and until `expires_at`; setting the password spends every unused link of the customer and ends their web sessions. A disabled customer gets no link (409). The secret is shown only in this answer.
+	//
+	// Staff only: a customer token gets 403 `forbidden`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/customers/{id}/password-link (the `CreatePasswordLink` operationId).
+	CreatePasswordLinkWithBody(ctx context.Context, id CustomerId, params *CreatePasswordLinkParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreatePasswordLink Make a one-time password link for a customer
+	//
+	// A link with which the customer sets their own web panel password, for the billing system to e-mail them (the other way is `password` in `POST` or `PATCH /api/v1/customers`). The link opens `/set-password` (a page of the web panel, outside this API), works once and until `expires_at`; setting the password spends every unused link of the customer and ends their web sessions. A disabled customer gets no link (409). The secret is shown only in this answer.
+	//
+	// Staff only: a customer token gets 403 `forbidden`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/customers/{id}/password-link (the `CreatePasswordLink` operationId).
+	CreatePasswordLink(ctx context.Context, id CustomerId, params *CreatePasswordLinkParams, body CreatePasswordLinkJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// WatchEvents Watch events live (websocket)
 	//
@@ -5918,6 +5974,48 @@ func (c *Client) PatchCustomerWithBody(ctx context.Context, id CustomerId, conte
 // Corresponds with PATCH /api/v1/customers/{id} (the `PatchCustomer` operationId).
 func (c *Client) PatchCustomer(ctx context.Context, id CustomerId, body PatchCustomerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPatchCustomerRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreatePasswordLinkWithBody Make a one-time password link for a customer
+//
+// A link with which the customer sets their own web panel password, for the billing system to e-mail them (the other way is `password` in `POST` or `PATCH /api/v1/customers`). The link opens `/set-password` (a page of the web panel, outside this API), works once and until `expires_at`; setting the password spends every unused link of the customer and ends their web sessions. A disabled customer gets no link (409). The secret is shown only in this answer.
+//
+// Staff only: a customer token gets 403 `forbidden`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/customers/{id}/password-link (the `CreatePasswordLink` operationId).
+func (c *Client) CreatePasswordLinkWithBody(ctx context.Context, id CustomerId, params *CreatePasswordLinkParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreatePasswordLinkRequestWithBody(c.Server, id, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreatePasswordLink Make a one-time password link for a customer
+//
+// A link with which the customer sets their own web panel password, for the billing system to e-mail them (the other way is `password` in `POST` or `PATCH /api/v1/customers`). The link opens `/set-password` (a page of the web panel, outside this API), works once and until `expires_at`; setting the password spends every unused link of the customer and ends their web sessions. A disabled customer gets no link (409). The secret is shown only in this answer.
+//
+// Staff only: a customer token gets 403 `forbidden`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/customers/{id}/password-link (the `CreatePasswordLink` operationId).
+func (c *Client) CreatePasswordLink(ctx context.Context, id CustomerId, params *CreatePasswordLinkParams, body CreatePasswordLinkJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreatePasswordLinkRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -9115,6 +9213,68 @@ func NewPatchCustomerRequestWithBody(server string, id CustomerId, contentType s
 	return req, nil
 }
 
+// NewCreatePasswordLinkRequest calls the generic CreatePasswordLink builder with application/json body
+func NewCreatePasswordLinkRequest(server string, id CustomerId, params *CreatePasswordLinkParams, body CreatePasswordLinkJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreatePasswordLinkRequestWithBody(server, id, params, "application/json", bodyReader)
+}
+
+// NewCreatePasswordLinkRequestWithBody constructs an http.Request for the CreatePasswordLink method, with any body, and a specified content type
+func NewCreatePasswordLinkRequestWithBody(server string, id CustomerId, params *CreatePasswordLinkParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/customers/%s/password-link", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewWatchEventsRequest constructs an http.Request for the WatchEvents method
 func NewWatchEventsRequest(server string, params *WatchEventsParams) (*http.Request, error) {
 	var err error
@@ -10888,6 +11048,28 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PATCH /api/v1/customers/{id} (the `PatchCustomer` operationId).
 	PatchCustomerWithResponse(ctx context.Context, id CustomerId, body PatchCustomerJSONRequestBody, reqEditors ...RequestEditorFn) (*PatchCustomerResponse, error)
+
+	// CreatePasswordLinkWithBodyWithResponse Make a one-time password link for a customer
+	//
+	// A link with which the customer sets their own web panel password, for the billing system to e-mail them (the other way is `password` in `POST` or `PATCH /api/v1/customers`). The link opens `/set-password` (a page of the web panel, outside this API), works once and until `expires_at`; setting the password spends every unused link of the customer and ends their web sessions. A disabled customer gets no link (409). The secret is shown only in this answer.
+	//
+	// Staff only: a customer token gets 403 `forbidden`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/customers/{id}/password-link (the `CreatePasswordLink` operationId).
+	CreatePasswordLinkWithBodyWithResponse(ctx context.Context, id CustomerId, params *CreatePasswordLinkParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreatePasswordLinkResponse, error)
+
+	// CreatePasswordLinkWithResponse Make a one-time password link for a customer
+	//
+	// A link with which the customer sets their own web panel password, for the billing system to e-mail them (the other way is `password` in `POST` or `PATCH /api/v1/customers`). The link opens `/set-password` (a page of the web panel, outside this API), works once and until `expires_at`; setting the password spends every unused link of the customer and ends their web sessions. A disabled customer gets no link (409). The secret is shown only in this answer.
+	//
+	// Staff only: a customer token gets 403 `forbidden`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/customers/{id}/password-link (the `CreatePasswordLink` operationId).
+	CreatePasswordLinkWithResponse(ctx context.Context, id CustomerId, params *CreatePasswordLinkParams, body CreatePasswordLinkJSONRequestBody, reqEditors ...RequestEditorFn) (*CreatePasswordLinkResponse, error)
 
 	// WatchEventsWithResponse Watch events live (websocket)
 	//
@@ -15283,6 +15465,103 @@ func (r PatchCustomerResponse) ContentType() string {
 	return ""
 }
 
+// CreatePasswordLinkResponse401Headers the declared response headers of an HTTP 401 response for CreatePasswordLink
+type CreatePasswordLinkResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type CreatePasswordLinkResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *PasswordLink
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CreatePasswordLinkResponse401Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreatePasswordLinkResponse) GetJSON201() *PasswordLink {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreatePasswordLinkResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreatePasswordLinkResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CreatePasswordLinkResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r CreatePasswordLinkResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CreatePasswordLinkResponse) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r CreatePasswordLinkResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CreatePasswordLinkResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r CreatePasswordLinkResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreatePasswordLinkResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreatePasswordLinkResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreatePasswordLinkResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // WatchEventsResponse101Headers the declared response headers of an HTTP 101 response for WatchEvents
 type WatchEventsResponse101Headers struct {
 	Connection         *string
@@ -18229,6 +18508,40 @@ func (c *ClientWithResponses) PatchCustomerWithResponse(ctx context.Context, id 
 		return nil, err
 	}
 	return ParsePatchCustomerResponse(rsp)
+}
+
+// CreatePasswordLinkWithBodyWithResponse Make a one-time password link for a customer
+//
+// A link with which the customer sets their own web panel password, for the billing system to e-mail them (the other way is `password` in `POST` or `PATCH /api/v1/customers`). The link opens `/set-password` (a page of the web panel, outside this API), works once and until `expires_at`; setting the password spends every unused link of the customer and ends their web sessions. A disabled customer gets no link (409). The secret is shown only in this answer.
+//
+// Staff only: a customer token gets 403 `forbidden`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/customers/{id}/password-link (the `CreatePasswordLink` operationId).
+func (c *ClientWithResponses) CreatePasswordLinkWithBodyWithResponse(ctx context.Context, id CustomerId, params *CreatePasswordLinkParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreatePasswordLinkResponse, error) {
+	rsp, err := c.CreatePasswordLinkWithBody(ctx, id, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreatePasswordLinkResponse(rsp)
+}
+
+// CreatePasswordLinkWithResponse Make a one-time password link for a customer
+//
+// A link with which the customer sets their own web panel password, for the billing system to e-mail them (the other way is `password` in `POST` or `PATCH /api/v1/customers`). The link opens `/set-password` (a page of the web panel, outside this API), works once and until `expires_at`; setting the password spends every unused link of the customer and ends their web sessions. A disabled customer gets no link (409). The secret is shown only in this answer.
+//
+// Staff only: a customer token gets 403 `forbidden`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/customers/{id}/password-link (the `CreatePasswordLink` operationId).
+func (c *ClientWithResponses) CreatePasswordLinkWithResponse(ctx context.Context, id CustomerId, params *CreatePasswordLinkParams, body CreatePasswordLinkJSONRequestBody, reqEditors ...RequestEditorFn) (*CreatePasswordLinkResponse, error) {
+	rsp, err := c.CreatePasswordLink(ctx, id, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreatePasswordLinkResponse(rsp)
 }
 
 // WatchEventsWithResponse Watch events live (websocket)
@@ -22662,6 +22975,94 @@ func ParsePatchCustomerResponse(rsp *http.Response) (*PatchCustomerResponse, err
 	switch {
 	case rsp.StatusCode == 401:
 		var headers PatchCustomerResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreatePasswordLinkResponse parses an HTTP response from a CreatePasswordLinkWithResponse call
+func ParseCreatePasswordLinkResponse(rsp *http.Response) (*CreatePasswordLinkResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreatePasswordLinkResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest PasswordLink
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers CreatePasswordLinkResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

@@ -39,7 +39,7 @@ type UI struct {
 
 // uiPages are the templates under web/templates/ each page is rendered
 // from, with layout.html and partials.html.
-var uiPages = []string{"login", "error", "dashboard", "container", "container_new", "container_clone",
+var uiPages = []string{"login", "set_password", "error", "dashboard", "container", "container_new", "container_clone",
 	"container_destroy", "container_reinstall", "plans", "plan", "templates", "customers", "users",
 	"tokens", "token_created", "audit", "alerts", "account"}
 

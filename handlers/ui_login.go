@@ -26,7 +26,7 @@ func (u *UI) LoginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
 		return
 	}
-	u.render(w, r, http.StatusOK, "login", view{"Next": safeNext(r.URL.Query().Get("next"))})
+	u.render(w, r, http.StatusOK, "login", view{"Next": safeNext(r.URL.Query().Get("next")), "Done": r.URL.Query().Get("done")})
 }
 
 // Login is POST /login {username, password, next}: failures are counted

@@ -39,6 +39,8 @@ func Router(api *handlers.API) chi.Router {
 		r.Use(ui.Secure, ui.LoadSession)
 		r.Get("/login", ui.LoginPage)
 		r.Post("/login", ui.Login)
+		r.Get("/set-password", ui.SetPasswordPage)
+		r.Post("/set-password", ui.SetPassword)
 		r.Group(func(r chi.Router) {
 			r.Use(ui.RequireLogin)
 			r.Post("/logout", ui.Logout)
@@ -109,6 +111,7 @@ func Router(api *handlers.API) chi.Router {
 		r.With(api.RequireStaff).Get("/customers/{id}", api.GetCustomer)
 		r.With(api.RequireStaff).Patch("/customers/{id}", api.PatchCustomer)
 		r.With(api.RequireStaff).Delete("/customers/{id}", api.DeleteCustomer)
+		r.With(api.RequireStaff).Post("/customers/{id}/password-link", api.CreatePasswordLink)
 		r.With(api.RequireStaff).Post("/webhooks", api.CreateWebhook)
 		r.With(api.RequireStaff).Get("/webhooks", api.ListWebhooks)
 		r.With(api.RequireStaff).Delete("/webhooks/{id}", api.DeleteWebhook)
