@@ -127,3 +127,25 @@ func (u *UI) linkError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	u.serverError(w, r, err)
 }
+
+// PasswordLinkUI is POST /customers/{id}/password-link (staff): the API's
+// link, shown once to copy and send.
+func (u *UI) PasswordLinkUI(w http.ResponseWriter, r *http.Request) {
+	id := urlParam(r, "id")
+	ans, err := u.callAPI(r, u.api.CreatePasswordLink, http.MethodPost, "/api/v1/customers/"+id+"/password-link",
+		map[string]string{"id": id}, map[string]any{})
+	if err != nil {
+		u.pageError(w, r, err)
+		return
+	}
+	var out struct {
+		Username  string    `json:"username"`
+		Path      string    `json:"path"`
+		ExpiresAt time.Time `json:"expires_at"`
+	}
+	if err := ans.decode(&out); err != nil {
+		u.serverError(w, r, err)
+		return
+	}
+	u.render(w, r, http.StatusCreated, "password_link", view{"L": out, "URL": requestOrigin(r) + out.Path})
+}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/lxcdriver"
 )
 
@@ -90,4 +92,17 @@ func TestPasswordLink(t *testing.T) {
 	other.expect(other.post("/set-password", url.Values{"token": {fresh["token"].(string)}, "password": {"evil password"}, "confirm": {"evil password"}},
 		"Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"), http.StatusForbidden)
 	other.expect(other.get(fresh["path"].(string)), 200)
+
+	// Staff make one on the customers page: shown once, and it works.
+	p.account("ops", db.RoleStaff, "ops password")
+	staff := p.browser()
+	staff.mustLogin("ops", "ops password")
+	staff.expect(staff.get("/customers"), 200, `action="/customers/`+id+`/password-link"`)
+	pg = staff.expect(staff.post("/customers/"+id+"/password-link", nil), http.StatusCreated, "shown only this once")
+	m := regexp.MustCompile(`/set-password\?token=(ctpl_[A-Za-z0-9_-]+)`).FindStringSubmatch(pg.Body)
+	if m == nil {
+		t.Fatalf("no link on the page:\n%s", pg.Body)
+	}
+	fromPage := p.browser()
+	fromPage.expect(fromPage.get("/set-password?token="+m[1]), 200, "acme")
 }

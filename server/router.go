@@ -79,6 +79,7 @@ func Router(api *handlers.API) chi.Router {
 				r.Post("/customers/{id}/enable", ui.UpdateCustomer("enable"))
 				r.Post("/customers/{id}/password", ui.UpdateCustomer("password"))
 				r.Post("/customers/{id}/delete", ui.DeleteCustomer)
+				r.Post("/customers/{id}/password-link", ui.PasswordLinkUI)
 				r.Get("/audit", ui.AuditPage)
 				r.Get("/alerts", ui.AlertsPage)
 				r.Post("/alerts/{id}/ack", ui.AckAlert)
