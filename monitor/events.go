@@ -27,14 +27,70 @@ type Event struct {
 }
 
 // Bus fans events out to subscribers. A subscriber too slow to keep up
-// loses events rather than slowing everyone down.
+// loses events rather than slowing everyone down, unless it subscribed
+// with SubscribeAll.
 type Bus struct {
-	mu   sync.Mutex
-	subs map[chan Event]struct{}
+	mu       sync.Mutex
+	subs     map[chan Event]struct{}
+	lossless map[*queue]struct{}
 }
 
 // NewBus makes a Bus.
-func NewBus() *Bus { return &Bus{subs: map[chan Event]struct{}{}} }
+func NewBus() *Bus { return &Bus{subs: map[chan Event]struct{}{}, lossless: map[*queue]struct{}{}} }
+
+// queue holds a SubscribeAll subscriber's events until it takes them.
+type queue struct {
+	mu     sync.Mutex
+	events []Event
+	wake   chan struct{} // one pending wake-up at most
+	done   chan struct{}
+}
+
+// SubscribeAll is Subscribe for a subscriber that must see every event
+// (the webhook dispatcher): events wait in memory, in order, for as long as
+// it takes; Publish never blocks on it.
+func (b *Bus) SubscribeAll() (<-chan Event, func()) {
+	q := &queue{wake: make(chan struct{}, 1), done: make(chan struct{})}
+	out := make(chan Event)
+	b.mu.Lock()
+	b.lossless[q] = struct{}{}
+	b.mu.Unlock()
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case <-q.wake:
+			case <-q.done:
+				return
+			}
+			for {
+				q.mu.Lock()
+				if len(q.events) == 0 {
+					q.mu.Unlock()
+					break
+				}
+				e := q.events[0]
+				q.events[0] = Event{}
+				q.events = q.events[1:]
+				q.mu.Unlock()
+				select {
+				case out <- e:
+				case <-q.done:
+					return
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	return out, func() {
+		once.Do(func() {
+			b.mu.Lock()
+			delete(b.lossless, q)
+			b.mu.Unlock()
+			close(q.done)
+		})
+	}
+}
 
 // Subscribe returns a channel of events and a function to stop.
 func (b *Bus) Subscribe() (<-chan Event, func()) {
@@ -62,6 +118,15 @@ func (b *Bus) Publish(e Event) {
 	for ch := range b.subs {
 		select {
 		case ch <- e:
+		default:
+		}
+	}
+	for q := range b.lossless {
+		q.mu.Lock()
+		q.events = append(q.events, e)
+		q.mu.Unlock()
+		select {
+		case q.wake <- struct{}{}:
 		default:
 		}
 	}

@@ -138,7 +138,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 		return nil, fmt.Errorf("river start: %w", err)
 	}
 	dispatch := &webhooks.Dispatcher{Store: a.Store, Client: a.River, Log: log}
-	events, unsubscribe := a.Bus.Subscribe()
+	events, unsubscribe := a.Bus.SubscribeAll() // webhooks must not miss events
 	dctx, dcancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.stopHooks = func() { dcancel(); unsubscribe() }
 	go dispatch.Run(dctx, events)
