@@ -56,7 +56,7 @@ func (q *Queries) PasswordLinkFor(ctx context.Context, secret string) (PasswordL
 func (q *Queries) passwordLink(ctx context.Context, secret string, lock bool) (PasswordLink, error) {
 	var l PasswordLink
 	sql := `SELECT l.user_id, u.username, l.expires_at FROM password_links l JOIN users u ON u.id = l.user_id
-		WHERE l.secret_hash = $1 AND l.used_at IS NULL AND l.expires_at > now() AND NOT u.disabled`
+		WHERE l.secret_hash = $1 AND l.used_at IS NULL AND l.expires_at > now() AND NOT u.disabled AND u.role = 'customer'`
 	if lock {
 		sql += ` FOR UPDATE OF l`
 	}

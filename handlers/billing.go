@@ -57,6 +57,7 @@ func (a *API) CreateWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/api/v1/webhooks/"+strconv.FormatInt(h.ID, 10))
+	markSecret(r, "secret")
 	writeJSON(w, http.StatusCreated, map[string]any{"id": h.ID, "url": h.URL, "events": h.Events, "secret": req.Secret, "created_at": h.CreatedAt})
 }
 

@@ -253,6 +253,7 @@ func (a *API) CreateToken(w http.ResponseWriter, r *http.Request) {
 		a.smartError(w, r, err)
 		return
 	}
+	markSecret(r, "token")
 	writeJSON(w, http.StatusCreated, map[string]any{"id": id, "name": req.Name, "role": req.Role, "user": req.User,
 		"expires_at": expires, "token": secret})
 }

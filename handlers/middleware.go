@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -86,16 +87,52 @@ func (a *API) Idempotency(next http.Handler) http.Handler {
 			return
 		}
 		out := &recorder{ResponseWriter: w}
-		next.ServeHTTP(out, r)
+		secrets := &secretFields{}
+		next.ServeHTTP(out, r.WithContext(context.WithValue(r.Context(), secretFieldsKey{}, secrets)))
 		ctx := r.Context()
 		if out.status >= 500 || out.status == 0 {
 			_ = a.Store.ReleaseIdempotencyKey(ctx, p.TokenID, key)
 			return
 		}
-		if err := a.Store.FinishIdempotencyKey(ctx, p.TokenID, key, out.status, w.Header().Get("Location"), out.body.Bytes()); err != nil {
+		if err := a.Store.FinishIdempotencyKey(ctx, p.TokenID, key, out.status, w.Header().Get("Location"), secrets.redact(out.body.Bytes())); err != nil {
 			a.Log.Warn("store idempotent answer", "err", err)
 		}
 	})
+}
+
+// secretFields are the top-level fields of an answer that carry a secret
+// shown once (a token, a generated password): an answer remembered for
+// Idempotency-Key replays keeps them as null.
+type secretFields struct{ names []string }
+
+type secretFieldsKey struct{}
+
+// markSecret says which fields of the answer to r carry a secret.
+func markSecret(r *http.Request, names ...string) {
+	if s, ok := r.Context().Value(secretFieldsKey{}).(*secretFields); ok {
+		s.names = append(s.names, names...)
+	}
+}
+
+// redact nulls the secret fields of a JSON answer.
+func (s *secretFields) redact(body []byte) []byte {
+	if len(s.names) == 0 {
+		return body
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		return []byte("null") // not an object: keep nothing of it
+	}
+	for _, n := range s.names {
+		if _, ok := m[n]; ok {
+			m[n] = json.RawMessage("null")
+		}
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return []byte("null")
+	}
+	return out
 }
 
 // AuditCalls writes every call that changes something (any method but GET

@@ -51,6 +51,7 @@ func (a *API) CreatePasswordLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	path := "/set-password?" + url.Values{"token": {secret}}.Encode()
+	markSecret(r, "token", "path", "url")
 	writeJSON(w, http.StatusCreated, map[string]any{
 		"customer":   c.ID,
 		"username":   c.Username,

@@ -218,6 +218,7 @@ func (a *API) ResetPassword(w http.ResponseWriter, r *http.Request) {
 		RootPassword string `json:"root_password,omitempty"`
 	}{opView(op), generated}
 	w.Header().Set("Location", "/api/v1/operations/"+op.ID)
+	markSecret(r, "root_password")
 	writeJSON(w, http.StatusAccepted, out)
 }
 

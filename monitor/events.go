@@ -6,6 +6,7 @@
 package monitor
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -33,6 +34,7 @@ type Bus struct {
 	mu       sync.Mutex
 	subs     map[chan Event]struct{}
 	lossless map[*queue]struct{}
+	dropped  int // by lossless subscribers since stopped
 }
 
 // NewBus makes a Bus.
@@ -40,16 +42,24 @@ func NewBus() *Bus { return &Bus{subs: map[chan Event]struct{}{}, lossless: map[
 
 // queue holds a SubscribeAll subscriber's events until it takes them.
 type queue struct {
-	mu     sync.Mutex
-	events []Event
-	wake   chan struct{} // one pending wake-up at most
-	done   chan struct{}
+	mu      sync.Mutex
+	events  []Event
+	dropped int
+	wake    chan struct{} // one pending wake-up at most
+	done    chan struct{}
 }
+
+// maxQueued bounds what a SubscribeAll subscriber may fall behind by; past
+// it events are counted as dropped (Dropped), so a stuck subscriber cannot
+// take all memory.
+const maxQueued = 100_000
 
 // SubscribeAll is Subscribe for a subscriber that must see every event
 // (the webhook dispatcher): events wait in memory, in order, for as long as
-// it takes; Publish never blocks on it.
-func (b *Bus) SubscribeAll() (<-chan Event, func()) {
+// it takes, and Publish never blocks on it. The stop function ends the
+// subscription after the events queued so far are delivered; ctx ending
+// abandons them.
+func (b *Bus) SubscribeAll(ctx context.Context) (<-chan Event, func()) {
 	q := &queue{wake: make(chan struct{}, 1), done: make(chan struct{})}
 	out := make(chan Event)
 	b.mu.Lock()
@@ -57,11 +67,16 @@ func (b *Bus) SubscribeAll() (<-chan Event, func()) {
 	b.mu.Unlock()
 	go func() {
 		defer close(out)
+		stopping := false
 		for {
-			select {
-			case <-q.wake:
-			case <-q.done:
-				return
+			if !stopping {
+				select {
+				case <-q.wake:
+				case <-q.done:
+					stopping = true
+				case <-ctx.Done():
+					return
+				}
 			}
 			for {
 				q.mu.Lock()
@@ -75,9 +90,12 @@ func (b *Bus) SubscribeAll() (<-chan Event, func()) {
 				q.mu.Unlock()
 				select {
 				case out <- e:
-				case <-q.done:
+				case <-ctx.Done():
 					return
 				}
+			}
+			if stopping {
+				return
 			}
 		}
 	}()
@@ -86,10 +104,27 @@ func (b *Bus) SubscribeAll() (<-chan Event, func()) {
 		once.Do(func() {
 			b.mu.Lock()
 			delete(b.lossless, q)
+			q.mu.Lock()
+			b.dropped += q.dropped
+			q.mu.Unlock()
 			b.mu.Unlock()
 			close(q.done)
 		})
 	}
+}
+
+// Dropped counts the events SubscribeAll subscribers lost by falling more
+// than maxQueued behind.
+func (b *Bus) Dropped() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := b.dropped
+	for q := range b.lossless {
+		q.mu.Lock()
+		n += q.dropped
+		q.mu.Unlock()
+	}
+	return n
 }
 
 // Subscribe returns a channel of events and a function to stop.
@@ -123,7 +158,11 @@ func (b *Bus) Publish(e Event) {
 	}
 	for q := range b.lossless {
 		q.mu.Lock()
-		q.events = append(q.events, e)
+		if len(q.events) < maxQueued {
+			q.events = append(q.events, e)
+		} else {
+			q.dropped++
+		}
 		q.mu.Unlock()
 		select {
 		case q.wake <- struct{}{}:

@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -10,7 +11,7 @@ import (
 // it; a plain subscriber that does not read loses what does not fit.
 func TestSubscribeAllMissesNothing(t *testing.T) {
 	b := NewBus()
-	all, stopAll := b.SubscribeAll()
+	all, stopAll := b.SubscribeAll(t.Context())
 	lossy, stopLossy := b.Subscribe()
 	defer stopLossy()
 
@@ -49,7 +50,69 @@ func TestSubscribeAllMissesNothing(t *testing.T) {
 		t.Fatal("the channel was not closed after the stop")
 	}
 	b.Publish(Event{Type: "operation"}) // no subscriber queue left to grow
-	if len(b.lossless) != 0 {
-		t.Fatalf("%d lossless subscribers left", len(b.lossless))
+	if len(b.lossless) != 0 || b.Dropped() != 0 {
+		t.Fatalf("%d lossless subscribers left, %d events dropped", len(b.lossless), b.Dropped())
 	}
+}
+
+// TestSubscribeAllStopDeliversTheQueue: the stop ends the subscription
+// after what was queued is delivered; a subscriber that is gone (its
+// context ended) is not waited for.
+func TestSubscribeAllStopDeliversTheQueue(t *testing.T) {
+	b := NewBus()
+	all, stop := b.SubscribeAll(t.Context())
+	for i := range 100 {
+		b.Publish(Event{Type: "operation", CTID: i})
+	}
+	stop()
+	b.Publish(Event{Type: "operation", CTID: 999}) // after the stop: not delivered
+	n := 0
+	for e := range all {
+		if e.CTID != n {
+			t.Fatalf("event %d: %+v", n, e)
+		}
+		n++
+	}
+	if n != 100 {
+		t.Fatalf("%d events delivered after the stop, want the 100 queued", n)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	gone, stop2 := b.SubscribeAll(ctx)
+	defer stop2()
+	b.Publish(Event{Type: "operation"})
+	cancel()
+	select {
+	case <-waitClosed(gone):
+	case <-time.After(5 * time.Second):
+		t.Fatal("a subscription whose context ended kept its goroutine")
+	}
+}
+
+// waitClosed reads ch until it is closed.
+func waitClosed(ch <-chan Event) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		for range ch {
+		}
+		close(done)
+	}()
+	return done
+}
+
+// TestSubscribeAllBounded: a subscriber that never reads holds at most
+// maxQueued events; the rest are counted as dropped.
+func TestSubscribeAllBounded(t *testing.T) {
+	b := NewBus()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	_, stop := b.SubscribeAll(ctx)
+	for range maxQueued + 10 {
+		b.Publish(Event{Type: "operation"})
+	}
+	// The forwarder may hold one event in hand, waiting to send it.
+	if d := b.Dropped(); d < 9 || d > 10 {
+		t.Fatalf("dropped %d, want 10 (or 9)", d)
+	}
+	stop()
 }

@@ -138,10 +138,27 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 		return nil, fmt.Errorf("river start: %w", err)
 	}
 	dispatch := &webhooks.Dispatcher{Store: a.Store, Client: a.River, Log: log}
-	events, unsubscribe := a.Bus.SubscribeAll() // webhooks must not miss events
+	// Webhooks must not miss events: the dispatcher gets every one, and
+	// at shutdown (after the operations have stopped) those still queued.
 	dctx, dcancel := context.WithCancel(context.WithoutCancel(ctx))
-	a.stopHooks = func() { dcancel(); unsubscribe() }
-	go dispatch.Run(dctx, events)
+	events, unsubscribe := a.Bus.SubscribeAll(dctx)
+	dispatched := make(chan struct{})
+	a.stopHooks = func() {
+		unsubscribe()
+		select {
+		case <-dispatched:
+		case <-time.After(10 * time.Second):
+			log.Warn("webhook events still queued at shutdown were not recorded")
+		}
+		dcancel()
+		if n := a.Bus.Dropped(); n > 0 {
+			log.Warn("webhook events were dropped: the dispatcher fell too far behind", "count", n)
+		}
+	}
+	go func() {
+		defer close(dispatched)
+		dispatch.Run(dctx, events)
+	}()
 	if cfg.SampleInterval > 0 {
 		mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		a.stopMon, a.monDone = cancel, make(chan struct{})
@@ -244,9 +261,6 @@ func (a *App) Close() {
 	if a.Console != nil {
 		a.Console.Close() // before the pool: sessions write their audit entries
 	}
-	if a.stopHooks != nil {
-		a.stopHooks()
-	}
 	if a.stopMon != nil {
 		a.stopMon()
 		<-a.monDone
@@ -259,6 +273,12 @@ func (a *App) Close() {
 			ccancel()
 		}
 		cancel()
+	}
+	// After the operations and the sampler: their last events still go
+	// to the webhooks (deliveries are River jobs, inserted for the next
+	// start to send).
+	if a.stopHooks != nil {
+		a.stopHooks()
 	}
 	if a.Pool != nil {
 		a.Pool.Close()

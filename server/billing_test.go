@@ -97,6 +97,34 @@ func TestIdempotencyKeys(t *testing.T) {
 	if bad.Status != 422 || p.doKey(billing, "POST", "/api/v1/containers", "bad-1", map[string]any{"ctid": 5, "template": "busybox"}).Header.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("4xx not replayed: %d", bad.Status)
 	}
+	// Secrets shown once stay shown once: a replay has them as null, and
+	// the remembered answer does not hold them.
+	p.ok(p.admin, "POST", "/api/v1/containers", map[string]any{"ctid": 150, "template": "busybox", "start": true})
+	reset := p.expect(p.doKey(billing, "POST", "/api/v1/containers/150/reset-password", "reset-1", nil), http.StatusAccepted).json(t)
+	pw, _ := reset["root_password"].(string)
+	if pw == "" {
+		t.Fatalf("reset-password answered no password: %v", reset)
+	}
+	replay := p.doKey(billing, "POST", "/api/v1/containers/150/reset-password", "reset-1", nil)
+	if got := replay.json(t); replay.Header.Get("Idempotent-Replayed") != "true" || got["root_password"] != nil || got["id"] != reset["id"] {
+		t.Fatalf("replayed reset-password: %s", replay.Body)
+	}
+	c := p.expect(p.do(billing, "POST", "/api/v1/customers", map[string]any{"username": "acme"}), 201).json(t)
+	link := p.expect(p.doKey(billing, "POST", "/api/v1/customers/"+jsonNum(c["id"])+"/password-link", "link-1", nil), 201).json(t)
+	if got := p.doKey(billing, "POST", "/api/v1/customers/"+jsonNum(c["id"])+"/password-link", "link-1", nil).json(t); got["token"] != nil || got["url"] != nil || got["expires_at"] != link["expires_at"] {
+		t.Fatalf("replayed password link: %v", got)
+	}
+	tok := p.expect(p.doKey(p.admin, "POST", "/api/v1/tokens", "tok-1", map[string]any{"name": "whmcs-2", "role": "billing"}), 201).json(t)
+	if got := p.doKey(p.admin, "POST", "/api/v1/tokens", "tok-1", map[string]any{"name": "whmcs-2", "role": "billing"}).json(t); got["token"] != nil || got["id"] != tok["id"] {
+		t.Fatalf("replayed token: %v", got)
+	}
+	var leaked int
+	if err := p.app.Pool.QueryRow(context.Background(), `SELECT count(*) FROM idempotency_keys
+		WHERE position(convert_to($1, 'UTF8') IN response) > 0 OR position(convert_to($2, 'UTF8') IN response) > 0
+			OR position(convert_to($3, 'UTF8') IN response) > 0`,
+		pw, link["token"], tok["token"]).Scan(&leaked); err != nil || leaked != 0 {
+		t.Fatalf("%d remembered answers hold a secret (%v)", leaked, err)
+	}
 }
 
 func sha256Of(s string) []byte {
