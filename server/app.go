@@ -43,6 +43,8 @@ type App struct {
 	Console *console.Manager
 	cluster *pgcluster.Cluster
 	stopMon context.CancelFunc
+	// Dispatch records webhook deliveries of the bus's events.
+	Dispatch *webhooks.Dispatcher
 	// stopHooks ends the webhook dispatcher.
 	stopHooks func()
 	monDone   chan struct{}
@@ -138,6 +140,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 		return nil, fmt.Errorf("river start: %w", err)
 	}
 	dispatch := &webhooks.Dispatcher{Store: a.Store, Client: a.River, Log: log}
+	a.Dispatch = dispatch
 	// Webhooks must not miss events: the dispatcher gets every one, and
 	// at shutdown (after the operations have stopped) those still queued.
 	dctx, dcancel := context.WithCancel(context.WithoutCancel(ctx))

@@ -292,3 +292,87 @@ func TestProvisioningVerbsOnFake(t *testing.T) {
 }
 
 func int64Ptr(v int64) *int64 { return &v }
+
+// TestWebhookEventsSurviveACrash: an operation or alert whose deliveries
+// were never recorded (the panel died between finishing it and recording
+// them) gets them at the next start, once; older than the replay window
+// it does not.
+func TestWebhookEventsSurviveACrash(t *testing.T) {
+	p := newTestPanel(t, lxcdriver.NewFake(), "")
+	ctx := context.Background()
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer recv.Close()
+	p.expect(p.do(p.admin, "POST", "/api/v1/webhooks", map[string]any{"url": recv.URL,
+		"events": []string{"operation.finished", "container.created", "failcnt.alert"}}), 201)
+	op := p.ok(p.admin, "POST", "/api/v1/containers", map[string]any{"ctid": 101, "template": "busybox"})
+	opID := op["id"].(string)
+	deliveries := func() map[string]int {
+		t.Helper()
+		rows, err := p.app.Pool.Query(ctx, `SELECT event, count(*) FROM webhook_deliveries
+			WHERE payload->'data'->>'operation' = $1 OR payload->>'event' = 'failcnt.alert' GROUP BY event`, opID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		out := map[string]int{}
+		for rows.Next() {
+			var ev string
+			var n int
+			if err := rows.Scan(&ev, &n); err != nil {
+				t.Fatal(err)
+			}
+			out[ev] = n
+		}
+		return out
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for deliveries()["container.created"] == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := deliveries(); got["operation.finished"] != 1 || got["container.created"] != 1 {
+		t.Fatalf("deliveries of the create: %v", got)
+	}
+	// The crash: the operation finished, its deliveries were never
+	// recorded; an alert likewise; and an operation from two days ago.
+	if _, err := p.app.Pool.Exec(ctx, `DELETE FROM webhook_deliveries WHERE payload->'data'->>'operation' = $1`, opID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.app.Pool.Exec(ctx, `UPDATE operations SET events_sent_at = NULL WHERE id = $1`, opID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.app.Store.InsertAlert(ctx, 101, "numproc", 0, 3); err != nil {
+		t.Fatal(err)
+	}
+	old := p.ok(p.admin, "POST", "/api/v1/containers/101/start", nil)
+	oldDeliveries := func() int {
+		t.Helper()
+		var n int
+		if err := p.app.Pool.QueryRow(ctx, `SELECT count(*) FROM webhook_deliveries WHERE payload->'data'->>'operation' = $1`, old["id"]).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for oldDeliveries() == 0 && time.Now().Before(deadline.Add(10*time.Second)) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := p.app.Pool.Exec(ctx, `DELETE FROM webhook_deliveries WHERE payload->'data'->>'operation' = $1`, old["id"]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.app.Pool.Exec(ctx, `UPDATE operations SET events_sent_at = NULL, finished_at = now() - interval '2 days' WHERE id = $1`, old["id"]); err != nil {
+		t.Fatal(err)
+	}
+	if got := deliveries(); len(got) != 0 {
+		t.Fatalf("before the replay: %v", got)
+	}
+	for range 2 { // a second start replays nothing more
+		if err := p.app.Dispatch.Replay(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := deliveries(); got["operation.finished"] != 1 || got["container.created"] != 1 || got["failcnt.alert"] != 1 {
+		t.Fatalf("after the replay: %v", got)
+	}
+	if n := oldDeliveries(); n != 0 {
+		t.Fatalf("an operation outside the replay window got %d deliveries", n)
+	}
+}

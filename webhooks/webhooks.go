@@ -78,8 +78,16 @@ type Dispatcher struct {
 	Log    *slog.Logger
 }
 
-// Run consumes events until ctx ends.
+// ReplayWindow is how far back start-up looks for events whose
+// deliveries a crash kept from being recorded.
+const ReplayWindow = 24 * time.Hour
+
+// Run records the deliveries of the events a crash left unrecorded, then
+// consumes events until ctx ends or events is closed.
 func (d *Dispatcher) Run(ctx context.Context, events <-chan monitor.Event) {
+	if err := d.Replay(ctx); err != nil && ctx.Err() == nil {
+		d.Log.Warn("webhook replay", "err", err)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -88,38 +96,83 @@ func (d *Dispatcher) Run(ctx context.Context, events <-chan monitor.Event) {
 			if !ok {
 				return
 			}
-			for _, name := range names(e) {
-				if err := d.dispatch(ctx, name, e); err != nil && ctx.Err() == nil {
-					d.Log.Warn("webhook dispatch", "event", name, "err", err)
-				}
+			if err := d.dispatch(ctx, e); err != nil && ctx.Err() == nil {
+				d.Log.Warn("webhook dispatch", "type", e.Type, "operation", e.Operation, "alert", e.AlertID, "err", err)
 			}
 		}
 	}
 }
 
-func (d *Dispatcher) dispatch(ctx context.Context, name string, e monitor.Event) error {
-	hooks, err := d.Store.ListWebhooks(ctx, name)
-	if err != nil || len(hooks) == 0 {
-		return err
-	}
-	payload, err := json.Marshal(map[string]any{"event": name, "at": e.At, "data": e})
+// Replay records the deliveries of the finished operations and alerts of
+// the last ReplayWindow whose events were never recorded.
+func (d *Dispatcher) Replay(ctx context.Context) error {
+	ops, alerts, err := d.Store.UnsentEvents(ctx, time.Now().Add(-ReplayWindow))
 	if err != nil {
 		return err
 	}
-	for _, h := range hooks {
-		err := d.Store.InTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
-			del, err := q.InsertDelivery(ctx, h.ID, name, payload)
-			if err != nil {
-				return err
-			}
-			_, err = d.Client.InsertTx(ctx, tx, DeliveryArgs{DeliveryID: del.ID}, nil)
-			return err
-		})
-		if err != nil {
+	for _, o := range ops {
+		e := monitor.Event{Type: "operation", CTID: o.CTID, Action: o.Action, Operation: o.ID, Status: o.Status, Error: o.Error, State: o.State}
+		if o.FinishedAt != nil {
+			e.At = o.FinishedAt.UTC()
+		}
+		if err := d.dispatch(ctx, e); err != nil {
 			return err
 		}
 	}
+	for _, a := range alerts {
+		old, cur := a.Old, a.New
+		e := monitor.Event{Type: "alert", CTID: a.CTID, Resource: a.Resource, Old: &old, New: &cur, AlertID: a.ID, At: a.At.UTC()}
+		if err := d.dispatch(ctx, e); err != nil {
+			return err
+		}
+	}
+	if n := len(ops) + len(alerts); n > 0 {
+		d.Log.Warn("webhook events a restart had kept from being recorded were dispatched", "operations", len(ops), "alerts", len(alerts))
+	}
 	return nil
+}
+
+// dispatch records the deliveries of one event to every webhook that
+// wants it, in one transaction that also marks the event's operation or
+// alert as dispatched: an event is recorded once, or not at all (and then
+// Replay does it).
+func (d *Dispatcher) dispatch(ctx context.Context, e monitor.Event) error {
+	return d.Store.InTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		claimed := true
+		var err error
+		switch {
+		case e.Type == "operation" && e.Operation != "":
+			claimed, err = q.ClaimOperationEvents(ctx, e.Operation)
+		case e.Type == "alert" && e.AlertID != 0:
+			claimed, err = q.ClaimAlertEvents(ctx, e.AlertID)
+		}
+		if err != nil || !claimed {
+			return err
+		}
+		for _, name := range names(e) {
+			hooks, err := q.ListWebhooks(ctx, name)
+			if err != nil {
+				return err
+			}
+			if len(hooks) == 0 {
+				continue
+			}
+			payload, err := json.Marshal(map[string]any{"event": name, "at": e.At, "data": e})
+			if err != nil {
+				return err
+			}
+			for _, h := range hooks {
+				del, err := q.InsertDelivery(ctx, h.ID, name, payload)
+				if err != nil {
+					return err
+				}
+				if _, err := d.Client.InsertTx(ctx, tx, DeliveryArgs{DeliveryID: del.ID}, nil); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // Sender is the River worker that posts a delivery.
