@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -363,18 +364,33 @@ func formError(err error) (fields FieldErrors, message string, status int, other
 // opRedirect sends the browser to page with the operation to follow.
 func opRedirect(w http.ResponseWriter, r *http.Request, page string, ans apiAnswer) {
 	var op OperationView
-	if err := ans.decode(&op); err == nil && op.ID != "" {
-		page, frag, _ := strings.Cut(page, "#")
+	_ = ans.decode(&op) // without an operation, the page alone
+	redirectWithOp(w, r, page, op.ID)
+}
+
+// containerOpRedirect sends the browser to the page of the operation's
+// container, plus suffix ("?done=...#section"), to follow the operation.
+func (u *UI) containerOpRedirect(w http.ResponseWriter, r *http.Request, ans apiAnswer, suffix string) {
+	var op OperationView
+	if err := ans.decode(&op); err != nil {
+		u.serverError(w, r, err)
+		return
+	}
+	redirectWithOp(w, r, "/containers/"+strconv.Itoa(op.CTID)+suffix, op.ID)
+}
+
+// redirectWithOp is a 303 to page with ?op=id (before any #fragment).
+func redirectWithOp(w http.ResponseWriter, r *http.Request, page, id string) {
+	if id != "" {
+		path, frag, _ := strings.Cut(page, "#")
 		sep := "?"
-		if strings.Contains(page, "?") {
+		if strings.Contains(path, "?") {
 			sep = "&"
 		}
-		page += sep + "op=" + url.QueryEscape(op.ID)
+		page = path + sep + "op=" + url.QueryEscape(id)
 		if frag != "" {
 			page += "#" + frag
 		}
-		http.Redirect(w, r, page, http.StatusSeeOther)
-		return
 	}
 	http.Redirect(w, r, page, http.StatusSeeOther)
 }

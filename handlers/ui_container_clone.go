@@ -66,10 +66,5 @@ func (u *UI) Clone(w http.ResponseWriter, r *http.Request) {
 		u.cloneForm(w, r, status, form, fields, msg)
 		return
 	}
-	var op OperationView
-	if err := ans.decode(&op); err != nil {
-		u.serverError(w, r, err)
-		return
-	}
-	opRedirect(w, r, "/containers/"+strconv.Itoa(op.CTID), ans)
+	u.containerOpRedirect(w, r, ans, "")
 }

@@ -99,10 +99,5 @@ func (u *UI) CreateContainer(w http.ResponseWriter, r *http.Request) {
 		u.newContainerForm(w, r, status, form, fields, msg)
 		return
 	}
-	var op OperationView
-	if err := ans.decode(&op); err != nil {
-		u.serverError(w, r, err)
-		return
-	}
-	opRedirect(w, r, "/containers/"+strconv.Itoa(op.CTID), ans)
+	u.containerOpRedirect(w, r, ans, "")
 }

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/go-chi/chi/v5"
 )
@@ -30,10 +29,5 @@ func (u *UI) ContainerLimits(w http.ResponseWriter, r *http.Request) {
 		u.showContainer(w, r, status, view{"Limits": formFields(r.PostFormValue), "Errors": fields, "LimitsError": msg})
 		return
 	}
-	var op OperationView
-	if err := ans.decode(&op); err != nil {
-		u.serverError(w, r, err)
-		return
-	}
-	opRedirect(w, r, "/containers/"+strconv.Itoa(op.CTID)+"?done=limits#limits", ans)
+	u.containerOpRedirect(w, r, ans, "?done=limits#limits")
 }

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/go-chi/chi/v5"
 
@@ -25,11 +24,6 @@ func (u *UI) ContainerAction(action string) http.HandlerFunc {
 			u.pageError(w, r, err)
 			return
 		}
-		var op OperationView
-		if err := ans.decode(&op); err != nil {
-			u.serverError(w, r, err)
-			return
-		}
-		opRedirect(w, r, "/containers/"+strconv.Itoa(op.CTID), ans)
+		u.containerOpRedirect(w, r, ans, "")
 	}
 }
