@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Operation statuses.
@@ -50,21 +51,55 @@ func scanOp(row pgx.Row) (Operation, error) {
 
 // InsertOperation queues a pending operation and returns it.
 func (q *Queries) InsertOperation(ctx context.Context, ctid int, action string, params any, by string) (Operation, error) {
+	return q.insertOperation(ctx, ctid, action, params, by, false)
+}
+
+// InsertOperationRunning records an operation already running when its
+// container has no other unfinished operation, and pending (as
+// InsertOperation) when it has: the caller runs a running one itself, at
+// once, without a River job (see JoblessOperations for a crash). The
+// caller must hold the container's row lock, so that no other operation on
+// it is queued meanwhile.
+func (q *Queries) InsertOperationRunning(ctx context.Context, ctid int, action string, params any, by string) (Operation, error) {
+	return q.insertOperation(ctx, ctid, action, params, by, true)
+}
+
+func (q *Queries) insertOperation(ctx context.Context, ctid int, action string, params any, by string, runIfIdle bool) (Operation, error) {
 	raw, err := json.Marshal(params)
 	if err != nil {
 		return Operation{}, fmt.Errorf("store: operation params: %w", err)
 	}
-	op, err := scanOp(q.db.QueryRow(ctx, `INSERT INTO operations (ct_id, action, params, requested_by)
-		VALUES ($1, $2, $3, $4) RETURNING `+opCols, ctid, action, raw, by))
+	// started_at is the clock's, not the transaction's start: the
+	// operation before it may have finished while this transaction waited
+	// for the container's lock.
+	op, err := scanOp(q.db.QueryRow(ctx, `INSERT INTO operations (ct_id, action, params, requested_by, status, started_at)
+		SELECT $1, $2, $3, $4, s.status, CASE WHEN s.status = 'running' THEN clock_timestamp() END
+		FROM (SELECT CASE WHEN $5 AND NOT EXISTS (SELECT 1 FROM operations
+			WHERE ct_id = $1 AND status IN ('pending', 'running')) THEN 'running' ELSE 'pending' END AS status) s
+		RETURNING `+opCols, ctid, action, raw, by, runIfIdle))
 	if err != nil {
 		return op, fmt.Errorf("store: insert operation %s on %d: %w", action, ctid, err)
 	}
 	return op, nil
 }
 
+// operationID parses an operation id (a UUID), so that lookups use the
+// primary key; text that is not one names no operation.
+func operationID(id string) (pgtype.UUID, bool) {
+	var u pgtype.UUID
+	if err := u.Scan(id); err != nil {
+		return u, false
+	}
+	return u, true
+}
+
 // GetOperation finds an operation by id.
 func (q *Queries) GetOperation(ctx context.Context, id string) (Operation, error) {
-	op, err := scanOp(q.db.QueryRow(ctx, `SELECT `+opCols+` FROM operations WHERE id::text = $1`, id))
+	uid, ok := operationID(id)
+	if !ok {
+		return Operation{}, ErrNotFound
+	}
+	op, err := scanOp(q.db.QueryRow(ctx, `SELECT `+opCols+` FROM operations WHERE id = $1`, uid))
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return op, fmt.Errorf("store: get operation %s: %w", id, err)
 	}
@@ -89,18 +124,6 @@ func (q *Queries) ListOperations(ctx context.Context, ctid int, limit int) ([]Op
 	return out, rows.Err()
 }
 
-// EarlierUnfinished counts unfinished operations queued before op on the
-// same container: op may run only when this is zero.
-func (q *Queries) EarlierUnfinished(ctx context.Context, op Operation) (int, error) {
-	var n int
-	err := q.db.QueryRow(ctx, `SELECT count(*) FROM operations
-		WHERE ct_id = $1 AND seq < $2 AND status IN ('pending', 'running')`, op.CTID, op.Seq).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("store: earlier operations of %d: %w", op.CTID, err)
-	}
-	return n, nil
-}
-
 // HasUnfinished reports whether a container has a pending or running operation.
 func (q *Queries) HasUnfinished(ctx context.Context, ctid int) (bool, error) {
 	var ok bool
@@ -112,26 +135,43 @@ func (q *Queries) HasUnfinished(ctx context.Context, ctid int) (bool, error) {
 	return ok, nil
 }
 
-// StartOperation marks an operation running.
-func (q *Queries) StartOperation(ctx context.Context, id string) error {
-	_, err := q.db.Exec(ctx, `UPDATE operations SET status = 'running', started_at = now() WHERE id = $1`, id)
-	if err != nil {
-		return fmt.Errorf("store: start operation %s: %w", id, err)
+// ClaimOperation marks a pending operation running, in one statement, if
+// every operation queued before it on the same container has finished.
+// It returns the operation and whether this call claimed it; an operation
+// not claimed is returned as it stands (pending behind another, running,
+// or finished).
+func (q *Queries) ClaimOperation(ctx context.Context, id string) (Operation, bool, error) {
+	uid, ok := operationID(id)
+	if !ok {
+		return Operation{}, false, ErrNotFound
 	}
-	return nil
+	op, err := scanOp(q.db.QueryRow(ctx, `UPDATE operations o SET status = 'running', started_at = now()
+		WHERE o.id = $1 AND o.status = 'pending' AND NOT EXISTS (SELECT 1 FROM operations e
+			WHERE e.ct_id = o.ct_id AND e.seq < o.seq AND e.status IN ('pending', 'running'))
+		RETURNING `+opCols, uid))
+	if err == nil {
+		return op, true, nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return op, false, fmt.Errorf("store: claim operation %s: %w", id, err)
+	}
+	op, err = q.GetOperation(ctx, id)
+	return op, false, err
 }
 
-// FinishOperation marks an operation succeeded (opErr nil) or failed.
-func (q *Queries) FinishOperation(ctx context.Context, id string, opErr error) error {
+// FinishOperation marks an operation succeeded (opErr nil) or failed, and
+// returns its final row.
+func (q *Queries) FinishOperation(ctx context.Context, id string, opErr error) (Operation, error) {
 	status, msg := OpSucceeded, ""
 	if opErr != nil {
 		status, msg = OpFailed, opErr.Error()
 	}
-	_, err := q.db.Exec(ctx, `UPDATE operations SET status = $2, error = $3, finished_at = now() WHERE id = $1`, id, status, msg)
+	op, err := scanOp(q.db.QueryRow(ctx, `UPDATE operations SET status = $2, error = $3, finished_at = now()
+		WHERE id = $1 RETURNING `+opCols, id, status, msg))
 	if err != nil {
-		return fmt.Errorf("store: finish operation %s: %w", id, err)
+		return op, fmt.Errorf("store: finish operation %s: %w", id, err)
 	}
-	return nil
+	return op, nil
 }
 
 // RequeueInterrupted puts operations that were running when ctpanel stopped
@@ -150,14 +190,32 @@ func (q *Queries) RequeueInterrupted(ctx context.Context) (int64, error) {
 	return tag.RowsAffected(), nil
 }
 
-// FailOrphanedOperations fails unfinished operations that have no River job
-// left to run them (a job discarded or cancelled), so nothing stays pending
-// for ever.
+// JoblessOperations lists the unfinished operations that never had a River
+// job: those a request started at once in its own process
+// (InsertOperationRunning) when ctpanel stopped before they finished.
+func (q *Queries) JoblessOperations(ctx context.Context) ([]string, error) {
+	rows, err := q.db.Query(ctx, `SELECT o.id::text FROM operations o
+		WHERE o.status IN ('pending', 'running') AND NOT EXISTS (SELECT 1 FROM river_job j
+			WHERE j.kind = 'container_operation' AND j.args->>'operation_id' = o.id::text)
+		ORDER BY o.seq`)
+	if err != nil {
+		return nil, fmt.Errorf("store: jobless operations: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("store: jobless operations: %w", err)
+	}
+	return ids, nil
+}
+
+// FailOrphanedOperations fails unfinished operations whose River job can no
+// longer run them (discarded or cancelled), so nothing stays pending for
+// ever.
 func (q *Queries) FailOrphanedOperations(ctx context.Context) (int64, error) {
 	tag, err := q.db.Exec(ctx, `UPDATE operations o SET status = 'failed', finished_at = now(),
 		error = 'interrupted: no job left to run it'
 		WHERE o.status IN ('pending', 'running') AND NOT EXISTS (
-			SELECT 1 FROM river_job j WHERE j.args->>'operation_id' = o.id::text
+			SELECT 1 FROM river_job j WHERE j.kind = 'container_operation' AND j.args->>'operation_id' = o.id::text
 			AND j.state IN ('available', 'running', 'retryable', 'scheduled', 'pending'))`)
 	if err != nil {
 		return 0, fmt.Errorf("store: fail orphaned operations: %w", err)

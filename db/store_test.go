@@ -87,20 +87,56 @@ func TestOperationOrdering(t *testing.T) {
 	dbtest.Must(t, err)
 	b, err := s.InsertOperation(ctx, 101, "stop", nil, "t")
 	dbtest.Must(t, err)
-	if n, _ := s.EarlierUnfinished(ctx, a); n != 0 {
-		t.Fatalf("first op sees %d earlier", n)
+	if got, claimed, err := s.ClaimOperation(ctx, b.ID); err != nil || claimed || got.Status != db.OpPending {
+		t.Fatalf("second op claimed before the first finished: %+v %v %v", got, claimed, err)
 	}
-	if n, _ := s.EarlierUnfinished(ctx, b); n != 1 {
-		t.Fatalf("second op sees %d earlier, want 1", n)
+	got, claimed, err := s.ClaimOperation(ctx, a.ID)
+	if err != nil || !claimed || got.Status != db.OpRunning || got.StartedAt == nil {
+		t.Fatalf("first op: %+v %v %v", got, claimed, err)
 	}
-	dbtest.Must(t, s.StartOperation(ctx, a.ID))
-	dbtest.Must(t, s.FinishOperation(ctx, a.ID, errors.New("boom")))
-	got, err := s.GetOperation(ctx, a.ID)
-	if err != nil || got.Status != db.OpFailed || got.Error != "boom" || !got.Done() {
-		t.Fatalf("finished op: %+v %v", got, err)
+	if _, claimed, _ := s.ClaimOperation(ctx, a.ID); claimed {
+		t.Fatal("a running op was claimed twice")
 	}
-	if n, _ := s.EarlierUnfinished(ctx, b); n != 0 {
-		t.Fatalf("second op still waits on %d", n)
+	// While one runs, a new one is queued pending even when asked to run
+	// at once.
+	c, err := s.InsertOperationRunning(ctx, 101, "freeze", nil, "t")
+	if err != nil || c.Status != db.OpPending || c.StartedAt != nil {
+		t.Fatalf("op queued behind a running one: %+v %v", c, err)
+	}
+	fin, err := s.FinishOperation(ctx, a.ID, errors.New("boom"))
+	if err != nil || fin.Status != db.OpFailed || fin.Error != "boom" || !fin.Done() || fin.FinishedAt == nil {
+		t.Fatalf("finished op: %+v %v", fin, err)
+	}
+	if got, err := s.GetOperation(ctx, a.ID); err != nil || got.Status != db.OpFailed {
+		t.Fatalf("finished op read back: %+v %v", got, err)
+	}
+	if _, claimed, _ := s.ClaimOperation(ctx, c.ID); claimed {
+		t.Fatal("third op claimed before the second")
+	}
+	if _, claimed, err := s.ClaimOperation(ctx, b.ID); !claimed || err != nil {
+		t.Fatalf("second op not claimed after the first finished: %v", err)
+	}
+	_, err = s.FinishOperation(ctx, b.ID, nil)
+	dbtest.Must(t, err)
+	_, err = s.FinishOperation(ctx, c.ID, nil)
+	dbtest.Must(t, err)
+	// On an idle container it is recorded running at once, started after
+	// the one before it finished.
+	d, err := s.InsertOperationRunning(ctx, 101, "unfreeze", nil, "t")
+	if err != nil || d.Status != db.OpRunning || d.StartedAt == nil {
+		t.Fatalf("op on an idle container: %+v %v", d, err)
+	}
+	prev, _ := s.GetOperation(ctx, c.ID)
+	if d.StartedAt.Before(*prev.FinishedAt) {
+		t.Fatalf("started at %v, before the previous finished at %v", d.StartedAt, prev.FinishedAt)
+	}
+	for _, id := range []string{"nonsense", "00000000-0000-0000-0000-000000000000"} {
+		if _, err := s.GetOperation(ctx, id); !errors.Is(err, db.ErrNotFound) {
+			t.Fatalf("get %q: %v", id, err)
+		}
+		if _, _, err := s.ClaimOperation(ctx, id); !errors.Is(err, db.ErrNotFound) {
+			t.Fatalf("claim %q: %v", id, err)
+		}
 	}
 }
 

@@ -59,7 +59,7 @@ func (a *API) DeleteContainer(w http.ResponseWriter, r *http.Request) {
 		if err := q.SetContainerPhase(ctx, c.CTID, db.PhaseDeleting); err != nil {
 			return err
 		}
-		op, err = a.Queue.Enqueue(ctx, tx, q, c.CTID, ops.ActionDestroy, ops.Params{Force: force}, principal(r).Actor())
+		op, err = a.Queue.EnqueueNow(ctx, tx, q, c.CTID, ops.ActionDestroy, ops.Params{Force: force}, principal(r).Actor())
 		if err != nil {
 			return err
 		}
@@ -69,5 +69,6 @@ func (a *API) DeleteContainer(w http.ResponseWriter, r *http.Request) {
 		a.smartError(w, r, err)
 		return
 	}
+	a.Queue.Start(op)
 	accepted(w, op)
 }

@@ -50,8 +50,10 @@ func (a *API) ContainerAction(action string) http.HandlerFunc {
 }
 
 // queueOn locks the container named by {ref}, runs check on it, and
-// queues action with an audit record, all in one transaction. adjust may
-// change the params from what check saw.
+// queues action with an audit record, all in one transaction; once that
+// commits, an action on an otherwise idle container starts at once in
+// this process (ops.Queue.EnqueueNow). adjust may change the params from
+// what check saw.
 func (a *API) queueOn(r *http.Request, action string, p ops.Params, check func(*db.Queries, db.Container) error, adjust ...func(*ops.Params)) (db.Operation, error) {
 	ctx := r.Context()
 	var op db.Operation
@@ -66,12 +68,15 @@ func (a *API) queueOn(r *http.Request, action string, p ops.Params, check func(*
 		for _, f := range adjust {
 			f(&p)
 		}
-		op, err = a.Queue.Enqueue(ctx, tx, q, c.CTID, action, p, principal(r).Actor())
+		op, err = a.Queue.EnqueueNow(ctx, tx, q, c.CTID, action, p, principal(r).Actor())
 		if err != nil {
 			return err
 		}
 		return a.audit(r, q, "container."+action, c.CTID, map[string]any{"operation": op.ID})
 	})
+	if err == nil {
+		a.Queue.Start(op)
+	}
 	return op, err
 }
 

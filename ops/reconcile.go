@@ -18,7 +18,8 @@ const SystemActor = "ctpanel"
 
 // Reconcile brings the database and liblxc back in line at start-up, before
 // workers run: operations interrupted by a crash are queued again (each
-// action is safe to repeat), containers whose create or destroy was cut
+// action is safe to repeat; those a request started at once get a River
+// job), containers whose create or destroy was cut
 // short are finished or removed, containers gone from disk are marked
 // missing, state changed by hand (lxc-start, lxc-stop) is recorded, and
 // onboot containers are started.
@@ -29,6 +30,19 @@ func Reconcile(ctx context.Context, store *db.Store, drv lxcdriver.Driver, queue
 	}
 	if n > 0 {
 		log.Warn("operations interrupted by a restart are queued again", "count", n)
+	}
+	// Operations a request started at once have no job: give them one.
+	jobless, err := store.JoblessOperations(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range jobless {
+		if _, err := queue.Client.Insert(ctx, JobArgs{OperationID: id}, nil); err != nil {
+			return fmt.Errorf("reconcile: queue interrupted operation %s: %w", id, err)
+		}
+	}
+	if len(jobless) > 0 {
+		log.Warn("operations started at once and interrupted by a restart are queued", "count", len(jobless))
 	}
 	if n, err := store.FailOrphanedOperations(ctx); err != nil {
 		return err

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -34,6 +36,13 @@ type Runner struct {
 	// if it panics), before its outcome is recorded: before anyone
 	// waiting on it can hear it finished.
 	AfterRun func(op db.Operation, err error)
+
+	// The operations Go runs.
+	laneMu      sync.Mutex
+	laneCtx     context.Context
+	laneCancel  context.CancelFunc
+	laneStopped bool
+	lane        sync.WaitGroup
 }
 
 // DefaultShutdownTimeout is how long a clean shutdown may take before the
@@ -44,49 +53,102 @@ const DefaultShutdownTimeout = 30 * time.Second
 func (r *Runner) Timeout(*river.Job[JobArgs]) time.Duration { return 15 * time.Minute }
 
 // Work runs one operation, after every earlier operation on the same
-// container has finished.
+// container has finished. A job finds its operation running only if
+// something else started it; it then waits for it to finish.
 func (r *Runner) Work(ctx context.Context, job *river.Job[JobArgs]) error {
-	op, err := r.Store.GetOperation(ctx, job.Args.OperationID)
-	if errors.Is(err, db.ErrNotFound) {
-		r.Log.Warn("job for an unknown operation", "op", job.Args.OperationID)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if op.Done() {
-		return nil
-	}
 	for {
 		changed := r.Hub.Changed()
-		n, err := r.Store.EarlierUnfinished(ctx, op)
+		op, claimed, err := r.Store.ClaimOperation(ctx, job.Args.OperationID)
+		if errors.Is(err, db.ErrNotFound) {
+			r.Log.Warn("job for an unknown operation", "op", job.Args.OperationID)
+			return nil
+		}
 		if err != nil {
 			return err
 		}
-		if n == 0 {
-			break
+		switch {
+		case claimed:
+			return r.execute(ctx, op)
+		case op.Done():
+			return nil
+		case op.Status == db.OpRunning:
+			if _, err := Wait(ctx, r.Store, r.Hub, op.ID, r.Timeout(job)); err != nil {
+				r.Log.Warn("job stopped waiting for its operation", "op", op.ID, "err", err)
+			}
+			return nil
 		}
-		select {
+		select { // pending behind an earlier operation
 		case <-changed:
 		case <-time.After(250 * time.Millisecond):
 		case <-ctx.Done():
 			return river.JobSnooze(0)
 		}
 	}
-	if err := r.Store.StartOperation(ctx, op.ID); err != nil {
-		return err
+}
+
+// Go runs op, which Queue.EnqueueNow recorded running, in a goroutine of
+// this process, bounded like a River job by Timeout. After StopLane it
+// does nothing: start-up reconciliation gives the operation a job.
+func (r *Runner) Go(op db.Operation) {
+	r.laneMu.Lock()
+	defer r.laneMu.Unlock()
+	if r.laneStopped {
+		r.Log.Warn("shutting down: operation left for the next start", "op", op.ID)
+		return
 	}
+	if r.laneCtx == nil {
+		r.laneCtx, r.laneCancel = context.WithCancel(context.Background())
+	}
+	ctx, cancel := context.WithTimeout(r.laneCtx, r.Timeout(nil))
+	r.lane.Add(1)
+	go func() {
+		defer r.lane.Done()
+		defer cancel()
+		if err := r.execute(ctx, op); err != nil {
+			r.Log.Error("record the outcome of an operation", "op", op.ID, "err", err)
+		}
+	}()
+}
+
+// StopLane waits for the operations Go started, for as long as ctx lasts,
+// then cancels those still running and waits for them to record how they
+// ended; Go starts no more.
+func (r *Runner) StopLane(ctx context.Context) {
+	r.laneMu.Lock()
+	r.laneStopped = true
+	cancel := r.laneCancel
+	r.laneMu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		r.lane.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return
+	case <-ctx.Done():
+	}
+	if cancel != nil {
+		cancel()
+	}
+	<-done
+}
+
+// execute runs an operation this process has marked running and records
+// how it ended; the error is about the recording only.
+func (r *Runner) execute(ctx context.Context, op db.Operation) error {
 	log := r.Log.With("op", op.ID, "action", op.Action, "ctid", op.CTID)
 	log.Debug("operation started")
 	opErr := r.runHooked(ctx, op)
 	// The outcome is recorded even if the job's context is gone.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := r.Store.FinishOperation(fctx, op.ID, opErr); err != nil {
+	fin, err := r.Store.FinishOperation(fctx, op.ID, opErr)
+	if err != nil {
 		return err
 	}
 	// Waiters first: recording the state and telling the bus can follow.
-	r.Hub.Notify()
+	r.Hub.Finished(fin)
 	state := r.recordState(fctx, op.CTID)
 	if r.OnFinish != nil {
 		r.OnFinish(op, state, opErr)
@@ -100,11 +162,17 @@ func (r *Runner) Work(ctx context.Context, job *river.Job[JobArgs]) error {
 }
 
 // runHooked is run followed by AfterRun, which is called even if the work
-// panics.
+// panics; a panic fails the operation instead of leaving it running.
 func (r *Runner) runHooked(ctx context.Context, op db.Operation) (err error) {
 	if r.AfterRun != nil {
 		defer func() { r.AfterRun(op, err) }()
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			r.Log.Error("operation panicked", "op", op.ID, "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("internal error: %v", p)
+		}
+	}()
 	return r.run(ctx, op)
 }
 

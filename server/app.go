@@ -37,6 +37,7 @@ type App struct {
 	Drv     lxcdriver.Driver
 	River   *river.Client[pgx.Tx]
 	Hub     *ops.Hub
+	runner  *ops.Runner
 	Bus     *monitor.Bus
 	Mon     *monitor.Monitor
 	API     *handlers.API
@@ -112,9 +113,10 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 	a.Mon = monitor.New(a.Store, drv, a.Bus, log, monitor.Settings{Interval: cfg.SampleInterval, Retention: cfg.HistoryRetention})
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &webhooks.Sender{Store: a.Store})
-	river.AddWorker(workers, &ops.Runner{Store: a.Store, Drv: drv, Hub: a.Hub, Log: log,
+	a.runner = &ops.Runner{Store: a.Store, Drv: drv, Hub: a.Hub, Log: log,
 		TemplateCacheDir: cfg.TemplateCacheDir(), OnFinish: a.operationFinished,
-		AfterRun: a.operationDone})
+		AfterRun: a.operationDone}
+	river.AddWorker(workers, a.runner)
 	a.River, err = river.NewClient(riverpgxv5.New(a.Pool), &river.Config{
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 100}},
 		Workers:           workers,
@@ -127,7 +129,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 	if err != nil {
 		return nil, fmt.Errorf("river: %w", err)
 	}
-	queue := &ops.Queue{Client: a.River}
+	queue := &ops.Queue{Client: a.River, Runner: a.runner}
 	a.API = &handlers.API{Store: a.Store, Drv: drv, Queue: queue, Hub: a.Hub, Log: log,
 		Mon: a.Mon, Bus: a.Bus, Host: HostResources(), AllowedOrigins: cfg.AllowedOrigins, CookieSecure: cfg.CookieSecure,
 		TemplateCacheDir: cfg.TemplateCacheDir()}
@@ -270,11 +272,19 @@ func (a *App) Close() {
 	}
 	if a.River != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		// Operations started at once by requests have the same 30
+		// seconds as River's to finish before they are cancelled.
+		laneDone := make(chan struct{})
+		go func() {
+			defer close(laneDone)
+			a.runner.StopLane(sctx)
+		}()
 		if err := a.River.Stop(sctx); err != nil {
 			cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
 			_ = a.River.StopAndCancel(cctx)
 			ccancel()
 		}
+		<-laneDone
 		cancel()
 	}
 	// After the operations and the sampler: their last events still go

@@ -45,11 +45,25 @@ func newTestPanel(t *testing.T, drv lxcdriver.Driver, lxcPath string) *testPanel
 	srv := httptest.NewServer(app.Handler())
 	p := &testPanel{t: t, app: app, srv: srv}
 	t.Cleanup(func() {
-		srv.Close()
-		app.Close()
+		p.srv.Close()
+		p.app.Close()
 	})
 	p.admin = p.token(db.RoleAdmin, nil)
 	return p
+}
+
+// restart stops the panel and starts it again on the same database, data
+// dir and driver, as after a crash that left the database as it is: the
+// new panel's start-up reconciliation sees what the old one left.
+func (p *testPanel) restart() {
+	p.t.Helper()
+	p.srv.Close()
+	p.app.Close()
+	app, err := Open(context.Background(), p.app.Cfg, testLogger(), p.app.Drv)
+	if err != nil {
+		p.t.Fatalf("reopen panel: %v", err)
+	}
+	p.app, p.srv = app, httptest.NewServer(app.Handler())
 }
 
 func (p *testPanel) token(role string, userID *int64) string {

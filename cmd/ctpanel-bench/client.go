@@ -102,12 +102,19 @@ func (c *client) op(ctx context.Context, method, path string, body any) (sample,
 	}
 	s := sample{total: t1.Sub(t0)}
 	if op.StartedAt != nil && op.FinishedAt != nil {
+		// An action on an idle container is started by its request,
+		// before the 202: it has no queue, and its run is counted from
+		// the 202 so that no time is counted twice.
+		started := *op.StartedAt
+		if started.Before(answered) {
+			started = answered
+		}
 		s.split = &split{
 			op:       op.ID,
 			answered: answered,
 			request:  answered.Sub(t0),
-			queue:    op.StartedAt.Sub(answered),
-			run:      op.FinishedAt.Sub(*op.StartedAt),
+			queue:    started.Sub(answered),
+			run:      op.FinishedAt.Sub(started),
 			notify:   t1.Sub(*op.FinishedAt),
 		}
 	}

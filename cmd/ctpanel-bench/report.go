@@ -219,10 +219,12 @@ func (r report) writeTable(w io.Writer) error {
 		fmt.Fprintf(&b, "%-9s %8s %8s %8s %8s %8s   %s\n", step, fmtMS(sp.RequestMS), fmtMS(sp.QueueMS), fmtMS(sp.RiverMS),
 			fmtMS(sp.RunMS), fmtMS(sp.NotifyMS), overhead(sp.RunMS/r.Raw.Steps[step].MeanMS))
 	}
-	fmt.Fprintf(&b, "  request: sent to 202 (auth, checks, the transaction that queues the operation)\n")
-	fmt.Fprintf(&b, "  queue: 202 to the worker starting it; (river): the part until River hands over the job (notify, fetch),\n")
-	fmt.Fprintf(&b, "    the rest is the worker's own reads and writes before the driver runs\n")
-	fmt.Fprintf(&b, "  run: the driver; notify: finished to the client having the answer (state record, /wait wake-up)\n\n")
+	fmt.Fprintf(&b, "  request: sent to 202 (auth, checks, the transaction that records the operation)\n")
+	fmt.Fprintf(&b, "  queue: 202 to the operation starting. An action on an idle container starts in its request, so 0;\n")
+	fmt.Fprintf(&b, "    one queued behind another waits for River: (river) is the part until River hands over the job,\n")
+	fmt.Fprintf(&b, "    the rest the worker's claim\n")
+	fmt.Fprintf(&b, "  run: the driver (from the 202 when it started in the request); notify: finished to the client\n")
+	fmt.Fprintf(&b, "    having the answer (the outcome's commit, the /wait wake-up)\n\n")
 
 	h, g := r.Floor["healthz"], r.Floor["get_operation"]
 	fmt.Fprintf(&b, "REST floor (%d requests each, one at a time, idle panel): GET /healthz p50 %s p99 %s; "+
@@ -232,7 +234,7 @@ func (r report) writeTable(w io.Writer) error {
 	if r.Panel.FreezeRun != nil {
 		run = *r.Panel.FreezeRun
 	}
-	fmt.Fprintf(&b, "freeze latency (%d samples each): panel p50 %s p99 %s (its worker's driver call: p50 %s p99 %s); raw p50 %s p99 %s\n",
+	fmt.Fprintf(&b, "freeze latency (%d samples each): panel p50 %s p99 %s (its run: p50 %s p99 %s); raw p50 %s p99 %s\n",
 		r.Panel.Steps[stepFreeze].N, fmtMS(r.Panel.Steps[stepFreeze].P50MS), fmtMS(r.Panel.Steps[stepFreeze].P99MS),
 		fmtMS(run.P50MS), fmtMS(run.P99MS),
 		fmtMS(r.Raw.Steps[stepFreeze].P50MS), fmtMS(r.Raw.Steps[stepFreeze].P99MS))

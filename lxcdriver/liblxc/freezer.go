@@ -139,25 +139,36 @@ func (d *Driver) Freeze(ctx context.Context, name string) error {
 		return err
 	}
 	defer c.Release()
-	switch d.state(c) {
-	case lxcdriver.StateFrozen:
-		return nil
-	case lxcdriver.StateRunning, lxcdriver.StateFreezing:
+	// One look at liblxc's state and one at the init's pid and freezer:
+	// each liblxc call is a round trip to the container's monitor.
+	s := lxcdriver.State(strings.ToLower(c.State().String()))
+	switch s {
+	case lxcdriver.StateRunning, lxcdriver.StateFrozen, lxcdriver.StateFreezing, lxcdriver.StateThawed:
 	default:
 		return fmt.Errorf("liblxc: freeze %s: %w", name, lxcdriver.ErrNotRunning)
 	}
-	if err := d.freeze(ctx, c); err != nil {
+	f, err := d.freezerOf(c.InitPid())
+	if err != nil {
+		// No cgroup we know how to drive: liblxc's slow path still works.
+		if s == lxcdriver.StateFrozen {
+			return nil
+		}
+		if err := c.Freeze(); err != nil {
+			return fmt.Errorf("liblxc: freeze %s: %w", name, err)
+		}
+		return nil
+	}
+	if fs, err := f.state(); err == nil && fs == lxcdriver.StateFrozen {
+		return nil
+	}
+	if err := d.freeze(ctx, c, f); err != nil {
 		return fmt.Errorf("liblxc: freeze %s: %w", name, err)
 	}
 	return nil
 }
 
-func (d *Driver) freeze(ctx context.Context, c *lxc.Container) error {
-	f, err := d.freezerOf(c.InitPid())
-	if err != nil {
-		// No cgroup we know how to drive: liblxc's slow path still works.
-		return c.Freeze()
-	}
+// freeze freezes c's cgroup f and tells liblxc.
+func (d *Driver) freeze(ctx context.Context, c *lxc.Container, f freezer) error {
 	if err := f.set(ctx, true); err != nil {
 		return err
 	}
@@ -186,12 +197,13 @@ func (d *Driver) Unfreeze(ctx context.Context, name string) error {
 		return err
 	}
 	defer c.Release()
-	switch d.state(c) {
-	case lxcdriver.StateRunning, lxcdriver.StateFrozen, lxcdriver.StateFreezing:
+	s := lxcdriver.State(strings.ToLower(c.State().String()))
+	switch s {
+	case lxcdriver.StateRunning, lxcdriver.StateFrozen, lxcdriver.StateFreezing, lxcdriver.StateThawed:
 	default:
 		return fmt.Errorf("liblxc: unfreeze %s: %w", name, lxcdriver.ErrNotRunning)
 	}
-	if err := d.thaw(ctx, c); err != nil {
+	if err := d.thawSeen(ctx, c, s, c.InitPid()); err != nil {
 		return fmt.Errorf("liblxc: unfreeze %s: %w", name, err)
 	}
 	return nil
@@ -199,18 +211,20 @@ func (d *Driver) Unfreeze(ctx context.Context, name string) error {
 
 // thaw thaws c if its cgroup or liblxc's monitor says it is frozen.
 func (d *Driver) thaw(ctx context.Context, c *lxc.Container) error {
-	monitorFrozen := func() bool {
-		s := c.State()
-		return s == lxc.FROZEN || s == lxc.FREEZING
-	}
-	f, err := d.freezerOf(c.InitPid())
+	return d.thawSeen(ctx, c, lxcdriver.State(strings.ToLower(c.State().String())), c.InitPid())
+}
+
+// thawSeen is thaw given liblxc's state and the init's pid, just read.
+func (d *Driver) thawSeen(ctx context.Context, c *lxc.Container, s lxcdriver.State, pid int) error {
+	monitorFrozen := s == lxcdriver.StateFrozen || s == lxcdriver.StateFreezing
+	f, err := d.freezerOf(pid)
 	if err != nil {
-		if !monitorFrozen() {
+		if !monitorFrozen {
 			return nil
 		}
 		return c.Unfreeze()
 	}
-	if f.v2 && monitorFrozen() {
+	if f.v2 && monitorFrozen {
 		// Frozen through liblxc (lxc-freeze): let liblxc thaw it so its
 		// monitor learns; on cgroup2 that path has no sleep in it.
 		return c.Unfreeze()
@@ -218,11 +232,13 @@ func (d *Driver) thaw(ctx context.Context, c *lxc.Container) error {
 	if err := f.set(ctx, false); err != nil {
 		return err
 	}
-	if !f.v2 && monitorFrozen() {
+	if !f.v2 && monitorFrozen {
 		// Already THAWED, so liblxc returns at once and its monitor
 		// goes back to RUNNING.
-		if err := c.Unfreeze(); err != nil && monitorFrozen() {
-			return err
+		if err := c.Unfreeze(); err != nil {
+			if st := c.State(); st == lxc.FROZEN || st == lxc.FREEZING {
+				return err
+			}
 		}
 	}
 	return nil
