@@ -5,7 +5,9 @@ export PATH := /usr/local/go/bin:$(PATH)
 
 BIN := bin/ctpanel
 COUNT ?= 50
-PARALLEL ?= 4
+# Containers in flight at once; empty is the benchmark's default, the
+# host's CPU count (as lxd-benchmark).
+PARALLEL ?=
 
 .PHONY: all deps build run test bench clean
 
@@ -31,7 +33,7 @@ test: deps
 # websocket next to lxc-attach (-console=false skips it).
 bench: deps
 	scripts/build-web.sh
-	go run ./cmd/ctpanel-bench -count $(COUNT) -parallel $(PARALLEL)
+	go run ./cmd/ctpanel-bench -count $(COUNT) $(if $(PARALLEL),-parallel $(PARALLEL))
 
 clean:
 	rm -rf bin

@@ -47,11 +47,16 @@ func (q *Queries) ObserveFailcnt(ctx context.Context, obs []FailcntObservation) 
 }
 
 func (q *Queries) observeFailcnt(ctx context.Context, ids []int32, res []string, raw, inst []int64, retry bool) ([]FailcntTotal, error) {
+	// Planned for its actual arrays every time (an unnamed statement): a
+	// cached generic plan guesses the arrays are short, and took 1.3 s
+	// instead of 30 ms for a sample of 500 containers (5000 rows), holding
+	// the rows' locks meanwhile, so live reads waited on it.
 	rows, err := q.db.Query(ctx, `
-		WITH old AS (SELECT ct_id, resource, base + raw AS total FROM bc_failcnt WHERE ct_id = ANY($1::int[])),
+		WITH t AS (SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[], $4::bigint[]) AS t(c, r, v, i)),
+		old AS (SELECT f.ct_id, f.resource, f.base + f.raw AS total FROM bc_failcnt f JOIN t ON f.ct_id = t.c AND f.resource = t.r),
 		up AS (
 			INSERT INTO bc_failcnt AS f (ct_id, resource, raw, base, instance)
-			SELECT c, r, v, 0, i FROM unnest($1::int[], $2::text[], $3::bigint[], $4::bigint[]) AS t(c, r, v, i)
+			SELECT c, r, v, 0, i FROM t
 			WHERE EXISTS (SELECT 1 FROM containers WHERE ct_id = c)
 			ON CONFLICT (ct_id, resource) DO UPDATE SET
 				base = CASE
@@ -64,7 +69,7 @@ func (q *Queries) observeFailcnt(ctx context.Context, ids []int32, res []string,
 				updated_at = now()
 			RETURNING ct_id, resource, base + raw AS total)
 		SELECT up.ct_id, up.resource, COALESCE(old.total, 0), up.total FROM up LEFT JOIN old USING (ct_id, resource)`,
-		ids, res, raw, inst)
+		pgx.QueryExecModeExec, ids, res, raw, inst)
 	var pgErr *pgconn.PgError
 	if retry && errors.As(err, &pgErr) && pgErr.Code == "23503" {
 		return q.observeFailcnt(ctx, ids, res, raw, inst, false)

@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -96,12 +97,30 @@ func (d *Dispatcher) Run(ctx context.Context, events <-chan monitor.Event) {
 			if !ok {
 				return
 			}
-			if err := d.dispatch(ctx, e); err != nil && ctx.Err() == nil {
-				d.Log.Warn("webhook dispatch", "type", e.Type, "operation", e.Operation, "alert", e.AlertID, "err", err)
+			// Whatever else is queued already goes in the same
+			// transaction: one commit for a burst of events.
+			batch := []monitor.Event{e}
+		more:
+			for len(batch) < maxBatch {
+				select {
+				case e, ok := <-events:
+					if !ok {
+						break more
+					}
+					batch = append(batch, e)
+				default:
+					break more
+				}
+			}
+			if err := d.dispatch(ctx, batch); err != nil && ctx.Err() == nil {
+				d.Log.Warn("webhook dispatch", "events", len(batch), "first_type", e.Type, "operation", e.Operation, "alert", e.AlertID, "err", err)
 			}
 		}
 	}
 }
+
+// maxBatch bounds the events recorded in one transaction.
+const maxBatch = 100
 
 // Replay records the deliveries of the finished operations and alerts of
 // the last ReplayWindow whose events were never recorded.
@@ -110,19 +129,20 @@ func (d *Dispatcher) Replay(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var events []monitor.Event
 	for _, o := range ops {
 		e := monitor.Event{Type: "operation", CTID: o.CTID, Action: o.Action, Operation: o.ID, Status: o.Status, Error: o.Error, State: o.State}
 		if o.FinishedAt != nil {
 			e.At = o.FinishedAt.UTC()
 		}
-		if err := d.dispatch(ctx, e); err != nil {
-			return err
-		}
+		events = append(events, e)
 	}
 	for _, a := range alerts {
 		old, cur := a.Old, a.New
-		e := monitor.Event{Type: "alert", CTID: a.CTID, Resource: a.Resource, Old: &old, New: &cur, AlertID: a.ID, At: a.At.UTC()}
-		if err := d.dispatch(ctx, e); err != nil {
+		events = append(events, monitor.Event{Type: "alert", CTID: a.CTID, Resource: a.Resource, Old: &old, New: &cur, AlertID: a.ID, At: a.At.UTC()})
+	}
+	for batch := range slices.Chunk(events, maxBatch) {
+		if err := d.dispatch(ctx, batch); err != nil {
 			return err
 		}
 	}
@@ -132,42 +152,48 @@ func (d *Dispatcher) Replay(ctx context.Context) error {
 	return nil
 }
 
-// dispatch records the deliveries of one event to every webhook that
-// wants it, in one transaction that also marks the event's operation or
-// alert as dispatched: an event is recorded once, or not at all (and then
-// Replay does it).
-func (d *Dispatcher) dispatch(ctx context.Context, e monitor.Event) error {
+// dispatch records the deliveries of events to every webhook that wants
+// them, in one transaction that also marks each event's operation or alert
+// as dispatched: an event is recorded once, or not at all (and then Replay
+// does it).
+func (d *Dispatcher) dispatch(ctx context.Context, events []monitor.Event) error {
 	return d.Store.InTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
-		claimed := true
-		var err error
-		switch {
-		case e.Type == "operation" && e.Operation != "":
-			claimed, err = q.ClaimOperationEvents(ctx, e.Operation)
-		case e.Type == "alert" && e.AlertID != 0:
-			claimed, err = q.ClaimAlertEvents(ctx, e.AlertID)
-		}
-		if err != nil || !claimed {
+		hooks, err := q.ListWebhooks(ctx, "")
+		if err != nil {
 			return err
 		}
-		for _, name := range names(e) {
-			hooks, err := q.ListWebhooks(ctx, name)
+		for _, e := range events {
+			claimed := true
+			switch {
+			case e.Type == "operation" && e.Operation != "":
+				claimed, err = q.ClaimOperationEvents(ctx, e.Operation)
+			case e.Type == "alert" && e.AlertID != 0:
+				claimed, err = q.ClaimAlertEvents(ctx, e.AlertID)
+			}
 			if err != nil {
 				return err
 			}
-			if len(hooks) == 0 {
+			if !claimed {
 				continue
 			}
-			payload, err := json.Marshal(map[string]any{"event": name, "at": e.At, "data": e})
-			if err != nil {
-				return err
-			}
-			for _, h := range hooks {
-				del, err := q.InsertDelivery(ctx, h.ID, name, payload)
-				if err != nil {
-					return err
-				}
-				if _, err := d.Client.InsertTx(ctx, tx, DeliveryArgs{DeliveryID: del.ID}, nil); err != nil {
-					return err
+			for _, name := range names(e) {
+				var payload []byte
+				for _, h := range hooks {
+					if !slices.Contains(h.Events, name) {
+						continue
+					}
+					if payload == nil {
+						if payload, err = json.Marshal(map[string]any{"event": name, "at": e.At, "data": e}); err != nil {
+							return err
+						}
+					}
+					del, err := q.InsertDelivery(ctx, h.ID, name, payload)
+					if err != nil {
+						return err
+					}
+					if _, err := d.Client.InsertTx(ctx, tx, DeliveryArgs{DeliveryID: del.ID}, nil); err != nil {
+						return err
+					}
 				}
 			}
 		}

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 )
 
@@ -47,7 +48,7 @@ func main() {
 	var o options
 	fs := flag.NewFlagSet("ctpanel-bench", flag.ExitOnError)
 	fs.IntVar(&o.count, "count", 50, "containers per phase (panel and raw)")
-	fs.IntVar(&o.parallel, "parallel", 4, "containers in flight at once")
+	fs.IntVar(&o.parallel, "parallel", 0, "containers in flight at once; 0 is the host's CPU count, as lxd-benchmark's default")
 	fs.StringVar(&o.lxcpath, "lxcpath", "", "lxcpath to work in; empty makes a temporary one, removed at the end")
 	fs.IntVar(&o.freezeRounds, "freeze-rounds", 2, "freeze+unfreeze cycles per container (freeze samples = count × rounds)")
 	fs.BoolVar(&o.snapshot, "snapshot", false, "clone as overlay snapshots instead of full copies")
@@ -63,6 +64,9 @@ func main() {
 		fs.PrintDefaults()
 	}
 	_ = fs.Parse(os.Args[1:])
+	if o.parallel == 0 {
+		o.parallel = runtime.NumCPU()
+	}
 	if err := o.validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "ctpanel-bench:", err)
 		os.Exit(2)
