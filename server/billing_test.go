@@ -376,3 +376,78 @@ func TestWebhookEventsSurviveACrash(t *testing.T) {
 		t.Fatalf("an operation outside the replay window got %d deliveries", n)
 	}
 }
+
+// Events that reach the dispatcher together are recorded in one
+// transaction: each still once, and only for the webhooks that want it.
+func TestWebhookEventsInABurstRecordedOnceEach(t *testing.T) {
+	p := newTestPanel(t, lxcdriver.NewFake(), "")
+	ctx := context.Background()
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer recv.Close()
+	p.expect(p.do(p.admin, "POST", "/api/v1/webhooks", map[string]any{"url": recv.URL, "events": []string{"operation.finished"}}), 201)
+	p.expect(p.do(p.admin, "POST", "/api/v1/webhooks", map[string]any{"url": recv.URL, "events": []string{"container.created"}}), 201)
+	var wg sync.WaitGroup
+	ids := make([]string, 8)
+	for i := range ids {
+		wg.Go(func() {
+			r := p.do(p.admin, "POST", "/api/v1/containers", map[string]any{"ctid": 101 + i, "template": "busybox"})
+			if r.Status != http.StatusAccepted {
+				t.Errorf("create %d: %d %s", 101+i, r.Status, r.Body)
+				return
+			}
+			ids[i] = r.json(t)["id"].(string)
+		})
+	}
+	wg.Wait()
+	count := func() (map[string]int, int) {
+		t.Helper()
+		rows, err := p.app.Pool.Query(ctx, `SELECT payload->'data'->>'operation', event, webhook_id FROM webhook_deliveries`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		got, byHook := map[string]int{}, map[int64]string{}
+		wrongHook := 0
+		for rows.Next() {
+			var op, ev string
+			var hook int64
+			if err := rows.Scan(&op, &ev, &hook); err != nil {
+				t.Fatal(err)
+			}
+			got[op+" "+ev]++
+			if prev, ok := byHook[hook]; ok && prev != ev {
+				wrongHook++
+			}
+			byHook[hook] = ev
+		}
+		return got, wrongHook
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got, wrongHook := count()
+		if wrongHook > 0 {
+			t.Fatalf("a webhook got an event it did not ask for: %v", got)
+		}
+		done := len(got) == 2*len(ids)
+		for _, id := range ids {
+			for _, ev := range []string{"operation.finished", "container.created"} {
+				if n := got[id+" "+ev]; n > 1 {
+					t.Fatalf("%s of %s recorded %d times", ev, id, n)
+				} else if n == 0 {
+					done = false
+				}
+			}
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deliveries after 20s: %v", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var unsent int
+	if err := p.app.Pool.QueryRow(ctx, `SELECT count(*) FROM operations WHERE events_sent_at IS NULL AND status IN ('succeeded', 'failed')`).Scan(&unsent); err != nil || unsent != 0 {
+		t.Fatalf("%d finished operations not marked dispatched (%v)", unsent, err)
+	}
+}
