@@ -130,7 +130,8 @@ func (a *API) CreateContainer(w http.ResponseWriter, r *http.Request) {
 }
 
 // insertNew adds the row of a container to be made (by create or clone)
-// and queues its operation, in one transaction. With no CTID asked for, the
+// and records its operation, in one transaction, then starts it (a new
+// container has nothing queued before it). With no CTID asked for, the
 // next free one from 101 up is taken.
 func (a *API) insertNew(r *http.Request, c db.Container, ctid *int, action string, p ops.Params) (db.Operation, error) {
 	ctx := r.Context()
@@ -174,7 +175,7 @@ func (a *API) insertNew(r *http.Request, c db.Container, ctid *int, action strin
 				return err
 			}
 			var err error
-			op, err = a.Queue.Enqueue(ctx, tx, q, c.CTID, action, p, principal(r).Actor())
+			op, err = a.Queue.EnqueueNow(ctx, tx, q, c.CTID, action, p, principal(r).Actor())
 			if err != nil {
 				return err
 			}
@@ -186,6 +187,9 @@ func (a *API) insertNew(r *http.Request, c db.Container, ctid *int, action strin
 			continue
 		}
 		break
+	}
+	if err == nil {
+		a.Queue.Start(op)
 	}
 	return op, err
 }

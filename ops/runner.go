@@ -237,7 +237,7 @@ func (r *Runner) recordState(ctx context.Context, ctid int) string {
 	if err != nil {
 		return "absent"
 	}
-	if err := r.Store.SetContainerState(ctx, ctid, string(st)); err != nil {
+	if err := r.Store.RecordContainerState(ctx, ctid, string(st)); err != nil {
 		r.Log.Warn("record state", "ctid", ctid, "err", err)
 	}
 	return string(st)

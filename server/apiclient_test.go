@@ -112,7 +112,7 @@ func TestAPIClientCreateAndTerminate(t *testing.T) {
 	var strictOp apiclient.Operation
 	strictJSON(t, created.Body, &strictOp)
 	op := *created.JSON202
-	if op.Action != apiclient.OperationActionCreate || op.Status != apiclient.OperationStatusPending || op.Ctid < 101 {
+	if op.Action != apiclient.OperationActionCreate || op.Status != apiclient.OperationStatusRunning || op.Ctid < 101 {
 		t.Fatalf("create answered %+v", op)
 	}
 	if loc := deref(created.Headers202.Location); loc != "/api/v1/operations/"+op.Id.String() {
