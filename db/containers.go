@@ -258,18 +258,25 @@ func (q *Queries) SetContainerState(ctx context.Context, ctid int, state string)
 	return nil
 }
 
-// RecordContainerState is SetContainerState committed without waiting for
-// the write-ahead log to reach the disk (synchronous_commit off). It
-// follows every operation, and losing it to a database crash is harmless:
-// start-up reconciliation records the state liblxc reports. Each flush
-// spared counts on ext4, where one also writes out the data of every file
-// the host has in flight (clones, template unpacking).
-func (s *Store) RecordContainerState(ctx context.Context, ctid int, state string) error {
+// RecordContainerState records the state a container was in after
+// operation seq, unless an operation queued after it has started since
+// (that one records its own). It is committed without waiting for the
+// write-ahead log to reach the disk (synchronous_commit off): it follows
+// every operation, and what a database crash loses of it the next
+// operation or start-up reconciliation records again from liblxc. Each
+// flush spared counts on ext4, where one also writes out the data of every
+// file the host has in flight (clones, template unpacking).
+func (s *Store) RecordContainerState(ctx context.Context, ctid int, seq int64, state string) error {
 	return s.InTx(ctx, func(tx pgx.Tx, q *Queries) error {
 		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
 			return fmt.Errorf("store: set state of %d: %w", ctid, err)
 		}
-		return q.SetContainerState(ctx, ctid, state)
+		_, err := tx.Exec(ctx, `UPDATE containers SET last_state = $2 WHERE ct_id = $1 AND last_state <> $2
+			AND NOT EXISTS (SELECT 1 FROM operations WHERE ct_id = $1 AND seq > $3 AND status <> 'pending')`, ctid, state, seq)
+		if err != nil {
+			return fmt.Errorf("store: set state of %d: %w", ctid, err)
+		}
+		return nil
 	})
 }
 

@@ -72,8 +72,8 @@ func (q *Queries) insertOperation(ctx context.Context, ctid int, action string, 
 	// started_at is the clock's, not the transaction's start: the
 	// operation before it may have finished while this transaction waited
 	// for the container's lock.
-	op, err := scanOp(q.db.QueryRow(ctx, `INSERT INTO operations (ct_id, action, params, requested_by, status, started_at)
-		SELECT $1, $2, $3, $4, s.status, CASE WHEN s.status = 'running' THEN clock_timestamp() END
+	op, err := scanOp(q.db.QueryRow(ctx, `INSERT INTO operations (ct_id, action, params, requested_by, status, started_at, started_at_once)
+		SELECT $1, $2, $3, $4, s.status, CASE WHEN s.status = 'running' THEN clock_timestamp() END, s.status = 'running'
 		FROM (SELECT CASE WHEN $5 AND NOT EXISTS (SELECT 1 FROM operations
 			WHERE ct_id = $1 AND status IN ('pending', 'running')) THEN 'running' ELSE 'pending' END AS status) s
 		RETURNING `+opCols, ctid, action, raw, by, runIfIdle))
@@ -190,12 +190,12 @@ func (q *Queries) RequeueInterrupted(ctx context.Context) (int64, error) {
 	return tag.RowsAffected(), nil
 }
 
-// JoblessOperations lists the unfinished operations that never had a River
-// job: those a request started at once in its own process
-// (InsertOperationRunning) when ctpanel stopped before they finished.
+// JoblessOperations lists the unfinished operations a request started at
+// once in its own process (InsertOperationRunning) that have no River job:
+// ctpanel stopped before they finished.
 func (q *Queries) JoblessOperations(ctx context.Context) ([]string, error) {
 	rows, err := q.db.Query(ctx, `SELECT o.id::text FROM operations o
-		WHERE o.status IN ('pending', 'running') AND NOT EXISTS (SELECT 1 FROM river_job j
+		WHERE o.started_at_once AND o.status IN ('pending', 'running') AND NOT EXISTS (SELECT 1 FROM river_job j
 			WHERE j.kind = 'container_operation' AND j.args->>'operation_id' = o.id::text)
 		ORDER BY o.seq`)
 	if err != nil {

@@ -188,9 +188,7 @@ func (a *API) insertNew(r *http.Request, c db.Container, ctid *int, action strin
 		}
 		break
 	}
-	if err == nil {
-		a.Queue.Start(op)
-	}
+	a.startQueued(op, err)
 	return op, err
 }
 

@@ -65,10 +65,10 @@ func (a *API) DeleteContainer(w http.ResponseWriter, r *http.Request) {
 		}
 		return a.audit(r, q, "container.destroy", c.CTID, map[string]any{"operation": op.ID, "force": force})
 	})
+	a.startQueued(op, err)
 	if err != nil {
 		a.smartError(w, r, err)
 		return
 	}
-	a.Queue.Start(op)
 	accepted(w, op)
 }

@@ -1,8 +1,10 @@
 package handlers
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -74,10 +76,31 @@ func (a *API) queueOn(r *http.Request, action string, p ops.Params, check func(*
 		}
 		return a.audit(r, q, "container."+action, c.CTID, map[string]any{"operation": op.ID})
 	})
-	if err == nil {
-		a.Queue.Start(op)
-	}
+	a.startQueued(op, err)
 	return op, err
+}
+
+// startQueued starts an operation its request recorded running (see
+// ops.Queue.EnqueueNow) once the transaction has committed. When the
+// transaction reported an error after recording it, the commit may still
+// have happened with its answer lost: the operation is looked up, and
+// started if it is there, running, so that it cannot stay running with
+// nothing to run it.
+func (a *API) startQueued(op db.Operation, err error) {
+	if op.ID == "" || op.Status != db.OpRunning {
+		return
+	}
+	if err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		got, gerr := a.Store.GetOperation(ctx, op.ID)
+		if gerr != nil || got.Status != db.OpRunning {
+			return
+		}
+		a.Log.Warn("operation committed although its request failed; running it", "op", op.ID, "err", err)
+		op = got
+	}
+	a.Queue.Start(op)
 }
 
 // enqueueOnTx is queueOn answering 202 with the operation.

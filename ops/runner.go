@@ -43,6 +43,7 @@ type Runner struct {
 	laneCancel  context.CancelFunc
 	laneStopped bool
 	lane        sync.WaitGroup
+	laneSlots   chan struct{}
 }
 
 // DefaultShutdownTimeout is how long a clean shutdown may take before the
@@ -64,6 +65,9 @@ func (r *Runner) Work(ctx context.Context, job *river.Job[JobArgs]) error {
 			return nil
 		}
 		if err != nil {
+			if ctx.Err() != nil { // stopping: the job stays for the next start
+				return river.JobSnooze(0)
+			}
 			return err
 		}
 		switch {
@@ -99,20 +103,36 @@ func (r *Runner) Go(op db.Operation) {
 	if r.laneCtx == nil {
 		r.laneCtx, r.laneCancel = context.WithCancel(context.Background())
 	}
+	if r.laneSlots == nil {
+		r.laneSlots = make(chan struct{}, MaxAtOnce)
+	}
 	ctx, cancel := context.WithTimeout(r.laneCtx, r.Timeout(nil))
 	r.lane.Add(1)
 	go func() {
 		defer r.lane.Done()
 		defer cancel()
+		select {
+		case r.laneSlots <- struct{}{}:
+			defer func() { <-r.laneSlots }()
+		case <-ctx.Done():
+			// Stopping: the operation is left running, for start-up to
+			// give it a job.
+			return
+		}
 		if err := r.execute(ctx, op); err != nil {
 			r.Log.Error("record the outcome of an operation", "op", op.ID, "err", err)
 		}
 	}()
 }
 
+// MaxAtOnce bounds the operations Go runs at the same time (River's
+// workers have a bound of their own); more wait for a turn, still shown
+// running.
+const MaxAtOnce = 100
+
 // StopLane waits for the operations Go started, for as long as ctx lasts,
-// then cancels those still running and waits for them to record how they
-// ended; Go starts no more.
+// then cancels those still running and waits up to 10 seconds more for
+// them to record how they ended; Go starts no more.
 func (r *Runner) StopLane(ctx context.Context) {
 	r.laneMu.Lock()
 	r.laneStopped = true
@@ -131,7 +151,12 @@ func (r *Runner) StopLane(ctx context.Context) {
 	if cancel != nil {
 		cancel()
 	}
-	<-done
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		// Left running: start-up gives them a job.
+		r.Log.Warn("operations still running after their cancel; the next start runs them again")
+	}
 }
 
 // execute runs an operation this process has marked running and records
@@ -149,7 +174,7 @@ func (r *Runner) execute(ctx context.Context, op db.Operation) error {
 	}
 	// Waiters first: recording the state and telling the bus can follow.
 	r.Hub.Finished(fin)
-	state := r.recordState(fctx, op.CTID)
+	state := r.recordState(fctx, op)
 	if r.OnFinish != nil {
 		r.OnFinish(op, state, opErr)
 	}
@@ -232,13 +257,13 @@ func timeoutOf(p Params) time.Duration {
 	return DefaultShutdownTimeout
 }
 
-func (r *Runner) recordState(ctx context.Context, ctid int) string {
-	st, err := r.Drv.State(ctx, strconv.Itoa(ctid))
+func (r *Runner) recordState(ctx context.Context, op db.Operation) string {
+	st, err := r.Drv.State(ctx, strconv.Itoa(op.CTID))
 	if err != nil {
 		return "absent"
 	}
-	if err := r.Store.RecordContainerState(ctx, ctid, string(st)); err != nil {
-		r.Log.Warn("record state", "ctid", ctid, "err", err)
+	if err := r.Store.RecordContainerState(ctx, op.CTID, op.Seq, string(st)); err != nil {
+		r.Log.Warn("record state", "ctid", op.CTID, "err", err)
 	}
 	return string(st)
 }

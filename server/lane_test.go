@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -121,8 +122,27 @@ func TestActionOnIdleContainerRunsAtOnce(t *testing.T) {
 		}
 	}
 
+	// The state recorded is the last operation's, whatever order the
+	// records of operations run back to back were written in.
+	want, _ := drv.State(ctx, "101")
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		c, err := p.app.Store.GetContainer(ctx, 101)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.LastState == string(want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("recorded state %q, the container is %s", c.LastState, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
 	// A crash between the request's commit and the run: the operation is
-	// recorded running and nothing runs it. The next start does.
+	// recorded running and nothing runs it. The next start does. An
+	// operation queued for River whose job is gone (River deletes
+	// discarded jobs after a week) is failed instead, not run again.
 	var lost db.Operation
 	err := p.app.Store.InTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
 		var err error
@@ -132,7 +152,14 @@ func TestActionOnIdleContainerRunsAtOnce(t *testing.T) {
 	if err != nil || lost.Status != db.OpRunning {
 		t.Fatalf("stop recorded %+v, %v; want running", lost, err)
 	}
+	stale, err := p.app.Store.InsertOperation(ctx, 101, ops.ActionStart, ops.Params{}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
 	p.restart()
+	if got, err := p.app.Store.GetOperation(ctx, stale.ID); err != nil || got.Status != db.OpFailed {
+		t.Fatalf("a queued operation without its job after a restart: %+v %v; want failed", got, err)
+	}
 	m := p.expect(p.do(p.admin, "GET", "/api/v1/operations/"+lost.ID+"/wait?timeout=30", nil), http.StatusOK).json(t)
 	if m["status"] != db.OpSucceeded {
 		t.Fatalf("the interrupted stop after a restart: %v", m)

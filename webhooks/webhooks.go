@@ -112,11 +112,27 @@ func (d *Dispatcher) Run(ctx context.Context, events <-chan monitor.Event) {
 					break more
 				}
 			}
-			if err := d.dispatch(ctx, batch); err != nil && ctx.Err() == nil {
-				d.Log.Warn("webhook dispatch", "events", len(batch), "first_type", e.Type, "operation", e.Operation, "alert", e.AlertID, "err", err)
-			}
+			d.dispatchEach(ctx, batch)
 		}
 	}
+}
+
+// dispatchEach records a batch of events in one transaction or, if that
+// fails, one event at a time, so that one event that cannot be recorded
+// (a webhook deleted meanwhile) holds back no other.
+func (d *Dispatcher) dispatchEach(ctx context.Context, batch []monitor.Event) {
+	err := d.dispatch(ctx, batch)
+	if err == nil || ctx.Err() != nil {
+		return
+	}
+	if len(batch) > 1 {
+		for _, e := range batch {
+			d.dispatchEach(ctx, []monitor.Event{e})
+		}
+		return
+	}
+	e := batch[0]
+	d.Log.Warn("webhook dispatch", "type", e.Type, "operation", e.Operation, "alert", e.AlertID, "err", err)
 }
 
 // maxBatch bounds the events recorded in one transaction.
