@@ -1,9 +1,13 @@
-// Package ops runs container operations as durable River jobs. A handler
-// validates a request, writes its state change and queues the operation in
-// one transaction (Queue.Enqueue); a worker (Runner) carries it out against
-// liblxc, one operation at a time per container, undoing half-done creates
-// and clones. At start-up Reconcile brings the database and liblxc back in
-// line after a crash.
+// Package ops runs container operations. A handler validates a request,
+// writes its state change and records the operation in one transaction:
+// on a container with nothing else unfinished it is recorded running and,
+// once that commits, run at once in this process (Queue.EnqueueNow, Start,
+// Runner.Go); otherwise it is queued as a durable River job
+// (Queue.Enqueue) that the Runner works when those before it have
+// finished. Either way operations on one container run one at a time, in
+// order, and half-done creates and clones are undone. At start-up
+// Reconcile brings the database and liblxc back in line after a crash,
+// giving a River job to whatever was running.
 package ops
 
 import (
@@ -126,7 +130,7 @@ func (h *Hub) Finished(op db.Operation) {
 	h.ch = make(chan struct{})
 }
 
-// Queue inserts operations with their River jobs.
+// Queue records operations: to run at once (EnqueueNow) or with a River job.
 type Queue struct {
 	Client *river.Client[pgx.Tx]
 	// Runner, when set, runs at once in this process the operations
