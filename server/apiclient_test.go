@@ -16,7 +16,7 @@ import (
 	"github.com/ctpanel/ctpanel/lxcdriver"
 )
 
-// TestAPIClientIsGenerated regenerates the client from handlers/openapi.json
+// TestAPIClientIsGenerated regenerates the client from handlers/api/openapi.json
 // exactly as apiclient/generate.go does and fails if the committed
 // apiclient/client.gen.go differs: the client cannot drift from the document.
 func TestAPIClientIsGenerated(t *testing.T) {
@@ -25,7 +25,7 @@ func TestAPIClientIsGenerated(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "client.gen.go")
 	cmd := exec.Command("go", "tool", "oapi-codegen", "-generate", "types,client", "-package", "apiclient",
-		"-o", out, "../handlers/openapi.json")
+		"-o", out, "../handlers/api/openapi.json")
 	cmd.Dir = "../apiclient"
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go tool oapi-codegen: %v\n%s", err, b)
@@ -39,7 +39,7 @@ func TestAPIClientIsGenerated(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, committed) {
-		t.Fatal("apiclient/client.gen.go is not what handlers/openapi.json generates; run go generate ./apiclient/")
+		t.Fatal("apiclient/client.gen.go is not what handlers/api/openapi.json generates; run go generate ./apiclient/")
 	}
 }
 

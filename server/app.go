@@ -19,31 +19,41 @@ import (
 
 	"github.com/ctpanel/ctpanel/console"
 	"github.com/ctpanel/ctpanel/db"
-	"github.com/ctpanel/ctpanel/handlers"
+	"github.com/ctpanel/ctpanel/domain/policy"
+	"github.com/ctpanel/ctpanel/domain/services"
+	"github.com/ctpanel/ctpanel/domain/templates"
+	"github.com/ctpanel/ctpanel/handlers/api"
+	"github.com/ctpanel/ctpanel/handlers/auth"
+	"github.com/ctpanel/ctpanel/handlers/pages"
 	"github.com/ctpanel/ctpanel/lxcdriver"
 	"github.com/ctpanel/ctpanel/lxcdriver/liblxc"
 	"github.com/ctpanel/ctpanel/monitor"
 	"github.com/ctpanel/ctpanel/ops"
 	"github.com/ctpanel/ctpanel/server/pgcluster"
+	"github.com/ctpanel/ctpanel/web"
 	"github.com/ctpanel/ctpanel/webhooks"
 )
 
 // App is a running ctpanel: database, driver, workers and HTTP handler.
 type App struct {
-	Cfg     Config
-	Log     *slog.Logger
-	Pool    *pgxpool.Pool
-	Store   *db.Store
-	Drv     lxcdriver.Driver
-	River   *river.Client[pgx.Tx]
-	Hub     *ops.Hub
-	runner  *ops.Runner
-	Bus     *monitor.Bus
-	Mon     *monitor.Monitor
-	API     *handlers.API
-	Console *console.Manager
-	cluster *pgcluster.Cluster
-	stopMon context.CancelFunc
+	Cfg    Config
+	Log    *slog.Logger
+	Pool   *pgxpool.Pool
+	Store  *db.Store
+	Drv    lxcdriver.Driver
+	River  *river.Client[pgx.Tx]
+	Hub    *ops.Hub
+	runner *ops.Runner
+	Bus    *monitor.Bus
+	Mon    *monitor.Monitor
+	API    *api.API
+	UI     *pages.UI
+	// Services is the domain layer both front ends call.
+	Services *services.Set
+	Queue    *ops.Queue
+	Console  *console.Manager
+	cluster  *pgcluster.Cluster
+	stopMon  context.CancelFunc
 	// Dispatch records webhook deliveries of the bus's events.
 	Dispatch *webhooks.Dispatcher
 	// stopHooks ends the webhook dispatcher.
@@ -130,11 +140,14 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 		return nil, fmt.Errorf("river: %w", err)
 	}
 	queue := &ops.Queue{Client: a.River, Runner: a.runner}
-	a.API = &handlers.API{Store: a.Store, Drv: drv, Queue: queue, Hub: a.Hub, Log: log,
-		Mon: a.Mon, Bus: a.Bus, Host: HostResources(), AllowedOrigins: cfg.AllowedOrigins, CookieSecure: cfg.CookieSecure,
-		TemplateCacheDir: cfg.TemplateCacheDir()}
+	a.Services = services.New(services.Deps{Store: a.Store, Drv: drv, Queue: queue, Log: log,
+		Host: HostResources(), TemplateCacheDir: cfg.TemplateCacheDir()})
 	a.Console = console.NewManager(console.Config{IdleTimeout: cfg.ConsoleIdleTimeout}, drv, log.With("component", "console"))
-	a.API.Console = a.Console
+	sessions := &auth.Sessions{Store: a.Store, Log: log, CookieSecure: cfg.CookieSecure}
+	a.API = &api.API{Set: a.Services, Store: a.Store, Drv: drv, Hub: a.Hub, Log: log, Mon: a.Mon, Bus: a.Bus,
+		Sessions: sessions, AllowedOrigins: cfg.AllowedOrigins, Console: a.Console}
+	a.UI = pages.MustNewUI(pages.UI{Set: a.Services, Store: a.Store, Mon: a.Mon, Log: log, Sessions: sessions}, web.FS)
+	a.Queue = queue
 	if err := ops.Reconcile(ctx, a.Store, drv, queue, log); err != nil {
 		return nil, err
 	}
@@ -190,7 +203,7 @@ func (a *App) scanTemplateCache(ctx context.Context) error {
 		return fmt.Errorf("template cache: %w", err)
 	}
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), handlers.TemplateUploadPrefix) && !e.IsDir() {
+		if strings.HasPrefix(e.Name(), templates.UploadPrefix) && !e.IsDir() {
 			a.Log.Info("removing an interrupted template upload", "file", e.Name())
 			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
 				return fmt.Errorf("template cache: %w", err)
@@ -201,7 +214,7 @@ func (a *App) scanTemplateCache(ctx context.Context) error {
 		if !ok || e.IsDir() || name == "" || strings.HasPrefix(name, ".") {
 			continue
 		}
-		if reason := handlers.TemplateNameProblem(name); reason != "" {
+		if reason := policy.TemplateNameProblem(name); reason != "" {
 			a.Log.Warn("template cache: file skipped: its name "+reason, "file", e.Name())
 			continue
 		}
@@ -230,7 +243,7 @@ func (a *App) operationFinished(op db.Operation, state string, err error) {
 }
 
 // Handler is the HTTP handler of every route.
-func (a *App) Handler() http.Handler { return Router(a.API) }
+func (a *App) Handler() http.Handler { return Router(a.API, a.UI) }
 
 // Serve answers HTTP on cfg.Listen until ctx ends, then shuts down
 // gracefully.

@@ -146,7 +146,7 @@ func TestActionOnIdleContainerRunsAtOnce(t *testing.T) {
 	var lost db.Operation
 	err := p.app.Store.InTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
 		var err error
-		lost, err = p.app.API.Queue.EnqueueNow(ctx, tx, q, 101, ops.ActionStop, ops.Params{}, "test")
+		lost, err = p.app.Queue.EnqueueNow(ctx, tx, q, 101, ops.ActionStop, ops.Params{}, "test")
 		return err
 	})
 	if err != nil || lost.Status != db.OpRunning {

@@ -17,7 +17,9 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/ctpanel/ctpanel/handlers"
+	"github.com/ctpanel/ctpanel/handlers/api"
+	"github.com/ctpanel/ctpanel/handlers/pages"
+	"github.com/ctpanel/ctpanel/web"
 )
 
 // openAPIMethods are the keys of a path item that are operations; the rest
@@ -186,12 +188,12 @@ func openAPIFuncPointer(f any) uintptr { return reflect.ValueOf(f).Pointer() }
 // api, so a zero API is enough to build it.
 func openAPIRouterRoutes(t *testing.T) []openAPIRoute {
 	t.Helper()
-	api := &handlers.API{}
-	authenticate, requireStaff := openAPIFuncPointer(api.Authenticate), openAPIFuncPointer(api.RequireStaff)
-	requireAdmin := openAPIFuncPointer(api.RequireAdmin)
-	authenticateWS := openAPIFuncPointer(api.AuthenticateWS)
+	a := &api.API{}
+	authenticate, requireStaff := openAPIFuncPointer(a.Authenticate), openAPIFuncPointer(a.RequireStaff)
+	requireAdmin := openAPIFuncPointer(a.RequireAdmin)
+	authenticateWS := openAPIFuncPointer(a.AuthenticateWS)
 	var out []openAPIRoute
-	err := chi.Walk(Router(api), func(method, pattern string, _ http.Handler, mws ...func(http.Handler) http.Handler) error {
+	err := chi.Walk(Router(a, pages.MustNewUI(pages.UI{}, web.FS)), func(method, pattern string, _ http.Handler, mws ...func(http.Handler) http.Handler) error {
 		if !strings.HasPrefix(pattern, "/api/") && pattern != "/healthz" && pattern != "/metrics" {
 			return nil // web pages and static assets are not the API
 		}
@@ -239,15 +241,15 @@ func openAPIRouteDrift(served []openAPIRoute, documented map[string]openAPIOpera
 }
 
 func TestOpenAPIDocumentMatchesRouter(t *testing.T) {
-	doc := parseOpenAPI(t, handlers.OpenAPIDocument())
+	doc := parseOpenAPI(t, api.OpenAPIDocument())
 	served := openAPIRouterRoutes(t)
 	ops := doc.operations(t)
 	undocumented, unserved := openAPIRouteDrift(served, ops)
 	for _, k := range undocumented {
-		t.Errorf("route %s is served but not in handlers/openapi.json", k)
+		t.Errorf("route %s is served but not in handlers/api/openapi.json", k)
 	}
 	for _, k := range unserved {
-		t.Errorf("handlers/openapi.json documents %s, which the router does not serve", k)
+		t.Errorf("handlers/api/openapi.json documents %s, which the router does not serve", k)
 	}
 }
 
@@ -298,7 +300,7 @@ func TestOpenAPIDriftIsCaught(t *testing.T) {
 }
 
 func TestOpenAPIDocumentIsWellFormed(t *testing.T) {
-	doc := parseOpenAPI(t, handlers.OpenAPIDocument())
+	doc := parseOpenAPI(t, api.OpenAPIDocument())
 	if doc.OpenAPI != "3.0.3" {
 		t.Errorf("openapi = %q, want 3.0.3", doc.OpenAPI)
 	}
@@ -374,7 +376,7 @@ func TestOpenAPIDocumentIsWellFormed(t *testing.T) {
 // security: [], one inside answers 401, and one behind RequireStaff answers
 // 403 and says so.
 func TestOpenAPISecurityFollowsMiddleware(t *testing.T) {
-	doc := parseOpenAPI(t, handlers.OpenAPIDocument())
+	doc := parseOpenAPI(t, api.OpenAPIDocument())
 	ops := doc.operations(t)
 	for _, r := range openAPIRouterRoutes(t) {
 		op, ok := ops[r.key()]
@@ -402,8 +404,8 @@ func TestOpenAPISecurityFollowsMiddleware(t *testing.T) {
 }
 
 func TestOpenAPIServedWithoutToken(t *testing.T) {
-	api := &handlers.API{Log: slog.New(slog.DiscardHandler)}
-	srv := httptest.NewServer(Router(api))
+	a := &api.API{Log: slog.New(slog.DiscardHandler)}
+	srv := httptest.NewServer(Router(a, pages.MustNewUI(pages.UI{}, web.FS)))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/api/v1/openapi.json")
 	if err != nil {
@@ -417,7 +419,7 @@ func TestOpenAPIServedWithoutToken(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("GET /api/v1/openapi.json: %d %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
-	if !bytes.Equal(body, handlers.OpenAPIDocument()) {
+	if !bytes.Equal(body, api.OpenAPIDocument()) {
 		t.Error("the served document is not the embedded one")
 	}
 }

@@ -8,33 +8,32 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/ctpanel/ctpanel/console"
-	"github.com/ctpanel/ctpanel/handlers"
+	"github.com/ctpanel/ctpanel/handlers/api"
+	"github.com/ctpanel/ctpanel/handlers/pages"
 	"github.com/ctpanel/ctpanel/ops"
-	"github.com/ctpanel/ctpanel/web"
 )
 
 // Router declares every route of ctpanel in one place.
-func Router(api *handlers.API) chi.Router {
+func Router(a *api.API, ui *pages.UI) chi.Router {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, requestLogger(api), middleware.Recoverer)
-	r.NotFound(api.NotFound)
-	r.MethodNotAllowed(api.MethodNotAllowed)
+	r.Use(middleware.RequestID, requestLogger(a), middleware.Recoverer)
+	r.NotFound(a.NotFound)
+	r.MethodNotAllowed(a.MethodNotAllowed)
 
-	r.Get("/healthz", api.Healthz)
-	r.Get("/api/v1/openapi.json", api.OpenAPI)
-	r.With(api.Authenticate, api.RequireStaff).Get("/metrics", api.Metrics)
+	r.Get("/healthz", a.Healthz)
+	r.Get("/api/v1/openapi.json", a.OpenAPI)
+	r.With(a.Authenticate, a.RequireStaff).Get("/metrics", a.Metrics)
 	// Terminals: the pages get their token from the URL fragment; the
 	// websockets take a one-time ?ticket= (a browser cannot send headers
 	// on a websocket) or the bearer token.
-	r.Get("/containers/{ref}/console", api.TerminalPage(console.KindConsole))
-	r.Get("/containers/{ref}/shell", api.TerminalPage(console.KindShell))
-	r.Handle("/static/*", api.Static())
-	r.With(api.AuthenticateWS).Get("/api/v1/containers/{ref}/console", api.TerminalWS(console.KindConsole))
-	r.With(api.AuthenticateWS).Get("/api/v1/containers/{ref}/shell", api.TerminalWS(console.KindShell))
+	r.Get("/containers/{ref}/console", ui.TerminalPage(console.KindConsole))
+	r.Get("/containers/{ref}/shell", ui.TerminalPage(console.KindShell))
+	r.Handle("/static/*", ui.Static())
+	r.With(a.AuthenticateWS).Get("/api/v1/containers/{ref}/console", a.TerminalWS(console.KindConsole))
+	r.With(a.AuthenticateWS).Get("/api/v1/containers/{ref}/shell", a.TerminalWS(console.KindShell))
 
 	// The web panel: pages signed in with a session cookie, refusing
 	// cross-origin posts and forms without the session's CSRF token.
-	ui := handlers.MustNewUI(api, web.FS)
 	r.Group(func(r chi.Router) {
 		r.Use(ui.Secure, ui.LoadSession)
 		r.Get("/login", ui.LoginPage)
@@ -98,83 +97,83 @@ func Router(api *handlers.API) chi.Router {
 	})
 
 	r.Route("/api/v1", func(r chi.Router) {
-		r.Use(api.Authenticate, api.AuditCalls, api.Idempotency)
-		r.Get("/templates", api.ListTemplates)
-		r.Get("/templates/{name}", api.GetTemplate)
-		r.With(api.RequireStaff).Put("/templates/{name}", api.PutTemplate)
-		r.With(api.RequireStaff).Patch("/templates/{name}", api.PatchTemplate)
-		r.With(api.RequireStaff).Delete("/templates/{name}", api.DeleteTemplate)
-		r.With(api.RequireAdmin).Post("/tokens", api.CreateToken)
-		r.With(api.RequireAdmin).Get("/tokens", api.ListTokens)
-		r.With(api.RequireAdmin).Delete("/tokens/{id}", api.RevokeToken)
-		r.With(api.RequireStaff).Post("/customers", api.CreateCustomer)
-		r.With(api.RequireStaff).Get("/customers", api.ListCustomers)
-		r.With(api.RequireStaff).Get("/customers/{id}", api.GetCustomer)
-		r.With(api.RequireStaff).Patch("/customers/{id}", api.PatchCustomer)
-		r.With(api.RequireStaff).Delete("/customers/{id}", api.DeleteCustomer)
-		r.With(api.RequireStaff).Post("/customers/{id}/password-link", api.CreatePasswordLink)
-		r.With(api.RequireStaff).Post("/webhooks", api.CreateWebhook)
-		r.With(api.RequireStaff).Get("/webhooks", api.ListWebhooks)
-		r.With(api.RequireStaff).Delete("/webhooks/{id}", api.DeleteWebhook)
-		r.With(api.RequireStaff).Get("/webhooks/{id}/deliveries", api.ListDeliveries)
-		r.Get("/usage", api.AllUsage)
-		r.Get("/plans", api.ListPlans)
-		r.Get("/plans/{name}", api.GetPlan)
-		r.With(api.RequireStaff).Post("/plans", api.CreatePlan)
-		r.With(api.RequireStaff).Patch("/plans/{name}", api.PatchPlan)
-		r.With(api.RequireStaff).Delete("/plans/{name}", api.DeletePlan)
-		r.Get("/beancounters", api.AllBeancounters)
-		r.Get("/beancounters/failstat", api.FailStat)
-		r.With(api.RequireStaff).Post("/beancounters/snapshots", api.CreateSnapshot)
-		r.Get("/beancounters/faildiff", api.FailDiff)
-		r.Get("/alerts", api.ListAlerts)
-		r.With(api.RequireStaff).Post("/alerts/{id}/ack", api.AckAlert)
-		r.Get("/events/ws", api.EventsWS)
-		r.Get("/containers", api.ListContainers)
-		r.With(api.RequireStaff).Post("/containers", api.CreateContainer)
+		r.Use(a.Authenticate, a.AuditCalls, a.Idempotency)
+		r.Get("/templates", a.ListTemplates)
+		r.Get("/templates/{name}", a.GetTemplate)
+		r.With(a.RequireStaff).Put("/templates/{name}", a.PutTemplate)
+		r.With(a.RequireStaff).Patch("/templates/{name}", a.PatchTemplate)
+		r.With(a.RequireStaff).Delete("/templates/{name}", a.DeleteTemplate)
+		r.With(a.RequireAdmin).Post("/tokens", a.CreateToken)
+		r.With(a.RequireAdmin).Get("/tokens", a.ListTokens)
+		r.With(a.RequireAdmin).Delete("/tokens/{id}", a.RevokeToken)
+		r.With(a.RequireStaff).Post("/customers", a.CreateCustomer)
+		r.With(a.RequireStaff).Get("/customers", a.ListCustomers)
+		r.With(a.RequireStaff).Get("/customers/{id}", a.GetCustomer)
+		r.With(a.RequireStaff).Patch("/customers/{id}", a.PatchCustomer)
+		r.With(a.RequireStaff).Delete("/customers/{id}", a.DeleteCustomer)
+		r.With(a.RequireStaff).Post("/customers/{id}/password-link", a.CreatePasswordLink)
+		r.With(a.RequireStaff).Post("/webhooks", a.CreateWebhook)
+		r.With(a.RequireStaff).Get("/webhooks", a.ListWebhooks)
+		r.With(a.RequireStaff).Delete("/webhooks/{id}", a.DeleteWebhook)
+		r.With(a.RequireStaff).Get("/webhooks/{id}/deliveries", a.ListDeliveries)
+		r.Get("/usage", a.AllUsage)
+		r.Get("/plans", a.ListPlans)
+		r.Get("/plans/{name}", a.GetPlan)
+		r.With(a.RequireStaff).Post("/plans", a.CreatePlan)
+		r.With(a.RequireStaff).Patch("/plans/{name}", a.PatchPlan)
+		r.With(a.RequireStaff).Delete("/plans/{name}", a.DeletePlan)
+		r.Get("/beancounters", a.AllBeancounters)
+		r.Get("/beancounters/failstat", a.FailStat)
+		r.With(a.RequireStaff).Post("/beancounters/snapshots", a.CreateSnapshot)
+		r.Get("/beancounters/faildiff", a.FailDiff)
+		r.Get("/alerts", a.ListAlerts)
+		r.With(a.RequireStaff).Post("/alerts/{id}/ack", a.AckAlert)
+		r.Get("/events/ws", a.EventsWS)
+		r.Get("/containers", a.ListContainers)
+		r.With(a.RequireStaff).Post("/containers", a.CreateContainer)
 		r.Route("/containers/{ref}", func(r chi.Router) {
-			r.Get("/", api.GetContainer)
-			r.Patch("/", api.PatchContainer)
-			r.With(api.RequireStaff).Delete("/", api.DeleteContainer)
-			r.Get("/operations", api.ListContainerOperations)
-			r.Get("/limits", api.GetLimits)
-			r.With(api.RequireStaff).Patch("/limits", api.PatchLimits)
-			r.Get("/beancounters", api.ContainerBeancounters)
-			r.Get("/stats", api.Stats)
-			r.Get("/stats/ws", api.StatsWS)
+			r.Get("/", a.GetContainer)
+			r.Patch("/", a.PatchContainer)
+			r.With(a.RequireStaff).Delete("/", a.DeleteContainer)
+			r.Get("/operations", a.ListContainerOperations)
+			r.Get("/limits", a.GetLimits)
+			r.With(a.RequireStaff).Patch("/limits", a.PatchLimits)
+			r.Get("/beancounters", a.ContainerBeancounters)
+			r.Get("/stats", a.Stats)
+			r.Get("/stats/ws", a.StatsWS)
 			for _, action := range []string{ops.ActionStart, ops.ActionStop, ops.ActionShutdown, ops.ActionRestart} {
-				r.Post("/"+action, api.ContainerAction(action))
+				r.Post("/"+action, a.ContainerAction(action))
 			}
 			for _, action := range []string{ops.ActionFreeze, ops.ActionUnfreeze} {
-				r.With(api.RequireStaff).Post("/"+action, api.ContainerAction(action))
+				r.With(a.RequireStaff).Post("/"+action, a.ContainerAction(action))
 			}
-			r.With(api.RequireStaff).Post("/clone", api.CloneContainer)
-			r.Post("/exec", api.ExecContainer)
-			r.Post("/console/ticket", api.TerminalTicket(console.KindConsole))
-			r.Post("/shell/ticket", api.TerminalTicket(console.KindShell))
-			r.Get("/sessions", api.ListTerminalSessions)
-			r.Delete("/sessions/{id}", api.EndTerminalSession)
-			r.Get("/usage", api.ContainerUsage)
-			r.With(api.RequireStaff).Post("/suspend", api.Suspend)
-			r.With(api.RequireStaff).Post("/unsuspend", api.Unsuspend)
-			r.With(api.RequireStaff).Post("/terminate", api.Terminate)
-			r.With(api.RequireStaff).Post("/change-plan", api.ChangePlan)
-			r.Post("/reinstall", api.Reinstall)
-			r.Post("/reset-password", api.ResetPassword)
+			r.With(a.RequireStaff).Post("/clone", a.CloneContainer)
+			r.Post("/exec", a.ExecContainer)
+			r.Post("/console/ticket", a.TerminalTicket(console.KindConsole))
+			r.Post("/shell/ticket", a.TerminalTicket(console.KindShell))
+			r.Get("/sessions", a.ListTerminalSessions)
+			r.Delete("/sessions/{id}", a.EndTerminalSession)
+			r.Get("/usage", a.ContainerUsage)
+			r.With(a.RequireStaff).Post("/suspend", a.Suspend)
+			r.With(a.RequireStaff).Post("/unsuspend", a.Unsuspend)
+			r.With(a.RequireStaff).Post("/terminate", a.Terminate)
+			r.With(a.RequireStaff).Post("/change-plan", a.ChangePlan)
+			r.Post("/reinstall", a.Reinstall)
+			r.Post("/reset-password", a.ResetPassword)
 		})
-		r.Get("/operations/{id}", api.GetOperation)
-		r.Get("/operations/{id}/wait", api.WaitOperation)
+		r.Get("/operations/{id}", a.GetOperation)
+		r.Get("/operations/{id}/wait", a.WaitOperation)
 	})
 	return r
 }
 
-func requestLogger(api *handlers.API) func(http.Handler) http.Handler {
+func requestLogger(a *api.API) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 			next.ServeHTTP(ww, r)
-			api.Log.Debug("http", "method", r.Method, "path", r.URL.Path, "status", ww.Status(),
+			a.Log.Debug("http", "method", r.Method, "path", r.URL.Path, "status", ww.Status(),
 				"dur", time.Since(start), "req", middleware.GetReqID(r.Context()))
 		})
 	}

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ctpanel/ctpanel/handlers"
+	"github.com/ctpanel/ctpanel/domain/templates"
 	"github.com/ctpanel/ctpanel/lxcdriver"
 )
 
@@ -100,7 +100,7 @@ func TestTemplateUploadAndManagement(t *testing.T) {
 	p.expect(p.do(p.admin, "PUT", "/api/v1/templates/busybox", string(good)), http.StatusConflict)
 	p.expect(p.do(p.admin, "DELETE", "/api/v1/templates/busybox", nil), http.StatusConflict)
 	// A body announced over the limit is refused before it is read.
-	if status := rawPut(t, p, "/api/v1/templates/huge", handlers.MaxTemplateBytes+1); status != http.StatusRequestEntityTooLarge {
+	if status := rawPut(t, p, "/api/v1/templates/huge", templates.MaxBytes+1); status != http.StatusRequestEntityTooLarge {
 		t.Fatalf("announced 16 GiB + 1: %d", status)
 	}
 

@@ -16,7 +16,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ctpanel/ctpanel/db"
-	"github.com/ctpanel/ctpanel/handlers"
+	"github.com/ctpanel/ctpanel/handlers/auth"
 	"github.com/ctpanel/ctpanel/lxcdriver"
 )
 
@@ -137,7 +137,7 @@ func (b *browser) expect(pg page, status int, contains ...string) page {
 func (b *browser) cookie() *http.Cookie {
 	u, _ := url.Parse(b.p.srv.URL)
 	for _, c := range b.c.Jar.Cookies(u) {
-		if c.Name == handlers.SessionCookie {
+		if c.Name == auth.SessionCookie {
 			return c
 		}
 	}
@@ -194,7 +194,7 @@ func TestUILoginLogout(t *testing.T) {
 		t.Fatalf("login: %d %q: %s", pg.Status, pg.Header.Get("Location"), pg.Body)
 	}
 	setCookie := pg.Header.Get("Set-Cookie")
-	for _, want := range []string{handlers.SessionCookie + "=", "HttpOnly", "SameSite=Lax", "Path=/", "Max-Age="} {
+	for _, want := range []string{auth.SessionCookie + "=", "HttpOnly", "SameSite=Lax", "Path=/", "Max-Age="} {
 		if !strings.Contains(setCookie, want) {
 			t.Fatalf("Set-Cookie %q lacks %s", setCookie, want)
 		}
@@ -216,7 +216,7 @@ func TestUILoginLogout(t *testing.T) {
 	// Signed in, the REST API takes the cookie too.
 	old := b.cookie().Value
 	req, _ := http.NewRequest("GET", p.srv.URL+"/api/v1/containers", nil)
-	req.AddCookie(&http.Cookie{Name: handlers.SessionCookie, Value: old})
+	req.AddCookie(&http.Cookie{Name: auth.SessionCookie, Value: old})
 	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 200 {
 		t.Fatalf("API with the session cookie: %v %v", res.StatusCode, err)
 	}
@@ -229,7 +229,7 @@ func TestUILoginLogout(t *testing.T) {
 		t.Fatalf("cookie kept after logout: %v", c)
 	}
 	// The old cookie no longer signs anyone in.
-	b.c.Jar.SetCookies(mustURL(p.srv.URL), []*http.Cookie{{Name: handlers.SessionCookie, Value: old, Path: "/"}})
+	b.c.Jar.SetCookies(mustURL(p.srv.URL), []*http.Cookie{{Name: auth.SessionCookie, Value: old, Path: "/"}})
 	if pg := b.get("/"); pg.Status != http.StatusSeeOther {
 		t.Fatalf("old session still works after logout: %d", pg.Status)
 	}
@@ -327,13 +327,13 @@ func TestUICrossSiteAndMissingTokenRefused(t *testing.T) {
 	if s := apiPost(); s != http.StatusForbidden {
 		t.Fatalf("cookie API post without CSRF header: %d", s)
 	}
-	if s := apiPost(handlers.CSRFHeader, b.csrf, "Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example"); s != http.StatusForbidden {
+	if s := apiPost(auth.CSRFHeader, b.csrf, "Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example"); s != http.StatusForbidden {
 		t.Fatalf("cross-site cookie API post: %d", s)
 	}
 	if n := p.containerCount(); n != 0 {
 		t.Fatalf("%d containers made by refused API posts", n)
 	}
-	if s := apiPost(handlers.CSRFHeader, b.csrf, "Sec-Fetch-Site", "same-origin"); s != http.StatusAccepted {
+	if s := apiPost(auth.CSRFHeader, b.csrf, "Sec-Fetch-Site", "same-origin"); s != http.StatusAccepted {
 		t.Fatalf("same-origin cookie API post with the token: %d", s)
 	}
 }

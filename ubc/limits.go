@@ -269,29 +269,19 @@ func validate(res resource, p Pair, host Host) string {
 			return "limit must be at least 1M (256 pages)"
 		}
 		if host.MemBytes > 0 && p.Limit > host.MemBytes/PageSize {
-			return fmt.Sprintf("limit must be at most the host's memory, %d pages (%s)", host.MemBytes/PageSize, human(host.MemBytes))
+			return fmt.Sprintf("limit must be at most the host's memory, %d pages (%s)", host.MemBytes/PageSize, FormatBytes(host.MemBytes))
 		}
 	case "swappages":
 		ceiling := host.MemBytes + host.SwapBytes
 		if host.MemBytes > 0 && p.Limit > ceiling/PageSize {
-			return fmt.Sprintf("limit must be at most the host's memory and swap, %d pages (%s)", ceiling/PageSize, human(ceiling))
+			return fmt.Sprintf("limit must be at most the host's memory and swap, %d pages (%s)", ceiling/PageSize, FormatBytes(ceiling))
 		}
 	case "kmemsize", "tcpsndbuf":
 		if host.MemBytes > 0 && p.Limit > host.MemBytes {
-			return fmt.Sprintf("limit must be at most the host's memory, %d bytes (%s)", host.MemBytes, human(host.MemBytes))
+			return fmt.Sprintf("limit must be at most the host's memory, %d bytes (%s)", host.MemBytes, FormatBytes(host.MemBytes))
 		}
 	}
 	return ""
-}
-
-func human(b uint64) string {
-	switch {
-	case b >= 1<<30:
-		return fmt.Sprintf("%.1fG", float64(b)/(1<<30))
-	case b >= 1<<20:
-		return fmt.Sprintf("%.1fM", float64(b)/(1<<20))
-	}
-	return fmt.Sprintf("%dK", b>>10)
 }
 
 func parseNumber(raw json.RawMessage) (uint64, error) {

@@ -1,0 +1,116 @@
+package containers
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/domain"
+	"github.com/ctpanel/ctpanel/domain/policy"
+	"github.com/ctpanel/ctpanel/ops"
+)
+
+// Suspend modes: stop and lock, or freeze.
+const (
+	SuspendStop   = "stop"
+	SuspendFreeze = "freeze"
+)
+
+// Suspend is the billing system's suspend (staff): the container is
+// stopped (or frozen) and its customer cannot start, restart or unfreeze
+// it until Unsuspend.
+func (s *Service) Suspend(ctx context.Context, p db.Principal, ref, mode, reason string) (db.Operation, error) {
+	if err := policy.RequireStaff(p); err != nil {
+		return db.Operation{}, err
+	}
+	if mode == "" {
+		mode = SuspendStop
+	}
+	f := domain.FieldErrors{}
+	if mode != SuspendStop && mode != SuspendFreeze {
+		f.Add("mode", `must be "stop" (stop and lock) or "freeze"`)
+	}
+	policy.CheckDescription(f, "reason", reason)
+	if err := f.Err(); err != nil {
+		return db.Operation{}, err
+	}
+	return s.queueOn(ctx, p, ref, ops.ActionSuspend, func(q *db.Queries, c db.Container) error {
+		if c.Phase != db.PhaseReady {
+			return domain.Conflict("container %d is %s", c.CTID, c.Phase)
+		}
+		if c.SuspendedAt != nil {
+			return domain.Errorf(http.StatusConflict, "already_suspended", "container %d is already suspended (%s)", c.CTID, *c.SuspendMode)
+		}
+		return q.SetSuspended(ctx, c.CTID, &mode, reason)
+	}, fixed(ops.Params{Mode: mode}))
+}
+
+// Unsuspend undoes Suspend (staff): starts or thaws the container.
+func (s *Service) Unsuspend(ctx context.Context, p db.Principal, ref string) (db.Operation, error) {
+	if err := policy.RequireStaff(p); err != nil {
+		return db.Operation{}, err
+	}
+	var mode string
+	return s.queueOn(ctx, p, ref, ops.ActionUnsuspend, func(q *db.Queries, c db.Container) error {
+		if c.SuspendedAt == nil || c.SuspendMode == nil {
+			return domain.Errorf(http.StatusConflict, "not_suspended", "container %d is not suspended", c.CTID)
+		}
+		mode = *c.SuspendMode
+		return q.SetSuspended(ctx, c.CTID, nil, "")
+	}, func() ops.Params { return ops.Params{Mode: mode} })
+}
+
+// ReinstallInput is a fresh root filesystem's template and credentials.
+type ReinstallInput struct {
+	Template     string
+	RootPassword *string
+	SSHKeys      []string
+}
+
+// Reinstall records a fresh rootfs for the container ref, keeping its
+// CTID, hostname, limits and addresses. A customer may reinstall their
+// own container unless it is suspended.
+func (s *Service) Reinstall(ctx context.Context, p db.Principal, ref string, in ReinstallInput) (db.Operation, error) {
+	f := domain.FieldErrors{}
+	if err := s.checkTemplate(ctx, f, in.Template); err != nil {
+		return db.Operation{}, err
+	}
+	cred := policy.CheckCredentials(f, in.RootPassword, in.SSHKeys)
+	if err := f.Err(); err != nil {
+		return db.Operation{}, err
+	}
+	return s.queueOn(ctx, p, ref, ops.ActionReinstall, func(q *db.Queries, c db.Container) error {
+		if c.Phase != db.PhaseReady && c.Phase != db.PhaseMissing {
+			return domain.Conflict("container %d is %s", c.CTID, c.Phase)
+		}
+		if c.SuspendedAt != nil && !policy.MayStartSuspended(p) {
+			return suspendedErr(c)
+		}
+		return q.SetContainerTemplate(ctx, c.CTID, in.Template)
+	}, fixed(ops.Params{Template: in.Template, RootHash: cred.RootHash, SSHKeys: cred.SSHKeys}))
+}
+
+// ResetPassword records new credentials for root in the container ref.
+// Without a password (nil) a random one is made and returned as
+// generated: it is shown once and stored nowhere.
+func (s *Service) ResetPassword(ctx context.Context, p db.Principal, ref string, password *string, keys []string) (op db.Operation, generated string, err error) {
+	if password == nil {
+		generated = policy.NewRootPassword()
+		password = &generated
+	}
+	f := domain.FieldErrors{}
+	cred := policy.CheckCredentials(f, password, keys)
+	if err := f.Err(); err != nil {
+		return db.Operation{}, "", err
+	}
+	op, err = s.queueOn(ctx, p, ref, ops.ActionPassword, func(q *db.Queries, c db.Container) error {
+		if c.Phase != db.PhaseReady {
+			return domain.Conflict("container %d is %s", c.CTID, c.Phase)
+		}
+		return nil
+	}, fixed(ops.Params{RootHash: cred.RootHash, SSHKeys: cred.SSHKeys}))
+	if err != nil {
+		return op, "", err
+	}
+	return op, generated, nil
+}

@@ -1,0 +1,234 @@
+package containers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/domain"
+	"github.com/ctpanel/ctpanel/domain/policy"
+	"github.com/ctpanel/ctpanel/lxcdriver"
+	"github.com/ctpanel/ctpanel/ops"
+)
+
+// CreateInput is vzctl create's: what the new container is made from and
+// named, whose it is and on which plan.
+type CreateInput struct {
+	CTID        *int
+	Name        *string
+	Hostname    string
+	Template    string
+	Start       bool
+	Nameservers []string
+	OnBoot      bool
+	Description string
+	// Owner is a customer's username; Plan a plan's name.
+	Owner string
+	Plan  string
+	// DiskSpace gives the container a filesystem of its own of that size
+	// ("10G"), over the plan's.
+	DiskSpace *string
+	// RootPassword and SSHKeys are injected into the new container.
+	RootPassword *string
+	SSHKeys      []string
+}
+
+// Create records a container to be made and its create operation (staff).
+func (s *Service) Create(ctx context.Context, p db.Principal, in CreateInput) (db.Operation, error) {
+	if err := policy.RequireStaff(p); err != nil {
+		return db.Operation{}, err
+	}
+	f := domain.FieldErrors{}
+	checkIdentity(f, in.CTID, in.Name, in.Hostname)
+	policy.CheckNameservers(f, "nameserver", in.Nameservers)
+	policy.CheckDescription(f, "description", in.Description)
+	if err := s.checkTemplate(ctx, f, in.Template); err != nil {
+		return db.Operation{}, err
+	}
+	var ownerID *int64
+	if in.Owner != "" {
+		u, err := s.Store.GetUserByName(ctx, in.Owner)
+		switch {
+		case errors.Is(err, db.ErrNotFound):
+			f.Add("owner", fmt.Sprintf("no user %q", in.Owner))
+		case err != nil:
+			return db.Operation{}, err
+		case u.Role != db.RoleCustomer:
+			f.Add("owner", fmt.Sprintf("user %q is %s, not a customer", in.Owner, u.Role))
+		default:
+			ownerID = &u.ID
+		}
+	}
+	cred := policy.CheckCredentials(f, in.RootPassword, in.SSHKeys)
+	var plan *db.Plan
+	if in.Plan != "" {
+		pl, err := s.Store.GetPlan(ctx, in.Plan)
+		switch {
+		case errors.Is(err, db.ErrNotFound):
+			f.Add("plan", fmt.Sprintf("no plan %q", in.Plan))
+		case err != nil:
+			return db.Operation{}, err
+		default:
+			plan = &pl
+		}
+	}
+	if err := f.Err(); err != nil {
+		return db.Operation{}, err
+	}
+	c := db.Container{Name: in.Name, OwnerID: ownerID, Template: in.Template, Hostname: in.Hostname,
+		Nameservers: in.Nameservers, OnBoot: in.OnBoot, Description: in.Description}
+	if plan != nil {
+		c.PlanID, c.Limits = &plan.ID, plan.Limits
+	}
+	if in.DiskSpace != nil {
+		raw, _ := json.Marshal(map[string]string{"diskspace": *in.DiskSpace})
+		disk, err := s.parseLimits(raw, "")
+		if err != nil {
+			return db.Operation{}, err
+		}
+		merged, _ := json.Marshal(specOrEmpty(c.Limits).Merge(disk))
+		c.Limits = merged
+	}
+	return s.insertNew(ctx, p, c, in.CTID, ops.ActionCreate,
+		ops.Params{Start: in.Start, RootHash: cred.RootHash, SSHKeys: cred.SSHKeys})
+}
+
+// CloneInput is lxc-copy's: the new container's identity, and whether it
+// is a snapshot (overlay) clone.
+type CloneInput struct {
+	CTID     *int
+	Name     *string
+	Hostname string
+	Snapshot bool
+	Start    bool
+}
+
+// Clone records a copy of the stopped container ref and its clone
+// operation (staff).
+func (s *Service) Clone(ctx context.Context, p db.Principal, ref string, in CloneInput) (db.Operation, error) {
+	if err := policy.RequireStaff(p); err != nil {
+		return db.Operation{}, err
+	}
+	src, err := s.Get(ctx, p, ref)
+	if err != nil {
+		return db.Operation{}, err
+	}
+	f := domain.FieldErrors{}
+	checkIdentity(f, in.CTID, in.Name, in.Hostname)
+	if _, disk := specOrEmpty(src.Limits).DiskBytes(); in.Snapshot && disk {
+		f.Add("snapshot", "the source has a disk of its own (diskspace); make a full clone")
+	}
+	if in.Snapshot && src.Snapshot {
+		f.Add("snapshot", "the source is itself a snapshot clone; make a full clone of it instead")
+	}
+	if err := f.Err(); err != nil {
+		return db.Operation{}, err
+	}
+	if src.Phase != db.PhaseReady {
+		return db.Operation{}, domain.Conflict("container %d is %s; it can be cloned once it is ready", src.CTID, src.Phase)
+	}
+	st, err := s.Drv.State(ctx, strconv.Itoa(src.CTID))
+	if err != nil {
+		return db.Operation{}, err
+	}
+	if st != lxcdriver.StateStopped {
+		return db.Operation{}, domain.Conflict("container %d is %s; liblxc clones only stopped containers, stop it first", src.CTID, st)
+	}
+	origin := src.CTID
+	c := db.Container{Name: in.Name, OwnerID: src.OwnerID, PlanID: src.PlanID, Limits: src.Limits, Template: src.Template,
+		OriginCTID: &origin, Snapshot: in.Snapshot, Hostname: in.Hostname, Nameservers: src.Nameservers}
+	return s.insertNew(ctx, p, c, in.CTID, ops.ActionClone,
+		ops.Params{SourceCTID: src.CTID, Snapshot: in.Snapshot, Start: in.Start})
+}
+
+// insertNew adds the row of a container to be made (by create or clone)
+// and records its operation, in one transaction, then starts it (a new
+// container has nothing queued before it). With no CTID asked for, the
+// next free one from 101 up is taken.
+func (s *Service) insertNew(ctx context.Context, p db.Principal, c db.Container, ctid *int, action string, params ops.Params) (db.Operation, error) {
+	// CTIDs liblxc already has are taken too: one lookup for a CTID asked
+	// for, the whole lxcpath only when one must be chosen.
+	var onDisk map[int]bool
+	if ctid != nil {
+		_, err := s.Drv.State(ctx, strconv.Itoa(*ctid))
+		if err == nil {
+			return db.Operation{}, &domain.Error{Status: http.StatusConflict, Code: "conflict",
+				Message: fmt.Sprintf("liblxc already has a container %d", *ctid), Fields: map[string]string{"ctid": "already taken"}}
+		}
+		if !errors.Is(err, lxcdriver.ErrNotFound) {
+			return db.Operation{}, err
+		}
+	} else {
+		var err error
+		if onDisk, err = s.ctidsOnDisk(ctx); err != nil {
+			return db.Operation{}, err
+		}
+	}
+	var op db.Operation
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		err = s.Store.InTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+			if ctid != nil {
+				c.CTID = *ctid
+			} else {
+				id, err := q.NextFreeCTID(ctx, onDisk)
+				if err != nil {
+					return err
+				}
+				c.CTID = id
+			}
+			if err := q.InsertContainer(ctx, c); err != nil {
+				return err
+			}
+			var err error
+			op, err = s.Queue.EnqueueNow(ctx, tx, q, c.CTID, action, params, p.Actor())
+			if err != nil {
+				return err
+			}
+			return domain.Audit(ctx, q, p, "container."+action, &c.CTID,
+				map[string]any{"operation": op.ID, "template": c.Template, "source_ctid": params.SourceCTID})
+		})
+		var ce *db.ConflictError
+		// Two requests may pick the same free CTID: try the next one.
+		if ctid == nil && errors.As(err, &ce) && ce.Field == "ctid" {
+			continue
+		}
+		break
+	}
+	s.afterCommit(op, err)
+	return op, err
+}
+
+// checkIdentity validates what names a new container: CTID, name, hostname.
+func checkIdentity(f domain.FieldErrors, ctid *int, name *string, hostname string) {
+	if ctid != nil {
+		policy.CheckCTID(f, "ctid", *ctid)
+	}
+	if name != nil {
+		policy.CheckName(f, "name", *name)
+	}
+	policy.CheckHostname(f, "hostname", hostname)
+}
+
+// checkTemplate adds a field error unless name is an enabled OS template;
+// it returns only store failures.
+func (s *Service) checkTemplate(ctx context.Context, f domain.FieldErrors, name string) error {
+	if name == "" {
+		f.Add("template", "is required")
+		return nil
+	}
+	t, err := s.Store.GetTemplate(ctx, name)
+	switch {
+	case errors.Is(err, db.ErrNotFound) || (err == nil && !t.Enabled):
+		f.Add("template", fmt.Sprintf("unknown template %q", name))
+	case err != nil:
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,70 @@
+package containers
+
+import (
+	"context"
+	"errors"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/domain"
+	"github.com/ctpanel/ctpanel/domain/policy"
+	"github.com/ctpanel/ctpanel/lxcdriver"
+	"github.com/ctpanel/ctpanel/ops"
+)
+
+// Destroy records the removal of the container ref (staff), refused
+// while it runs unless forced, like lxc-destroy -f.
+func (s *Service) Destroy(ctx context.Context, p db.Principal, ref string, force bool) (db.Operation, error) {
+	if err := policy.RequireStaff(p); err != nil {
+		return db.Operation{}, err
+	}
+	var op db.Operation
+	err := s.Store.InTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		c, err := s.getForUpdate(ctx, q, p, ref)
+		if err != nil {
+			return err
+		}
+		switch c.Phase {
+		case db.PhaseCreating:
+			return domain.Conflict("container %d is still being created; wait for its operation", c.CTID)
+		case db.PhaseDeleting:
+			return domain.Conflict("container %d is already being destroyed", c.CTID)
+		}
+		clones, err := q.SnapshotClones(ctx, c.CTID)
+		if err != nil {
+			return err
+		}
+		if clones > 0 {
+			return domain.Conflict("container %d has %d snapshot clone(s) built on it; destroy them first", c.CTID, clones)
+		}
+		if busy, err := q.HasUnfinished(ctx, c.CTID); err != nil {
+			return err
+		} else if !busy && !force {
+			st, err := s.Drv.State(ctx, strconv.Itoa(c.CTID))
+			if err != nil && !errors.Is(err, lxcdriver.ErrNotFound) {
+				return err
+			}
+			if err == nil && st != lxcdriver.StateStopped {
+				return domain.Errorf(409, "running", "container %d is %s; stop it first or use ?force=true", c.CTID, st)
+			}
+		}
+		if err := q.SetContainerPhase(ctx, c.CTID, db.PhaseDeleting); err != nil {
+			return err
+		}
+		op, err = s.Queue.EnqueueNow(ctx, tx, q, c.CTID, ops.ActionDestroy, ops.Params{Force: force}, p.Actor())
+		if err != nil {
+			return err
+		}
+		return domain.Audit(ctx, q, p, "container.destroy", &c.CTID, map[string]any{"operation": op.ID, "force": force})
+	})
+	s.afterCommit(op, err)
+	return op, err
+}
+
+// Terminate is billing's destroy: running or not, releasing everything
+// (history, alerts, the CTID).
+func (s *Service) Terminate(ctx context.Context, p db.Principal, ref string) (db.Operation, error) {
+	return s.Destroy(ctx, p, ref, true)
+}

@@ -1,0 +1,58 @@
+package containers
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/domain"
+	"github.com/ctpanel/ctpanel/domain/policy"
+	"github.com/ctpanel/ctpanel/ops"
+)
+
+// MaxShutdownTimeout bounds a clean shutdown's wait, in seconds.
+const MaxShutdownTimeout = 3600
+
+// StateActions are what Act does: vzctl start, stop, restart and
+// OpenVZ's chkpnt --suspend/--resume (freeze, unfreeze).
+var StateActions = []string{ops.ActionStart, ops.ActionStop, ops.ActionShutdown, ops.ActionRestart, ops.ActionFreeze, ops.ActionUnfreeze}
+
+// Act records a change of state of the container ref: start, stop,
+// shutdown, restart (timeout in seconds for the last two, nil for the
+// default), freeze or unfreeze (staff only). A customer may not start,
+// restart or unfreeze a suspended container.
+func (s *Service) Act(ctx context.Context, p db.Principal, ref, action string, timeout *int) (db.Operation, error) {
+	var params ops.Params
+	switch action {
+	case ops.ActionStart, ops.ActionStop, ops.ActionShutdown, ops.ActionRestart:
+	case ops.ActionFreeze, ops.ActionUnfreeze:
+		if !policy.MayFreeze(p) {
+			return db.Operation{}, domain.Forbidden("only staff can %s a container", action)
+		}
+	default:
+		return db.Operation{}, domain.NotFound("no action %q", action)
+	}
+	if timeout != nil {
+		f := domain.FieldErrors{}
+		switch {
+		case action != ops.ActionShutdown && action != ops.ActionRestart:
+			f.Add("timeout", "applies only to shutdown and restart, not "+action)
+		case *timeout < 1 || *timeout > MaxShutdownTimeout:
+			f.Add("timeout", fmt.Sprintf("must be 1 to %d seconds", MaxShutdownTimeout))
+		}
+		if err := f.Err(); err != nil {
+			return db.Operation{}, err
+		}
+		params.Timeout = *timeout
+	}
+	return s.queueOn(ctx, p, ref, action, func(_ *db.Queries, c db.Container) error {
+		if c.Phase != db.PhaseReady {
+			return domain.Conflict("container %d is %s; %s is possible once it is ready", c.CTID, c.Phase, action)
+		}
+		if c.SuspendedAt != nil && !policy.MayStartSuspended(p) &&
+			(action == ops.ActionStart || action == ops.ActionRestart || action == ops.ActionUnfreeze) {
+			return suspendedErr(c)
+		}
+		return nil
+	}, fixed(params))
+}

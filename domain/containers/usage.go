@@ -1,0 +1,117 @@
+package containers
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/domain/policy"
+	"github.com/ctpanel/ctpanel/lxcdriver"
+)
+
+// Usage is one container's usage for an invoice period.
+type Usage struct {
+	CTID            int               `json:"ctid"`
+	From            time.Time         `json:"from"`
+	To              time.Time         `json:"to"`
+	CPUSeconds      float64           `json:"cpu_seconds"`
+	MemoryPeakBytes uint64            `json:"memory_peak_bytes"`
+	MemoryAvgBytes  uint64            `json:"memory_avg_bytes"`
+	NetworkInBytes  *uint64           `json:"network_in_bytes"`
+	NetworkOutBytes *uint64           `json:"network_out_bytes"`
+	DiskUsedBytes   *uint64           `json:"disk_used_bytes"`
+	UptimeSeconds   float64           `json:"uptime_seconds"`
+	Failcnt         map[string]uint64 `json:"failcnt"`
+	Samples         int               `json:"samples"`
+}
+
+// uptimeGap: consecutive samples closer than this count as up between them
+// (it covers the 10 s raw interval and 1 min downsampled buckets).
+const uptimeGap = 150 * time.Second
+
+// usageOf folds one container's samples (ordered by resource, time).
+func usageOf(ctid int, from, to time.Time, samples []db.Sample) Usage {
+	u := Usage{CTID: ctid, From: from, To: to, Failcnt: map[string]uint64{}}
+	var memSum, memN uint64
+	var cpuMs uint64
+	var prev *db.Sample
+	firstFail := map[string]uint64{}
+	for i := range samples {
+		s := &samples[i]
+		same := prev != nil && prev.Resource == s.Resource
+		switch s.Resource {
+		case lxcdriver.ResCPU:
+			if same {
+				if s.MaxHeld >= prev.MaxHeld {
+					cpuMs += s.MaxHeld - prev.MaxHeld
+				} else { // restarted: the counter began again
+					cpuMs += s.MaxHeld
+				}
+			}
+		case lxcdriver.ResPhysPages:
+			u.MemoryPeakBytes = max(u.MemoryPeakBytes, s.MaxHeld*4096)
+			memSum += s.Held * 4096
+			memN++
+		case lxcdriver.ResNumProc:
+			u.Samples++
+			if same {
+				if gap := s.At.Sub(prev.At); gap <= uptimeGap {
+					u.UptimeSeconds += gap.Seconds()
+				}
+			}
+		}
+		if _, ok := firstFail[s.Resource]; !ok {
+			firstFail[s.Resource] = s.FailCnt
+		}
+		if s.FailCnt >= firstFail[s.Resource] {
+			u.Failcnt[s.Resource] = s.FailCnt - firstFail[s.Resource]
+		}
+		prev = s
+	}
+	u.CPUSeconds = float64(cpuMs) / 1000
+	if memN > 0 {
+		u.MemoryAvgBytes = memSum / memN
+	}
+	return u
+}
+
+// Usage is the container ref's usage from the stored history between
+// from and to: CPU seconds, memory peak and average, uptime and failcnt
+// growth, right across restarts, and its disk use when it has a disk.
+func (s *Service) Usage(ctx context.Context, p db.Principal, ref string, from, to time.Time) (Usage, error) {
+	c, err := s.Get(ctx, p, ref)
+	if err != nil {
+		return Usage{}, err
+	}
+	samples, err := s.Store.UsageSamples(ctx, c.CTID, from, to)
+	if err != nil {
+		return Usage{}, err
+	}
+	u := usageOf(c.CTID, from, to, samples)
+	if du, err := s.Drv.DiskUsage(ctx, strconv.Itoa(c.CTID)); err == nil && du.Loop {
+		u.DiskUsedBytes = &du.UsedBytes
+	}
+	return u, nil
+}
+
+// AllUsage is Usage of every container p may see.
+func (s *Service) AllUsage(ctx context.Context, p db.Principal, from, to time.Time) ([]Usage, error) {
+	list, err := s.Store.ListContainers(ctx, policy.OwnerScope(p))
+	if err != nil {
+		return nil, err
+	}
+	samples, err := s.Store.UsageSamples(ctx, 0, from, to)
+	if err != nil {
+		return nil, err
+	}
+	by := map[int][]db.Sample{}
+	for _, s := range samples {
+		by[s.CTID] = append(by[s.CTID], s)
+	}
+	out := make([]Usage, 0, len(list))
+	for _, c := range list {
+		out = append(out, usageOf(c.CTID, from, to, by[c.CTID]))
+	}
+	return out, nil
+}

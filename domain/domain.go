@@ -1,0 +1,119 @@
+// Package domain holds what both front ends (the REST API in
+// handlers/api and the web pages in handlers/pages) share below HTTP: the
+// error every rule answers with, and the audit trail. The rules
+// themselves live in one package per concern beside it: policy (who may
+// do what; name, password and key rules), containers, customers, plans,
+// templates, tokens and webhooks. Each validates its input, authorizes the
+// caller, opens the transaction, records the state change and its
+// operation, and audits; the front ends decode, call and render.
+package domain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/lxcdriver"
+)
+
+// Error is a refusal a person can act on. Status is the HTTP status both
+// front ends answer with (the API in its error envelope, the pages as a
+// page or a form's messages); Code is the API's machine-readable code.
+type Error struct {
+	Status  int               `json:"-"`
+	Code    string            `json:"code"`
+	Message string            `json:"message"`
+	Fields  map[string]string `json:"fields,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Errorf makes an Error.
+func Errorf(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// NotFound is a 404: what does not exist, or is not the caller's to see.
+func NotFound(format string, args ...any) *Error {
+	return Errorf(http.StatusNotFound, "not_found", format, args...)
+}
+
+// Conflict is a 409: the request is fine, the state of things is not.
+func Conflict(format string, args ...any) *Error {
+	return Errorf(http.StatusConflict, "conflict", format, args...)
+}
+
+// Forbidden is a 403: the caller's role may not do this.
+func Forbidden(format string, args ...any) *Error {
+	return Errorf(http.StatusForbidden, "forbidden", format, args...)
+}
+
+// FieldErrors collects field-level validation failures.
+type FieldErrors map[string]string
+
+// Add records the first reason a field is wrong.
+func (f FieldErrors) Add(field, reason string) {
+	if _, ok := f[field]; !ok {
+		f[field] = reason
+	}
+}
+
+// Err is nil when no field failed, else a 422 naming them all.
+func (f FieldErrors) Err() error {
+	if len(f) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(f))
+	for k := range f {
+		keys = append(keys, k+": "+f[k])
+	}
+	sort.Strings(keys)
+	return &Error{Status: http.StatusUnprocessableEntity, Code: "invalid_request",
+		Message: "invalid " + strings.Join(keys, "; "), Fields: f}
+}
+
+// AsError maps any error to the refusal it means: an *Error as it is,
+// the store's and the driver's sentinels as 4xx, and nil for anything
+// else (a fault to log and answer with a 500).
+func AsError(err error) *Error {
+	var de *Error
+	var ce *db.ConflictError
+	switch {
+	case errors.As(err, &de):
+		return de
+	case errors.As(err, &ce):
+		return &Error{Status: http.StatusConflict, Code: "conflict",
+			Message: ce.Field + " is already taken", Fields: map[string]string{ce.Field: "already taken"}}
+	case errors.Is(err, db.ErrNotFound), errors.Is(err, lxcdriver.ErrNotFound):
+		return NotFound("not found")
+	case errors.Is(err, lxcdriver.ErrNotRunning):
+		return Conflict("container is not running")
+	case errors.Is(err, lxcdriver.ErrFrozen):
+		return Conflict("container is frozen; unfreeze it first")
+	case errors.Is(err, lxcdriver.ErrNoDisk):
+		return Conflict("the container has no disk of its own")
+	case errors.Is(err, lxcdriver.ErrRunning):
+		return Conflict("container is running")
+	}
+	return nil
+}
+
+// Audit writes one entry of the audit trail for p, inside the caller's
+// transaction (q) so that it stands or falls with the change.
+func Audit(ctx context.Context, q *db.Queries, p db.Principal, action string, ctid *int, details map[string]any) error {
+	return q.Audit(ctx, db.AuditEntry{Actor: p.Actor(), ActorRole: p.Role, Action: action, CTID: ctid, Details: details})
+}
+
+// AuditOutside writes an audit entry for a change already made outside a
+// transaction: the change stands even when its entry cannot be written,
+// which is logged.
+func AuditOutside(ctx context.Context, store *db.Store, log *slog.Logger, p db.Principal, action string, details map[string]any) {
+	if err := store.Audit(context.WithoutCancel(ctx), db.AuditEntry{Actor: p.Actor(), ActorRole: p.Role, Action: action, Details: details}); err != nil {
+		log.Warn("audit", "action", action, "err", err)
+	}
+}

@@ -1,0 +1,211 @@
+// Package plans is the domain of plans: named limit presets a container is
+// created on or moved to. Editing a plan's limits re-applies them, live,
+// to every container on it.
+package plans
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/domain"
+	"github.com/ctpanel/ctpanel/domain/containers"
+	"github.com/ctpanel/ctpanel/domain/policy"
+	"github.com/ctpanel/ctpanel/ops"
+	"github.com/ctpanel/ctpanel/ubc"
+)
+
+// Service is the plans domain.
+type Service struct {
+	Store *db.Store
+	Queue *ops.Queue
+	Log   *slog.Logger
+	Host  ubc.Host
+}
+
+// View is a plan as both front ends show it.
+type View struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	Limits      ubc.Spec `json:"limits"`
+	Containers  int      `json:"containers"`
+}
+
+// ViewOf decodes a plan's row.
+func ViewOf(p db.Plan) (View, error) {
+	spec, err := ubc.Decode(p.Limits)
+	return View{Name: p.Name, Description: p.Description, Limits: spec, Containers: p.Containers}, err
+}
+
+// List is every plan.
+func (s *Service) List(ctx context.Context) ([]View, error) {
+	list, err := s.Store.ListPlans(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]View, 0, len(list))
+	for _, p := range list {
+		v, err := ViewOf(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// Get finds plan name.
+func (s *Service) Get(ctx context.Context, name string) (View, error) {
+	p, err := s.Store.GetPlan(ctx, name)
+	if errors.Is(err, db.ErrNotFound) {
+		return View{}, domain.NotFound("plan %q does not exist", name)
+	}
+	if err != nil {
+		return View{}, err
+	}
+	return ViewOf(p)
+}
+
+// Create makes plan name (staff) with limits (a JSON object of vzctl
+// values, nil for none).
+func (s *Service) Create(ctx context.Context, p db.Principal, name string, description *string, limits json.RawMessage) (View, error) {
+	if err := policy.RequireStaff(p); err != nil {
+		return View{}, err
+	}
+	f := domain.FieldErrors{}
+	policy.CheckName(f, "name", name)
+	if description != nil {
+		policy.CheckDescription(f, "description", *description)
+	}
+	if err := f.Err(); err != nil {
+		return View{}, err
+	}
+	spec := ubc.Spec{}
+	if limits != nil {
+		var err error
+		if spec, err = containers.ParseLimits(limits, "limits.", s.Host); err != nil {
+			return View{}, err
+		}
+	}
+	raw, _ := json.Marshal(spec)
+	desc := ""
+	if description != nil {
+		desc = *description
+	}
+	pl, err := s.Store.CreatePlan(ctx, name, desc, raw)
+	if err != nil {
+		return View{}, err
+	}
+	s.audit(ctx, p, "plan.create", map[string]any{"plan": name, "limits": spec})
+	return ViewOf(pl)
+}
+
+// Update changes plan name (staff): new limits replace the plan's and are
+// re-applied, live, to every container on it (the set_limits operations
+// returned), so a plan change is never reset later.
+func (s *Service) Update(ctx context.Context, p db.Principal, name string, description *string, limits json.RawMessage) (View, []db.Operation, error) {
+	if err := policy.RequireStaff(p); err != nil {
+		return View{}, nil, err
+	}
+	if description != nil {
+		f := domain.FieldErrors{}
+		policy.CheckDescription(f, "description", *description)
+		if err := f.Err(); err != nil {
+			return View{}, nil, err
+		}
+	}
+	var spec *ubc.Spec
+	if limits != nil {
+		sp, err := containers.ParseLimits(limits, "limits.", s.Host)
+		if err != nil {
+			return View{}, nil, err
+		}
+		spec = &sp
+	}
+	var queued []db.Operation
+	var plan db.Plan
+	err := s.Store.InTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		pl, err := q.GetPlan(ctx, name)
+		if errors.Is(err, db.ErrNotFound) {
+			return domain.NotFound("plan %q does not exist", name)
+		}
+		if err != nil {
+			return err
+		}
+		desc, raw := pl.Description, pl.Limits
+		if description != nil {
+			desc = *description
+		}
+		if spec != nil {
+			raw, _ = json.Marshal(spec)
+		}
+		if err := q.UpdatePlan(ctx, pl.ID, desc, raw); err != nil {
+			return err
+		}
+		if spec != nil {
+			ids, err := q.ContainersOnPlan(ctx, pl.ID)
+			if err != nil {
+				return err
+			}
+			for _, id := range ids {
+				c, err := q.LockContainer(ctx, id)
+				if err != nil {
+					return err
+				}
+				if err := q.SetContainerLimits(ctx, id, raw, &pl.ID, true); err != nil {
+					return err
+				}
+				op, err := s.Queue.Enqueue(ctx, tx, q, id, ops.ActionSetLimits,
+					ops.Params{PreviousLimits: c.Limits, PreviousPlanID: c.PlanID}, p.Actor())
+				if err != nil {
+					return err
+				}
+				queued = append(queued, op)
+			}
+		}
+		details := map[string]any{"plan": name, "operations": len(queued)}
+		if spec != nil {
+			details["limits"] = spec
+		}
+		if err := domain.Audit(ctx, q, p, "plan.update", nil, details); err != nil {
+			return err
+		}
+		plan, err = q.GetPlan(ctx, name)
+		return err
+	})
+	if err != nil {
+		return View{}, nil, err
+	}
+	v, err := ViewOf(plan)
+	return v, queued, err
+}
+
+// Delete removes plan name (staff); refused while containers use it.
+func (s *Service) Delete(ctx context.Context, p db.Principal, name string) error {
+	if err := policy.RequireStaff(p); err != nil {
+		return err
+	}
+	pl, err := s.Store.GetPlan(ctx, name)
+	if errors.Is(err, db.ErrNotFound) {
+		return domain.NotFound("plan %q does not exist", name)
+	}
+	if err != nil {
+		return err
+	}
+	err = s.Store.DeletePlan(ctx, pl.ID)
+	if errors.Is(err, db.ErrInUse) {
+		return domain.Conflict("plan %q is used by %d container(s); move them to another plan first", name, pl.Containers)
+	}
+	if err == nil {
+		s.audit(ctx, p, "plan.delete", map[string]any{"plan": name})
+	}
+	return err
+}
+
+func (s *Service) audit(ctx context.Context, p db.Principal, action string, details map[string]any) {
+	domain.AuditOutside(ctx, s.Store, s.Log, p, action, details)
+}

@@ -1,0 +1,57 @@
+// Package policy is the one place for who may do what, and for the rules
+// every name, password and key must follow, whichever front end it came
+// through.
+package policy
+
+import (
+	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/domain"
+)
+
+// RequireStaff refuses customers: the action runs the farm, not one VPS.
+func RequireStaff(p db.Principal) error {
+	if !p.IsStaff() {
+		return domain.Forbidden("this needs a staff, admin or billing token")
+	}
+	return nil
+}
+
+// RequireAdmin refuses all but admins: staff users and API tokens.
+func RequireAdmin(p db.Principal) error {
+	if p.Role != db.RoleAdmin {
+		return domain.Forbidden("this needs an admin token")
+	}
+	return nil
+}
+
+// OwnerScope is the owner filter for listing containers: nil for staff,
+// who see the whole farm.
+func OwnerScope(p db.Principal) *int64 {
+	if p.IsStaff() {
+		return nil
+	}
+	if p.UserID == nil {
+		none := int64(-1)
+		return &none
+	}
+	return p.UserID
+}
+
+// CanSee: staff see every container, a customer only those they own.
+func CanSee(p db.Principal, c db.Container) bool {
+	if p.IsStaff() {
+		return true
+	}
+	return p.UserID != nil && c.OwnerID != nil && *p.UserID == *c.OwnerID
+}
+
+// MayStartSuspended: a suspended container is started, restarted,
+// unfrozen or reinstalled only by staff (billing unsuspends it).
+func MayStartSuspended(p db.Principal) bool { return p.IsStaff() }
+
+// MayFreeze: freezing and thawing are for staff; customers stop and start.
+func MayFreeze(p db.Principal) bool { return p.IsStaff() }
+
+// MayChangeIdentity: a container's name, onboot and plan are staff's;
+// customers set the hostname, nameservers and description.
+func MayChangeIdentity(p db.Principal) bool { return p.IsStaff() }

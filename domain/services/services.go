@@ -1,0 +1,56 @@
+// Package services bundles the domain's services for the front ends:
+// server/ builds one Set and hands it to both the REST API
+// (handlers/api) and the web pages (handlers/pages).
+package services
+
+import (
+	"log/slog"
+
+	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/domain/alerts"
+	"github.com/ctpanel/ctpanel/domain/containers"
+	"github.com/ctpanel/ctpanel/domain/customers"
+	"github.com/ctpanel/ctpanel/domain/plans"
+	"github.com/ctpanel/ctpanel/domain/templates"
+	"github.com/ctpanel/ctpanel/domain/tokens"
+	"github.com/ctpanel/ctpanel/domain/webhooks"
+	"github.com/ctpanel/ctpanel/lxcdriver"
+	"github.com/ctpanel/ctpanel/ops"
+	"github.com/ctpanel/ctpanel/ubc"
+)
+
+// Set is every domain service.
+type Set struct {
+	Containers *containers.Service
+	Customers  *customers.Service
+	Plans      *plans.Service
+	Templates  *templates.Service
+	Tokens     *tokens.Service
+	Webhooks   *webhooks.Service
+	Alerts     *alerts.Service
+}
+
+// Deps is what the services are built on.
+type Deps struct {
+	Store *db.Store
+	Drv   lxcdriver.Driver
+	Queue *ops.Queue
+	Log   *slog.Logger
+	// Host bounds limits: nothing above what the host has.
+	Host ubc.Host
+	// TemplateCacheDir holds the tar.gz OS templates.
+	TemplateCacheDir string
+}
+
+// New builds the services on d.
+func New(d Deps) *Set {
+	return &Set{
+		Containers: &containers.Service{Store: d.Store, Drv: d.Drv, Queue: d.Queue, Log: d.Log, Host: d.Host},
+		Customers:  &customers.Service{Store: d.Store, Log: d.Log},
+		Plans:      &plans.Service{Store: d.Store, Queue: d.Queue, Log: d.Log, Host: d.Host},
+		Templates:  &templates.Service{Store: d.Store, Log: d.Log, CacheDir: d.TemplateCacheDir},
+		Tokens:     &tokens.Service{Store: d.Store, Log: d.Log},
+		Webhooks:   &webhooks.Service{Store: d.Store, Log: d.Log},
+		Alerts:     &alerts.Service{Store: d.Store},
+	}
+}

@@ -1,0 +1,94 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/domain/policy"
+	"github.com/ctpanel/ctpanel/handlers/auth"
+)
+
+// Authenticate requires Authorization: Bearer <token> on every request,
+// or the web panel's session cookie (see authenticateSession).
+func (a *API) Authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Get("Authorization")
+		if h == "" && auth.HasSessionCookie(r) {
+			a.authenticateSession(w, r, next)
+			return
+		}
+		scheme, secret, ok := strings.Cut(h, " ")
+		ok = ok && strings.EqualFold(scheme, "Bearer")
+		if !ok || strings.TrimSpace(secret) == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ctpanel"`)
+			a.smartError(w, r, apiErr(http.StatusUnauthorized, "unauthorized", "missing bearer token: send Authorization: Bearer <token>"))
+			return
+		}
+		p, err := a.Store.LookupToken(r.Context(), strings.TrimSpace(secret))
+		if errors.Is(err, db.ErrNotFound) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ctpanel", error="invalid_token"`)
+			a.smartError(w, r, apiErr(http.StatusUnauthorized, "unauthorized", "token is unknown, revoked or expired"))
+			return
+		}
+		if err != nil {
+			a.smartError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
+	})
+}
+
+// authenticateSession is Authenticate's path for a browser signed in to
+// the panel: the session cookie instead of a bearer token. A call that
+// changes something must also pass Go's cross-origin protection and carry
+// the session's CSRF token in the X-CSRF-Token header, since a browser
+// sends the cookie along with requests other sites make.
+func (a *API) authenticateSession(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	s, err := a.Sessions.Load(r)
+	if err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	if s == nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ctpanel"`)
+		a.smartError(w, r, apiErr(http.StatusUnauthorized, "unauthorized", "the session has ended; sign in again or send Authorization: Bearer <token>"))
+		return
+	}
+	if !auth.SafeMethod(r.Method) {
+		if err := http.NewCrossOriginProtection().Check(r); err != nil {
+			a.smartError(w, r, apiErr(http.StatusForbidden, "cross_origin", "cross-origin request refused"))
+			return
+		}
+		if !auth.ValidCSRF(s, r.Header.Get(auth.CSRFHeader)) {
+			a.smartError(w, r, apiErr(http.StatusForbidden, "csrf", "missing or wrong %s header: a call made with the session cookie must send the page's CSRF token", auth.CSRFHeader))
+			return
+		}
+	}
+	// Idempotency keys are kept per API token; a session has none.
+	r.Header.Del("Idempotency-Key")
+	next.ServeHTTP(w, auth.WithSession(r, s))
+}
+
+// RequireStaff refuses customers before the handler runs: the route runs
+// the farm, not one VPS. (The domain checks again: this only answers
+// early, and before a body is read.)
+func (a *API) RequireStaff(next http.Handler) http.Handler {
+	return a.require(policy.RequireStaff, next)
+}
+
+// RequireAdmin limits a route to admin tokens.
+func (a *API) RequireAdmin(next http.Handler) http.Handler {
+	return a.require(policy.RequireAdmin, next)
+}
+
+func (a *API) require(rule func(db.Principal) error, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := rule(principal(r)); err != nil {
+			a.smartError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

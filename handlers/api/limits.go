@@ -1,0 +1,120 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/ctpanel/ctpanel/domain/containers"
+	"github.com/ctpanel/ctpanel/domain/plans"
+)
+
+// LimitsView is a container's configured limits.
+type LimitsView = containers.Limits
+
+// GetLimits is GET /api/v1/containers/{ref}/limits.
+func (a *API) GetLimits(w http.ResponseWriter, r *http.Request) {
+	v, err := a.Containers.Limits(r.Context(), principal(r), ref(r))
+	if err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// PatchLimits is PATCH /api/v1/containers/{ref}/limits (vzctl set --save
+// --numproc ... ): the values are validated, merged into the container's
+// limits and applied live by a set_limits operation (202).
+func (a *API) PatchLimits(w http.ResponseWriter, r *http.Request) {
+	raw := json.RawMessage{}
+	if err := decodeJSON(w, r, &raw, false); err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	op, err := a.Containers.SetLimits(r.Context(), principal(r), ref(r), raw)
+	a.answerOp(w, r, op, err)
+}
+
+// PlanView is a plan as the API shows it.
+type PlanView = plans.View
+
+// ListPlans is GET /api/v1/plans.
+func (a *API) ListPlans(w http.ResponseWriter, r *http.Request) {
+	out, err := a.Plans.List(r.Context())
+	if err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"plans": out})
+}
+
+// GetPlan is GET /api/v1/plans/{name}.
+func (a *API) GetPlan(w http.ResponseWriter, r *http.Request) {
+	v, err := a.Plans.Get(r.Context(), urlParam(r, "name"))
+	if err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// CreatePlan is POST /api/v1/plans.
+func (a *API) CreatePlan(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Name        string          `json:"name"`
+		Description *string         `json:"description"`
+		Limits      json.RawMessage `json:"limits"`
+	}
+	if err := decodeJSON(w, r, &req, false); err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	v, err := a.Plans.Create(r.Context(), principal(r), req.Name, req.Description, req.Limits)
+	if err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/plans/"+v.Name)
+	writeJSON(w, http.StatusCreated, v)
+}
+
+// PatchPlan is PATCH /api/v1/plans/{name}: new limits replace the plan's
+// and are re-applied, live, to every container on it (202 with the list of
+// operations), so a plan change is never reset later.
+func (a *API) PatchPlan(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Description *string         `json:"description"`
+		Limits      json.RawMessage `json:"limits"`
+	}
+	if err := decodeJSON(w, r, &req, false); err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	v, queued, err := a.Plans.Update(r.Context(), principal(r), urlParam(r, "name"), req.Description, req.Limits)
+	if err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if len(queued) > 0 {
+		status = http.StatusAccepted
+	}
+	out := make([]OperationView, 0, len(queued))
+	for _, op := range queued {
+		out = append(out, opView(op))
+	}
+	writeJSON(w, status, map[string]any{"plan": v, "operations": out})
+}
+
+// DeletePlan is DELETE /api/v1/plans/{name}; refused while containers use it.
+func (a *API) DeletePlan(w http.ResponseWriter, r *http.Request) {
+	a.noContent(w, r, a.Plans.Delete(r.Context(), principal(r), urlParam(r, "name")))
+}
+
+// noContent answers 204, or the error.
+func (a *API) noContent(w http.ResponseWriter, r *http.Request, err error) {
+	if err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,42 @@
+package api
+
+import (
+	_ "embed"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+)
+
+func urlParam(r *http.Request, name string) string { return chi.URLParam(r, name) }
+
+// Healthz is GET /healthz: the database answers.
+func (a *API) Healthz(w http.ResponseWriter, r *http.Request) {
+	if err := a.Store.Pool.Ping(r.Context()); err != nil {
+		a.Log.Error("health check: database", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "database": "unreachable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+}
+
+//go:embed openapi.json
+var openAPIDoc []byte
+
+// OpenAPIDocument is the API description, served as is.
+func OpenAPIDocument() []byte { return openAPIDoc }
+
+// OpenAPI is GET /api/v1/openapi.json.
+func (a *API) OpenAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(openAPIDoc)
+}
+
+// NotFound answers unknown routes in the API's error shape.
+func (a *API) NotFound(w http.ResponseWriter, r *http.Request) {
+	a.smartError(w, r, notFound("no route %s %s", r.Method, r.URL.Path))
+}
+
+// MethodNotAllowed answers a known route with the wrong method.
+func (a *API) MethodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	a.smartError(w, r, apiErr(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s", r.Method, r.URL.Path))
+}

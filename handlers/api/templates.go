@@ -1,0 +1,95 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/ctpanel/ctpanel/domain/templates"
+)
+
+// TemplateView is an OS template as the API shows it.
+type TemplateView = templates.View
+
+// ListTemplates is GET /api/v1/templates: the OS templates to create from.
+// Customers see only the enabled ones.
+func (a *API) ListTemplates(w http.ResponseWriter, r *http.Request) {
+	out, err := a.Templates.List(r.Context(), principal(r))
+	if err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"templates": out})
+}
+
+// GetTemplate is GET /api/v1/templates/{name}.
+func (a *API) GetTemplate(w http.ResponseWriter, r *http.Request) {
+	v, err := a.Templates.Get(r.Context(), principal(r), urlParam(r, "name"))
+	if err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// PutTemplate is PUT /api/v1/templates/{name} with a gzip-compressed tar
+// of a root file system as the body (staff): it is checked, stored in the
+// template cache as NAME.tar.gz (OpenVZ's template cache) and becomes
+// template NAME, enabled unless ?enabled=false. An existing tarball
+// template of that name is replaced (201 for a new template, 200 for a
+// replaced one); containers already made from it keep their files.
+func (a *API) PutTemplate(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	in := templates.Upload{Size: r.ContentLength}
+	if q.Has("description") {
+		d := q.Get("description")
+		in.Description = &d
+	}
+	switch q.Get("enabled") {
+	case "":
+	case "true", "false":
+		on := q.Get("enabled") == "true"
+		in.Enabled = &on
+	default:
+		a.smartError(w, r, FieldErrors{"enabled": "must be true or false"}.Err())
+		return
+	}
+	body := http.MaxBytesReader(w, r.Body, templates.MaxBytes)
+	v, created, err := a.Templates.Put(r.Context(), principal(r), urlParam(r, "name"), in, body)
+	if err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+		w.Header().Set("Location", "/api/v1/templates/"+v.Name)
+	}
+	writeJSON(w, status, v)
+}
+
+// PatchTemplate is PATCH /api/v1/templates/{name} {"description":..,
+// "enabled":..} (staff). A disabled template stays on disk and its
+// containers are untouched; new containers and reinstalls cannot use it.
+func (a *API) PatchTemplate(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Description *string `json:"description"`
+		Enabled     *bool   `json:"enabled"`
+	}
+	if err := decodeJSON(w, r, &req, false); err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	v, err := a.Templates.Update(r.Context(), principal(r), urlParam(r, "name"), req.Description, req.Enabled)
+	if err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// DeleteTemplate is DELETE /api/v1/templates/{name} (staff): the template
+// and, for a tarball, its file in the template cache. Containers made
+// from it keep running and keep its name as their template. liblxc's
+// template scripts (busybox) cannot be deleted, only disabled.
+func (a *API) DeleteTemplate(w http.ResponseWriter, r *http.Request) {
+	a.noContent(w, r, a.Templates.Delete(r.Context(), principal(r), urlParam(r, "name")))
+}

@@ -1,0 +1,41 @@
+// Package auth is what both front ends (handlers/api, handlers/pages)
+// share about who is calling: the principal on a request's context, the
+// web panel's session cookie and its CSRF token, and the security headers
+// of every HTML answer. Neither front end imports the other; both
+// import this.
+package auth
+
+import (
+	"context"
+	"net"
+	"net/http"
+
+	"github.com/ctpanel/ctpanel/db"
+)
+
+type principalKey struct{}
+
+// Principal is who the authenticated request is from.
+func Principal(r *http.Request) db.Principal {
+	p, _ := r.Context().Value(principalKey{}).(db.Principal)
+	return p
+}
+
+// WithPrincipal puts p on ctx (tests and other authenticators use it).
+func WithPrincipal(ctx context.Context, p db.Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// ClientIP is the request's remote address without its port.
+func ClientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// SafeMethod: a request that changes nothing (no CSRF check needed).
+func SafeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}

@@ -1,0 +1,70 @@
+package pages
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/ctpanel/ctpanel/domain/containers"
+)
+
+// ClonePage is GET /containers/{ref}/clone (staff).
+func (u *UI) ClonePage(w http.ResponseWriter, r *http.Request) {
+	form := map[string]string{}
+	if id, err := u.suggestCTID(r); err == nil {
+		form["ctid"] = strconv.Itoa(id)
+	}
+	u.cloneForm(w, r, http.StatusOK, form, nil, "")
+}
+
+func (u *UI) cloneForm(w http.ResponseWriter, r *http.Request, status int, form map[string]string, errs FieldErrors, msg string) {
+	c, err := u.Containers.Get(r.Context(), principal(r), ref(r))
+	if err != nil {
+		u.pageError(w, r, err)
+		return
+	}
+	u.render(w, r, status, "container_clone", view{"C": u.Containers.Describe(r.Context(), c), "Form": form, "Errors": errs, "Message": msg})
+}
+
+// Clone is POST /containers/{ref}/clone: the API's clone (lxc-copy) of a
+// stopped container; the new container's page follows the operation.
+func (u *UI) Clone(w http.ResponseWriter, r *http.Request) {
+	form := map[string]string{}
+	for _, k := range []string{"ctid", "name", "hostname"} {
+		form[k] = strings.TrimSpace(r.PostFormValue(k))
+	}
+	form["snapshot"] = strconv.FormatBool(r.PostFormValue("snapshot") != "")
+	form["start"] = strconv.FormatBool(r.PostFormValue("start") != "")
+	in := containers.CloneInput{Hostname: form["hostname"], Snapshot: form["snapshot"] == "true", Start: form["start"] == "true"}
+	if form["ctid"] != "" {
+		id, err := strconv.Atoi(form["ctid"])
+		if err != nil {
+			u.cloneForm(w, r, http.StatusUnprocessableEntity, form, FieldErrors{"ctid": "must be a whole number from 101, or empty for the next free one"},
+				"Nothing was cloned: correct the fields marked below.")
+			return
+		}
+		in.CTID = &id
+	}
+	if form["name"] != "" {
+		name := form["name"]
+		in.Name = &name
+	}
+	op, err := u.Containers.Clone(r.Context(), principal(r), ref(r), in)
+	if err != nil {
+		fields, msg, status, other := formError(err)
+		if other != nil {
+			u.serverError(w, r, other)
+			return
+		}
+		if status == http.StatusNotFound {
+			u.NotFound(w, r)
+			return
+		}
+		if len(fields) > 0 {
+			msg = "Nothing was cloned: correct the fields marked below."
+		}
+		u.cloneForm(w, r, status, form, fields, msg)
+		return
+	}
+	containerOpRedirect(w, r, op, "")
+}

@@ -1,0 +1,69 @@
+package pages
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/ctpanel/ctpanel/domain/containers"
+)
+
+// ReinstallPage is GET /containers/{ref}/reinstall: a fresh root file
+// system from an enabled template, confirmed by typing the CTID.
+func (u *UI) ReinstallPage(w http.ResponseWriter, r *http.Request) {
+	u.reinstallForm(w, r, http.StatusOK, nil, nil, "")
+}
+
+func (u *UI) reinstallForm(w http.ResponseWriter, r *http.Request, status int, form map[string]string, errs FieldErrors, msg string) {
+	c, err := u.Containers.Get(r.Context(), principal(r), ref(r))
+	if err != nil {
+		u.pageError(w, r, err)
+		return
+	}
+	all, err := u.Store.ListTemplates(r.Context())
+	if err != nil {
+		u.serverError(w, r, err)
+		return
+	}
+	var enabled []string
+	for _, t := range all {
+		if t.Enabled {
+			enabled = append(enabled, t.Name)
+		}
+	}
+	if form == nil {
+		form = map[string]string{"template": c.Template}
+	}
+	u.render(w, r, status, "container_reinstall", view{"C": u.Containers.Describe(r.Context(), c), "Templates": enabled,
+		"Form": form, "Errors": errs, "Message": msg})
+}
+
+// Reinstall is POST /containers/{ref}/reinstall: the API's reinstall.
+func (u *UI) Reinstall(w http.ResponseWriter, r *http.Request) {
+	c, err := u.Containers.Get(r.Context(), principal(r), ref(r))
+	if err != nil {
+		u.pageError(w, r, err)
+		return
+	}
+	form := map[string]string{"template": strings.TrimSpace(r.PostFormValue("template"))}
+	if strings.TrimSpace(r.PostFormValue("confirm")) != strconv.Itoa(c.CTID) {
+		u.reinstallForm(w, r, http.StatusUnprocessableEntity, form,
+			FieldErrors{"confirm": "type " + strconv.Itoa(c.CTID) + " to confirm"}, "Nothing was reinstalled.")
+		return
+	}
+	in := containers.ReinstallInput{Template: form["template"]}
+	if pw := r.PostFormValue("root_password"); pw != "" {
+		in.RootPassword = &pw
+	}
+	op, err := u.Containers.Reinstall(r.Context(), principal(r), strconv.Itoa(c.CTID), in)
+	if err != nil {
+		fields, msg, status, other := formError(err)
+		if other != nil {
+			u.serverError(w, r, other)
+			return
+		}
+		u.reinstallForm(w, r, status, form, fields, msg)
+		return
+	}
+	opRedirect(w, r, "/containers/"+strconv.Itoa(c.CTID), op)
+}

@@ -1,0 +1,105 @@
+package pages
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/ctpanel/ctpanel/domain/customers"
+)
+
+// CustomersPage is GET /customers (staff): the customers, a form for a new
+// one, and per customer: enable/disable, set password, delete.
+func (u *UI) CustomersPage(w http.ResponseWriter, r *http.Request) {
+	u.customersPage(w, r, http.StatusOK, view{})
+}
+
+func (u *UI) customersPage(w http.ResponseWriter, r *http.Request, status int, v view) {
+	list, err := u.Store.ListCustomers(r.Context(), "")
+	if err != nil {
+		u.serverError(w, r, err)
+		return
+	}
+	v["Customers"] = list
+	v["Done"] = r.URL.Query().Get("done")
+	if _, ok := v["Form"]; !ok {
+		v["Form"] = map[string]string{}
+	}
+	u.render(w, r, status, "customers", v)
+}
+
+// CreateCustomer is POST /customers: the API's customer create.
+func (u *UI) CreateCustomer(w http.ResponseWriter, r *http.Request) {
+	form := map[string]string{}
+	for _, k := range []string{"username", "name", "email", "external_id"} {
+		form[k] = strings.TrimSpace(r.PostFormValue(k))
+	}
+	in := customers.NewCustomer{Username: form["username"], Name: form["name"], Email: form["email"]}
+	if form["external_id"] != "" {
+		id := form["external_id"]
+		in.ExternalID = &id
+	}
+	if pw := r.PostFormValue("password"); pw != "" {
+		in.Password = &pw
+	}
+	if _, err := u.Customers.Create(r.Context(), principal(r), in); err != nil {
+		fields, msg, status, other := formError(err)
+		if other != nil {
+			u.serverError(w, r, other)
+			return
+		}
+		u.customersPage(w, r, status, view{"Form": form, "Errors": fields, "Message": msg})
+		return
+	}
+	http.Redirect(w, r, "/customers?done=created", http.StatusSeeOther)
+}
+
+// UpdateCustomer is POST /customers/{id}/disable, /enable and /password:
+// the API's customer PATCH.
+func (u *UI) UpdateCustomer(change string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := chi.URLParam(r, "id")
+		var in customers.Change
+		switch change {
+		case "disable", "enable":
+			disabled := change == "disable"
+			in.Disabled = &disabled
+		case "password":
+			pw := r.PostFormValue("password")
+			in.Password = &pw
+		}
+		_, err := u.Customers.Update(r.Context(), principal(r), id, in)
+		if fields, _, _, other := formError(err); err != nil && other == nil && fields["password"] != "" {
+			u.customersPage(w, r, http.StatusUnprocessableEntity, view{"RowErrors": map[string]string{id: "password " + fields["password"]},
+				"Message": "The password was not changed."})
+			return
+		}
+		if err != nil {
+			u.pageError(w, r, err)
+			return
+		}
+		http.Redirect(w, r, "/customers?done="+change, http.StatusSeeOther)
+	}
+}
+
+// DeleteCustomer is POST /customers/{id}/delete: refused while they own
+// containers.
+func (u *UI) DeleteCustomer(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	err := u.Customers.Delete(r.Context(), principal(r), id)
+	if err != nil {
+		_, msg, status, other := formError(err)
+		if other != nil {
+			u.serverError(w, r, other)
+			return
+		}
+		if status == http.StatusNotFound {
+			u.NotFound(w, r)
+			return
+		}
+		u.customersPage(w, r, status, view{"Message": msg})
+		return
+	}
+	http.Redirect(w, r, "/customers?done=deleted", http.StatusSeeOther)
+}

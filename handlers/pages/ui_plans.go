@@ -1,0 +1,114 @@
+package pages
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/ctpanel/ctpanel/domain"
+	"github.com/ctpanel/ctpanel/domain/plans"
+)
+
+// planRow is a plan as the plans page lists it.
+type planRow struct {
+	plans.View
+	Fields []limitField
+}
+
+// PlansPage is GET /plans (staff): every plan with its limits, and a form
+// for a new one.
+func (u *UI) PlansPage(w http.ResponseWriter, r *http.Request) {
+	u.plansPage(w, r, http.StatusOK, view{"New": formFields(func(string) string { return "" })})
+}
+
+func (u *UI) plansPage(w http.ResponseWriter, r *http.Request, status int, v view) {
+	list, err := u.Plans.List(r.Context())
+	if err != nil {
+		u.serverError(w, r, err)
+		return
+	}
+	rows := make([]planRow, 0, len(list))
+	for _, pv := range list {
+		rows = append(rows, planRow{View: pv, Fields: specFields(pv.Limits)})
+	}
+	v["Plans"] = rows
+	v["Done"] = r.URL.Query().Get("done")
+	u.render(w, r, status, "plans", v)
+}
+
+// prefixed moves "limits.numproc" field errors onto the form's "numproc".
+func prefixed(f FieldErrors) FieldErrors {
+	out := FieldErrors{}
+	for k, v := range f {
+		out[strings.TrimPrefix(k, "limits.")] = v
+	}
+	return out
+}
+
+// CreatePlan is POST /plans: the API's plan create.
+func (u *UI) CreatePlan(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	desc := r.PostFormValue("description")
+	_, err := u.Plans.Create(r.Context(), principal(r), name, &desc, limitsJSON(r.PostFormValue))
+	if err != nil {
+		fields, msg, status, other := formError(err)
+		if other != nil {
+			u.serverError(w, r, other)
+			return
+		}
+		u.plansPage(w, r, status, view{"New": formFields(r.PostFormValue), "NewName": name, "NewDescription": desc,
+			"Errors": prefixed(fields), "Message": msg})
+		return
+	}
+	http.Redirect(w, r, "/plans?done=created", http.StatusSeeOther)
+}
+
+// PlanPage is GET /plans/{name} (staff): edit a plan's description and
+// limits; changed limits are applied to every container on it.
+func (u *UI) PlanPage(w http.ResponseWriter, r *http.Request) {
+	pv, err := u.Plans.Get(r.Context(), chi.URLParam(r, "name"))
+	if err != nil {
+		u.pageError(w, r, err)
+		return
+	}
+	u.render(w, r, http.StatusOK, "plan", view{"P": pv, "Fields": specFields(pv.Limits), "Description": pv.Description})
+}
+
+// UpdatePlan is POST /plans/{name}: the API's plan PATCH.
+func (u *UI) UpdatePlan(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "name")
+	pv, err := u.Plans.Get(r.Context(), name)
+	if err != nil {
+		u.pageError(w, r, err)
+		return
+	}
+	desc := r.PostFormValue("description")
+	_, _, err = u.Plans.Update(r.Context(), principal(r), name, &desc, limitsJSON(r.PostFormValue))
+	if err != nil {
+		fields, msg, status, other := formError(err)
+		if other != nil {
+			u.serverError(w, r, other)
+			return
+		}
+		u.render(w, r, status, "plan", view{"P": pv, "Fields": formFields(r.PostFormValue), "Description": desc,
+			"Errors": prefixed(fields), "Message": msg})
+		return
+	}
+	http.Redirect(w, r, "/plans?done=updated", http.StatusSeeOther)
+}
+
+// DeletePlan is POST /plans/{name}/delete: refused while containers use it.
+func (u *UI) DeletePlan(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "name")
+	err := u.Plans.Delete(r.Context(), principal(r), name)
+	if ae := domain.AsError(err); ae != nil && ae.Status == http.StatusConflict {
+		u.plansPage(w, r, http.StatusConflict, view{"New": formFields(func(string) string { return "" }), "Message": ae.Message})
+		return
+	}
+	if err != nil {
+		u.pageError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/plans?done=deleted", http.StatusSeeOther)
+}
