@@ -199,7 +199,7 @@ func (d *Dispatcher) dispatch(ctx context.Context, events []monitor.Event) error
 						continue
 					}
 					if payload == nil {
-						if payload, err = json.Marshal(map[string]any{"event": name, "at": e.At, "data": e}); err != nil {
+						if payload, err = json.Marshal(PayloadOf(name, e)); err != nil {
 							return err
 						}
 					}
