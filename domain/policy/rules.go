@@ -47,12 +47,7 @@ func CheckCTID(f domain.FieldErrors, field string, id int) {
 // safe alphabet and are never all digits.
 func CheckName(f domain.FieldErrors, field, name string) {
 	switch {
-	case name == "":
-		f.Add(field, "must not be empty")
-	case len(name) > 63:
-		f.Add(field, "must be at most 63 characters")
-	case strings.Contains(name, ".."):
-		f.Add(field, `must not contain ".."`)
+	case !checkNameLength(f, field, name):
 	case IsAllDigits(name):
 		f.Add(field, "must not be all digits (that would read as a CTID)")
 	default:
@@ -72,6 +67,22 @@ func CheckName(f domain.FieldErrors, field, name string) {
 			f.Add(field, "must start with a letter or digit")
 		}
 	}
+}
+
+// checkNameLength is what every name must be: 1 to 63 characters, no
+// "..". It says whether the name passed.
+func checkNameLength(f domain.FieldErrors, field, name string) bool {
+	switch {
+	case name == "":
+		f.Add(field, "must not be empty")
+	case len(name) > 63:
+		f.Add(field, "must be at most 63 characters")
+	case strings.Contains(name, ".."):
+		f.Add(field, `must not contain ".."`)
+	default:
+		return true
+	}
+	return false
 }
 
 // IsAllDigits: a container reference made of digits is a CTID.
@@ -254,12 +265,7 @@ func CheckExternalID(f domain.FieldErrors, field, id string) {
 // cache, so it is kept to OpenVZ's usual alphabet (debian-12-x86_64).
 func CheckTemplateName(f domain.FieldErrors, field, name string) {
 	switch {
-	case name == "":
-		f.Add(field, "must not be empty")
-	case len(name) > 63:
-		f.Add(field, "must be at most 63 characters")
-	case strings.Contains(name, ".."):
-		f.Add(field, `must not contain ".."`)
+	case !checkNameLength(f, field, name):
 	case name[0] == '-' || name[0] == '.' || name[0] == '_':
 		f.Add(field, "must start with a letter or digit")
 	case strings.HasSuffix(name, ".tar.gz"):
