@@ -42,12 +42,14 @@ func newTestPanel(t *testing.T, drv lxcdriver.Driver, lxcPath string) *testPanel
 	if err != nil {
 		t.Fatalf("open panel: %v", err)
 	}
-	srv := httptest.NewServer(validateAgainstOpenAPI(t, app.Handler()))
-	p := &testPanel{t: t, app: app, srv: srv}
+	p := &testPanel{t: t, app: app}
 	t.Cleanup(func() {
-		p.srv.Close()
+		if p.srv != nil {
+			p.srv.Close()
+		}
 		p.app.Close()
 	})
+	p.srv = httptest.NewServer(validateAgainstOpenAPI(t, app.Handler()))
 	p.admin = p.token(db.RoleAdmin, nil)
 	return p
 }
