@@ -1237,6 +1237,11 @@ type CreateContainerRequest struct {
 	// Description Free text; no control characters other than newline and tab.
 	Description *Description `json:"description,omitempty"`
 
+	// Diskspace Gives the container a filesystem of its own (a loop-mounted disk) of this size, over the plan's `diskspace`: like `diskspace` in `LimitsRequest` (e.g. `"10G"`). A bad size is a 422 naming `diskspace`. Left out, the container lives on the host's filesystem unless its plan gives it a disk.
+	//
+	// Example: 10G
+	Diskspace *string `json:"diskspace,omitempty"`
+
 	// Hostname An RFC 1123 hostname: dot-separated labels of 1 to 63 letters, digits and '-', not starting or ending with '-'; at most 253 characters.
 	//
 	// Example: web1.example.com
@@ -1293,7 +1298,7 @@ type CreateCustomerRequest struct {
 	// Name Free text; no control characters other than newline and tab.
 	Name *Description `json:"name,omitempty"`
 
-	// Password Panel login password: 8 to 128 bytes, no control characters, stored only as a bcrypt hash. Null or left out: none (the customer cannot log in to the panel; tokens still work).
+	// Password Panel login password: 8 to 72 bytes (bcrypt hashes no more), no control characters, stored only as a bcrypt hash. Null or left out: none (the customer cannot log in to the panel; tokens still work).
 	Password *string `json:"password,omitempty"`
 
 	// Username Letters, digits, '-', '_' and '.' (ASCII), at most 63 characters, starting with a letter or digit, without '..', and not all digits. Unique among all users (staff included).
@@ -1359,8 +1364,8 @@ type CreatedToken struct {
 	// Role `admin`, `staff` and `billing` are staff (the whole farm; only `admin` manages tokens); `customer` acts as one customer and sees only their containers.
 	Role CreatedTokenRole `json:"role"`
 
-	// Token The secret, for `Authorization: Bearer <token>`. Shown only in this answer: only its SHA-256 is stored, so it cannot be shown again.
-	Token string `json:"token"`
+	// Token The secret, for `Authorization: Bearer <token>`. Shown only in this answer: only its SHA-256 is stored, so it cannot be shown again. Null in an answer replayed for an `Idempotency-Key` (`Idempotent-Replayed: true`): the secret is shown only the first time.
+	Token *string `json:"token"`
 
 	// User The `user` asked for; empty if none (the list shows null).
 	User string `json:"user"`
@@ -1375,9 +1380,9 @@ type CreatedWebhook struct {
 	Events    []WebhookEvent `json:"events"`
 	Id        int64          `json:"id"`
 
-	// Secret The signing secret; shown only in this answer (the list never shows it).
-	Secret string `json:"secret"`
-	Url    string `json:"url"`
+	// Secret The signing secret; shown only in this answer (the list never shows it). Null in an answer replayed for an `Idempotency-Key` (`Idempotent-Replayed: true`): the secret is shown only the first time.
+	Secret *string `json:"secret"`
+	Url    string  `json:"url"`
 }
 
 // CredentialsOperation defines model for CredentialsOperation.
@@ -1397,7 +1402,7 @@ type CredentialsOperation struct {
 	// RequestedBy The user and token that asked for it.
 	RequestedBy string `json:"requested_by"`
 
-	// RootPassword The generated password, when none was sent; shown only in this answer (it is not stored). Absent when `root_password` was sent.
+	// RootPassword The generated password, when none was sent; shown only in this answer (it is not stored). Absent when `root_password` was sent. Null in an answer replayed for an `Idempotency-Key` (`Idempotent-Replayed: true`): the secret is shown only the first time.
 	RootPassword *string                    `json:"root_password,omitempty"`
 	StartedAt    *time.Time                 `json:"started_at"`
 	Status       CredentialsOperationStatus `json:"status"`
@@ -1707,6 +1712,9 @@ type LimitsRequest struct {
 	// Cpuunits Relative CPU weight, 8 to 500000 (1000 is the default); a JSON number or a string of digits.
 	Cpuunits *LimitsRequest_Cpuunits `json:"cpuunits,omitempty"`
 
+	// Diskspace Size of the container's own filesystem (a loop-mounted disk) in 1K blocks, as OpenVZ counts diskspace, or with a K to P suffix (bytes); the limit is the size. Barrier must equal limit. Only a container created with a disk (`diskspace` on create, or a plan with one) can have it changed (else a 422 naming `diskspace`); `unlimited` and sizes outside 16M to 15T are refused. `diskinodes` is refused: the inode count follows from the size.
+	Diskspace *LimitValue `json:"diskspace,omitempty"`
+
 	// Kmemsize Kernel memory in bytes. Only on cgroup v1 hosts whose kernel still enforces it; elsewhere only `unlimited` is accepted (422 otherwise).
 	Kmemsize *LimitValue `json:"kmemsize,omitempty"`
 
@@ -1804,14 +1812,14 @@ type PasswordLink struct {
 	Customer  int64     `json:"customer"`
 	ExpiresAt time.Time `json:"expires_at"`
 
-	// Path The link's path on the panel: `/set-password?token=...`.
-	Path string `json:"path"`
+	// Path The link's path on the panel: `/set-password?token=...`. Null in an answer replayed for an `Idempotency-Key` (`Idempotent-Replayed: true`): the secret is shown only the first time.
+	Path *string `json:"path"`
 
-	// Token The link's secret (`ctpl_...`), shown only in this answer; only its hash is kept.
-	Token string `json:"token"`
+	// Token The link's secret (`ctpl_...`), shown only in this answer; only its hash is kept. Null in an answer replayed for an `Idempotency-Key` (`Idempotent-Replayed: true`): the secret is shown only the first time.
+	Token *string `json:"token"`
 
-	// Url `path` on the scheme and host this request came to (`https` when the request came over TLS or with `X-Forwarded-Proto: https`). Send the customer this, or `path` on the panel's public address.
-	Url string `json:"url"`
+	// Url `path` on the scheme and host this request came to (`https` when the request came over TLS or with `X-Forwarded-Proto: https`). Send the customer this, or `path` on the panel's public address. Null in an answer replayed for an `Idempotency-Key` (`Idempotent-Replayed: true`): the secret is shown only the first time.
+	Url *string `json:"url"`
 
 	// Username The username the customer signs in with.
 	Username string `json:"username"`
@@ -1872,7 +1880,7 @@ type PatchCustomerRequest struct {
 	// Name Full name; free text, no control characters other than newline and tab.
 	Name *string `json:"name,omitempty"`
 
-	// Password A new panel password: 8 to 128 bytes, no control characters.
+	// Password A new panel password: 8 to 72 bytes (bcrypt hashes no more), no control characters.
 	Password *string `json:"password,omitempty"`
 }
 

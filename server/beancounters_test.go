@@ -48,7 +48,7 @@ func TestLimitsRejectBadValuesAndChangeNothing(t *testing.T) {
 		{"malformed", `{"numproc":`, 400, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := p.do(p.admin, "PATCH", "/api/v1/containers/101/limits", tc.body)
+			r := p.doMalformed(p.admin, "PATCH", "/api/v1/containers/101/limits", tc.body)
 			if r.Status != tc.status {
 				t.Fatalf("status %d, want %d: %s", r.Status, tc.status, r.Body)
 			}
@@ -235,7 +235,7 @@ func TestFailcntHistoryAlertsAndStreams(t *testing.T) {
 	if stored != 2 {
 		t.Fatalf("%d numproc samples stored, want 2", stored)
 	}
-	p.expect(p.do(p.admin, "GET", "/api/v1/containers/101/stats?from=yesterday", nil), 400)
+	p.expect(p.doMalformed(p.admin, "GET", "/api/v1/containers/101/stats?from=yesterday", nil), 400)
 
 	// Alerts can be listed and acknowledged.
 	alerts := p.expect(p.do(p.admin, "GET", "/api/v1/alerts?open=true", nil), 200).json(t)["alerts"].([]any)

@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,19 +20,10 @@ import (
 	"github.com/ctpanel/ctpanel/lxcdriver"
 )
 
+// doKey is do with an Idempotency-Key.
 func (p *testPanel) doKey(token, method, path, key string, body any) response {
 	p.t.Helper()
-	raw, _ := json.Marshal(body)
-	req, _ := http.NewRequest(method, p.srv.URL+path, strings.NewReader(string(raw)))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Idempotency-Key", key)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return response{Status: res.StatusCode, Header: res.Header, Body: b}
+	return p.doWith(http.Header{"Idempotency-Key": {key}}, token, method, path, body)
 }
 
 func TestIdempotencyKeys(t *testing.T) {
@@ -93,8 +83,9 @@ func TestIdempotencyKeys(t *testing.T) {
 		t.Fatalf("in-progress key: %d %s", r.Status, r.Body)
 	}
 	// A failed validation is remembered too (4xx), not re-run.
-	bad := p.doKey(billing, "POST", "/api/v1/containers", "bad-1", map[string]any{"ctid": 5, "template": "busybox"})
-	if bad.Status != 422 || p.doKey(billing, "POST", "/api/v1/containers", "bad-1", map[string]any{"ctid": 5, "template": "busybox"}).Header.Get("Idempotent-Replayed") != "true" {
+	badKey := http.Header{"Idempotency-Key": {"bad-1"}, malformedHeader: {"1"}}
+	bad := p.doWith(badKey, billing, "POST", "/api/v1/containers", map[string]any{"ctid": 5, "template": "busybox"})
+	if bad.Status != 422 || p.doWith(badKey, billing, "POST", "/api/v1/containers", map[string]any{"ctid": 5, "template": "busybox"}).Header.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("4xx not replayed: %d", bad.Status)
 	}
 	// Secrets shown once stay shown once: a replay has them as null, and
@@ -151,7 +142,7 @@ func TestWebhooksSignedAndRetried(t *testing.T) {
 	defer recv.Close()
 	secret := "0123456789abcdef0123"
 	p.expect(p.do(p.admin, "POST", "/api/v1/webhooks", map[string]any{"url": "ftp://x", "events": []string{"container.created"}}), 422)
-	p.expect(p.do(p.admin, "POST", "/api/v1/webhooks", map[string]any{"url": recv.URL, "events": []string{"nope"}}), 422)
+	p.expect(p.doMalformed(p.admin, "POST", "/api/v1/webhooks", map[string]any{"url": recv.URL, "events": []string{"nope"}}), 422)
 	hook := p.expect(p.do(p.admin, "POST", "/api/v1/webhooks", map[string]any{"url": recv.URL, "events": []string{"container.created", "container.suspended"}, "secret": secret}), 201).json(t)
 	p.ok(p.admin, "POST", "/api/v1/containers", map[string]any{"ctid": 101, "template": "busybox", "start": true})
 	p.ok(p.admin, "POST", "/api/v1/containers/101/suspend", map[string]any{"mode": "freeze"})
@@ -203,7 +194,7 @@ func TestProvisioningVerbsOnFake(t *testing.T) {
 	billing := p.token(db.RoleBilling, nil)
 	cust := p.expect(p.do(billing, "POST", "/api/v1/customers", map[string]any{"username": "acme", "external_id": "whmcs-7", "email": "ops@acme.example", "name": "ACME", "password": "s3cret-pass"}), 201).json(t)
 	p.expect(p.do(billing, "POST", "/api/v1/customers", map[string]any{"username": "acme2", "external_id": "whmcs-7"}), 409)
-	p.expect(p.do(billing, "POST", "/api/v1/customers", map[string]any{"username": "x y", "email": "nope"}), 422)
+	p.expect(p.doMalformed(billing, "POST", "/api/v1/customers", map[string]any{"username": "x y", "email": "nope"}), 422)
 	list := p.expect(p.do(billing, "GET", "/api/v1/customers?external_id=whmcs-7", nil), 200).json(t)["customers"].([]any)
 	if len(list) != 1 || list[0].(map[string]any)["has_password"] != true {
 		t.Fatalf("customers %v", list)
@@ -211,7 +202,7 @@ func TestProvisioningVerbsOnFake(t *testing.T) {
 	custTok := p.token(db.RoleCustomer, int64Ptr(int64(cust["id"].(float64))))
 	p.expect(p.do(billing, "POST", "/api/v1/plans", map[string]any{"name": "vps-s", "limits": map[string]any{"numproc": "64", "physpages": "256M"}}), 201)
 	p.expect(p.do(billing, "POST", "/api/v1/plans", map[string]any{"name": "vps-m", "limits": map[string]any{"numproc": "128", "physpages": "512M"}}), 201)
-	p.expect(p.do(billing, "POST", "/api/v1/containers", map[string]any{"template": "busybox", "owner": "acme", "root_password": "short"}), 422)
+	p.expect(p.doMalformed(billing, "POST", "/api/v1/containers", map[string]any{"template": "busybox", "owner": "acme", "root_password": "short"}), 422)
 	p.expect(p.do(billing, "POST", "/api/v1/containers", map[string]any{"template": "busybox", "owner": "acme", "ssh_keys": []string{"not a key"}}), 422)
 	op := p.ok(billing, "POST", "/api/v1/containers", map[string]any{"template": "busybox", "owner": "acme", "plan": "vps-s", "hostname": "vps.acme.example",
 		"root_password": "correct horse", "ssh_keys": []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB0g6D3sQk8b8b8b8b8b8b8b8b8b8b8b8b8b8b8b8b8b test@acme"}, "start": true})

@@ -83,7 +83,7 @@ func TestTerminalTicketsOriginAndTenants(t *testing.T) {
 	if _, res, err := p.dialTerm("/api/v1/containers/101/console", bearerHeader(bob)); err == nil || res.StatusCode != http.StatusNotFound {
 		t.Fatalf("bob's token on alice's console: %v %v", err, res)
 	}
-	p.expect(p.do(alice, "POST", "/api/v1/containers/101/shell/ticket", `{"bogus":1}`), http.StatusBadRequest)
+	p.expect(p.doMalformed(alice, "POST", "/api/v1/containers/101/shell/ticket", `{"bogus":1}`), http.StatusBadRequest)
 
 	// The bearer token works without a ticket, from a configured origin.
 	p.app.API.AllowedOrigins = []string{"https://panel.example.com"}

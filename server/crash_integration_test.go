@@ -92,7 +92,10 @@ func (s *serveProc) call(method, path string, body any) (int, map[string]any) {
 	}
 	req, _ := http.NewRequest(method, "http://"+s.addr+path, rd)
 	req.Header.Set("Authorization", "Bearer "+s.token)
-	res, err := http.DefaultClient.Do(req)
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := openAPIClient(s.t).Do(req)
 	if err != nil {
 		s.t.Fatalf("%s %s: %v", method, path, err)
 	}

@@ -19,7 +19,7 @@ func TestDiskspaceValidation(t *testing.T) {
 		{"102", `{"diskspace":"20T"}`, "diskspace"},
 		{"102", `{"diskinodes":"100000"}`, "diskinodes"},
 	} {
-		r := p.expect(p.do(p.admin, "PATCH", "/api/v1/containers/"+tc.ref+"/limits", tc.body), 422)
+		r := p.expect(p.doMalformed(p.admin, "PATCH", "/api/v1/containers/"+tc.ref+"/limits", tc.body), 422)
 		if r.errorField(t, tc.field) == "" {
 			t.Fatalf("%s on %s: %s", tc.body, tc.ref, r.Body)
 		}

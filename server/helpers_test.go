@@ -42,12 +42,14 @@ func newTestPanel(t *testing.T, drv lxcdriver.Driver, lxcPath string) *testPanel
 	if err != nil {
 		t.Fatalf("open panel: %v", err)
 	}
-	srv := httptest.NewServer(app.Handler())
-	p := &testPanel{t: t, app: app, srv: srv}
+	p := &testPanel{t: t, app: app}
 	t.Cleanup(func() {
-		p.srv.Close()
+		if p.srv != nil {
+			p.srv.Close()
+		}
 		p.app.Close()
 	})
+	p.srv = httptest.NewServer(validateAgainstOpenAPI(t, app.Handler()))
 	p.admin = p.token(db.RoleAdmin, nil)
 	return p
 }
@@ -63,7 +65,7 @@ func (p *testPanel) restart() {
 	if err != nil {
 		p.t.Fatalf("reopen panel: %v", err)
 	}
-	p.app, p.srv = app, httptest.NewServer(app.Handler())
+	p.app, p.srv = app, httptest.NewServer(validateAgainstOpenAPI(p.t, app.Handler()))
 }
 
 func (p *testPanel) token(role string, userID *int64) string {
@@ -112,7 +114,15 @@ func (r response) errorField(t *testing.T, field string) string {
 	return s
 }
 
+// do sends a request to the panel; the panel's handler checks it and its
+// answer against the OpenAPI document (see validateAgainstOpenAPI).
 func (p *testPanel) do(token, method, path string, body any) response {
+	p.t.Helper()
+	return p.doWith(nil, token, method, path, body)
+}
+
+// doWith is do with extra request headers.
+func (p *testPanel) doWith(hdr http.Header, token, method, path string, body any) response {
 	p.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -129,6 +139,12 @@ func (p *testPanel) do(token, method, path string, body any) response {
 	req, err := http.NewRequest(method, p.srv.URL+path, rd)
 	if err != nil {
 		p.t.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

@@ -30,7 +30,7 @@ func TestPasswordLink(t *testing.T) {
 
 	p.expect(p.do(aliceTok, "POST", "/api/v1/customers/"+id+"/password-link", nil), http.StatusForbidden)
 	p.expect(p.do(billing, "POST", "/api/v1/customers/424242/password-link", nil), http.StatusNotFound)
-	if got := p.expect(p.do(billing, "POST", "/api/v1/customers/"+id+"/password-link", map[string]any{"valid_hours": 0}), 422).errorField(t, "valid_hours"); got == "" {
+	if got := p.expect(p.doMalformed(billing, "POST", "/api/v1/customers/"+id+"/password-link", map[string]any{"valid_hours": 0}), 422).errorField(t, "valid_hours"); got == "" {
 		t.Fatal("valid_hours 0 accepted")
 	}
 	link := p.expect(p.do(billing, "POST", "/api/v1/customers/"+id+"/password-link", map[string]any{"valid_hours": 2}), 201).json(t)

@@ -61,10 +61,17 @@ func (a *API) upgrade(w http.ResponseWriter, r *http.Request) (*websocket.Conn, 
 	return conn, true
 }
 
-// wsReader reads client messages until the connection ends, handing text
-// frames to onText; the returned context ends with the connection.
-func wsReader(ctx context.Context, conn *websocket.Conn, onText func([]byte)) context.Context {
+// wsReader reads client messages in a goroutine of its own until the
+// connection ends, handing text frames to onText; the returned context ends
+// with the connection. gorilla/websocket allows one writer at a time, so the
+// reader never writes data frames itself: what onText returns for the
+// client (nil for nothing) comes out of replies, for the handler's own
+// loop, the connection's only writer, to send. Replies the writer has no
+// room for are dropped, so a client flooding the socket cannot stall the
+// reader or grow memory.
+func wsReader(ctx context.Context, conn *websocket.Conn, onText func([]byte) any) (context.Context, <-chan any) {
 	ctx, cancel := context.WithCancel(ctx)
+	replies := make(chan any, 8)
 	conn.SetPongHandler(func(string) error {
 		return conn.SetReadDeadline(time.Now().Add(3 * wsPingEvery))
 	})
@@ -76,12 +83,18 @@ func wsReader(ctx context.Context, conn *websocket.Conn, onText func([]byte)) co
 			if err != nil {
 				return
 			}
-			if kind == websocket.TextMessage && onText != nil {
-				onText(msg)
+			if kind != websocket.TextMessage || onText == nil {
+				continue
+			}
+			if reply := onText(msg); reply != nil {
+				select {
+				case replies <- reply:
+				default:
+				}
 			}
 		}
 	}()
-	return ctx
+	return ctx, replies
 }
 
 func wsSend(conn *websocket.Conn, v any) error {
@@ -114,20 +127,20 @@ func (a *API) StatsWS(w http.ResponseWriter, r *http.Request) {
 	}
 	defer conn.Close()
 	changes := make(chan time.Duration, 1)
-	ctx := wsReader(context.WithoutCancel(r.Context()), conn, func(msg []byte) {
+	ctx, replies := wsReader(context.WithoutCancel(r.Context()), conn, func(msg []byte) any {
 		var m struct {
 			Type string `json:"type"`
 			MS   int    `json:"ms"`
 		}
 		if json.Unmarshal(msg, &m) != nil || m.Type != "interval" {
-			_ = wsSend(conn, map[string]any{"type": "error", "message": `unknown message; send {"type":"interval","ms":1000}`})
-			return
+			return map[string]any{"type": "error", "message": `unknown message; send {"type":"interval","ms":1000}`}
 		}
 		d := min(max(time.Duration(m.MS)*time.Millisecond, minStatsEvery), maxStatsEvery)
 		select {
 		case changes <- d:
 		default:
 		}
+		return nil
 	})
 	tick := time.NewTicker(every)
 	defer tick.Stop()
@@ -157,14 +170,25 @@ func (a *API) StatsWS(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case d := <-changes:
-			tick.Reset(d)
-		case <-ping.C:
-			_ = conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteTimeout))
-		case <-tick.C:
+		// Answers to the client go out as they come, without pushing
+		// rows early; the rest wakes the loop for the next push.
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case m := <-replies:
+				if wsSend(conn, m) != nil {
+					return
+				}
+				continue
+			case d := <-changes:
+				tick.Reset(d)
+			case <-ping.C:
+				_ = conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteTimeout))
+			case <-tick.C:
+			}
+			break wait
 		}
 	}
 }
@@ -180,7 +204,7 @@ func (a *API) EventsWS(w http.ResponseWriter, r *http.Request) {
 	defer conn.Close()
 	events, stop := a.Bus.Subscribe()
 	defer stop()
-	ctx := wsReader(context.WithoutCancel(r.Context()), conn, nil)
+	ctx, _ := wsReader(context.WithoutCancel(r.Context()), conn, nil)
 	ping := time.NewTicker(wsPingEvery)
 	defer ping.Stop()
 	if wsSend(conn, map[string]any{"type": "hello", "at": time.Now().UTC()}) != nil {
