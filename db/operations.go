@@ -57,7 +57,7 @@ func (q *Queries) InsertOperation(ctx context.Context, ctid int, action string, 
 // InsertOperationRunning records an operation already running when its
 // container has no other unfinished operation, and pending (as
 // InsertOperation) when it has: the caller runs a running one itself, at
-// once, without a River job (see JoblessOperations for a crash). The
+// once, without a River job (start-up gives it one after a crash). The
 // caller must hold the container's row lock, so that no other operation on
 // it is queued meanwhile.
 func (q *Queries) InsertOperationRunning(ctx context.Context, ctid int, action string, params any, by string) (Operation, error) {
@@ -160,65 +160,79 @@ func (q *Queries) ClaimOperation(ctx context.Context, id string) (Operation, boo
 }
 
 // FinishOperation marks an operation succeeded (opErr nil) or failed, and
-// returns its final row.
-func (q *Queries) FinishOperation(ctx context.Context, id string, opErr error) (Operation, error) {
+// returns its final row and the id of the next pending operation on the
+// same container ("" when there is none), whose turn has come.
+func (q *Queries) FinishOperation(ctx context.Context, id string, opErr error) (Operation, string, error) {
 	status, msg := OpSucceeded, ""
 	if opErr != nil {
 		status, msg = OpFailed, opErr.Error()
 	}
-	op, err := scanOp(q.db.QueryRow(ctx, `UPDATE operations SET status = $2, error = $3, finished_at = now()
-		WHERE id = $1 RETURNING `+opCols, id, status, msg))
-	if err != nil {
-		return op, fmt.Errorf("store: finish operation %s: %w", id, err)
+	var o Operation
+	var next *string
+	err := q.db.QueryRow(ctx, `UPDATE operations o SET status = $2, error = $3, finished_at = now()
+		WHERE o.id = $1 RETURNING o.id, o.seq, o.ct_id, o.action, o.params, o.status, o.error, o.requested_by,
+			o.created_at, o.started_at, o.finished_at,
+			(SELECT n.id::text FROM operations n WHERE n.ct_id = o.ct_id AND n.id <> o.id AND n.status = 'pending' ORDER BY n.seq LIMIT 1)`,
+		id, status, msg).Scan(&o.ID, &o.Seq, &o.CTID, &o.Action, &o.Params, &o.Status, &o.Error,
+		&o.RequestedBy, &o.CreatedAt, &o.StartedAt, &o.FinishedAt, &next)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = ErrNotFound
 	}
-	return op, nil
+	if err != nil {
+		return o, "", fmt.Errorf("store: finish operation %s: %w", id, err)
+	}
+	if next == nil {
+		return o, "", nil
+	}
+	return o, *next, nil
+}
+
+// SetOperationJob records the River job that runs a queued operation.
+func (q *Queries) SetOperationJob(ctx context.Context, id string, jobID int64) error {
+	uid, ok := operationID(id)
+	if !ok {
+		return ErrNotFound
+	}
+	if _, err := q.db.Exec(ctx, `UPDATE operations SET job_id = $2 WHERE id = $1`, uid, jobID); err != nil {
+		return fmt.Errorf("store: job of operation %s: %w", id, err)
+	}
+	return nil
 }
 
 // RequeueInterrupted puts operations that were running when ctpanel stopped
-// back to pending, and River's jobs for them back to available, so they are
-// run again (every action is written to be safe to repeat). It returns the
-// number of operations requeued.
+// back to pending (every action is written to be safe to repeat); start-up
+// reconciliation then sees that each has a River job to run it. It returns
+// the number of operations requeued.
 func (q *Queries) RequeueInterrupted(ctx context.Context) (int64, error) {
 	tag, err := q.db.Exec(ctx, `UPDATE operations SET status = 'pending', started_at = NULL WHERE status = 'running'`)
 	if err != nil {
 		return 0, fmt.Errorf("store: requeue operations: %w", err)
 	}
-	if _, err := q.db.Exec(ctx, `UPDATE river_job SET state = 'available', attempted_by = NULL,
-		scheduled_at = now() WHERE state = 'running'`); err != nil {
-		return 0, fmt.Errorf("store: requeue jobs: %w", err)
-	}
 	return tag.RowsAffected(), nil
 }
 
-// JoblessOperations lists the unfinished operations a request started at
-// once in its own process (InsertOperationRunning) that have no River job:
-// ctpanel stopped before they finished.
-func (q *Queries) JoblessOperations(ctx context.Context) ([]string, error) {
-	rows, err := q.db.Query(ctx, `SELECT o.id::text FROM operations o
-		WHERE o.started_at_once AND o.status IN ('pending', 'running') AND NOT EXISTS (SELECT 1 FROM river_job j
-			WHERE j.kind = 'container_operation' AND j.args->>'operation_id' = o.id::text)
-		ORDER BY o.seq`)
-	if err != nil {
-		return nil, fmt.Errorf("store: jobless operations: %w", err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("store: jobless operations: %w", err)
-	}
-	return ids, nil
+// Unfinished is an operation still to run and its River job, if any.
+type Unfinished struct {
+	ID    string
+	JobID *int64
+	// StartedAtOnce: a request recorded it running, with no job.
+	StartedAtOnce bool
 }
 
-// FailOrphanedOperations fails unfinished operations whose River job can no
-// longer run them (discarded or cancelled), so nothing stays pending for
-// ever.
-func (q *Queries) FailOrphanedOperations(ctx context.Context) (int64, error) {
-	tag, err := q.db.Exec(ctx, `UPDATE operations o SET status = 'failed', finished_at = now(),
-		error = 'interrupted: no job left to run it'
-		WHERE o.status IN ('pending', 'running') AND NOT EXISTS (
-			SELECT 1 FROM river_job j WHERE j.kind = 'container_operation' AND j.args->>'operation_id' = o.id::text
-			AND j.state IN ('available', 'running', 'retryable', 'scheduled', 'pending'))`)
+// UnfinishedOperations lists the pending and running operations, oldest
+// first, with their jobs.
+func (q *Queries) UnfinishedOperations(ctx context.Context) ([]Unfinished, error) {
+	rows, err := q.db.Query(ctx, `SELECT id::text, job_id, started_at_once FROM operations
+		WHERE status IN ('pending', 'running') ORDER BY seq`)
 	if err != nil {
-		return 0, fmt.Errorf("store: fail orphaned operations: %w", err)
+		return nil, fmt.Errorf("store: unfinished operations: %w", err)
 	}
-	return tag.RowsAffected(), nil
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Unfinished, error) {
+		var u Unfinished
+		return u, r.Scan(&u.ID, &u.JobID, &u.StartedAtOnce)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: unfinished operations: %w", err)
+	}
+	return out, nil
 }

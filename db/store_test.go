@@ -103,9 +103,12 @@ func TestOperationOrdering(t *testing.T) {
 	if err != nil || c.Status != db.OpPending || c.StartedAt != nil {
 		t.Fatalf("op queued behind a running one: %+v %v", c, err)
 	}
-	fin, err := s.FinishOperation(ctx, a.ID, errors.New("boom"))
+	fin, next, err := s.FinishOperation(ctx, a.ID, errors.New("boom"))
 	if err != nil || fin.Status != db.OpFailed || fin.Error != "boom" || !fin.Done() || fin.FinishedAt == nil {
 		t.Fatalf("finished op: %+v %v", fin, err)
+	}
+	if next != b.ID {
+		t.Fatalf("next pending after the first: %q, want the second, %s", next, b.ID)
 	}
 	if got, err := s.GetOperation(ctx, a.ID); err != nil || got.Status != db.OpFailed {
 		t.Fatalf("finished op read back: %+v %v", got, err)
@@ -116,10 +119,14 @@ func TestOperationOrdering(t *testing.T) {
 	if _, claimed, err := s.ClaimOperation(ctx, b.ID); !claimed || err != nil {
 		t.Fatalf("second op not claimed after the first finished: %v", err)
 	}
-	_, err = s.FinishOperation(ctx, b.ID, nil)
-	dbtest.Must(t, err)
-	_, err = s.FinishOperation(ctx, c.ID, nil)
-	dbtest.Must(t, err)
+	_, next, err = s.FinishOperation(ctx, b.ID, nil)
+	if err != nil || next != c.ID {
+		t.Fatalf("next pending after the second: %q %v, want the third, %s", next, err, c.ID)
+	}
+	_, next, err = s.FinishOperation(ctx, c.ID, nil)
+	if err != nil || next != "" {
+		t.Fatalf("next pending after the last: %q %v, want none", next, err)
+	}
 	// On an idle container it is recorded running at once, started after
 	// the one before it finished.
 	d, err := s.InsertOperationRunning(ctx, 101, "unfreeze", nil, "t")

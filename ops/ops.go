@@ -1,18 +1,22 @@
-// Package ops runs container operations. A handler validates a request,
-// writes its state change and records the operation in one transaction:
-// on a container with nothing else unfinished it is recorded running and,
-// once that commits, run at once in this process (Queue.EnqueueNow, Start,
-// Runner.Go); otherwise it is queued as a durable River job
-// (Queue.Enqueue) that the Runner works when those before it have
-// finished. Either way operations on one container run one at a time, in
+// Package ops runs container operations: what happens after the domain
+// layer has validated a request and recorded its state change and
+// operation in one transaction. Each action has a file of its own
+// (action_*.go) with its typed parameters (an Action). On a container with
+// nothing else unfinished an operation is recorded running and, once the
+// transaction commits, run at once in this process (Queue.EnqueueNow,
+// Queue.AfterCommit, Runner.Go); otherwise it is recorded pending with a
+// durable River job (Queue.Enqueue). When an operation finishes, the next
+// one on its container starts at once in this process; its River job,
+// snoozed meanwhile rather than holding a worker, is what runs it if this
+// process stops first. Operations on one container run one at a time, in
 // order, and half-done creates and clones are undone. At start-up
 // Reconcile brings the database and liblxc back in line after a crash,
-// giving a River job to whatever was running.
+// asking River (through its API) what became of every unfinished
+// operation's job.
 package ops
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -22,44 +26,6 @@ import (
 
 	"github.com/ctpanel/ctpanel/db"
 )
-
-// Actions an operation can carry.
-const (
-	ActionCreate    = "create"
-	ActionClone     = "clone"
-	ActionStart     = "start"
-	ActionStop      = "stop"
-	ActionShutdown  = "shutdown"
-	ActionRestart   = "restart"
-	ActionFreeze    = "freeze"
-	ActionUnfreeze  = "unfreeze"
-	ActionDestroy   = "destroy"
-	ActionConfigure = "configure"
-	ActionSetLimits = "set_limits"
-	ActionSuspend   = "suspend"
-	ActionUnsuspend = "unsuspend"
-	ActionReinstall = "reinstall"
-	ActionPassword  = "set_credentials"
-)
-
-// Params are an operation's inputs, stored as JSON on the row.
-type Params struct {
-	Start      bool `json:"start,omitempty"`
-	Timeout    int  `json:"timeout,omitempty"` // seconds, shutdown and restart
-	Force      bool `json:"force,omitempty"`   // destroy a running container
-	SourceCTID int  `json:"source_ctid,omitempty"`
-	Snapshot   bool `json:"snapshot,omitempty"`
-	// PreviousLimits are restored if set_limits fails.
-	PreviousLimits json.RawMessage `json:"previous_limits,omitempty"`
-	PreviousPlanID *int64          `json:"previous_plan_id,omitempty"`
-	// Mode of suspend and unsuspend: "stop" or "freeze".
-	Mode string `json:"mode,omitempty"`
-	// Template of a reinstall.
-	Template string `json:"template,omitempty"`
-	// RootHash is a crypt(3) hash for root's password (never the password).
-	RootHash string   `json:"root_hash,omitempty"`
-	SSHKeys  []string `json:"ssh_keys,omitempty"`
-}
 
 // JobArgs is the River job: just the operation it runs.
 type JobArgs struct {
@@ -134,53 +100,68 @@ func (h *Hub) Finished(op db.Operation) {
 type Queue struct {
 	Client *river.Client[pgx.Tx]
 	// Runner, when set, runs at once in this process the operations
-	// EnqueueNow records running (see Start).
+	// EnqueueNow records running (see AfterCommit).
 	Runner *Runner
 }
 
 // Enqueue records a pending operation and its job inside tx; both appear
 // when tx commits, or neither does.
-func (q *Queue) Enqueue(ctx context.Context, tx pgx.Tx, qs *db.Queries, ctid int, action string, p Params, by string) (db.Operation, error) {
-	return q.enqueue(ctx, tx, qs, ctid, action, p, by, false)
+func (q *Queue) Enqueue(ctx context.Context, tx pgx.Tx, qs *db.Queries, ctid int, a Action, by string) (db.Operation, error) {
+	return q.enqueue(ctx, tx, qs, ctid, a, by, false)
 }
 
 // EnqueueNow is Enqueue for an operation that should start without waiting
 // for River: if the container has no other unfinished operation, it is
-// recorded running, without a River job, for Start to run once tx has
-// committed (the caller must hold the container's row lock in tx). Should
-// ctpanel stop before it finishes, start-up reconciliation gives it a job.
-// Without a Runner it is Enqueue.
-func (q *Queue) EnqueueNow(ctx context.Context, tx pgx.Tx, qs *db.Queries, ctid int, action string, p Params, by string) (db.Operation, error) {
-	return q.enqueue(ctx, tx, qs, ctid, action, p, by, q.Runner != nil)
+// recorded running, without a River job, for AfterCommit to start once tx
+// has committed (the caller must hold the container's row lock in tx).
+// Should ctpanel stop before it finishes, start-up reconciliation gives it
+// a job. Without a Runner it is Enqueue.
+func (q *Queue) EnqueueNow(ctx context.Context, tx pgx.Tx, qs *db.Queries, ctid int, a Action, by string) (db.Operation, error) {
+	return q.enqueue(ctx, tx, qs, ctid, a, by, q.Runner != nil)
 }
 
-func (q *Queue) enqueue(ctx context.Context, tx pgx.Tx, qs *db.Queries, ctid int, action string, p Params, by string, now bool) (db.Operation, error) {
+func (q *Queue) enqueue(ctx context.Context, tx pgx.Tx, qs *db.Queries, ctid int, a Action, by string, now bool) (db.Operation, error) {
 	var op db.Operation
 	var err error
 	if now {
-		op, err = qs.InsertOperationRunning(ctx, ctid, action, p, by)
+		op, err = qs.InsertOperationRunning(ctx, ctid, a.ActionName(), a, by)
 	} else {
-		op, err = qs.InsertOperation(ctx, ctid, action, p, by)
+		op, err = qs.InsertOperation(ctx, ctid, a.ActionName(), a, by)
 	}
 	if err != nil {
 		return op, err
 	}
 	if op.Status == db.OpRunning {
-		return op, nil // Start runs it
+		return op, nil // AfterCommit starts it
 	}
-	if _, err := q.Client.InsertTx(ctx, tx, JobArgs{OperationID: op.ID}, nil); err != nil {
-		return op, fmt.Errorf("ops: queue %s on %d: %w", action, ctid, err)
+	res, err := q.Client.InsertTx(ctx, tx, JobArgs{OperationID: op.ID}, nil)
+	if err != nil {
+		return op, fmt.Errorf("ops: queue %s on %d: %w", a.ActionName(), ctid, err)
 	}
-	return op, nil
+	return op, qs.SetOperationJob(ctx, op.ID, res.Job.ID)
 }
 
-// Start runs an operation EnqueueNow recorded running, once the
-// transaction that recorded it has committed. Any other operation is
-// River's to run, and Start leaves it alone.
-func (q *Queue) Start(op db.Operation) {
-	if op.Status == db.OpRunning && q.Runner != nil {
-		q.Runner.Go(op)
+// AfterCommit is what happens once the transaction that recorded op has
+// ended: an operation EnqueueNow recorded running starts in this process.
+// When the transaction reported an error (txErr) after recording it, the
+// commit may still have happened with its answer lost, so the operation
+// is looked up and started if it is there, running: it cannot stay
+// running with nothing to run it. Any other operation is River's.
+func (q *Queue) AfterCommit(op db.Operation, txErr error) {
+	if op.ID == "" || op.Status != db.OpRunning || q.Runner == nil {
+		return
 	}
+	if txErr != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		got, err := q.Runner.Store.GetOperation(ctx, op.ID)
+		if err != nil || got.Status != db.OpRunning {
+			return
+		}
+		q.Runner.Log.Warn("operation committed although its request failed; running it", "op", op.ID, "err", txErr)
+		op = got
+	}
+	q.Runner.Go(op)
 }
 
 // Wait blocks until the operation finishes or timeout passes, and returns
@@ -205,15 +186,4 @@ func Wait(ctx context.Context, store *db.Store, hub *Hub, id string, timeout tim
 			return op, ctx.Err()
 		}
 	}
-}
-
-func decodeParams(op db.Operation) (Params, error) {
-	var p Params
-	if len(op.Params) == 0 || string(op.Params) == "null" {
-		return p, nil
-	}
-	if err := json.Unmarshal(op.Params, &p); err != nil {
-		return p, fmt.Errorf("ops: params of %s: %w", op.ID, err)
-	}
-	return p, nil
 }

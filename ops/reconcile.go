@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/lxcdriver"
@@ -24,30 +26,8 @@ const SystemActor = "ctpanel"
 // missing, state changed by hand (lxc-start, lxc-stop) is recorded, and
 // onboot containers are started.
 func Reconcile(ctx context.Context, store *db.Store, drv lxcdriver.Driver, queue *Queue, log *slog.Logger) error {
-	n, err := store.RequeueInterrupted(ctx)
-	if err != nil {
+	if err := requeue(ctx, store, queue, log); err != nil {
 		return err
-	}
-	if n > 0 {
-		log.Warn("operations interrupted by a restart are queued again", "count", n)
-	}
-	// Operations a request started at once have no job: give them one.
-	jobless, err := store.JoblessOperations(ctx)
-	if err != nil {
-		return err
-	}
-	for _, id := range jobless {
-		if _, err := queue.Client.Insert(ctx, JobArgs{OperationID: id}, nil); err != nil {
-			return fmt.Errorf("reconcile: queue interrupted operation %s: %w", id, err)
-		}
-	}
-	if len(jobless) > 0 {
-		log.Warn("operations started at once and interrupted by a restart are queued", "count", len(jobless))
-	}
-	if n, err := store.FailOrphanedOperations(ctx); err != nil {
-		return err
-	} else if n > 0 {
-		log.Warn("operations without a job were failed", "count", n)
 	}
 	rows, err := store.ListContainers(ctx, nil)
 	if err != nil {
@@ -122,7 +102,7 @@ func Reconcile(ctx context.Context, store *db.Store, drv lxcdriver.Driver, queue
 			}
 			if c.OnBoot && st == lxcdriver.StateStopped {
 				err := store.InTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
-					_, err := queue.Enqueue(ctx, tx, q, c.CTID, ActionStart, Params{}, SystemActor+" (onboot)")
+					_, err := queue.Enqueue(ctx, tx, q, c.CTID, &Start{}, SystemActor+" (onboot)")
 					return err
 				})
 				if err != nil {
@@ -140,15 +120,71 @@ func Reconcile(ctx context.Context, store *db.Store, drv lxcdriver.Driver, queue
 	return nil
 }
 
-func removeContainer(ctx context.Context, drv lxcdriver.Driver, name string) error {
-	if _, err := drv.State(ctx, name); errors.Is(err, lxcdriver.ErrNotFound) {
-		return nil
-	}
-	if err := drv.Stop(ctx, name); err != nil && !errors.Is(err, lxcdriver.ErrNotFound) {
+// requeue makes sure every unfinished operation will run: those running
+// when ctpanel stopped are pending again (every action is safe to repeat)
+// and, through River's API, each gets a job unless it has one that will
+// still run. An operation whose job River finished, discarded or no longer
+// has cannot run again and is failed.
+func requeue(ctx context.Context, store *db.Store, queue *Queue, log *slog.Logger) error {
+	n, err := store.RequeueInterrupted(ctx)
+	if err != nil {
 		return err
 	}
-	if err := drv.Destroy(ctx, name); err != nil && !errors.Is(err, lxcdriver.ErrNotFound) {
+	if n > 0 {
+		log.Warn("operations interrupted by a restart are queued again", "count", n)
+	}
+	list, err := store.UnfinishedOperations(ctx)
+	if err != nil {
 		return err
+	}
+	queued, failed := 0, 0
+	for _, u := range list {
+		// One started at once never had a job; one queued without its
+		// job on record has lost it.
+		needsJob := u.JobID == nil && u.StartedAtOnce
+		if !needsJob {
+			var job *rivertype.JobRow
+			var err error
+			if u.JobID != nil {
+				job, err = queue.Client.JobGet(ctx, *u.JobID)
+			}
+			switch {
+			case errors.Is(err, river.ErrNotFound):
+				job = nil
+			case err != nil:
+				return fmt.Errorf("reconcile: job of operation %s: %w", u.ID, err)
+			}
+			switch {
+			case job == nil, job.State == rivertype.JobStateCompleted, job.State == rivertype.JobStateDiscarded,
+				job.State == rivertype.JobStateCancelled:
+				if _, _, err := store.FinishOperation(ctx, u.ID, errors.New("interrupted: no job left to run it")); err != nil {
+					return err
+				}
+				failed++
+				continue
+			case job.State == rivertype.JobStateRunning:
+				// Its worker died with the last process; River's rescuer
+				// retires that job, a new one runs the operation.
+				needsJob = true
+			}
+		}
+		if !needsJob {
+			continue
+		}
+		res, err := queue.Client.Insert(ctx, JobArgs{OperationID: u.ID}, nil)
+		if err != nil {
+			return fmt.Errorf("reconcile: queue interrupted operation %s: %w", u.ID, err)
+		}
+		if err := store.SetOperationJob(ctx, u.ID, res.Job.ID); err != nil {
+			return err
+		}
+		queued++
+	}
+	if queued > 0 {
+		log.Warn("interrupted operations were given a new job", "count", queued)
+	}
+	if failed > 0 {
+		log.Warn("operations without a job were failed", "count", failed)
 	}
 	return nil
 }

@@ -2,14 +2,11 @@ package ops
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,7 +14,6 @@ import (
 
 	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/lxcdriver"
-	"github.com/ctpanel/ctpanel/ubc"
 )
 
 // Runner is the River worker that carries out operations.
@@ -46,48 +42,37 @@ type Runner struct {
 	laneSlots   chan struct{}
 }
 
-// DefaultShutdownTimeout is how long a clean shutdown may take before the
-// container is killed, when the request does not say.
-const DefaultShutdownTimeout = 30 * time.Second
-
 // Timeout bounds one operation; River cancels its context past it.
 func (r *Runner) Timeout(*river.Job[JobArgs]) time.Duration { return 15 * time.Minute }
 
-// Work runs one operation, after every earlier operation on the same
-// container has finished. A job finds its operation running only if
-// something else started it; it then waits for it to finish.
+// SnoozeFor is how long a job whose operation is not its turn yet (or
+// runs elsewhere) waits before River hands it to a worker again. The
+// runner does not wait for it: when an operation finishes, the next one on
+// its container is started at once in this process (see execute); the
+// job is the durable copy that runs it should this process stop first.
+const SnoozeFor = 2 * time.Second
+
+// Work runs one operation if every earlier operation on its container has
+// finished. Otherwise it returns at once and River snoozes the job, which
+// neither holds a worker nor counts as an attempt.
 func (r *Runner) Work(ctx context.Context, job *river.Job[JobArgs]) error {
-	for {
-		changed := r.Hub.Changed()
-		op, claimed, err := r.Store.ClaimOperation(ctx, job.Args.OperationID)
-		if errors.Is(err, db.ErrNotFound) {
-			r.Log.Warn("job for an unknown operation", "op", job.Args.OperationID)
-			return nil
-		}
-		if err != nil {
-			if ctx.Err() != nil { // stopping: the job stays for the next start
-				return river.JobSnooze(0)
-			}
-			return err
-		}
-		switch {
-		case claimed:
-			return r.execute(ctx, op)
-		case op.Done():
-			return nil
-		case op.Status == db.OpRunning:
-			if _, err := Wait(ctx, r.Store, r.Hub, op.ID, r.Timeout(job)); err != nil {
-				r.Log.Warn("job stopped waiting for its operation", "op", op.ID, "err", err)
-			}
-			return nil
-		}
-		select { // pending behind an earlier operation
-		case <-changed:
-		case <-time.After(250 * time.Millisecond):
-		case <-ctx.Done():
-			return river.JobSnooze(0)
-		}
+	op, claimed, err := r.Store.ClaimOperation(ctx, job.Args.OperationID)
+	switch {
+	case errors.Is(err, db.ErrNotFound):
+		r.Log.Warn("job for an unknown operation", "op", job.Args.OperationID)
+		return nil
+	case err != nil && ctx.Err() != nil: // stopping: the job stays for the next start
+		return river.JobSnooze(0)
+	case err != nil:
+		return err
+	case claimed:
+		return r.execute(ctx, op)
+	case op.Done():
+		return nil
 	}
+	// Pending behind an earlier operation, or running in this process
+	// (started at once, or as the next in line): look again later.
+	return river.JobSnooze(SnoozeFor)
 }
 
 // Go runs op, which Queue.EnqueueNow recorded running, in a goroutine of
@@ -168,12 +153,15 @@ func (r *Runner) execute(ctx context.Context, op db.Operation) error {
 	// The outcome is recorded even if the job's context is gone.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	fin, err := r.Store.FinishOperation(fctx, op.ID, opErr)
+	fin, next, err := r.Store.FinishOperation(fctx, op.ID, opErr)
 	if err != nil {
 		return err
 	}
 	// Waiters first: recording the state and telling the bus can follow.
 	r.Hub.Finished(fin)
+	if next != "" {
+		r.startNext(fctx, next)
+	}
 	state := r.recordState(fctx, op)
 	if r.OnFinish != nil {
 		r.OnFinish(op, state, opErr)
@@ -202,59 +190,26 @@ func (r *Runner) runHooked(ctx context.Context, op db.Operation) (err error) {
 }
 
 func (r *Runner) run(ctx context.Context, op db.Operation) error {
-	p, err := decodeParams(op)
+	a, err := decodeAction(op)
 	if err != nil {
 		return err
 	}
-	name := strconv.Itoa(op.CTID)
-	switch op.Action {
-	case ActionCreate, ActionClone:
-		return r.create(ctx, op, p)
-	case ActionStart:
-		return r.Drv.Start(ctx, name)
-	case ActionStop:
-		return r.Drv.Stop(ctx, name)
-	case ActionShutdown:
-		return r.Drv.Shutdown(ctx, name, timeoutOf(p))
-	case ActionRestart:
-		return r.Drv.Restart(ctx, name, timeoutOf(p))
-	case ActionFreeze:
-		return r.Drv.Freeze(ctx, name)
-	case ActionUnfreeze:
-		return r.Drv.Unfreeze(ctx, name)
-	case ActionDestroy:
-		return r.destroy(ctx, op.CTID, p.Force)
-	case ActionConfigure:
-		return r.configure(ctx, op.CTID)
-	case ActionSetLimits:
-		return r.setLimits(ctx, op.CTID, p)
-	case ActionSuspend:
-		if p.Mode == "freeze" {
-			return r.Drv.Freeze(ctx, name)
-		}
-		return r.Drv.Stop(ctx, name)
-	case ActionUnsuspend:
-		if p.Mode == "freeze" {
-			return r.Drv.Unfreeze(ctx, name)
-		}
-		return r.Drv.Start(ctx, name)
-	case ActionReinstall:
-		return r.reinstall(ctx, op.CTID, p)
-	case ActionPassword:
-		c, err := r.Store.GetContainer(ctx, op.CTID)
-		if err != nil {
-			return err
-		}
-		return r.credentials(ctx, c, p)
-	}
-	return fmt.Errorf("unknown action %q", op.Action)
+	return a.run(ctx, r, op)
 }
 
-func timeoutOf(p Params) time.Duration {
-	if p.Timeout > 0 {
-		return time.Duration(p.Timeout) * time.Second
+// startNext starts operation id, the next in line on a container whose
+// operation just finished, here and now rather than when its River job
+// next comes round; its job then finds it done. Whoever claims it first
+// runs it.
+func (r *Runner) startNext(ctx context.Context, id string) {
+	op, claimed, err := r.Store.ClaimOperation(ctx, id)
+	if err != nil {
+		r.Log.Warn("start the next operation; its job will", "op", id, "err", err)
+		return
 	}
-	return DefaultShutdownTimeout
+	if claimed {
+		r.Go(op)
+	}
 }
 
 func (r *Runner) recordState(ctx context.Context, op db.Operation) string {
@@ -266,269 +221,4 @@ func (r *Runner) recordState(ctx context.Context, op db.Operation) string {
 		r.Log.Warn("record state", "ctid", op.CTID, "err", err)
 	}
 	return string(st)
-}
-
-// specOf decodes a container's stored limits.
-func specOf(c db.Container) ubc.Spec {
-	var spec ubc.Spec
-	if len(c.Limits) > 0 {
-		_ = json.Unmarshal(c.Limits, &spec)
-	}
-	return spec
-}
-
-// diskOf is the loop filesystem a container's diskspace asks for.
-func diskOf(c db.Container) *lxcdriver.DiskOptions {
-	if size, ok := specOf(c).DiskBytes(); ok {
-		return &lxcdriver.DiskOptions{SizeBytes: size}
-	}
-	return nil
-}
-
-// applyDisk resizes the container's filesystem to its diskspace, when that
-// changed.
-func (r *Runner) applyDisk(ctx context.Context, c db.Container) error {
-	size, ok := specOf(c).DiskBytes()
-	if !ok {
-		return nil
-	}
-	name := strconv.Itoa(c.CTID)
-	du, err := r.Drv.DiskUsage(ctx, name)
-	if err != nil {
-		return err
-	}
-	if !du.Loop {
-		return fmt.Errorf("container %d has no disk of its own: %w", c.CTID, lxcdriver.ErrNoDisk)
-	}
-	if du.SizeBytes == size {
-		return nil
-	}
-	return r.Drv.Resize(ctx, name, size)
-}
-
-// applyLimits sets a container's stored limits in liblxc (saved in its
-// config, live when it runs).
-func (r *Runner) applyLimits(ctx context.Context, c db.Container) error {
-	var spec ubc.Spec
-	if len(c.Limits) > 0 {
-		if err := json.Unmarshal(c.Limits, &spec); err != nil {
-			return fmt.Errorf("stored limits of %d: %w", c.CTID, err)
-		}
-	}
-	if spec.Empty() {
-		return nil
-	}
-	return r.Drv.SetLimits(ctx, strconv.Itoa(c.CTID), spec.ToDriver())
-}
-
-// setLimits applies the limits stored by the request; if liblxc refuses
-// them, the previous limits are stored (and applied) again, so nothing
-// changes.
-func (r *Runner) setLimits(ctx context.Context, ctid int, p Params) error {
-	c, err := r.Store.GetContainer(ctx, ctid)
-	if err != nil {
-		return err
-	}
-	err = r.applyLimits(ctx, c)
-	if err == nil {
-		err = r.applyDisk(ctx, c)
-	}
-	if err == nil {
-		return nil
-	}
-	if p.PreviousLimits != nil {
-		if serr := r.Store.SetContainerLimits(ctx, ctid, p.PreviousLimits, p.PreviousPlanID, true); serr != nil {
-			r.Log.Error("restore previous limits", "ctid", ctid, "err", serr)
-		} else {
-			c.Limits = p.PreviousLimits
-			_ = r.applyLimits(ctx, c)
-		}
-	}
-	return err
-}
-
-// baseConfig is the liblxc config every ctpanel container gets: no network
-// until the networking issue gives it one, and its hostname.
-func baseConfig(c db.Container) []lxcdriver.ConfigItem {
-	return []lxcdriver.ConfigItem{
-		{Key: "lxc.net.0.type", Value: "empty"},
-		{Key: "lxc.uts.name", Value: hostnameOf(c)},
-	}
-}
-
-func hostnameOf(c db.Container) string {
-	if c.Hostname != "" {
-		return c.Hostname
-	}
-	if c.Name != nil {
-		return *c.Name
-	}
-	return strconv.Itoa(c.CTID)
-}
-
-// create makes the container of a create or clone operation. It is safe to
-// run again after a crash: a leftover from an interrupted run is removed
-// first. On failure everything it made is undone and the row removed.
-func (r *Runner) create(ctx context.Context, op db.Operation, p Params) (err error) {
-	c, err := r.Store.GetContainer(ctx, op.CTID)
-	if errors.Is(err, db.ErrNotFound) {
-		return fmt.Errorf("container %d was removed before it was created", op.CTID)
-	}
-	if err != nil {
-		return err
-	}
-	name := strconv.Itoa(c.CTID)
-	if c.Phase == db.PhaseReady { // finished by an earlier run of this job
-		if p.Start {
-			return r.Drv.Start(ctx, name)
-		}
-		return nil
-	}
-	if c.Phase != db.PhaseCreating {
-		return fmt.Errorf("container %d is %s, not being created", c.CTID, c.Phase)
-	}
-	if err := removeContainer(ctx, r.Drv, name); err != nil {
-		return err
-	}
-	defer func() {
-		if err == nil {
-			return
-		}
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		if uerr := removeContainer(uctx, r.Drv, name); uerr != nil {
-			// Keep the row in phase creating: start-up reconciliation
-			// tries the clean-up again.
-			r.Log.Error("undo of a failed create", "ctid", c.CTID, "err", uerr)
-			return
-		}
-		if derr := r.Store.DeleteContainer(uctx, c.CTID); derr != nil {
-			r.Log.Error("remove row of a failed create", "ctid", c.CTID, "err", derr)
-		}
-	}()
-
-	if op.Action == ActionClone {
-		err = r.Drv.Clone(ctx, strconv.Itoa(p.SourceCTID), name, lxcdriver.CloneOptions{Snapshot: p.Snapshot, Config: baseConfig(c), Disk: diskOf(c)})
-	} else {
-		var opts lxcdriver.CreateOptions
-		opts, err = r.createOptions(ctx, c)
-		if err != nil {
-			return err
-		}
-		err = r.Drv.Create(ctx, name, opts)
-	}
-	if err != nil {
-		return err
-	}
-	if err := r.writeIdentity(ctx, c); err != nil {
-		return err
-	}
-	if err := r.applyLimits(ctx, c); err != nil {
-		return err
-	}
-	if err := r.credentials(ctx, c, p); err != nil {
-		return err
-	}
-	if p.Start {
-		if err := r.Drv.Start(ctx, name); err != nil {
-			return err
-		}
-	}
-	return r.Store.SetContainerPhase(ctx, c.CTID, db.PhaseReady)
-}
-
-func (r *Runner) createOptions(ctx context.Context, c db.Container) (lxcdriver.CreateOptions, error) {
-	t, err := r.Store.GetTemplate(ctx, c.Template)
-	if err != nil {
-		return lxcdriver.CreateOptions{}, fmt.Errorf("template %q: %w", c.Template, err)
-	}
-	if !t.Enabled {
-		return lxcdriver.CreateOptions{}, fmt.Errorf("template %q has been disabled", c.Template)
-	}
-	opts := lxcdriver.CreateOptions{Config: baseConfig(c), Disk: diskOf(c)}
-	switch t.Kind {
-	case "lxc":
-		opts.Template = t.Source
-	case "tarball":
-		opts.RootfsTarball = filepath.Join(r.TemplateCacheDir, filepath.Base(t.Source))
-	default:
-		return opts, fmt.Errorf("template %q has unknown kind %q", t.Name, t.Kind)
-	}
-	return opts, nil
-}
-
-// writeIdentity writes the hostname and resolver into the container's
-// filesystem, as vzctl set --hostname --nameserver --save does.
-func (r *Runner) writeIdentity(ctx context.Context, c db.Container) error {
-	name := strconv.Itoa(c.CTID)
-	if err := r.Drv.WriteFile(ctx, name, "/etc/hostname", []byte(hostnameOf(c)+"\n"), 0o644); err != nil {
-		return fmt.Errorf("write hostname: %w", err)
-	}
-	if len(c.Nameservers) > 0 {
-		var b strings.Builder
-		for _, ns := range c.Nameservers {
-			b.WriteString("nameserver " + ns + "\n")
-		}
-		if err := r.Drv.WriteFile(ctx, name, "/etc/resolv.conf", []byte(b.String()), 0o644); err != nil {
-			return fmt.Errorf("write resolv.conf: %w", err)
-		}
-	}
-	return nil
-}
-
-// configure applies saved settings to the container: the hostname in its
-// config and files, and live with hostname(1) when it runs.
-func (r *Runner) configure(ctx context.Context, ctid int) error {
-	c, err := r.Store.GetContainer(ctx, ctid)
-	if err != nil {
-		return err
-	}
-	name := strconv.Itoa(ctid)
-	if err := r.Drv.SetConfig(ctx, name, []lxcdriver.ConfigItem{{Key: "lxc.uts.name", Value: hostnameOf(c)}}); err != nil {
-		return err
-	}
-	if err := r.writeIdentity(ctx, c); err != nil {
-		return err
-	}
-	st, err := r.Drv.State(ctx, name)
-	if err != nil {
-		return err
-	}
-	if st == lxcdriver.StateRunning {
-		res, err := r.Drv.Exec(ctx, name, []string{"hostname", hostnameOf(c)}, lxcdriver.ExecOptions{})
-		if err != nil {
-			return fmt.Errorf("set hostname live: %w", err)
-		}
-		if res.ExitCode != 0 {
-			return fmt.Errorf("set hostname live: exit %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
-		}
-	}
-	return nil
-}
-
-// destroy removes the container from liblxc and then its row; safe to run
-// again after a crash.
-func (r *Runner) destroy(ctx context.Context, ctid int, force bool) error {
-	name := strconv.Itoa(ctid)
-	// The driver refuses a container that is not stopped, so the common
-	// case (stopped) costs one liblxc lookup, not two.
-	err := r.Drv.Destroy(ctx, name)
-	if errors.Is(err, lxcdriver.ErrRunning) {
-		if !force {
-			_ = r.Store.SetContainerPhase(ctx, ctid, db.PhaseReady)
-			state := "running"
-			if st, serr := r.Drv.State(ctx, name); serr == nil {
-				state = string(st)
-			}
-			return fmt.Errorf("container %d is %s; destroy it with force", ctid, state)
-		}
-		if err := r.Drv.Stop(ctx, name); err != nil {
-			return err
-		}
-		err = r.Drv.Destroy(ctx, name)
-	}
-	if err != nil && !errors.Is(err, lxcdriver.ErrNotFound) {
-		return err
-	}
-	return r.Store.DeleteContainer(ctx, ctid)
 }

@@ -34,7 +34,7 @@ func (s *Service) Suspend(ctx context.Context, p db.Principal, ref, mode, reason
 	if err := f.Err(); err != nil {
 		return db.Operation{}, err
 	}
-	return s.queueOn(ctx, p, ref, ops.ActionSuspend, func(q *db.Queries, c db.Container) error {
+	return s.queueOn(ctx, p, ref, func(q *db.Queries, c db.Container) error {
 		if c.Phase != db.PhaseReady {
 			return domain.Conflict("container %d is %s", c.CTID, c.Phase)
 		}
@@ -42,7 +42,7 @@ func (s *Service) Suspend(ctx context.Context, p db.Principal, ref, mode, reason
 			return domain.Errorf(http.StatusConflict, "already_suspended", "container %d is already suspended (%s)", c.CTID, *c.SuspendMode)
 		}
 		return q.SetSuspended(ctx, c.CTID, &mode, reason)
-	}, fixed(ops.Params{Mode: mode}))
+	}, fixed(&ops.Suspend{Mode: mode}))
 }
 
 // Unsuspend undoes Suspend (staff): starts or thaws the container.
@@ -51,13 +51,13 @@ func (s *Service) Unsuspend(ctx context.Context, p db.Principal, ref string) (db
 		return db.Operation{}, err
 	}
 	var mode string
-	return s.queueOn(ctx, p, ref, ops.ActionUnsuspend, func(q *db.Queries, c db.Container) error {
+	return s.queueOn(ctx, p, ref, func(q *db.Queries, c db.Container) error {
 		if c.SuspendedAt == nil || c.SuspendMode == nil {
 			return domain.Errorf(http.StatusConflict, "not_suspended", "container %d is not suspended", c.CTID)
 		}
 		mode = *c.SuspendMode
 		return q.SetSuspended(ctx, c.CTID, nil, "")
-	}, func() ops.Params { return ops.Params{Mode: mode} })
+	}, func() ops.Action { return &ops.Unsuspend{Mode: mode} })
 }
 
 // ReinstallInput is a fresh root filesystem's template and credentials.
@@ -79,7 +79,7 @@ func (s *Service) Reinstall(ctx context.Context, p db.Principal, ref string, in 
 	if err := f.Err(); err != nil {
 		return db.Operation{}, err
 	}
-	return s.queueOn(ctx, p, ref, ops.ActionReinstall, func(q *db.Queries, c db.Container) error {
+	return s.queueOn(ctx, p, ref, func(q *db.Queries, c db.Container) error {
 		if c.Phase != db.PhaseReady && c.Phase != db.PhaseMissing {
 			return domain.Conflict("container %d is %s", c.CTID, c.Phase)
 		}
@@ -87,7 +87,7 @@ func (s *Service) Reinstall(ctx context.Context, p db.Principal, ref string, in 
 			return suspendedErr(c)
 		}
 		return q.SetContainerTemplate(ctx, c.CTID, in.Template)
-	}, fixed(ops.Params{Template: in.Template, RootHash: cred.RootHash, SSHKeys: cred.SSHKeys}))
+	}, fixed(&ops.Reinstall{Template: in.Template, RootHash: cred.RootHash, SSHKeys: cred.SSHKeys}))
 }
 
 // ResetPassword records new credentials for root in the container ref.
@@ -103,12 +103,12 @@ func (s *Service) ResetPassword(ctx context.Context, p db.Principal, ref string,
 	if err := f.Err(); err != nil {
 		return db.Operation{}, "", err
 	}
-	op, err = s.queueOn(ctx, p, ref, ops.ActionPassword, func(q *db.Queries, c db.Container) error {
+	op, err = s.queueOn(ctx, p, ref, func(q *db.Queries, c db.Container) error {
 		if c.Phase != db.PhaseReady {
 			return domain.Conflict("container %d is %s", c.CTID, c.Phase)
 		}
 		return nil
-	}, fixed(ops.Params{RootHash: cred.RootHash, SSHKeys: cred.SSHKeys}))
+	}, fixed(&ops.SetCredentials{RootHash: cred.RootHash, SSHKeys: cred.SSHKeys}))
 	if err != nil {
 		return op, "", err
 	}

@@ -95,8 +95,7 @@ func (s *Service) Create(ctx context.Context, p db.Principal, in CreateInput) (d
 		merged, _ := json.Marshal(specOrEmpty(c.Limits).Merge(disk))
 		c.Limits = merged
 	}
-	return s.insertNew(ctx, p, c, in.CTID, ops.ActionCreate,
-		ops.Params{Start: in.Start, RootHash: cred.RootHash, SSHKeys: cred.SSHKeys})
+	return s.insertNew(ctx, p, c, in.CTID, &ops.Create{Start: in.Start, RootHash: cred.RootHash, SSHKeys: cred.SSHKeys})
 }
 
 // CloneInput is lxc-copy's: the new container's identity, and whether it
@@ -143,15 +142,14 @@ func (s *Service) Clone(ctx context.Context, p db.Principal, ref string, in Clon
 	origin := src.CTID
 	c := db.Container{Name: in.Name, OwnerID: src.OwnerID, PlanID: src.PlanID, Limits: src.Limits, Template: src.Template,
 		OriginCTID: &origin, Snapshot: in.Snapshot, Hostname: in.Hostname, Nameservers: src.Nameservers}
-	return s.insertNew(ctx, p, c, in.CTID, ops.ActionClone,
-		ops.Params{SourceCTID: src.CTID, Snapshot: in.Snapshot, Start: in.Start})
+	return s.insertNew(ctx, p, c, in.CTID, &ops.Clone{SourceCTID: src.CTID, Snapshot: in.Snapshot, Start: in.Start})
 }
 
 // insertNew adds the row of a container to be made (by create or clone)
 // and records its operation, in one transaction, then starts it (a new
 // container has nothing queued before it). With no CTID asked for, the
 // next free one from 101 up is taken.
-func (s *Service) insertNew(ctx context.Context, p db.Principal, c db.Container, ctid *int, action string, params ops.Params) (db.Operation, error) {
+func (s *Service) insertNew(ctx context.Context, p db.Principal, c db.Container, ctid *int, action ops.Action) (db.Operation, error) {
 	// CTIDs liblxc already has are taken too: one lookup for a CTID asked
 	// for, the whole lxcpath only when one must be chosen.
 	var onDisk map[int]bool
@@ -187,12 +185,15 @@ func (s *Service) insertNew(ctx context.Context, p db.Principal, c db.Container,
 				return err
 			}
 			var err error
-			op, err = s.Queue.EnqueueNow(ctx, tx, q, c.CTID, action, params, p.Actor())
+			op, err = s.Queue.EnqueueNow(ctx, tx, q, c.CTID, action, p.Actor())
 			if err != nil {
 				return err
 			}
-			return domain.Audit(ctx, q, p, "container."+action, &c.CTID,
-				map[string]any{"operation": op.ID, "template": c.Template, "source_ctid": params.SourceCTID})
+			details := map[string]any{"operation": op.ID, "template": c.Template}
+			if c.OriginCTID != nil {
+				details["source_ctid"] = *c.OriginCTID
+			}
+			return domain.Audit(ctx, q, p, "container."+action.ActionName(), &c.CTID, details)
 		})
 		var ce *db.ConflictError
 		// Two requests may pick the same free CTID: try the next one.
@@ -201,7 +202,7 @@ func (s *Service) insertNew(ctx context.Context, p db.Principal, c db.Container,
 		}
 		break
 	}
-	s.afterCommit(op, err)
+	s.Queue.AfterCommit(op, err)
 	return op, err
 }
 

@@ -144,8 +144,7 @@ func (s *Service) storeLimits(ctx context.Context, p db.Principal, ref string, n
 		if err := q.SetContainerLimits(ctx, c.CTID, raw, planID, setPlan); err != nil {
 			return err
 		}
-		op, err = s.Queue.Enqueue(ctx, tx, q, c.CTID, ops.ActionSetLimits,
-			ops.Params{PreviousLimits: c.Limits, PreviousPlanID: c.PlanID}, p.Actor())
+		op, err = s.Queue.Enqueue(ctx, tx, q, c.CTID, &ops.SetLimits{PreviousLimits: c.Limits, PreviousPlanID: c.PlanID}, p.Actor())
 		if err != nil {
 			return err
 		}

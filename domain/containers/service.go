@@ -145,11 +145,12 @@ func (s *Service) Describe(ctx context.Context, c db.Container) View {
 // it may also write the state change in q.
 type check func(q *db.Queries, c db.Container) error
 
-// queueOn locks the container named ref, runs chk on it and records
-// action with an audit entry, all in one transaction; once that commits,
-// an action on an otherwise idle container starts at once (ops). params
-// is called after chk, so it may use what chk saw.
-func (s *Service) queueOn(ctx context.Context, p db.Principal, ref, action string, chk check, params func() ops.Params) (db.Operation, error) {
+// queueOn locks the container named ref, runs chk on it and records the
+// operation action returns with an audit entry, all in one transaction;
+// once that commits, ops starts an operation on an otherwise idle
+// container at once. action is called after chk, so it may use what chk
+// saw.
+func (s *Service) queueOn(ctx context.Context, p db.Principal, ref string, chk check, action func() ops.Action) (db.Operation, error) {
 	var op db.Operation
 	err := s.Store.InTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
 		c, err := s.getForUpdate(ctx, q, p, ref)
@@ -159,39 +160,18 @@ func (s *Service) queueOn(ctx context.Context, p db.Principal, ref, action strin
 		if err := chk(q, c); err != nil {
 			return err
 		}
-		op, err = s.Queue.EnqueueNow(ctx, tx, q, c.CTID, action, params(), p.Actor())
+		a := action()
+		op, err = s.Queue.EnqueueNow(ctx, tx, q, c.CTID, a, p.Actor())
 		if err != nil {
 			return err
 		}
-		return domain.Audit(ctx, q, p, "container."+action, &c.CTID, map[string]any{"operation": op.ID})
+		return domain.Audit(ctx, q, p, "container."+a.ActionName(), &c.CTID, map[string]any{"operation": op.ID})
 	})
-	s.afterCommit(op, err)
+	s.Queue.AfterCommit(op, err)
 	return op, err
 }
 
-// afterCommit hands the operation to ops once its transaction has ended.
-// An operation recorded running is started once the transaction has
-// committed; when the transaction reported an error after recording it,
-// the commit may still have happened with its answer lost, so it is
-// looked up and started if it is there, running.
-func (s *Service) afterCommit(op db.Operation, err error) {
-	if op.ID == "" || op.Status != db.OpRunning {
-		return
-	}
-	if err != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		got, gerr := s.Store.GetOperation(ctx, op.ID)
-		if gerr != nil || got.Status != db.OpRunning {
-			return
-		}
-		s.Log.Warn("operation committed although its request failed; running it", "op", op.ID, "err", err)
-		op = got
-	}
-	s.Queue.Start(op)
-}
-
-func fixed(p ops.Params) func() ops.Params { return func() ops.Params { return p } }
+func fixed(a ops.Action) func() ops.Action { return func() ops.Action { return a } }
 
 func suspendedErr(c db.Container) error {
 	return domain.Errorf(409, "suspended",

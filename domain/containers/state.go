@@ -22,7 +22,7 @@ var StateActions = []string{ops.ActionStart, ops.ActionStop, ops.ActionShutdown,
 // default), freeze or unfreeze (staff only). A customer may not start,
 // restart or unfreeze a suspended container.
 func (s *Service) Act(ctx context.Context, p db.Principal, ref, action string, timeout *int) (db.Operation, error) {
-	var params ops.Params
+	var timeoutSecs int
 	switch action {
 	case ops.ActionStart, ops.ActionStop, ops.ActionShutdown, ops.ActionRestart:
 	case ops.ActionFreeze, ops.ActionUnfreeze:
@@ -43,9 +43,9 @@ func (s *Service) Act(ctx context.Context, p db.Principal, ref, action string, t
 		if err := f.Err(); err != nil {
 			return db.Operation{}, err
 		}
-		params.Timeout = *timeout
+		timeoutSecs = *timeout
 	}
-	return s.queueOn(ctx, p, ref, action, func(_ *db.Queries, c db.Container) error {
+	return s.queueOn(ctx, p, ref, func(_ *db.Queries, c db.Container) error {
 		if c.Phase != db.PhaseReady {
 			return domain.Conflict("container %d is %s; %s is possible once it is ready", c.CTID, c.Phase, action)
 		}
@@ -54,5 +54,22 @@ func (s *Service) Act(ctx context.Context, p db.Principal, ref, action string, t
 			return suspendedErr(c)
 		}
 		return nil
-	}, fixed(params))
+	}, func() ops.Action { return stateAction(action, timeoutSecs) })
+}
+
+// stateAction is the operation of a change of state.
+func stateAction(action string, timeout int) ops.Action {
+	switch action {
+	case ops.ActionStop:
+		return &ops.Stop{}
+	case ops.ActionShutdown:
+		return &ops.Shutdown{Timeout: timeout}
+	case ops.ActionRestart:
+		return &ops.Restart{Timeout: timeout}
+	case ops.ActionFreeze:
+		return &ops.Freeze{}
+	case ops.ActionUnfreeze:
+		return &ops.Unfreeze{}
+	}
+	return &ops.Start{}
 }

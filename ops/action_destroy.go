@@ -1,0 +1,51 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/lxcdriver"
+)
+
+// ActionDestroy is vzctl destroy (and billing's terminate).
+const ActionDestroy = "destroy"
+
+// Destroy removes the container from liblxc and then its row.
+type Destroy struct {
+	// Force stops a running container first.
+	Force bool `json:"force,omitempty"`
+}
+
+func init() { register(ActionDestroy, func() Action { return &Destroy{} }) }
+
+// ActionName is "destroy".
+func (*Destroy) ActionName() string { return ActionDestroy }
+
+func (a *Destroy) run(ctx context.Context, r *Runner, op db.Operation) error {
+	ctid := op.CTID
+	name := strconv.Itoa(ctid)
+	// The driver refuses a container that is not stopped, so the common
+	// case (stopped) costs one liblxc lookup, not two.
+	err := r.Drv.Destroy(ctx, name)
+	if errors.Is(err, lxcdriver.ErrRunning) {
+		if !a.Force {
+			_ = r.Store.SetContainerPhase(ctx, ctid, db.PhaseReady)
+			state := "running"
+			if st, serr := r.Drv.State(ctx, name); serr == nil {
+				state = string(st)
+			}
+			return fmt.Errorf("container %d is %s; destroy it with force", ctid, state)
+		}
+		if err := r.Drv.Stop(ctx, name); err != nil {
+			return err
+		}
+		err = r.Drv.Destroy(ctx, name)
+	}
+	if err != nil && !errors.Is(err, lxcdriver.ErrNotFound) {
+		return err
+	}
+	return r.Store.DeleteContainer(ctx, ctid)
+}

@@ -1,0 +1,27 @@
+package ops
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/ctpanel/ctpanel/db"
+)
+
+// ActionRestart is vzctl restart.
+const ActionRestart = "restart"
+
+// Restart shuts the container down cleanly (killed after Timeout) and
+// starts it again.
+type Restart struct {
+	// Timeout in seconds; 0 is DefaultShutdownTimeout.
+	Timeout int `json:"timeout,omitempty"`
+}
+
+func init() { register(ActionRestart, func() Action { return &Restart{} }) }
+
+// ActionName is "restart".
+func (*Restart) ActionName() string { return ActionRestart }
+
+func (a *Restart) run(ctx context.Context, r *Runner, op db.Operation) error {
+	return r.Drv.Restart(ctx, strconv.Itoa(op.CTID), timeoutOf(a.Timeout))
+}

@@ -1,0 +1,23 @@
+package ops
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/ctpanel/ctpanel/db"
+)
+
+// ActionStart is vzctl start.
+const ActionStart = "start"
+
+// Start starts a stopped container.
+type Start struct{}
+
+func init() { register(ActionStart, func() Action { return &Start{} }) }
+
+// ActionName is "start".
+func (*Start) ActionName() string { return ActionStart }
+
+func (*Start) run(ctx context.Context, r *Runner, op db.Operation) error {
+	return r.Drv.Start(ctx, strconv.Itoa(op.CTID))
+}

@@ -1,0 +1,23 @@
+package ops
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/ctpanel/ctpanel/db"
+)
+
+// ActionUnfreeze thaws a frozen container (chkpnt --resume).
+const ActionUnfreeze = "unfreeze"
+
+// Unfreeze thaws a frozen container.
+type Unfreeze struct{}
+
+func init() { register(ActionUnfreeze, func() Action { return &Unfreeze{} }) }
+
+// ActionName is "unfreeze".
+func (*Unfreeze) ActionName() string { return ActionUnfreeze }
+
+func (*Unfreeze) run(ctx context.Context, r *Runner, op db.Operation) error {
+	return r.Drv.Unfreeze(ctx, strconv.Itoa(op.CTID))
+}

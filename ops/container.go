@@ -1,0 +1,255 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/lxcdriver"
+	"github.com/ctpanel/ctpanel/ubc"
+)
+
+// What several actions do to a container: make it, write its identity,
+// limits and credentials, remove it.
+
+// credentials are root's password hash and SSH keys to write.
+type credentials struct {
+	RootHash string
+	SSHKeys  []string
+}
+
+// specOf decodes a container's stored limits.
+func specOf(c db.Container) ubc.Spec {
+	var spec ubc.Spec
+	if len(c.Limits) > 0 {
+		_ = json.Unmarshal(c.Limits, &spec)
+	}
+	return spec
+}
+
+// diskOf is the loop filesystem a container's diskspace asks for.
+func diskOf(c db.Container) *lxcdriver.DiskOptions {
+	if size, ok := specOf(c).DiskBytes(); ok {
+		return &lxcdriver.DiskOptions{SizeBytes: size}
+	}
+	return nil
+}
+
+// applyDisk resizes the container's filesystem to its diskspace, when that
+// changed.
+func (r *Runner) applyDisk(ctx context.Context, c db.Container) error {
+	size, ok := specOf(c).DiskBytes()
+	if !ok {
+		return nil
+	}
+	name := strconv.Itoa(c.CTID)
+	du, err := r.Drv.DiskUsage(ctx, name)
+	if err != nil {
+		return err
+	}
+	if !du.Loop {
+		return fmt.Errorf("container %d has no disk of its own: %w", c.CTID, lxcdriver.ErrNoDisk)
+	}
+	if du.SizeBytes == size {
+		return nil
+	}
+	return r.Drv.Resize(ctx, name, size)
+}
+
+// applyLimits sets a container's stored limits in liblxc (saved in its
+// config, live when it runs).
+func (r *Runner) applyLimits(ctx context.Context, c db.Container) error {
+	var spec ubc.Spec
+	if len(c.Limits) > 0 {
+		if err := json.Unmarshal(c.Limits, &spec); err != nil {
+			return fmt.Errorf("stored limits of %d: %w", c.CTID, err)
+		}
+	}
+	if spec.Empty() {
+		return nil
+	}
+	return r.Drv.SetLimits(ctx, strconv.Itoa(c.CTID), spec.ToDriver())
+}
+
+// baseConfig is the liblxc config every ctpanel container gets: no network
+// until the networking issue gives it one, and its hostname.
+func baseConfig(c db.Container) []lxcdriver.ConfigItem {
+	return []lxcdriver.ConfigItem{
+		{Key: "lxc.net.0.type", Value: "empty"},
+		{Key: "lxc.uts.name", Value: hostnameOf(c)},
+	}
+}
+
+func hostnameOf(c db.Container) string {
+	if c.Hostname != "" {
+		return c.Hostname
+	}
+	if c.Name != nil {
+		return *c.Name
+	}
+	return strconv.Itoa(c.CTID)
+}
+
+// makeContainer makes the container of a create or clone operation with
+// build, then its identity, limits and credentials, and starts it when
+// start. It is safe to run again after a crash: a leftover from an
+// interrupted run is removed first. On failure everything it made is
+// undone and the row removed.
+func (r *Runner) makeContainer(ctx context.Context, op db.Operation, start bool, cred credentials, build func(db.Container) error) (err error) {
+	c, err := r.Store.GetContainer(ctx, op.CTID)
+	if errors.Is(err, db.ErrNotFound) {
+		return fmt.Errorf("container %d was removed before it was created", op.CTID)
+	}
+	if err != nil {
+		return err
+	}
+	name := strconv.Itoa(c.CTID)
+	if c.Phase == db.PhaseReady { // finished by an earlier run of this job
+		if start {
+			return r.Drv.Start(ctx, name)
+		}
+		return nil
+	}
+	if c.Phase != db.PhaseCreating {
+		return fmt.Errorf("container %d is %s, not being created", c.CTID, c.Phase)
+	}
+	if err := removeContainer(ctx, r.Drv, name); err != nil {
+		return err
+	}
+	defer func() {
+		if err == nil {
+			return
+		}
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if uerr := removeContainer(uctx, r.Drv, name); uerr != nil {
+			// Keep the row in phase creating: start-up reconciliation
+			// tries the clean-up again.
+			r.Log.Error("undo of a failed create", "ctid", c.CTID, "err", uerr)
+			return
+		}
+		if derr := r.Store.DeleteContainer(uctx, c.CTID); derr != nil {
+			r.Log.Error("remove row of a failed create", "ctid", c.CTID, "err", derr)
+		}
+	}()
+
+	if err := build(c); err != nil {
+		return err
+	}
+	if err := r.writeIdentity(ctx, c); err != nil {
+		return err
+	}
+	if err := r.applyLimits(ctx, c); err != nil {
+		return err
+	}
+	if err := r.writeCredentials(ctx, c, cred); err != nil {
+		return err
+	}
+	if start {
+		if err := r.Drv.Start(ctx, name); err != nil {
+			return err
+		}
+	}
+	return r.Store.SetContainerPhase(ctx, c.CTID, db.PhaseReady)
+}
+
+func (r *Runner) createOptions(ctx context.Context, c db.Container) (lxcdriver.CreateOptions, error) {
+	t, err := r.Store.GetTemplate(ctx, c.Template)
+	if err != nil {
+		return lxcdriver.CreateOptions{}, fmt.Errorf("template %q: %w", c.Template, err)
+	}
+	if !t.Enabled {
+		return lxcdriver.CreateOptions{}, fmt.Errorf("template %q has been disabled", c.Template)
+	}
+	opts := lxcdriver.CreateOptions{Config: baseConfig(c), Disk: diskOf(c)}
+	switch t.Kind {
+	case "lxc":
+		opts.Template = t.Source
+	case "tarball":
+		opts.RootfsTarball = filepath.Join(r.TemplateCacheDir, filepath.Base(t.Source))
+	default:
+		return opts, fmt.Errorf("template %q has unknown kind %q", t.Name, t.Kind)
+	}
+	return opts, nil
+}
+
+// writeIdentity writes the hostname and resolver into the container's
+// filesystem, as vzctl set --hostname --nameserver --save does.
+func (r *Runner) writeIdentity(ctx context.Context, c db.Container) error {
+	name := strconv.Itoa(c.CTID)
+	if err := r.Drv.WriteFile(ctx, name, "/etc/hostname", []byte(hostnameOf(c)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("write hostname: %w", err)
+	}
+	if len(c.Nameservers) > 0 {
+		var b strings.Builder
+		for _, ns := range c.Nameservers {
+			b.WriteString("nameserver " + ns + "\n")
+		}
+		if err := r.Drv.WriteFile(ctx, name, "/etc/resolv.conf", []byte(b.String()), 0o644); err != nil {
+			return fmt.Errorf("write resolv.conf: %w", err)
+		}
+	}
+	return nil
+}
+
+// writeCredentials sets root's password hash in /etc/shadow (other accounts
+// kept) and root's authorized SSH keys, when the operation carries them.
+func (r *Runner) writeCredentials(ctx context.Context, c db.Container, p credentials) error {
+	name := strconv.Itoa(c.CTID)
+	if p.RootHash != "" {
+		reader, ok := r.Drv.(lxcdriver.FileReader)
+		if !ok {
+			return errors.New("driver cannot read files")
+		}
+		old, err := reader.ReadFile(ctx, name, "/etc/shadow")
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("read /etc/shadow: %w", err)
+		}
+		days := strconv.FormatInt(time.Now().Unix()/86400, 10)
+		rootLine := "root:" + p.RootHash + ":" + days + ":0:99999:7:::"
+		var lines []string
+		found := false
+		for _, l := range strings.Split(strings.TrimRight(string(old), "\n"), "\n") {
+			if l == "" {
+				continue
+			}
+			if strings.HasPrefix(l, "root:") {
+				l, found = rootLine, true
+			}
+			lines = append(lines, l)
+		}
+		if !found {
+			lines = append([]string{rootLine}, lines...)
+		}
+		if err := r.Drv.WriteFile(ctx, name, "/etc/shadow", []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+			return fmt.Errorf("write /etc/shadow: %w", err)
+		}
+	}
+	if len(p.SSHKeys) > 0 {
+		keys := strings.Join(p.SSHKeys, "\n") + "\n"
+		if err := r.Drv.WriteFile(ctx, name, "/root/.ssh/authorized_keys", []byte(keys), 0o600); err != nil {
+			return fmt.Errorf("write authorized_keys: %w", err)
+		}
+	}
+	return nil
+}
+
+func removeContainer(ctx context.Context, drv lxcdriver.Driver, name string) error {
+	if _, err := drv.State(ctx, name); errors.Is(err, lxcdriver.ErrNotFound) {
+		return nil
+	}
+	if err := drv.Stop(ctx, name); err != nil && !errors.Is(err, lxcdriver.ErrNotFound) {
+		return err
+	}
+	if err := drv.Destroy(ctx, name); err != nil && !errors.Is(err, lxcdriver.ErrNotFound) {
+		return err
+	}
+	return nil
+}

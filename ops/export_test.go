@@ -1,0 +1,4 @@
+package ops
+
+// DecodeAction is decodeAction, for the package's tests.
+var DecodeAction = decodeAction
