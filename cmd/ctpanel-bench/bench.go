@@ -87,6 +87,27 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 			return fmt.Errorf("warm-up %s: %w", p.name, err)
 		}
 	}
+	// The headline first: the fixed cost per step, one at a time.
+	var fixed *fixedReport
+	if o.fixedRounds > 0 {
+		b.log.Info("fixed cost: one container at a time", "rounds", o.fixedRounds)
+		fr, err := b.fixedCost(ctx, panel, raw, o.fixedRounds)
+		if err != nil {
+			return err
+		}
+		fixed = &fr
+		if !o.json {
+			if err := fr.write(out); err != nil {
+				return err
+			}
+		}
+		if o.fixedOnly {
+			if o.json {
+				return (report{Fixed: fixed}).writeJSON(out)
+			}
+			return nil
+		}
+	}
 	// The phases take turns, a slice of the containers at a time, so
 	// that whatever else the host is doing weighs on both alike.
 	turns := turnsFor(o)
@@ -113,6 +134,7 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 		return fmt.Errorf("REST floor: %w", err)
 	}
 	rep.Deadlocks, rep.TurnsRerun, rep.StuckRawFreezes = wd.kills(), b.turnsRerun, rawT.stuckFreezes()
+	rep.Fixed = fixed
 	if o.json {
 		err = rep.writeJSON(out)
 	} else {

@@ -40,6 +40,8 @@ type options struct {
 	bcCount      int
 	watchers     int
 	console      bool // also run the console benchmark (console.go)
+	fixedRounds  int  // containers each way for the fixed-cost headline
+	fixedOnly    bool
 	consoleOnly  bool
 	con          consoleOptions
 }
@@ -56,6 +58,8 @@ func main() {
 	fs.BoolVar(&o.json, "json", false, "print the results as JSON instead of a table")
 	fs.IntVar(&o.bcCount, "bc-count", 500, "running containers for the beancounter sampling benchmark; 0 skips it")
 	fs.IntVar(&o.watchers, "watchers", 100, "stats websocket watchers for the push latency benchmark")
+	fs.IntVar(&o.fixedRounds, "fixed-rounds", 20, "containers each way, one at a time, for the headline: the fixed cost per step; 0 skips it")
+	fs.BoolVar(&o.fixedOnly, "fixed-only", false, "run only the fixed-cost headline")
 	fs.BoolVar(&o.console, "console", true, "also run the console benchmark: shell keystroke echo and cat throughput, websocket next to lxc-attach")
 	fs.BoolVar(&o.consoleOnly, "console-only", false, "run only the console benchmark")
 	registerConsoleFlags(fs, &o.con)
@@ -81,7 +85,7 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	if o.console || o.consoleOnly {
+	if (o.console || o.consoleOnly) && !o.fixedOnly {
 		o.con.lxcpath, o.con.json = o.lxcpath, o.json
 		if err := runConsoleBench(ctx, o.con, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "ctpanel-bench: console:", err)
@@ -99,6 +103,10 @@ func (o options) validate() error {
 		return fmt.Errorf("-parallel must be at least 1, not %d", o.parallel)
 	case o.turns < 1:
 		return fmt.Errorf("-turns must be at least 1, not %d", o.turns)
+	case o.fixedRounds < 0 || o.fixedRounds > ctidSpan/4:
+		return fmt.Errorf("-fixed-rounds must be 0 to %d, not %d", ctidSpan/4, o.fixedRounds)
+	case o.fixedOnly && o.fixedRounds == 0:
+		return fmt.Errorf("-fixed-only needs -fixed-rounds above 0")
 	case o.freezeRounds < 1:
 		return fmt.Errorf("-freeze-rounds must be at least 1, not %d", o.freezeRounds)
 	case os.Geteuid() != 0:

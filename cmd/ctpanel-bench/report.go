@@ -114,14 +114,16 @@ type targetResult struct {
 
 // report is the whole output; -json prints it as is.
 type report struct {
-	Containers   int         `json:"containers"`
-	Parallel     int         `json:"parallel"`
-	FreezeRounds int         `json:"freeze_rounds"`
-	Turns        int         `json:"turns"`
-	Snapshot     bool        `json:"snapshot"`
-	LXCPath      string      `json:"lxcpath"`
-	Panel        phaseReport `json:"panel"`
-	Raw          phaseReport `json:"raw"`
+	Containers   int    `json:"containers"`
+	Parallel     int    `json:"parallel"`
+	FreezeRounds int    `json:"freeze_rounds"`
+	Turns        int    `json:"turns"`
+	Snapshot     bool   `json:"snapshot"`
+	LXCPath      string `json:"lxcpath"`
+	// Fixed is the headline: the fixed cost per step, one at a time.
+	Fixed *fixedReport `json:"fixed_cost,omitempty"`
+	Panel phaseReport  `json:"panel"`
+	Raw   phaseReport  `json:"raw"`
 	// WallRatio is panel wall time over raw wall time.
 	WallRatio float64 `json:"wall_ratio"`
 	// NoFreezeRatio compares the sums of the mean clone, start, stop and
