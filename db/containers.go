@@ -258,28 +258,6 @@ func (q *Queries) SetContainerState(ctx context.Context, ctid int, state string)
 	return nil
 }
 
-// RecordContainerState records the state a container was in after
-// operation seq, unless an operation queued after it has started since
-// (that one records its own). It is committed without waiting for the
-// write-ahead log to reach the disk (synchronous_commit off): it follows
-// every operation, and what a database crash loses of it the next
-// operation or start-up reconciliation records again from liblxc. Each
-// flush spared counts on ext4, where one also writes out the data of every
-// file the host has in flight (clones, template unpacking).
-func (s *Store) RecordContainerState(ctx context.Context, ctid int, seq int64, state string) error {
-	return s.InTx(ctx, func(tx pgx.Tx, q *Queries) error {
-		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
-			return fmt.Errorf("store: set state of %d: %w", ctid, err)
-		}
-		_, err := tx.Exec(ctx, `UPDATE containers SET last_state = $2 WHERE ct_id = $1 AND last_state <> $2
-			AND NOT EXISTS (SELECT 1 FROM operations WHERE ct_id = $1 AND seq > $3 AND status <> 'pending')`, ctid, state, seq)
-		if err != nil {
-			return fmt.Errorf("store: set state of %d: %w", ctid, err)
-		}
-		return nil
-	})
-}
-
 // DeleteContainer removes a container row.
 func (q *Queries) DeleteContainer(ctx context.Context, ctid int) error {
 	// Its history and alerts go with it: a CTID used again later must not

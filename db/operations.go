@@ -49,8 +49,10 @@ func scanOp(row pgx.Row) (Operation, error) {
 	return o, err
 }
 
-// InsertOperation queues a pending operation and returns it.
-func (q *Queries) InsertOperation(ctx context.Context, ctid int, action string, params any, by string) (Operation, error) {
+// InsertOperation queues a pending operation and returns it. by names who
+// asked for it; when by.Action is set, by is also written to the audit log
+// in the same statement, its details with the operation's id.
+func (q *Queries) InsertOperation(ctx context.Context, ctid int, action string, params any, by AuditEntry) (Operation, error) {
 	return q.insertOperation(ctx, ctid, action, params, by, false)
 }
 
@@ -60,23 +62,33 @@ func (q *Queries) InsertOperation(ctx context.Context, ctid int, action string, 
 // once, without a River job (start-up gives it one after a crash). The
 // caller must hold the container's row lock, so that no other operation on
 // it is queued meanwhile.
-func (q *Queries) InsertOperationRunning(ctx context.Context, ctid int, action string, params any, by string) (Operation, error) {
+func (q *Queries) InsertOperationRunning(ctx context.Context, ctid int, action string, params any, by AuditEntry) (Operation, error) {
 	return q.insertOperation(ctx, ctid, action, params, by, true)
 }
 
-func (q *Queries) insertOperation(ctx context.Context, ctid int, action string, params any, by string, runIfIdle bool) (Operation, error) {
+func (q *Queries) insertOperation(ctx context.Context, ctid int, action string, params any, by AuditEntry, runIfIdle bool) (Operation, error) {
 	raw, err := json.Marshal(params)
 	if err != nil {
 		return Operation{}, fmt.Errorf("store: operation params: %w", err)
 	}
+	details := by.Details
+	if details == nil {
+		details = map[string]any{}
+	}
 	// started_at is the clock's, not the transaction's start: the
 	// operation before it may have finished while this transaction waited
 	// for the container's lock.
-	op, err := scanOp(q.db.QueryRow(ctx, `INSERT INTO operations (ct_id, action, params, requested_by, status, started_at, started_at_once)
-		SELECT $1, $2, $3, $4, s.status, CASE WHEN s.status = 'running' THEN clock_timestamp() END, s.status = 'running'
-		FROM (SELECT CASE WHEN $5 AND NOT EXISTS (SELECT 1 FROM operations
-			WHERE ct_id = $1 AND status IN ('pending', 'running')) THEN 'running' ELSE 'pending' END AS status) s
-		RETURNING `+opCols, ctid, action, raw, by, runIfIdle))
+	op, err := scanOp(q.db.QueryRow(ctx, `WITH s AS (
+			SELECT CASE WHEN $5 AND NOT EXISTS (SELECT 1 FROM operations
+				WHERE ct_id = $1 AND status IN ('pending', 'running')) THEN 'running' ELSE 'pending' END AS status),
+		op AS (
+			INSERT INTO operations (ct_id, action, params, requested_by, status, started_at, started_at_once)
+			SELECT $1, $2, $3, $4, s.status, CASE WHEN s.status = 'running' THEN clock_timestamp() END, s.status = 'running'
+			FROM s RETURNING `+opCols+`),
+		a AS (
+			INSERT INTO audit_log (actor, actor_role, action, ct_id, details)
+			SELECT $4, $6, $7, op.ct_id, $8::jsonb || jsonb_build_object('operation', op.id) FROM op WHERE $7 <> '')
+		SELECT `+opCols+` FROM op`, ctid, action, raw, by.Actor, runIfIdle, by.ActorRole, by.Action, details))
 	if err != nil {
 		return op, fmt.Errorf("store: insert operation %s on %d: %w", action, ctid, err)
 	}
@@ -159,21 +171,35 @@ func (q *Queries) ClaimOperation(ctx context.Context, id string) (Operation, boo
 	return op, false, err
 }
 
-// FinishOperation marks an operation succeeded (opErr nil) or failed, and
-// returns its final row and the id of the next pending operation on the
-// same container ("" when there is none), whose turn has come.
-func (q *Queries) FinishOperation(ctx context.Context, id string, opErr error) (Operation, string, error) {
+// FinishOperation marks an operation succeeded (opErr nil) or failed and,
+// in the same statement, records state (liblxc's, "" for none) as its
+// container's last state unless an operation queued after it has started
+// since (that one records its own). It returns the final row and the id of
+// the next pending operation on the same container ("" when there is
+// none), whose turn has come.
+func (q *Queries) FinishOperation(ctx context.Context, id string, opErr error, state string) (Operation, string, error) {
 	status, msg := OpSucceeded, ""
 	if opErr != nil {
 		status, msg = OpFailed, opErr.Error()
 	}
+	uid, ok := operationID(id)
+	if !ok {
+		return Operation{}, "", ErrNotFound
+	}
 	var o Operation
 	var next *string
-	err := q.db.QueryRow(ctx, `UPDATE operations o SET status = $2, error = $3, finished_at = now()
-		WHERE o.id = $1 RETURNING o.id, o.seq, o.ct_id, o.action, o.params, o.status, o.error, o.requested_by,
-			o.created_at, o.started_at, o.finished_at,
-			(SELECT n.id::text FROM operations n WHERE n.ct_id = o.ct_id AND n.id <> o.id AND n.status = 'pending' ORDER BY n.seq LIMIT 1)`,
-		id, status, msg).Scan(&o.ID, &o.Seq, &o.CTID, &o.Action, &o.Params, &o.Status, &o.Error,
+	err := q.db.QueryRow(ctx, `WITH fin AS (
+			UPDATE operations SET status = $2, error = $3, finished_at = now() WHERE id = $1 RETURNING `+opCols+`),
+		st AS (
+			UPDATE containers c SET last_state = $4 FROM fin
+			WHERE $4 <> '' AND c.ct_id = fin.ct_id AND c.last_state <> $4
+				AND NOT EXISTS (SELECT 1 FROM operations e WHERE e.ct_id = fin.ct_id AND e.seq > fin.seq AND e.status <> 'pending'))
+		SELECT fin.id, fin.seq, fin.ct_id, fin.action, fin.params, fin.status, fin.error, fin.requested_by,
+			fin.created_at, fin.started_at, fin.finished_at,
+			(SELECT n.id::text FROM operations n WHERE n.ct_id = fin.ct_id AND n.id <> fin.id AND n.status = 'pending'
+				ORDER BY n.seq LIMIT 1)
+		FROM fin`,
+		uid, status, msg, state).Scan(&o.ID, &o.Seq, &o.CTID, &o.Action, &o.Params, &o.Status, &o.Error,
 		&o.RequestedBy, &o.CreatedAt, &o.StartedAt, &o.FinishedAt, &next)
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = ErrNotFound

@@ -83,9 +83,9 @@ func TestOperationOrdering(t *testing.T) {
 	s := db.New(dbtest.Pool(t))
 	ctx := context.Background()
 	dbtest.Must(t, s.InsertContainer(ctx, db.Container{CTID: 101, Template: "busybox"}))
-	a, err := s.InsertOperation(ctx, 101, "start", nil, "t")
+	a, err := s.InsertOperation(ctx, 101, "start", nil, db.AuditEntry{Actor: "t"})
 	dbtest.Must(t, err)
-	b, err := s.InsertOperation(ctx, 101, "stop", nil, "t")
+	b, err := s.InsertOperation(ctx, 101, "stop", nil, db.AuditEntry{Actor: "t"})
 	dbtest.Must(t, err)
 	if got, claimed, err := s.ClaimOperation(ctx, b.ID); err != nil || claimed || got.Status != db.OpPending {
 		t.Fatalf("second op claimed before the first finished: %+v %v %v", got, claimed, err)
@@ -99,11 +99,11 @@ func TestOperationOrdering(t *testing.T) {
 	}
 	// While one runs, a new one is queued pending even when asked to run
 	// at once.
-	c, err := s.InsertOperationRunning(ctx, 101, "freeze", nil, "t")
+	c, err := s.InsertOperationRunning(ctx, 101, "freeze", nil, db.AuditEntry{Actor: "t"})
 	if err != nil || c.Status != db.OpPending || c.StartedAt != nil {
 		t.Fatalf("op queued behind a running one: %+v %v", c, err)
 	}
-	fin, next, err := s.FinishOperation(ctx, a.ID, errors.New("boom"))
+	fin, next, err := s.FinishOperation(ctx, a.ID, errors.New("boom"), "")
 	if err != nil || fin.Status != db.OpFailed || fin.Error != "boom" || !fin.Done() || fin.FinishedAt == nil {
 		t.Fatalf("finished op: %+v %v", fin, err)
 	}
@@ -119,17 +119,17 @@ func TestOperationOrdering(t *testing.T) {
 	if _, claimed, err := s.ClaimOperation(ctx, b.ID); !claimed || err != nil {
 		t.Fatalf("second op not claimed after the first finished: %v", err)
 	}
-	_, next, err = s.FinishOperation(ctx, b.ID, nil)
+	_, next, err = s.FinishOperation(ctx, b.ID, nil, "")
 	if err != nil || next != c.ID {
 		t.Fatalf("next pending after the second: %q %v, want the third, %s", next, err, c.ID)
 	}
-	_, next, err = s.FinishOperation(ctx, c.ID, nil)
+	_, next, err = s.FinishOperation(ctx, c.ID, nil, "")
 	if err != nil || next != "" {
 		t.Fatalf("next pending after the last: %q %v, want none", next, err)
 	}
 	// On an idle container it is recorded running at once, started after
 	// the one before it finished.
-	d, err := s.InsertOperationRunning(ctx, 101, "unfreeze", nil, "t")
+	d, err := s.InsertOperationRunning(ctx, 101, "unfreeze", nil, db.AuditEntry{Actor: "t"})
 	if err != nil || d.Status != db.OpRunning || d.StartedAt == nil {
 		t.Fatalf("op on an idle container: %+v %v", d, err)
 	}

@@ -117,3 +117,11 @@ func AuditOutside(ctx context.Context, store *db.Store, log *slog.Logger, p db.P
 		log.Warn("audit", "action", action, "err", err)
 	}
 }
+
+// Entry is p's audit entry for action on container ctid; the operations
+// package writes it with the operation it records (adding the
+// operation's id to details), in the same statement. An entry with no
+// action only names who asked.
+func Entry(p db.Principal, action string, ctid *int, details map[string]any) db.AuditEntry {
+	return db.AuditEntry{Actor: p.Actor(), ActorRole: p.Role, Action: action, CTID: ctid, Details: details}
+}

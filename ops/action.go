@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/lxcdriver"
 )
 
 // Action is the typed parameters of one kind of operation. Each action has
@@ -17,6 +18,13 @@ type Action interface {
 	// run carries the operation out; it must be safe to run again after a
 	// crash cut it short.
 	run(ctx context.Context, r *Runner, op db.Operation) error
+}
+
+// settles is implemented by actions whose success leaves the container in
+// a known state (start: running), so the runner records it without asking
+// liblxc again; after a failure, or for other actions, it asks.
+type settles interface {
+	settledState() lxcdriver.State
 }
 
 // actions maps an action name to a new value of its type, to decode an

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/lxcdriver"
 )
 
 // ActionFreeze is OpenVZ's chkpnt --suspend: every task of the container
@@ -22,3 +23,5 @@ func (*Freeze) ActionName() string { return ActionFreeze }
 func (*Freeze) run(ctx context.Context, r *Runner, op db.Operation) error {
 	return r.Drv.Freeze(ctx, strconv.Itoa(op.CTID))
 }
+
+func (*Freeze) settledState() lxcdriver.State { return lxcdriver.StateFrozen }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/lxcdriver"
 )
 
 // ActionRestart is vzctl restart.
@@ -25,3 +26,5 @@ func (*Restart) ActionName() string { return ActionRestart }
 func (a *Restart) run(ctx context.Context, r *Runner, op db.Operation) error {
 	return r.Drv.Restart(ctx, strconv.Itoa(op.CTID), timeoutOf(a.Timeout))
 }
+
+func (*Restart) settledState() lxcdriver.State { return lxcdriver.StateRunning }

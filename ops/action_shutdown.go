@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/lxcdriver"
 )
 
 // ActionShutdown is vzctl stop: a clean shutdown, killed after Timeout.
@@ -36,3 +37,5 @@ func timeoutOf(seconds int) time.Duration {
 	}
 	return DefaultShutdownTimeout
 }
+
+func (*Shutdown) settledState() lxcdriver.State { return lxcdriver.StateStopped }

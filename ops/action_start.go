@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/lxcdriver"
 )
 
 // ActionStart is vzctl start.
@@ -21,3 +22,5 @@ func (*Start) ActionName() string { return ActionStart }
 func (*Start) run(ctx context.Context, r *Runner, op db.Operation) error {
 	return r.Drv.Start(ctx, strconv.Itoa(op.CTID))
 }
+
+func (*Start) settledState() lxcdriver.State { return lxcdriver.StateRunning }

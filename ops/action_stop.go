@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/lxcdriver"
 )
 
 // ActionStop is vzctl stop --fast: the container is killed.
@@ -21,3 +22,5 @@ func (*Stop) ActionName() string { return ActionStop }
 func (*Stop) run(ctx context.Context, r *Runner, op db.Operation) error {
 	return r.Drv.Stop(ctx, strconv.Itoa(op.CTID))
 }
+
+func (*Stop) settledState() lxcdriver.State { return lxcdriver.StateStopped }

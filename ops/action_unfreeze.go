@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/lxcdriver"
 )
 
 // ActionUnfreeze thaws a frozen container (chkpnt --resume).
@@ -21,3 +22,5 @@ func (*Unfreeze) ActionName() string { return ActionUnfreeze }
 func (*Unfreeze) run(ctx context.Context, r *Runner, op db.Operation) error {
 	return r.Drv.Unfreeze(ctx, strconv.Itoa(op.CTID))
 }
+
+func (*Unfreeze) settledState() lxcdriver.State { return lxcdriver.StateRunning }

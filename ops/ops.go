@@ -105,8 +105,9 @@ type Queue struct {
 }
 
 // Enqueue records a pending operation and its job inside tx; both appear
-// when tx commits, or neither does.
-func (q *Queue) Enqueue(ctx context.Context, tx pgx.Tx, qs *db.Queries, ctid int, a Action, by string) (db.Operation, error) {
+// when tx commits, or neither does. by.Actor is who asked for it; with
+// by.Action set, by is written to the audit log in the same statement.
+func (q *Queue) Enqueue(ctx context.Context, tx pgx.Tx, qs *db.Queries, ctid int, a Action, by db.AuditEntry) (db.Operation, error) {
 	return q.enqueue(ctx, tx, qs, ctid, a, by, false)
 }
 
@@ -116,11 +117,11 @@ func (q *Queue) Enqueue(ctx context.Context, tx pgx.Tx, qs *db.Queries, ctid int
 // has committed (the caller must hold the container's row lock in tx).
 // Should ctpanel stop before it finishes, start-up reconciliation gives it
 // a job. Without a Runner it is Enqueue.
-func (q *Queue) EnqueueNow(ctx context.Context, tx pgx.Tx, qs *db.Queries, ctid int, a Action, by string) (db.Operation, error) {
+func (q *Queue) EnqueueNow(ctx context.Context, tx pgx.Tx, qs *db.Queries, ctid int, a Action, by db.AuditEntry) (db.Operation, error) {
 	return q.enqueue(ctx, tx, qs, ctid, a, by, q.Runner != nil)
 }
 
-func (q *Queue) enqueue(ctx context.Context, tx pgx.Tx, qs *db.Queries, ctid int, a Action, by string, now bool) (db.Operation, error) {
+func (q *Queue) enqueue(ctx context.Context, tx pgx.Tx, qs *db.Queries, ctid int, a Action, by db.AuditEntry, now bool) (db.Operation, error) {
 	var op db.Operation
 	var err error
 	if now {

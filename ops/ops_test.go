@@ -65,9 +65,9 @@ func (e *env) record(t *testing.T, a ops.Action, now bool) db.Operation {
 		}
 		var err error
 		if now {
-			op, err = e.queue.EnqueueNow(ctx, tx, q, 101, a, "test")
+			op, err = e.queue.EnqueueNow(ctx, tx, q, 101, a, db.AuditEntry{Actor: "test"})
 		} else {
-			op, err = e.queue.Enqueue(ctx, tx, q, 101, a, "test")
+			op, err = e.queue.Enqueue(ctx, tx, q, 101, a, db.AuditEntry{Actor: "test"})
 		}
 		return err
 	})
@@ -86,7 +86,7 @@ func (e *env) recordOnly(t *testing.T, a ops.Action) db.Operation {
 	var op db.Operation
 	err := e.store.InTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
 		var err error
-		op, err = e.queue.EnqueueNow(ctx, tx, q, 101, a, "test")
+		op, err = e.queue.EnqueueNow(ctx, tx, q, 101, a, db.AuditEntry{Actor: "test"})
 		return err
 	})
 	if err != nil {

@@ -102,7 +102,7 @@ func Reconcile(ctx context.Context, store *db.Store, drv lxcdriver.Driver, queue
 			}
 			if c.OnBoot && st == lxcdriver.StateStopped {
 				err := store.InTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
-					_, err := queue.Enqueue(ctx, tx, q, c.CTID, &Start{}, SystemActor+" (onboot)")
+					_, err := queue.Enqueue(ctx, tx, q, c.CTID, &Start{}, db.AuditEntry{Actor: SystemActor + " (onboot)"})
 					return err
 				})
 				if err != nil {
@@ -157,7 +157,7 @@ func requeue(ctx context.Context, store *db.Store, queue *Queue, log *slog.Logge
 			switch {
 			case job == nil, job.State == rivertype.JobStateCompleted, job.State == rivertype.JobStateDiscarded,
 				job.State == rivertype.JobStateCancelled:
-				if _, _, err := store.FinishOperation(ctx, u.ID, errors.New("interrupted: no job left to run it")); err != nil {
+				if _, _, err := store.FinishOperation(ctx, u.ID, errors.New("interrupted: no job left to run it"), ""); err != nil {
 					return err
 				}
 				failed++

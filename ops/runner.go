@@ -149,11 +149,19 @@ func (r *Runner) StopLane(ctx context.Context) {
 func (r *Runner) execute(ctx context.Context, op db.Operation) error {
 	log := r.Log.With("op", op.ID, "action", op.Action, "ctid", op.CTID)
 	log.Debug("operation started")
-	opErr := r.runHooked(ctx, op)
+	a, opErr := r.runHooked(ctx, op)
 	// The outcome is recorded even if the job's context is gone.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	fin, next, err := r.Store.FinishOperation(fctx, op.ID, opErr)
+	// The state is read before the outcome is recorded, so that both go
+	// in one statement: nothing is left to write after the waiters hear.
+	state := ""
+	if st, ok := a.(settles); ok && opErr == nil {
+		state = string(st.settledState())
+	} else {
+		state = r.stateOf(fctx, op)
+	}
+	fin, next, err := r.Store.FinishOperation(fctx, op.ID, opErr, dbState(state))
 	if err != nil {
 		return err
 	}
@@ -162,7 +170,6 @@ func (r *Runner) execute(ctx context.Context, op db.Operation) error {
 	if next != "" {
 		r.startNext(fctx, next)
 	}
-	state := r.recordState(fctx, op)
 	if r.OnFinish != nil {
 		r.OnFinish(op, state, opErr)
 	}
@@ -174,9 +181,9 @@ func (r *Runner) execute(ctx context.Context, op db.Operation) error {
 	return nil
 }
 
-// runHooked is run followed by AfterRun, which is called even if the work
+// runHooked decodes and runs the operation, then calls AfterRun, even if the work
 // panics; a panic fails the operation instead of leaving it running.
-func (r *Runner) runHooked(ctx context.Context, op db.Operation) (err error) {
+func (r *Runner) runHooked(ctx context.Context, op db.Operation) (a Action, err error) {
 	if r.AfterRun != nil {
 		defer func() { r.AfterRun(op, err) }()
 	}
@@ -186,16 +193,13 @@ func (r *Runner) runHooked(ctx context.Context, op db.Operation) (err error) {
 			err = fmt.Errorf("internal error: %v", p)
 		}
 	}()
-	return r.run(ctx, op)
+	a, err = decodeAction(op)
+	if err != nil {
+		return nil, err
+	}
+	return a, a.run(ctx, r, op)
 }
 
-func (r *Runner) run(ctx context.Context, op db.Operation) error {
-	a, err := decodeAction(op)
-	if err != nil {
-		return err
-	}
-	return a.run(ctx, r, op)
-}
 
 // startNext starts operation id, the next in line on a container whose
 // operation just finished, here and now rather than when its River job
@@ -212,13 +216,21 @@ func (r *Runner) startNext(ctx context.Context, id string) {
 	}
 }
 
-func (r *Runner) recordState(ctx context.Context, op db.Operation) string {
+// stateOf is the container's liblxc state after op, "absent" when liblxc
+// has no such container (after a destroy, or a create undone).
+func (r *Runner) stateOf(ctx context.Context, op db.Operation) string {
 	st, err := r.Drv.State(ctx, strconv.Itoa(op.CTID))
 	if err != nil {
 		return "absent"
 	}
-	if err := r.Store.RecordContainerState(ctx, op.CTID, op.Seq, string(st)); err != nil {
-		r.Log.Warn("record state", "ctid", op.CTID, "err", err)
-	}
 	return string(st)
+}
+
+// dbState is the state to record on the container's row: none for one
+// liblxc does not have (its row is gone, or shows its phase).
+func dbState(state string) string {
+	if state == "absent" {
+		return ""
+	}
+	return state
 }

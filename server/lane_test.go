@@ -146,13 +146,13 @@ func TestActionOnIdleContainerRunsAtOnce(t *testing.T) {
 	var lost db.Operation
 	err := p.app.Store.InTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
 		var err error
-		lost, err = p.app.Queue.EnqueueNow(ctx, tx, q, 101, &ops.Stop{}, "test")
+		lost, err = p.app.Queue.EnqueueNow(ctx, tx, q, 101, &ops.Stop{}, db.AuditEntry{Actor: "test"})
 		return err
 	})
 	if err != nil || lost.Status != db.OpRunning {
 		t.Fatalf("stop recorded %+v, %v; want running", lost, err)
 	}
-	stale, err := p.app.Store.InsertOperation(ctx, 101, ops.ActionStart, &ops.Start{}, "test")
+	stale, err := p.app.Store.InsertOperation(ctx, 101, ops.ActionStart, &ops.Start{}, db.AuditEntry{Actor: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -141,6 +141,9 @@ const maxBatch = 100
 // Replay records the deliveries of the finished operations and alerts of
 // the last ReplayWindow whose events were never recorded.
 func (d *Dispatcher) Replay(ctx context.Context) error {
+	if hooks, err := d.Store.ListWebhooks(ctx, ""); err != nil || len(hooks) == 0 {
+		return err // nothing to deliver to
+	}
 	ops, alerts, err := d.Store.UnsentEvents(ctx, time.Now().Add(-ReplayWindow))
 	if err != nil {
 		return err
@@ -171,11 +174,21 @@ func (d *Dispatcher) Replay(ctx context.Context) error {
 // dispatch records the deliveries of events to every webhook that wants
 // them, in one transaction that also marks each event's operation or alert
 // as dispatched: an event is recorded once, or not at all (and then Replay
-// does it).
+// does it). So the commit does not wait for the disk (synchronous_commit
+// off): what a database crash loses of it, Replay records again at the
+// next start, and the operation that comes next on the container does not
+// queue behind a flush.
+//
+// With no webhook registered nothing is written: an event is delivered
+// only to webhooks registered before it happened, so one registered later
+// has no claim on it (Replay included).
 func (d *Dispatcher) dispatch(ctx context.Context, events []monitor.Event) error {
+	hooks, err := d.Store.ListWebhooks(ctx, "")
+	if err != nil || len(hooks) == 0 {
+		return err
+	}
 	return d.Store.InTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
-		hooks, err := q.ListWebhooks(ctx, "")
-		if err != nil {
+		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
 			return err
 		}
 		for _, e := range events {
@@ -195,7 +208,7 @@ func (d *Dispatcher) dispatch(ctx context.Context, events []monitor.Event) error
 			for _, name := range names(e) {
 				var payload []byte
 				for _, h := range hooks {
-					if !slices.Contains(h.Events, name) {
+					if !slices.Contains(h.Events, name) || (!e.At.IsZero() && h.CreatedAt.After(e.At)) {
 						continue
 					}
 					if payload == nil {

@@ -133,7 +133,7 @@ func TestLifecycleThroughTheDomain(t *testing.T) {
 		t.Fatalf("row after destroy: %v", err)
 	}
 	var audited int
-	if err := e.Store.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE ct_id = 101`).Scan(&audited); err != nil {
+	if err := e.Store.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE ct_id = 101 AND details ? 'operation'`).Scan(&audited); err != nil {
 		t.Fatal(err)
 	}
 	if audited < 5 {

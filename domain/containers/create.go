@@ -184,16 +184,13 @@ func (s *Service) insertNew(ctx context.Context, p db.Principal, c db.Container,
 			if err := q.InsertContainer(ctx, c); err != nil {
 				return err
 			}
-			var err error
-			op, err = s.Queue.EnqueueNow(ctx, tx, q, c.CTID, action, p.Actor())
-			if err != nil {
-				return err
-			}
-			details := map[string]any{"operation": op.ID, "template": c.Template}
+			details := map[string]any{"template": c.Template}
 			if c.OriginCTID != nil {
 				details["source_ctid"] = *c.OriginCTID
 			}
-			return domain.Audit(ctx, q, p, "container."+action.ActionName(), &c.CTID, details)
+			var err error
+			op, err = s.Queue.EnqueueNow(ctx, tx, q, c.CTID, action, domain.Entry(p, "container."+action.ActionName(), &c.CTID, details))
+			return err
 		})
 		var ce *db.ConflictError
 		// Two requests may pick the same free CTID: try the next one.

@@ -53,11 +53,9 @@ func (s *Service) Destroy(ctx context.Context, p db.Principal, ref string, force
 		if err := q.SetContainerPhase(ctx, c.CTID, db.PhaseDeleting); err != nil {
 			return err
 		}
-		op, err = s.Queue.EnqueueNow(ctx, tx, q, c.CTID, &ops.Destroy{Force: force}, p.Actor())
-		if err != nil {
-			return err
-		}
-		return domain.Audit(ctx, q, p, "container.destroy", &c.CTID, map[string]any{"operation": op.ID, "force": force})
+		op, err = s.Queue.EnqueueNow(ctx, tx, q, c.CTID, &ops.Destroy{Force: force},
+			domain.Entry(p, "container.destroy", &c.CTID, map[string]any{"force": force}))
+		return err
 	})
 	s.Queue.AfterCommit(op, err)
 	return op, err

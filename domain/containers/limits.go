@@ -144,11 +144,9 @@ func (s *Service) storeLimits(ctx context.Context, p db.Principal, ref string, n
 		if err := q.SetContainerLimits(ctx, c.CTID, raw, planID, setPlan); err != nil {
 			return err
 		}
-		op, err = s.Queue.Enqueue(ctx, tx, q, c.CTID, &ops.SetLimits{PreviousLimits: c.Limits, PreviousPlanID: c.PlanID}, p.Actor())
-		if err != nil {
-			return err
-		}
-		return domain.Audit(ctx, q, p, "container.set_limits", &c.CTID, map[string]any{"operation": op.ID, "limits": spec})
+		op, err = s.Queue.Enqueue(ctx, tx, q, c.CTID, &ops.SetLimits{PreviousLimits: c.Limits, PreviousPlanID: c.PlanID},
+			domain.Entry(p, "container.set_limits", &c.CTID, map[string]any{"limits": spec}))
+		return err
 	})
 	return op, err
 }

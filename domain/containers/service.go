@@ -161,11 +161,8 @@ func (s *Service) queueOn(ctx context.Context, p db.Principal, ref string, chk c
 			return err
 		}
 		a := action()
-		op, err = s.Queue.EnqueueNow(ctx, tx, q, c.CTID, a, p.Actor())
-		if err != nil {
-			return err
-		}
-		return domain.Audit(ctx, q, p, "container."+a.ActionName(), &c.CTID, map[string]any{"operation": op.ID})
+		op, err = s.Queue.EnqueueNow(ctx, tx, q, c.CTID, a, domain.Entry(p, "container."+a.ActionName(), &c.CTID, nil))
+		return err
 	})
 	s.Queue.AfterCommit(op, err)
 	return op, err

@@ -100,7 +100,7 @@ func (s *Service) Update(ctx context.Context, p db.Principal, ref string, in Upd
 			(u.Nameservers != nil && !slices.Equal(*u.Nameservers, c.Nameservers))
 		// A container still being created picks the settings up from its row.
 		if inside && c.Phase == db.PhaseReady {
-			o, err := s.Queue.Enqueue(ctx, tx, q, c.CTID, &ops.Configure{}, p.Actor())
+			o, err := s.Queue.Enqueue(ctx, tx, q, c.CTID, &ops.Configure{}, domain.Entry(p, "", nil, nil))
 			if err != nil {
 				return err
 			}

@@ -159,7 +159,7 @@ func (s *Service) Update(ctx context.Context, p db.Principal, name string, descr
 				if err := q.SetContainerLimits(ctx, id, raw, &pl.ID, true); err != nil {
 					return err
 				}
-				op, err := s.Queue.Enqueue(ctx, tx, q, id, &ops.SetLimits{PreviousLimits: c.Limits, PreviousPlanID: c.PlanID}, p.Actor())
+				op, err := s.Queue.Enqueue(ctx, tx, q, id, &ops.SetLimits{PreviousLimits: c.Limits, PreviousPlanID: c.PlanID}, domain.Entry(p, "", nil, nil))
 				if err != nil {
 					return err
 				}
