@@ -200,7 +200,6 @@ func (r *Runner) runHooked(ctx context.Context, op db.Operation) (a Action, err 
 	return a, a.run(ctx, r, op)
 }
 
-
 // startNext starts operation id, the next in line on a container whose
 // operation just finished, here and now rather than when its River job
 // next comes round; its job then finds it done. Whoever claims it first
