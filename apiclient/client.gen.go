@@ -4588,7 +4588,7 @@ type ClientInterface interface {
 	//
 	// To verify: recompute the HMAC over the timestamp header, `.` and the body as received, compare it in constant time, and refuse old timestamps (e.g. over 5 minutes) against replays.
 	//
-	// Any 2xx answer is success (the receiver's body is ignored). Anything else, a connection error or no answer within 10 seconds is a failed attempt, retried with River's backoff (attempt⁴ seconds, ±10 %: 1 s, 16 s, 81 s, ... about 11 hours in all), up to 12 attempts; then the delivery is `failed`. Each attempt is recorded (`GET /api/v1/webhooks/{id}/deliveries`). Deliveries are not ordered. Each event's deliveries are recorded once, in the transaction that marks the event dispatched; a finished operation or alert whose deliveries a crash kept from being recorded gets them at the next start (for events of the last 24 hours).
+	// Any 2xx answer is success (the receiver's body is ignored). Anything else, a connection error or no answer within 10 seconds is a failed attempt, retried with River's backoff (attempt⁴ seconds, ±10 %: 1 s, 16 s, 81 s, ... about 11 hours in all), up to 12 attempts; then the delivery is `failed`. Each attempt is recorded (`GET /api/v1/webhooks/{id}/deliveries`). Deliveries are not ordered. An event goes to the webhooks registered before it happened. Each event's deliveries are recorded once, in the transaction that marks the event dispatched; a finished operation or alert whose deliveries a crash kept from being recorded gets them at the next start (for events of the last 24 hours).
 	//
 	// Staff only: a customer token gets 403 `forbidden`.
 	//
@@ -4610,7 +4610,7 @@ type ClientInterface interface {
 	//
 	// To verify: recompute the HMAC over the timestamp header, `.` and the body as received, compare it in constant time, and refuse old timestamps (e.g. over 5 minutes) against replays.
 	//
-	// Any 2xx answer is success (the receiver's body is ignored). Anything else, a connection error or no answer within 10 seconds is a failed attempt, retried with River's backoff (attempt⁴ seconds, ±10 %: 1 s, 16 s, 81 s, ... about 11 hours in all), up to 12 attempts; then the delivery is `failed`. Each attempt is recorded (`GET /api/v1/webhooks/{id}/deliveries`). Deliveries are not ordered. Each event's deliveries are recorded once, in the transaction that marks the event dispatched; a finished operation or alert whose deliveries a crash kept from being recorded gets them at the next start (for events of the last 24 hours).
+	// Any 2xx answer is success (the receiver's body is ignored). Anything else, a connection error or no answer within 10 seconds is a failed attempt, retried with River's backoff (attempt⁴ seconds, ±10 %: 1 s, 16 s, 81 s, ... about 11 hours in all), up to 12 attempts; then the delivery is `failed`. Each attempt is recorded (`GET /api/v1/webhooks/{id}/deliveries`). Deliveries are not ordered. An event goes to the webhooks registered before it happened. Each event's deliveries are recorded once, in the transaction that marks the event dispatched; a finished operation or alert whose deliveries a crash kept from being recorded gets them at the next start (for events of the last 24 hours).
 	//
 	// Staff only: a customer token gets 403 `forbidden`.
 	//
@@ -6499,7 +6499,7 @@ func (c *Client) ListWebhooks(ctx context.Context, reqEditors ...RequestEditorFn
 //
 // To verify: recompute the HMAC over the timestamp header, `.` and the body as received, compare it in constant time, and refuse old timestamps (e.g. over 5 minutes) against replays.
 //
-// Any 2xx answer is success (the receiver's body is ignored). Anything else, a connection error or no answer within 10 seconds is a failed attempt, retried with River's backoff (attempt⁴ seconds, ±10 %: 1 s, 16 s, 81 s, ... about 11 hours in all), up to 12 attempts; then the delivery is `failed`. Each attempt is recorded (`GET /api/v1/webhooks/{id}/deliveries`). Deliveries are not ordered. Each event's deliveries are recorded once, in the transaction that marks the event dispatched; a finished operation or alert whose deliveries a crash kept from being recorded gets them at the next start (for events of the last 24 hours).
+// Any 2xx answer is success (the receiver's body is ignored). Anything else, a connection error or no answer within 10 seconds is a failed attempt, retried with River's backoff (attempt⁴ seconds, ±10 %: 1 s, 16 s, 81 s, ... about 11 hours in all), up to 12 attempts; then the delivery is `failed`. Each attempt is recorded (`GET /api/v1/webhooks/{id}/deliveries`). Deliveries are not ordered. An event goes to the webhooks registered before it happened. Each event's deliveries are recorded once, in the transaction that marks the event dispatched; a finished operation or alert whose deliveries a crash kept from being recorded gets them at the next start (for events of the last 24 hours).
 //
 // Staff only: a customer token gets 403 `forbidden`.
 //
@@ -6531,7 +6531,7 @@ func (c *Client) CreateWebhookWithBody(ctx context.Context, params *CreateWebhoo
 //
 // To verify: recompute the HMAC over the timestamp header, `.` and the body as received, compare it in constant time, and refuse old timestamps (e.g. over 5 minutes) against replays.
 //
-// Any 2xx answer is success (the receiver's body is ignored). Anything else, a connection error or no answer within 10 seconds is a failed attempt, retried with River's backoff (attempt⁴ seconds, ±10 %: 1 s, 16 s, 81 s, ... about 11 hours in all), up to 12 attempts; then the delivery is `failed`. Each attempt is recorded (`GET /api/v1/webhooks/{id}/deliveries`). Deliveries are not ordered. Each event's deliveries are recorded once, in the transaction that marks the event dispatched; a finished operation or alert whose deliveries a crash kept from being recorded gets them at the next start (for events of the last 24 hours).
+// Any 2xx answer is success (the receiver's body is ignored). Anything else, a connection error or no answer within 10 seconds is a failed attempt, retried with River's backoff (attempt⁴ seconds, ±10 %: 1 s, 16 s, 81 s, ... about 11 hours in all), up to 12 attempts; then the delivery is `failed`. Each attempt is recorded (`GET /api/v1/webhooks/{id}/deliveries`). Deliveries are not ordered. An event goes to the webhooks registered before it happened. Each event's deliveries are recorded once, in the transaction that marks the event dispatched; a finished operation or alert whose deliveries a crash kept from being recorded gets them at the next start (for events of the last 24 hours).
 //
 // Staff only: a customer token gets 403 `forbidden`.
 //
@@ -11342,7 +11342,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// To verify: recompute the HMAC over the timestamp header, `.` and the body as received, compare it in constant time, and refuse old timestamps (e.g. over 5 minutes) against replays.
 	//
-	// Any 2xx answer is success (the receiver's body is ignored). Anything else, a connection error or no answer within 10 seconds is a failed attempt, retried with River's backoff (attempt⁴ seconds, ±10 %: 1 s, 16 s, 81 s, ... about 11 hours in all), up to 12 attempts; then the delivery is `failed`. Each attempt is recorded (`GET /api/v1/webhooks/{id}/deliveries`). Deliveries are not ordered. Each event's deliveries are recorded once, in the transaction that marks the event dispatched; a finished operation or alert whose deliveries a crash kept from being recorded gets them at the next start (for events of the last 24 hours).
+	// Any 2xx answer is success (the receiver's body is ignored). Anything else, a connection error or no answer within 10 seconds is a failed attempt, retried with River's backoff (attempt⁴ seconds, ±10 %: 1 s, 16 s, 81 s, ... about 11 hours in all), up to 12 attempts; then the delivery is `failed`. Each attempt is recorded (`GET /api/v1/webhooks/{id}/deliveries`). Deliveries are not ordered. An event goes to the webhooks registered before it happened. Each event's deliveries are recorded once, in the transaction that marks the event dispatched; a finished operation or alert whose deliveries a crash kept from being recorded gets them at the next start (for events of the last 24 hours).
 	//
 	// Staff only: a customer token gets 403 `forbidden`.
 	//
@@ -11364,7 +11364,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// To verify: recompute the HMAC over the timestamp header, `.` and the body as received, compare it in constant time, and refuse old timestamps (e.g. over 5 minutes) against replays.
 	//
-	// Any 2xx answer is success (the receiver's body is ignored). Anything else, a connection error or no answer within 10 seconds is a failed attempt, retried with River's backoff (attempt⁴ seconds, ±10 %: 1 s, 16 s, 81 s, ... about 11 hours in all), up to 12 attempts; then the delivery is `failed`. Each attempt is recorded (`GET /api/v1/webhooks/{id}/deliveries`). Deliveries are not ordered. Each event's deliveries are recorded once, in the transaction that marks the event dispatched; a finished operation or alert whose deliveries a crash kept from being recorded gets them at the next start (for events of the last 24 hours).
+	// Any 2xx answer is success (the receiver's body is ignored). Anything else, a connection error or no answer within 10 seconds is a failed attempt, retried with River's backoff (attempt⁴ seconds, ±10 %: 1 s, 16 s, 81 s, ... about 11 hours in all), up to 12 attempts; then the delivery is `failed`. Each attempt is recorded (`GET /api/v1/webhooks/{id}/deliveries`). Deliveries are not ordered. An event goes to the webhooks registered before it happened. Each event's deliveries are recorded once, in the transaction that marks the event dispatched; a finished operation or alert whose deliveries a crash kept from being recorded gets them at the next start (for events of the last 24 hours).
 	//
 	// Staff only: a customer token gets 403 `forbidden`.
 	//
@@ -18953,7 +18953,7 @@ func (c *ClientWithResponses) ListWebhooksWithResponse(ctx context.Context, reqE
 //
 // To verify: recompute the HMAC over the timestamp header, `.` and the body as received, compare it in constant time, and refuse old timestamps (e.g. over 5 minutes) against replays.
 //
-// Any 2xx answer is success (the receiver's body is ignored). Anything else, a connection error or no answer within 10 seconds is a failed attempt, retried with River's backoff (attempt⁴ seconds, ±10 %: 1 s, 16 s, 81 s, ... about 11 hours in all), up to 12 attempts; then the delivery is `failed`. Each attempt is recorded (`GET /api/v1/webhooks/{id}/deliveries`). Deliveries are not ordered. Each event's deliveries are recorded once, in the transaction that marks the event dispatched; a finished operation or alert whose deliveries a crash kept from being recorded gets them at the next start (for events of the last 24 hours).
+// Any 2xx answer is success (the receiver's body is ignored). Anything else, a connection error or no answer within 10 seconds is a failed attempt, retried with River's backoff (attempt⁴ seconds, ±10 %: 1 s, 16 s, 81 s, ... about 11 hours in all), up to 12 attempts; then the delivery is `failed`. Each attempt is recorded (`GET /api/v1/webhooks/{id}/deliveries`). Deliveries are not ordered. An event goes to the webhooks registered before it happened. Each event's deliveries are recorded once, in the transaction that marks the event dispatched; a finished operation or alert whose deliveries a crash kept from being recorded gets them at the next start (for events of the last 24 hours).
 //
 // Staff only: a customer token gets 403 `forbidden`.
 //
@@ -18981,7 +18981,7 @@ func (c *ClientWithResponses) CreateWebhookWithBodyWithResponse(ctx context.Cont
 //
 // To verify: recompute the HMAC over the timestamp header, `.` and the body as received, compare it in constant time, and refuse old timestamps (e.g. over 5 minutes) against replays.
 //
-// Any 2xx answer is success (the receiver's body is ignored). Anything else, a connection error or no answer within 10 seconds is a failed attempt, retried with River's backoff (attempt⁴ seconds, ±10 %: 1 s, 16 s, 81 s, ... about 11 hours in all), up to 12 attempts; then the delivery is `failed`. Each attempt is recorded (`GET /api/v1/webhooks/{id}/deliveries`). Deliveries are not ordered. Each event's deliveries are recorded once, in the transaction that marks the event dispatched; a finished operation or alert whose deliveries a crash kept from being recorded gets them at the next start (for events of the last 24 hours).
+// Any 2xx answer is success (the receiver's body is ignored). Anything else, a connection error or no answer within 10 seconds is a failed attempt, retried with River's backoff (attempt⁴ seconds, ±10 %: 1 s, 16 s, 81 s, ... about 11 hours in all), up to 12 attempts; then the delivery is `failed`. Each attempt is recorded (`GET /api/v1/webhooks/{id}/deliveries`). Deliveries are not ordered. An event goes to the webhooks registered before it happened. Each event's deliveries are recorded once, in the transaction that marks the event dispatched; a finished operation or alert whose deliveries a crash kept from being recorded gets them at the next start (for events of the last 24 hours).
 //
 // Staff only: a customer token gets 403 `forbidden`.
 //
