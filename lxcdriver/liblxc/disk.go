@@ -13,8 +13,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ctpanel/ctpanel/lxcdriver"
 	lxc "github.com/lxc/go-lxc"
+
+	"github.com/ctpanel/ctpanel/lxcdriver"
 )
 
 // Disks (OpenVZ's diskspace) are liblxc's loop backing store: the rootfs
@@ -322,7 +323,7 @@ func unpackOnDisk(ctx context.Context, dir, tarball string, want uint64) (string
 	if err != nil {
 		return "", err
 	}
-	out, err := exec.CommandContext(ctx, "tar", "--numeric-owner", "-xpzf", tarball, "-C", mnt).CombinedOutput()
+	out, err := unpackRootfs(ctx, tarball, mnt)
 	if cerr := cleanup(); cerr != nil {
 		return "", errors.Join(err, cerr)
 	}

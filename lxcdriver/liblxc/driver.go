@@ -28,9 +28,10 @@ import (
 	"strings"
 	"time"
 
+	lxc "github.com/lxc/go-lxc"
+
 	"github.com/ctpanel/ctpanel/lxcdriver"
 	"github.com/ctpanel/ctpanel/lxcdriver/cgroups"
-	lxc "github.com/lxc/go-lxc"
 )
 
 // Driver drives the containers of one lxcpath.
@@ -238,11 +239,8 @@ func (d *Driver) createFromTarball(ctx context.Context, c *lxc.Container, name, 
 		}
 		rootfsPath = "loop:" + image
 	} else {
-		// Numeric owners: the container's /etc/passwd, not the host's, says
-		// who uid 1000 is.
-		out, err := exec.CommandContext(ctx, "tar", "--numeric-owner", "-xpzf", tarball, "-C", rootfs).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("unpack: %w: %s", err, strings.TrimSpace(string(out)))
+		if _, err := unpackRootfs(ctx, tarball, rootfs); err != nil {
+			return fmt.Errorf("unpack: %w", err)
 		}
 	}
 

@@ -15,9 +15,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ctpanel/ctpanel/lxcdriver"
 	lxc "github.com/lxc/go-lxc"
 	"golang.org/x/sys/unix"
+
+	"github.com/ctpanel/ctpanel/lxcdriver"
+	"github.com/ctpanel/ctpanel/subprocess"
 )
 
 // execEnv is the environment every command starts from; the host's (the
@@ -117,15 +119,15 @@ func (d *Driver) runAttached(ctx context.Context, c *lxc.Container, cmd []string
 	// Pipes without a terminal: lxc-attach hands them to the attached
 	// process as they are (no pty of its own), so the command's exit and
 	// output are lxc-attach's.
-	attach := exec.Command("lxc-attach", d.attachArgs(c.Name(), cmd, opts)...)
+	// Not cancelled by ctx: stopAttached ends it in its own order.
+	attach := subprocess.Command(context.Background(), "lxc-attach", d.attachArgs(c.Name(), cmd, opts)...)
 	attach.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	// liblxc starts the attached process in its caller's working
 	// directory when the container has it, "/" included.
 	attach.Dir = "/"
-	// Its own process group, which the attached process stays in: a
-	// cancelled ctx kills both (killing lxc-attach alone would leave the
-	// command running in the container).
-	attach.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group (subprocess.Command), which the attached
+	// process stays in: a cancelled ctx kills both (killing lxc-attach
+	// alone would leave the command running in the container).
 	attach.Stdout, attach.Stderr = outW, errW
 	var stdinW *os.File
 	if opts.Stdin != nil {
@@ -213,7 +215,7 @@ func (d *Driver) runAttached(ctx context.Context, c *lxc.Container, cmd []string
 // left in its process group; if it is not gone within a few seconds, the
 // whole group is killed.
 func stopAttached(pid int, waited <-chan error) {
-	defer killGroup(pid)
+	defer subprocess.KillGroup(pid)
 	giveUp := time.After(3 * time.Second)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
@@ -224,7 +226,7 @@ func stopAttached(pid int, waited <-chan error) {
 			return
 		case <-tick.C:
 		case <-giveUp:
-			_ = killGroup(pid)
+			_ = subprocess.KillGroup(pid)
 			<-waited
 			return
 		}

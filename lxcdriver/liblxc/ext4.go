@@ -1,7 +1,6 @@
 package liblxc
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -13,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/ctpanel/ctpanel/lxcdriver"
+	"github.com/ctpanel/ctpanel/subprocess"
 )
 
 // ext4Super is what the driver needs from an ext2/3/4 superblock: enough
@@ -272,17 +272,10 @@ var ext4Tools = []string{"mkfs.ext4", "e2fsck", "resize2fs", "tune2fs"}
 
 // runTool runs an e2fsprogs command and returns its combined output.
 func runTool(ctx context.Context, name string, args ...string) (string, error) {
-	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd := subprocess.Command(ctx, name, args...)
 	// A predictable language for the messages matched below.
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
-	err := cmd.Run()
-	s := strings.TrimSpace(out.String())
-	if err != nil {
-		return s, fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, s)
-	}
-	return s, nil
+	return subprocess.Run(ctx, cmd)
 }
 
 // mkfs makes an ext4 filesystem on image, a fresh sparse file, without

@@ -8,8 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ctpanel/ctpanel/lxcdriver"
 	lxc "github.com/lxc/go-lxc"
+
+	"github.com/ctpanel/ctpanel/lxcdriver"
 )
 
 // freezer is one container's freezer cgroup, driven directly: liblxc's

@@ -3,12 +3,12 @@ package liblxc
 import (
 	"context"
 	"fmt"
-	"os/exec"
-	"strings"
 	"time"
 
-	"github.com/ctpanel/ctpanel/lxcdriver"
 	lxc "github.com/lxc/go-lxc"
+
+	"github.com/ctpanel/ctpanel/lxcdriver"
+	"github.com/ctpanel/ctpanel/subprocess"
 )
 
 // Start implements lxcdriver.Driver. A frozen container gives ErrFrozen:
@@ -39,12 +39,8 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 	// the same reason). It daemonizes and returns once the container is
 	// RUNNING or has failed; the wait below covers a start raced by
 	// another caller.
-	cmd := exec.CommandContext(ctx, d.lxcStart, "--lxcpath", d.lxcpath, "--name", name)
-	// The daemonized monitor closes inherited fds; should one ever keep
-	// our output pipe, do not wait for it.
-	cmd.WaitDelay = time.Second
-	if out, err := cmd.CombinedOutput(); err != nil && d.state(c) != lxcdriver.StateRunning {
-		return fmt.Errorf("liblxc: start %s: lxc-start: %w: %s", name, err, strings.TrimSpace(string(out)))
+	if _, err := subprocess.Output(ctx, d.lxcStart, "--lxcpath", d.lxcpath, "--name", name); err != nil && d.state(c) != lxcdriver.StateRunning {
+		return fmt.Errorf("liblxc: start %s: %w", name, err)
 	}
 	if _, err := d.waitState(ctx, c, lxcdriver.StateRunning, time.Time{}); err != nil {
 		return fmt.Errorf("liblxc: start %s: wait for running: %w", name, err)

@@ -3,11 +3,11 @@ package liblxc
 import (
 	"context"
 	"fmt"
-	"os/exec"
-	"strings"
 	"time"
 
 	lxc "github.com/lxc/go-lxc"
+
+	"github.com/ctpanel/ctpanel/subprocess"
 )
 
 // The Raw functions call liblxc directly, through go-lxc or liblxc's own
@@ -33,9 +33,8 @@ func RawClone(ctx context.Context, lxcpath, src, dst string, snapshot bool) erro
 	if snapshot {
 		args = []string{"-P", lxcpath, "-n", src, "-N", dst, "-s", "-B", "overlayfs"}
 	}
-	out, err := exec.CommandContext(ctx, "lxc-copy", args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("liblxc: raw clone %s to %s: lxc-copy: %w: %s", src, dst, err, strings.TrimSpace(string(out)))
+	if _, err := subprocess.Output(ctx, "lxc-copy", args...); err != nil {
+		return fmt.Errorf("liblxc: raw clone %s to %s: %w", src, dst, err)
 	}
 	return nil
 }
@@ -48,12 +47,8 @@ func RawClone(ctx context.Context, lxcpath, src, dst string, snapshot bool) erro
 // one monitor cgroup per container into the benchmark process (see
 // Driver.Start).
 func RawStart(ctx context.Context, lxcpath, name string) error {
-	cmd := exec.CommandContext(ctx, "lxc-start", "-P", lxcpath, "-n", name)
-	// The daemonized monitor closes inherited fds; should one keep our
-	// output pipe, do not wait for it.
-	cmd.WaitDelay = time.Second
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("liblxc: raw start %s: lxc-start: %w: %s", name, err, strings.TrimSpace(string(out)))
+	if _, err := subprocess.Output(ctx, "lxc-start", "-P", lxcpath, "-n", name); err != nil {
+		return fmt.Errorf("liblxc: raw start %s: %w", name, err)
 	}
 	return nil
 }

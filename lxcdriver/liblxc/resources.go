@@ -8,10 +8,11 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/ctpanel/ctpanel/lxcdriver"
-	"github.com/ctpanel/ctpanel/lxcdriver/cgroups"
 	lxc "github.com/lxc/go-lxc"
 	"golang.org/x/sys/unix"
+
+	"github.com/ctpanel/ctpanel/lxcdriver"
+	"github.com/ctpanel/ctpanel/lxcdriver/cgroups"
 )
 
 var _ lxcdriver.ResourceDriver = (*Driver)(nil)

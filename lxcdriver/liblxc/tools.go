@@ -2,13 +2,9 @@ package liblxc
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"os"
 	"os/exec"
-	"strings"
-	"syscall"
-	"time"
+
+	"github.com/ctpanel/ctpanel/subprocess"
 )
 
 // liblxc calls that fork must not run in this process. liblxc forks with
@@ -30,39 +26,25 @@ import (
 // items, Stop, Shutdown, Freeze, Unfreeze, Destroy (for the dir, overlay
 // and loop rootfs ctpanel makes, without destroy hooks or an idmap).
 
-// lxcTool is a command for one of liblxc's tools in a process group of
-// its own, which a cancelled ctx kills whole: the template script or the
-// rsync the tool forked dies with it, so nothing goes on writing into a
-// half-made container while it is discarded.
+// lxcTool is a command for one of liblxc's tools (subprocess.Command): a
+// cancelled ctx kills it with the template script or rsync it forked, so
+// nothing goes on writing into a half-made container while it is
+// discarded.
 func lxcTool(ctx context.Context, tool string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, tool, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
-	// Should a daemonized grandchild keep our output pipe, do not wait
-	// for it.
-	cmd.WaitDelay = time.Second
-	return cmd
+	return subprocess.Command(ctx, tool, args...)
 }
 
 // runLXCTool runs an lxcTool and returns its output, trimmed; on failure
 // the error carries the tool's name and its last words.
 func runLXCTool(ctx context.Context, tool string, args ...string) (string, error) {
-	out, err := lxcTool(ctx, tool, args...).CombinedOutput()
-	msg := strings.TrimSpace(string(out))
-	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return msg, fmt.Errorf("%s: %w", tool, ctxErr)
-		}
-		return msg, fmt.Errorf("%s: %w: %s", tool, err, msg)
-	}
-	return msg, nil
+	return subprocess.Output(ctx, tool, args...)
 }
 
-// killGroup SIGKILLs the process group led by pid.
-func killGroup(pid int) error {
-	err := syscall.Kill(-pid, syscall.SIGKILL)
-	if errors.Is(err, syscall.ESRCH) {
-		return os.ErrProcessDone
-	}
-	return err
+// unpackRootfs extracts a rootfs tarball (.tar.gz) into dir with numeric
+// owners (the container's /etc/passwd, not the host's, says who uid 1000
+// is), permissions, extended attributes (file capabilities among them) and
+// ACLs kept. The create from a template and the loop disk both use it.
+func unpackRootfs(ctx context.Context, tarball, dir string) (string, error) {
+	return subprocess.Output(ctx, "tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls",
+		"-xpzf", tarball, "-C", dir)
 }

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/ctpanel/ctpanel/subprocess"
 )
 
 // Cluster is a running private PostgreSQL server.
@@ -80,12 +82,12 @@ func Start(ctx context.Context, dir string, log *slog.Logger) (*Cluster, error) 
 	cred := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
 	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
 		log.Info("initialising private postgresql cluster", "dir", data)
-		cmd := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres",
+		cmd := subprocess.Command(ctx, filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres",
 			"--auth=trust", "-E", "UTF8", "--locale=C")
-		cmd.SysProcAttr = cred
+		cmd.SysProcAttr.Credential = cred.Credential
 		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("pgcluster: initdb: %w: %s", err, out)
+		if _, err := subprocess.Run(ctx, cmd); err != nil {
+			return nil, fmt.Errorf("pgcluster: %w", err)
 		}
 	}
 	c := &Cluster{dir: dir, exited: make(chan struct{}), log: log}

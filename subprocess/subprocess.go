@@ -1,0 +1,90 @@
+// Package subprocess runs the programs ctpanel calls (liblxc's tools, tar,
+// e2fsprogs, initdb) the one way: each in a process group of its own that
+// a cancelled context kills whole, so a template script, rsync or
+// decompressor a tool forked dies with it and nothing goes on writing into
+// a half-made container while it is discarded; killed too (SIGKILL) when
+// the panel dies, rather than left running for a re-run to race; and not
+// waited on past a second for a daemonized grandchild that kept the output
+// pipe.
+package subprocess
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// WaitDelay is how long Wait waits for the output pipes after the process
+// has exited or been killed (a daemonized grandchild may hold them).
+const WaitDelay = time.Second
+
+// Command is exec.CommandContext for name in a process group of its own:
+// cancelling ctx SIGKILLs the whole group, and the process gets SIGKILL
+// when the panel's thread that started it dies. The caller wires its
+// standard streams and runs it.
+func Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return KillGroup(cmd.Process.Pid) }
+	cmd.WaitDelay = WaitDelay
+	return cmd
+}
+
+// KillGroup SIGKILLs the process group led by pid.
+func KillGroup(pid int) error {
+	if pid <= 0 {
+		return errors.New("subprocess: no process group to kill")
+	}
+	err := syscall.Kill(-pid, syscall.SIGKILL)
+	if errors.Is(err, syscall.ESRCH) {
+		return nil // gone already
+	}
+	return err
+}
+
+// Run runs cmd (from Command) and returns its combined output, trimmed.
+// On failure the error names the program and carries its last words, or
+// says the context ended it.
+func Run(ctx context.Context, cmd *exec.Cmd) (string, error) {
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	msg := strings.TrimSpace(out.String())
+	if err == nil {
+		return msg, nil
+	}
+	name := cmd.Path
+	if len(cmd.Args) > 0 {
+		name = cmd.Args[0]
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return msg, fmt.Errorf("%s: %w", name, ctxErr)
+	}
+	return msg, &Error{Name: name, Err: err, Output: msg}
+}
+
+// Output is Run of Command(ctx, name, args...).
+func Output(ctx context.Context, name string, args ...string) (string, error) {
+	return Run(ctx, Command(ctx, name, args...))
+}
+
+// Error is a program that failed: its exit status and what it said.
+type Error struct {
+	Name   string
+	Err    error // an *exec.ExitError for a non-zero exit
+	Output string
+}
+
+func (e *Error) Error() string {
+	if e.Output == "" {
+		return fmt.Sprintf("%s: %v", e.Name, e.Err)
+	}
+	return fmt.Sprintf("%s: %v: %s", e.Name, e.Err, e.Output)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
