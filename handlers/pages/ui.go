@@ -272,9 +272,9 @@ func (u *UI) pageError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-// formError splits an API error for a form: field messages to show next to
-// their fields, and the message for the top of the form. Anything that is
-// not a 4xx is returned as err for a 500.
+// formError splits a domain refusal for a form: field messages to show
+// next to their fields, and the message for the top of the form. Anything
+// that is not a 4xx is returned as other, for a 500.
 func formError(err error) (fields FieldErrors, message string, status int, other error) {
 	ae := domain.AsError(err)
 	if ae == nil || ae.Status >= 500 {
@@ -289,6 +289,22 @@ func formError(err error) (fields FieldErrors, message string, status int, other
 		message = "Nothing was changed: correct the fields marked below."
 	}
 	return fields, message, ae.Status, nil
+}
+
+// formRefusal is formError for a form to show again: it answers itself a
+// fault (500) and what does not exist or is not the caller's (404), and
+// then says !ok.
+func (u *UI) formRefusal(w http.ResponseWriter, r *http.Request, err error) (fields FieldErrors, message string, status int, ok bool) {
+	fields, message, status, other := formError(err)
+	switch {
+	case other != nil:
+		u.serverError(w, r, other)
+		return nil, "", 0, false
+	case status == http.StatusNotFound:
+		u.NotFound(w, r)
+		return nil, "", 0, false
+	}
+	return fields, message, status, true
 }
 
 // opRedirect sends the browser to page with the operation to follow.

@@ -28,9 +28,8 @@ func (u *UI) ChangePassword(w http.ResponseWriter, r *http.Request) {
 	err := u.Customers.ChangeOwnPassword(r.Context(), principal(r), s.UserID, s.IDHash,
 		r.PostFormValue("current"), r.PostFormValue("password"), r.PostFormValue("confirm"))
 	if err != nil {
-		fields, _, status, other := formError(err)
-		if other != nil {
-			u.serverError(w, r, other)
+		fields, _, status, ok := u.formRefusal(w, r, err)
+		if !ok {
 			return
 		}
 		u.accountPage(w, r, status, fields, "Your password was not changed: correct the fields marked below.")

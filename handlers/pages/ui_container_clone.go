@@ -51,13 +51,8 @@ func (u *UI) Clone(w http.ResponseWriter, r *http.Request) {
 	}
 	op, err := u.Containers.Clone(r.Context(), principal(r), ref(r), in)
 	if err != nil {
-		fields, msg, status, other := formError(err)
-		if other != nil {
-			u.serverError(w, r, other)
-			return
-		}
-		if status == http.StatusNotFound {
-			u.NotFound(w, r)
+		fields, msg, status, ok := u.formRefusal(w, r, err)
+		if !ok {
 			return
 		}
 		if len(fields) > 0 {

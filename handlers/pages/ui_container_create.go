@@ -82,9 +82,8 @@ func (u *UI) CreateContainer(w http.ResponseWriter, r *http.Request) {
 	}
 	op, err := u.Containers.Create(r.Context(), principal(r), in)
 	if err != nil {
-		fields, msg, status, other := formError(err)
-		if other != nil {
-			u.serverError(w, r, other)
+		fields, msg, status, ok := u.formRefusal(w, r, err)
+		if !ok {
 			return
 		}
 		if len(fields) > 0 {

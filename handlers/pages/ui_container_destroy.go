@@ -38,9 +38,8 @@ func (u *UI) Destroy(w http.ResponseWriter, r *http.Request) {
 	force := r.PostFormValue("force") != ""
 	op, err := u.Containers.Destroy(r.Context(), principal(r), strconv.Itoa(c.CTID), force)
 	if err != nil {
-		fields, msg, status, other := formError(err)
-		if other != nil {
-			u.serverError(w, r, other)
+		fields, msg, status, ok := u.formRefusal(w, r, err)
+		if !ok {
 			return
 		}
 		if status == http.StatusConflict && strings.Contains(msg, "force") {

@@ -10,13 +10,8 @@ import (
 func (u *UI) ContainerLimits(w http.ResponseWriter, r *http.Request) {
 	op, err := u.Containers.SetLimits(r.Context(), principal(r), ref(r), limitsJSON(r.PostFormValue))
 	if err != nil {
-		fields, msg, status, other := formError(err)
-		if other != nil {
-			u.pageError(w, r, other)
-			return
-		}
-		if status == http.StatusNotFound {
-			u.NotFound(w, r)
+		fields, msg, status, ok := u.formRefusal(w, r, err)
+		if !ok {
 			return
 		}
 		if _, ok := fields["body"]; ok {

@@ -57,9 +57,8 @@ func (u *UI) Reinstall(w http.ResponseWriter, r *http.Request) {
 	}
 	op, err := u.Containers.Reinstall(r.Context(), principal(r), strconv.Itoa(c.CTID), in)
 	if err != nil {
-		fields, msg, status, other := formError(err)
-		if other != nil {
-			u.serverError(w, r, other)
+		fields, msg, status, ok := u.formRefusal(w, r, err)
+		if !ok {
 			return
 		}
 		u.reinstallForm(w, r, status, form, fields, msg)

@@ -30,13 +30,8 @@ func (u *UI) ContainerSettings(w http.ResponseWriter, r *http.Request) {
 	}
 	op, c, err := u.Containers.Update(r.Context(), principal(r), ref(r), in)
 	if err != nil {
-		fields, msg, status, other := formError(err)
-		if other != nil {
-			u.pageError(w, r, other)
-			return
-		}
-		if status == http.StatusNotFound {
-			u.NotFound(w, r)
+		fields, msg, status, ok := u.formRefusal(w, r, err)
+		if !ok {
 			return
 		}
 		u.showContainer(w, r, status, view{"Form": form, "Errors": fields, "SettingsError": msg})

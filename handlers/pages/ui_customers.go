@@ -44,9 +44,8 @@ func (u *UI) CreateCustomer(w http.ResponseWriter, r *http.Request) {
 		in.Password = &pw
 	}
 	if _, err := u.Customers.Create(r.Context(), principal(r), in); err != nil {
-		fields, msg, status, other := formError(err)
-		if other != nil {
-			u.serverError(w, r, other)
+		fields, msg, status, ok := u.formRefusal(w, r, err)
+		if !ok {
 			return
 		}
 		u.customersPage(w, r, status, view{"Form": form, "Errors": fields, "Message": msg})
@@ -89,13 +88,8 @@ func (u *UI) DeleteCustomer(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
 	err := u.Customers.Delete(r.Context(), principal(r), id)
 	if err != nil {
-		_, msg, status, other := formError(err)
-		if other != nil {
-			u.serverError(w, r, other)
-			return
-		}
-		if status == http.StatusNotFound {
-			u.NotFound(w, r)
+		_, msg, status, ok := u.formRefusal(w, r, err)
+		if !ok {
 			return
 		}
 		u.customersPage(w, r, status, view{"Message": msg})

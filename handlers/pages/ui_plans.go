@@ -52,9 +52,8 @@ func (u *UI) CreatePlan(w http.ResponseWriter, r *http.Request) {
 	desc := r.PostFormValue("description")
 	_, err := u.Plans.Create(r.Context(), principal(r), name, &desc, limitsJSON(r.PostFormValue))
 	if err != nil {
-		fields, msg, status, other := formError(err)
-		if other != nil {
-			u.serverError(w, r, other)
+		fields, msg, status, ok := u.formRefusal(w, r, err)
+		if !ok {
 			return
 		}
 		u.plansPage(w, r, status, view{"New": formFields(r.PostFormValue), "NewName": name, "NewDescription": desc,
@@ -86,9 +85,8 @@ func (u *UI) UpdatePlan(w http.ResponseWriter, r *http.Request) {
 	desc := r.PostFormValue("description")
 	_, _, err = u.Plans.Update(r.Context(), principal(r), name, &desc, limitsJSON(r.PostFormValue))
 	if err != nil {
-		fields, msg, status, other := formError(err)
-		if other != nil {
-			u.serverError(w, r, other)
+		fields, msg, status, ok := u.formRefusal(w, r, err)
+		if !ok {
 			return
 		}
 		u.render(w, r, status, "plan", view{"P": pv, "Fields": formFields(r.PostFormValue), "Description": desc,

@@ -37,9 +37,8 @@ func (u *UI) CreateToken(w http.ResponseWriter, r *http.Request) {
 	out, err := u.Tokens.Create(r.Context(), principal(r), tokens.NewToken{Name: form["name"], Role: form["role"],
 		User: form["user"], ExpiresIn: form["expires_in"]})
 	if err != nil {
-		fields, msg, status, other := formError(err)
-		if other != nil {
-			u.serverError(w, r, other)
+		fields, msg, status, ok := u.formRefusal(w, r, err)
+		if !ok {
 			return
 		}
 		u.tokensPage(w, r, status, view{"Form": form, "Errors": fields, "Message": msg})

@@ -37,9 +37,8 @@ func (u *UI) CreateUser(w http.ResponseWriter, r *http.Request) {
 	_, err := u.Customers.CreateStaff(r.Context(), principal(r), customers.NewStaff{Username: form["username"],
 		Name: form["name"], Email: form["email"], Role: form["role"], Password: r.PostFormValue("password")})
 	if err != nil {
-		fields, msg, status, other := formError(err)
-		if other != nil {
-			u.serverError(w, r, other)
+		fields, msg, status, ok := u.formRefusal(w, r, err)
+		if !ok {
 			return
 		}
 		u.usersPage(w, r, status, view{"Form": form, "Errors": fields, "Message": msg})
