@@ -189,7 +189,8 @@ func (q *Queries) FinishOperation(ctx context.Context, id string, opErr error, s
 	var o Operation
 	var next *string
 	err := q.db.QueryRow(ctx, `WITH fin AS (
-			UPDATE operations SET status = $2, error = $3, finished_at = now() WHERE id = $1 RETURNING `+opCols+`),
+			UPDATE operations SET status = $2, error = $3, finished_at = now(), params = params - 'root_hash'
+			WHERE id = $1 RETURNING `+opCols+`),
 		st AS (
 			UPDATE containers c SET last_state = $4 FROM fin
 			WHERE $4 <> '' AND c.ct_id = fin.ct_id AND c.last_state <> $4

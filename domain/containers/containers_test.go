@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/db/dbtest"
@@ -245,8 +246,8 @@ func TestResetPasswordGeneratesOnceAndStoresNoPassword(t *testing.T) {
 	if err := e.Store.Pool.QueryRow(ctx, `SELECT params::text FROM operations WHERE id = $1`, op.ID).Scan(&params); err != nil {
 		t.Fatal(err)
 	}
-	if params == "" || contains(params, generated) {
-		t.Fatalf("operation params %s keep the password", params)
+	if params == "" || contains(params, generated) || contains(params, "root_hash") {
+		t.Fatalf("operation params %s keep the password or its hash after it ran", params)
 	}
 }
 
@@ -257,4 +258,51 @@ func contains(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+// TestReusedCTIDShowsOnlyItsOwnOperations: a CTID given again after a
+// terminate shows its new owner the new container's operations only.
+func TestReusedCTIDShowsOnlyItsOwnOperations(t *testing.T) {
+	e := domaintest.New(t)
+	ctx := context.Background()
+	alice, bob := e.Customer(t, "alice"), e.Customer(t, "bob")
+	create(t, e, containers.CreateInput{CTID: ptr(101), Owner: "alice"})
+	old, _, err := e.Containers.ResetPassword(ctx, domaintest.Staff(), "101", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Wait(t, old.ID)
+	term, err := e.Containers.Terminate(ctx, domaintest.Staff(), "101")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Wait(t, term.ID)
+	// Rows are timestamped by the database's clock: the next life starts later.
+	time.Sleep(10 * time.Millisecond)
+	c := create(t, e, containers.CreateInput{CTID: ptr(101), Owner: "bob"})
+	list, err := e.Containers.Operations(ctx, bob, "101", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].Action != ops.ActionCreate || list[0].CreatedAt.Before(c.CreatedAt) {
+		t.Fatalf("bob sees %d operations on the new 101, want its create alone: %+v", len(list), list)
+	}
+	if _, err := e.Containers.Operation(ctx, bob, old.ID); domain.AsError(err) == nil || domain.AsError(err).Status != http.StatusNotFound {
+		t.Fatalf("bob reads alice's old operation: %v, want a 404", err)
+	}
+	if _, err := e.Containers.Operation(ctx, alice, old.ID); domain.AsError(err) == nil || domain.AsError(err).Status != http.StatusNotFound {
+		t.Fatalf("alice reads an operation of a container no longer hers: %v, want a 404", err)
+	}
+}
+
+func TestCustomerCannotEditStaffNotes(t *testing.T) {
+	e := domaintest.New(t)
+	ctx := context.Background()
+	alice := e.Customer(t, "alice")
+	create(t, e, containers.CreateInput{Owner: "alice"})
+	_, _, err := e.Containers.Update(ctx, alice, "101", containers.Update{Description: ptr("I pay less")})
+	refusal(t, err, http.StatusForbidden, "description")
+	if _, _, err := e.Containers.Update(ctx, alice, "101", containers.Update{Hostname: ptr("mine.example")}); err != nil {
+		t.Fatalf("a customer setting their hostname: %v", err)
+	}
 }

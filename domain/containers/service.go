@@ -196,8 +196,10 @@ func (s *Service) Operation(ctx context.Context, p db.Principal, id string) (db.
 		return op, err
 	}
 	if !p.IsStaff() {
+		// A customer sees the operations of their container's own life:
+		// not those of an earlier container that had the same CTID.
 		c, err := s.Store.GetContainer(ctx, op.CTID)
-		if errors.Is(err, db.ErrNotFound) || (err == nil && !policy.CanSee(p, c)) {
+		if errors.Is(err, db.ErrNotFound) || (err == nil && (!policy.CanSee(p, c) || op.CreatedAt.Before(c.CreatedAt))) {
 			return op, domain.NotFound("operation %q does not exist", id)
 		}
 		if err != nil {
@@ -207,13 +209,25 @@ func (s *Service) Operation(ctx context.Context, p db.Principal, id string) (db.
 	return op, nil
 }
 
-// Operations lists the latest operations on the container ref.
+// Operations lists the latest operations of the container ref, of its own
+// life only: a CTID used again does not show the operations of the
+// container that had it before.
 func (s *Service) Operations(ctx context.Context, p db.Principal, ref string, limit int) ([]db.Operation, error) {
 	c, err := s.Get(ctx, p, ref)
 	if err != nil {
 		return nil, err
 	}
-	return s.Store.ListOperations(ctx, c.CTID, limit)
+	list, err := s.Store.ListOperations(ctx, c.CTID, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := list[:0]
+	for _, o := range list {
+		if !o.CreatedAt.Before(c.CreatedAt) {
+			out = append(out, o)
+		}
+	}
+	return out, nil
 }
 
 // NextFreeCTID is the CTID a new container would get: free in the

@@ -51,10 +51,10 @@ func (s *Service) Update(ctx context.Context, p db.Principal, ref string, in Upd
 		policy.CheckNameservers(f, "nameserver", *in.Nameservers)
 		u.Nameservers = in.Nameservers
 	}
-	if !policy.MayChangeIdentity(p) && (in.OnBoot != nil || in.Name != nil || in.Plan != nil) {
+	if !policy.MayChangeIdentity(p) && (in.OnBoot != nil || in.Name != nil || in.Plan != nil || in.Description != nil) {
 		return nil, c, &domain.Error{Status: http.StatusForbidden, Code: "forbidden",
-			Message: "only staff can change a container's name, onboot or plan",
-			Fields:  map[string]string{"onboot": "staff only", "name": "staff only", "plan": "staff only"}}
+			Message: "only staff can change a container's name, onboot, plan or description",
+			Fields:  map[string]string{"onboot": "staff only", "name": "staff only", "plan": "staff only", "description": "staff only"}}
 	}
 	if in.Plan != nil {
 		// A plan change replaces the limits and applies them live; it is

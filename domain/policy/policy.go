@@ -52,6 +52,6 @@ func MayStartSuspended(p db.Principal) bool { return p.IsStaff() }
 // MayFreeze: freezing and thawing are for staff; customers stop and start.
 func MayFreeze(p db.Principal) bool { return p.IsStaff() }
 
-// MayChangeIdentity: a container's name, onboot and plan are staff's;
-// customers set the hostname, nameservers and description.
+// MayChangeIdentity: a container's name, onboot, plan and description
+// (staff's notes) are staff's; customers set the hostname and nameservers.
 func MayChangeIdentity(p db.Principal) bool { return p.IsStaff() }

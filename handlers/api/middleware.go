@@ -89,7 +89,9 @@ func (a *API) Idempotency(next http.Handler) http.Handler {
 		out := &recorder{ResponseWriter: w}
 		secrets := &secretFields{}
 		next.ServeHTTP(out, r.WithContext(context.WithValue(r.Context(), secretFieldsKey{}, secrets)))
-		ctx := r.Context()
+		// Recorded even when the client has gone away: its retry must get
+		// this answer, not run the request a second time.
+		ctx := context.WithoutCancel(r.Context())
 		if out.status >= 500 || out.status == 0 {
 			_ = a.Store.ReleaseIdempotencyKey(ctx, p.TokenID, key)
 			return

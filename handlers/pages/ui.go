@@ -16,6 +16,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/go-chi/chi/v5"
 
@@ -336,8 +337,11 @@ func redirectWithOp(w http.ResponseWriter, r *http.Request, page, id string) {
 
 // safeNext keeps a post-login redirect on this site.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.ContainsAny(next, "\r\n") {
+	// Browsers drop tabs and newlines from URLs ("/\t/evil" is "//evil")
+	// and read a backslash as a slash: no control character, and no second
+	// slash or backslash at the start.
+	if next == "" || !strings.HasPrefix(next, "/") || strings.IndexFunc(next, unicode.IsControl) >= 0 ||
+		strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
 		return "/"
 	}
 	return next

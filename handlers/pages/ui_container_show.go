@@ -48,7 +48,7 @@ func (u *UI) showContainer(w http.ResponseWriter, r *http.Request, status int, e
 			u.Log.Warn("container page: beancounters", "ctid", c.CTID, "err", err)
 		}
 	}
-	opsList, err := u.Store.ListOperations(ctx, c.CTID, 20)
+	opsList, err := u.Containers.Operations(ctx, p, strconv.Itoa(c.CTID), 20)
 	if err != nil {
 		u.serverError(w, r, err)
 		return
