@@ -3759,7 +3759,7 @@ type ClientInterface interface {
 
 	// PatchContainerWithBody Change a container's settings (vzctl set --save)
 	//
-	// Sets any of `name`, `hostname`, `nameserver`, `onboot` and `description`, or moves the container to another `plan`; fields left out are unchanged. Renaming (`name`), `onboot` and `plan` are for staff: a customer who sends any of them gets 403 `forbidden` with `fields` naming them. Customers may change hostname, nameserver and description of their own containers.
+	// Sets any of `name`, `hostname`, `nameserver`, `onboot` and `description`, or moves the container to another `plan`; fields left out are unchanged. Renaming (`name`), `onboot` and `plan` are for staff: a customer who sends any of them gets 403 `forbidden` with `fields` naming them. Customers may change the hostname and nameserver of their own containers; name, onboot, plan and description (staff's notes) are staff's (403 naming them).
 	//
 	// If the `hostname` or `nameservers` of a **ready** container actually change, they are applied inside the container by a `configure` operation: the answer is then **202** with that operation (the other fields are saved already). Otherwise the answer is **200** with the updated container (a container still being created picks the new settings up when it is made).
 	//
@@ -3774,7 +3774,7 @@ type ClientInterface interface {
 
 	// PatchContainer Change a container's settings (vzctl set --save)
 	//
-	// Sets any of `name`, `hostname`, `nameserver`, `onboot` and `description`, or moves the container to another `plan`; fields left out are unchanged. Renaming (`name`), `onboot` and `plan` are for staff: a customer who sends any of them gets 403 `forbidden` with `fields` naming them. Customers may change hostname, nameserver and description of their own containers.
+	// Sets any of `name`, `hostname`, `nameserver`, `onboot` and `description`, or moves the container to another `plan`; fields left out are unchanged. Renaming (`name`), `onboot` and `plan` are for staff: a customer who sends any of them gets 403 `forbidden` with `fields` naming them. Customers may change the hostname and nameserver of their own containers; name, onboot, plan and description (staff's notes) are staff's (403 naming them).
 	//
 	// If the `hostname` or `nameservers` of a **ready** container actually change, they are applied inside the container by a `configure` operation: the answer is then **202** with that operation (the other fields are saved already). Otherwise the answer is **200** with the updated container (a container still being created picks the new settings up when it is made).
 	//
@@ -4890,7 +4890,7 @@ func (c *Client) GetContainer(ctx context.Context, ref Ref, reqEditors ...Reques
 
 // PatchContainerWithBody Change a container's settings (vzctl set --save)
 //
-// Sets any of `name`, `hostname`, `nameserver`, `onboot` and `description`, or moves the container to another `plan`; fields left out are unchanged. Renaming (`name`), `onboot` and `plan` are for staff: a customer who sends any of them gets 403 `forbidden` with `fields` naming them. Customers may change hostname, nameserver and description of their own containers.
+// Sets any of `name`, `hostname`, `nameserver`, `onboot` and `description`, or moves the container to another `plan`; fields left out are unchanged. Renaming (`name`), `onboot` and `plan` are for staff: a customer who sends any of them gets 403 `forbidden` with `fields` naming them. Customers may change the hostname and nameserver of their own containers; name, onboot, plan and description (staff's notes) are staff's (403 naming them).
 //
 // If the `hostname` or `nameservers` of a **ready** container actually change, they are applied inside the container by a `configure` operation: the answer is then **202** with that operation (the other fields are saved already). Otherwise the answer is **200** with the updated container (a container still being created picks the new settings up when it is made).
 //
@@ -4915,7 +4915,7 @@ func (c *Client) PatchContainerWithBody(ctx context.Context, ref Ref, contentTyp
 
 // PatchContainer Change a container's settings (vzctl set --save)
 //
-// Sets any of `name`, `hostname`, `nameserver`, `onboot` and `description`, or moves the container to another `plan`; fields left out are unchanged. Renaming (`name`), `onboot` and `plan` are for staff: a customer who sends any of them gets 403 `forbidden` with `fields` naming them. Customers may change hostname, nameserver and description of their own containers.
+// Sets any of `name`, `hostname`, `nameserver`, `onboot` and `description`, or moves the container to another `plan`; fields left out are unchanged. Renaming (`name`), `onboot` and `plan` are for staff: a customer who sends any of them gets 403 `forbidden` with `fields` naming them. Customers may change the hostname and nameserver of their own containers; name, onboot, plan and description (staff's notes) are staff's (403 naming them).
 //
 // If the `hostname` or `nameservers` of a **ready** container actually change, they are applied inside the container by a `configure` operation: the answer is then **202** with that operation (the other fields are saved already). Otherwise the answer is **200** with the updated container (a container still being created picks the new settings up when it is made).
 //
@@ -10459,7 +10459,7 @@ type ClientWithResponsesInterface interface {
 
 	// PatchContainerWithBodyWithResponse Change a container's settings (vzctl set --save)
 	//
-	// Sets any of `name`, `hostname`, `nameserver`, `onboot` and `description`, or moves the container to another `plan`; fields left out are unchanged. Renaming (`name`), `onboot` and `plan` are for staff: a customer who sends any of them gets 403 `forbidden` with `fields` naming them. Customers may change hostname, nameserver and description of their own containers.
+	// Sets any of `name`, `hostname`, `nameserver`, `onboot` and `description`, or moves the container to another `plan`; fields left out are unchanged. Renaming (`name`), `onboot` and `plan` are for staff: a customer who sends any of them gets 403 `forbidden` with `fields` naming them. Customers may change the hostname and nameserver of their own containers; name, onboot, plan and description (staff's notes) are staff's (403 naming them).
 	//
 	// If the `hostname` or `nameservers` of a **ready** container actually change, they are applied inside the container by a `configure` operation: the answer is then **202** with that operation (the other fields are saved already). Otherwise the answer is **200** with the updated container (a container still being created picks the new settings up when it is made).
 	//
@@ -10474,7 +10474,7 @@ type ClientWithResponsesInterface interface {
 
 	// PatchContainerWithResponse Change a container's settings (vzctl set --save)
 	//
-	// Sets any of `name`, `hostname`, `nameserver`, `onboot` and `description`, or moves the container to another `plan`; fields left out are unchanged. Renaming (`name`), `onboot` and `plan` are for staff: a customer who sends any of them gets 403 `forbidden` with `fields` naming them. Customers may change hostname, nameserver and description of their own containers.
+	// Sets any of `name`, `hostname`, `nameserver`, `onboot` and `description`, or moves the container to another `plan`; fields left out are unchanged. Renaming (`name`), `onboot` and `plan` are for staff: a customer who sends any of them gets 403 `forbidden` with `fields` naming them. Customers may change the hostname and nameserver of their own containers; name, onboot, plan and description (staff's notes) are staff's (403 naming them).
 	//
 	// If the `hostname` or `nameservers` of a **ready** container actually change, they are applied inside the container by a `configure` operation: the answer is then **202** with that operation (the other fields are saved already). Otherwise the answer is **200** with the updated container (a container still being created picks the new settings up when it is made).
 	//
@@ -17602,7 +17602,7 @@ func (c *ClientWithResponses) GetContainerWithResponse(ctx context.Context, ref 
 
 // PatchContainerWithBodyWithResponse Change a container's settings (vzctl set --save)
 //
-// Sets any of `name`, `hostname`, `nameserver`, `onboot` and `description`, or moves the container to another `plan`; fields left out are unchanged. Renaming (`name`), `onboot` and `plan` are for staff: a customer who sends any of them gets 403 `forbidden` with `fields` naming them. Customers may change hostname, nameserver and description of their own containers.
+// Sets any of `name`, `hostname`, `nameserver`, `onboot` and `description`, or moves the container to another `plan`; fields left out are unchanged. Renaming (`name`), `onboot` and `plan` are for staff: a customer who sends any of them gets 403 `forbidden` with `fields` naming them. Customers may change the hostname and nameserver of their own containers; name, onboot, plan and description (staff's notes) are staff's (403 naming them).
 //
 // If the `hostname` or `nameservers` of a **ready** container actually change, they are applied inside the container by a `configure` operation: the answer is then **202** with that operation (the other fields are saved already). Otherwise the answer is **200** with the updated container (a container still being created picks the new settings up when it is made).
 //
@@ -17623,7 +17623,7 @@ func (c *ClientWithResponses) PatchContainerWithBodyWithResponse(ctx context.Con
 
 // PatchContainerWithResponse Change a container's settings (vzctl set --save)
 //
-// Sets any of `name`, `hostname`, `nameserver`, `onboot` and `description`, or moves the container to another `plan`; fields left out are unchanged. Renaming (`name`), `onboot` and `plan` are for staff: a customer who sends any of them gets 403 `forbidden` with `fields` naming them. Customers may change hostname, nameserver and description of their own containers.
+// Sets any of `name`, `hostname`, `nameserver`, `onboot` and `description`, or moves the container to another `plan`; fields left out are unchanged. Renaming (`name`), `onboot` and `plan` are for staff: a customer who sends any of them gets 403 `forbidden` with `fields` naming them. Customers may change the hostname and nameserver of their own containers; name, onboot, plan and description (staff's notes) are staff's (403 naming them).
 //
 // If the `hostname` or `nameservers` of a **ready** container actually change, they are applied inside the container by a `configure` operation: the answer is then **202** with that operation (the other fields are saved already). Otherwise the answer is **200** with the updated container (a container still being created picks the new settings up when it is made).
 //

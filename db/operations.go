@@ -176,7 +176,8 @@ func (q *Queries) ClaimOperation(ctx context.Context, id string) (Operation, boo
 // container's last state unless an operation queued after it has started
 // since (that one records its own). It returns the final row and the id of
 // the next pending operation on the same container ("" when there is
-// none), whose turn has come.
+// none), whose turn has come. A root password's hash leaves the params
+// then: root passwords are stored nowhere once written into the container.
 func (q *Queries) FinishOperation(ctx context.Context, id string, opErr error, state string) (Operation, string, error) {
 	status, msg := OpSucceeded, ""
 	if opErr != nil {
@@ -189,7 +190,8 @@ func (q *Queries) FinishOperation(ctx context.Context, id string, opErr error, s
 	var o Operation
 	var next *string
 	err := q.db.QueryRow(ctx, `WITH fin AS (
-			UPDATE operations SET status = $2, error = $3, finished_at = now(), params = params - 'root_hash'
+			UPDATE operations SET status = $2, error = $3, finished_at = now(),
+				params = CASE WHEN jsonb_typeof(params) = 'object' THEN params - 'root_hash' ELSE params END
 			WHERE id = $1 RETURNING `+opCols+`),
 		st AS (
 			UPDATE containers c SET last_state = $4 FROM fin
