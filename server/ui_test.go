@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -645,4 +646,41 @@ func TestUISessionCookieOnWebsocketOrigin(t *testing.T) {
 		t.Fatalf("session.json signed out: %d", pg.Status)
 	}
 	_ = time.Second
+}
+
+// TestUILoginLimitHoldsUnderParallelGuesses: a hundred wrong guesses at
+// once for one user get no more than the limit's worth of password
+// comparisons; the rest are 429s, and the right password among the late
+// ones does not sign in.
+func TestUILoginLimitHoldsUnderParallelGuesses(t *testing.T) {
+	p := newTestPanel(t, lxcdriver.NewFake(), "")
+	p.account("ops", db.RoleStaff, "correct horse")
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Go(func() {
+			pw := fmt.Sprintf("guess %d", i)
+			if i == 77 {
+				pw = "correct horse"
+			}
+			req, _ := http.NewRequest("POST", p.srv.URL+"/login", strings.NewReader(url.Values{"username": {"ops"}, "password": {pw}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Sec-Fetch-Site", "same-origin")
+			res, err := client.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			res.Body.Close()
+			mu.Lock()
+			statuses[res.StatusCode]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if tried := statuses[http.StatusUnauthorized] + statuses[http.StatusSeeOther]; tried > 5 || statuses[http.StatusTooManyRequests] < 95 {
+		t.Fatalf("answers %v: more than 5 guesses were compared", statuses)
+	}
 }

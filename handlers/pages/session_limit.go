@@ -46,39 +46,51 @@ func (l *loginLimiter) prune(key string, now time.Time) []time.Time {
 	return list
 }
 
-// blocked reports whether the address or username may not try now, and
-// how long until it may.
-func (l *loginLimiter) blocked(ip, username string) (bool, time.Duration) {
+// attempt counts a sign-in attempt as failed before its password is
+// compared, under one lock with the check, so that parallel guesses
+// cannot all pass the check first: it says whether the address or
+// username may try now, and how long until it may when not. An attempt
+// that then succeeds is forgotten with succeeded.
+func (l *loginLimiter) attempt(ip, username string) (bool, time.Duration, time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
 	var wait time.Duration
-	for _, k := range loginKeys(ip, username) {
+	keys := loginKeys(ip, username)
+	for _, k := range keys {
 		if list := l.prune(k, now); len(list) >= loginMaxFailures {
 			wait = max(wait, loginWindow-now.Sub(list[len(list)-loginMaxFailures]))
 		}
 	}
-	return wait > 0, wait
-}
-
-// failed records a failed attempt.
-func (l *loginLimiter) failed(ip, username string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
+	if wait > 0 {
+		return false, wait, now
+	}
 	if len(l.fail) > 100000 { // bound memory under a spray of usernames
 		for k := range l.fail {
 			l.prune(k, now)
 		}
 	}
-	for _, k := range loginKeys(ip, username) {
-		l.fail[k] = append(l.prune(k, now), now)
+	for _, k := range keys {
+		l.fail[k] = append(l.fail[k], now)
 	}
+	return true, 0, now
 }
 
-// succeeded forgets the username's failures (not the address's).
-func (l *loginLimiter) succeeded(username string) {
+// succeeded forgets the username's failures and the address's count of
+// this attempt (at), not the address's earlier failures.
+func (l *loginLimiter) succeeded(ip, username string, at time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.fail, loginKeys("", username)[1])
+	keys := loginKeys(ip, username)
+	delete(l.fail, keys[1])
+	list := l.fail[keys[0]]
+	for i := len(list) - 1; i >= 0; i-- {
+		if list[i].Equal(at) {
+			l.fail[keys[0]] = append(list[:i:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(l.fail[keys[0]]) == 0 {
+		delete(l.fail, keys[0])
+	}
 }

@@ -41,12 +41,6 @@ func (u *UI) Login(w http.ResponseWriter, r *http.Request) {
 	again := func(status int, f FieldErrors, msg string) {
 		u.render(w, r, status, "login", view{"Next": next, "Username": username, "Errors": f, "Message": msg})
 	}
-	if blocked, wait := u.logins.blocked(ip, username); blocked {
-		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
-		again(http.StatusTooManyRequests, FieldErrors{}, fmt.Sprintf(
-			"Too many failed sign-ins. Wait %s and try again.", wait.Round(time.Second)))
-		return
-	}
 	f := FieldErrors{}
 	if username == "" {
 		f.Add("username", "enter your username")
@@ -58,6 +52,15 @@ func (u *UI) Login(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusUnprocessableEntity, f, "")
 		return
 	}
+	// Counted as failed before the password is compared: parallel guesses
+	// cannot all slip past the limit.
+	ok, wait, at := u.logins.attempt(ip, username)
+	if !ok {
+		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
+		again(http.StatusTooManyRequests, FieldErrors{}, fmt.Sprintf(
+			"Too many failed sign-ins. Wait %s and try again.", wait.Round(time.Second)))
+		return
+	}
 	acc, hash, err := u.Store.AccountForLogin(r.Context(), username)
 	if err != nil && !errors.Is(err, db.ErrNotFound) {
 		u.serverError(w, r, err)
@@ -67,7 +70,6 @@ func (u *UI) Login(w http.ResponseWriter, r *http.Request) {
 		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
 	}
 	if hash == "" || bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
-		u.logins.failed(ip, username)
 		u.Log.Info("sign-in failed", "user", username, "ip", ip)
 		again(http.StatusUnauthorized, FieldErrors{"password": "wrong username or password"}, "")
 		return
@@ -80,7 +82,7 @@ func (u *UI) Login(w http.ResponseWriter, r *http.Request) {
 		u.serverError(w, r, err)
 		return
 	}
-	u.logins.succeeded(username)
+	u.logins.succeeded(ip, username, at)
 	_ = u.Store.Audit(r.Context(), db.AuditEntry{Actor: acc.Username + " (web)", ActorRole: acc.Role, Action: "session.login",
 		Details: map[string]any{"ip": ip}})
 	http.Redirect(w, r, next, http.StatusSeeOther)
