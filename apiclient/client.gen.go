@@ -1906,7 +1906,7 @@ type PatchTemplateRequest struct {
 
 // Plan Example: {"containers":3,"description":"1 CPU, 512M","limits":{"cpulimit":100,"numproc":{"barrier":128,"limit":128},"physpages":{"barrier":131072,"limit":131072},"swappages":{"barrier":65536,"limit":65536}},"name":"small"}
 type Plan struct {
-	// Containers How many containers are on the plan.
+	// Containers How many containers are on the plan: the farm's for staff, a customer token's own for a customer.
 	Containers  int    `json:"containers"`
 	Description string `json:"description"`
 

@@ -41,33 +41,68 @@ func ViewOf(p db.Plan) (View, error) {
 	return View{Name: p.Name, Description: p.Description, Limits: spec, Containers: p.Containers}, err
 }
 
-// List is every plan.
-func (s *Service) List(ctx context.Context) ([]View, error) {
+// List is every plan. Containers counts the farm's containers on each for
+// staff, and only the caller's own for a customer.
+func (s *Service) List(ctx context.Context, p db.Principal) ([]View, error) {
 	list, err := s.Store.ListPlans(ctx)
 	if err != nil {
 		return nil, err
 	}
+	mine, err := s.ownCounts(ctx, p)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]View, 0, len(list))
-	for _, p := range list {
-		v, err := ViewOf(p)
+	for _, pl := range list {
+		v, err := ViewOf(pl)
 		if err != nil {
 			return nil, err
+		}
+		if mine != nil {
+			v.Containers = mine[pl.ID]
 		}
 		out = append(out, v)
 	}
 	return out, nil
 }
 
-// Get finds plan name.
-func (s *Service) Get(ctx context.Context, name string) (View, error) {
-	p, err := s.Store.GetPlan(ctx, name)
+// Get finds plan name, counted as List counts.
+func (s *Service) Get(ctx context.Context, p db.Principal, name string) (View, error) {
+	pl, err := s.Store.GetPlan(ctx, name)
 	if errors.Is(err, db.ErrNotFound) {
 		return View{}, domain.NotFound("plan %q does not exist", name)
 	}
 	if err != nil {
 		return View{}, err
 	}
-	return ViewOf(p)
+	v, err := ViewOf(pl)
+	if err != nil {
+		return v, err
+	}
+	mine, err := s.ownCounts(ctx, p)
+	if mine != nil {
+		v.Containers = mine[pl.ID]
+	}
+	return v, err
+}
+
+// ownCounts is how many of a customer's containers are on each plan; nil
+// for staff, who see the farm's counts.
+func (s *Service) ownCounts(ctx context.Context, p db.Principal) (map[int64]int, error) {
+	if p.IsStaff() {
+		return nil, nil
+	}
+	list, err := s.Store.ListContainers(ctx, policy.OwnerScope(p))
+	if err != nil {
+		return nil, err
+	}
+	counts := map[int64]int{}
+	for _, c := range list {
+		if c.PlanID != nil {
+			counts[*c.PlanID]++
+		}
+	}
+	return counts, nil
 }
 
 // Create makes plan name (staff) with limits (a JSON object of vzctl

@@ -55,3 +55,31 @@ func TestPlanEditReachesEveryContainerOnIt(t *testing.T) {
 		t.Fatalf("a customer deleting a plan: %v, want 403", err)
 	}
 }
+
+// TestCustomersSeeTheirOwnCountsOnPlans: a customer reading the plans sees
+// how many of their own containers are on each, not the farm's.
+func TestCustomersSeeTheirOwnCountsOnPlans(t *testing.T) {
+	e := domaintest.New(t)
+	ctx := context.Background()
+	staff := domaintest.Staff()
+	alice := e.Customer(t, "alice")
+	e.Customer(t, "bob")
+	if _, err := e.Plans.Create(ctx, staff, "vps-s", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, owner := range []string{"alice", "bob", "bob"} {
+		op, err := e.Containers.Create(ctx, staff, containers.CreateInput{Template: "busybox", Plan: "vps-s", Owner: owner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Wait(t, op.ID)
+	}
+	all, err := e.Plans.Get(ctx, staff, "vps-s")
+	if err != nil || all.Containers != 3 {
+		t.Fatalf("staff count %d (%v), want 3", all.Containers, err)
+	}
+	mine, err := e.Plans.List(ctx, alice)
+	if err != nil || len(mine) != 1 || mine[0].Containers != 1 {
+		t.Fatalf("alice's view %+v (%v), want 1 container of hers", mine, err)
+	}
+}

@@ -39,7 +39,7 @@ type PlanView = plans.View
 
 // ListPlans is GET /api/v1/plans.
 func (a *API) ListPlans(w http.ResponseWriter, r *http.Request) {
-	out, err := a.Plans.List(r.Context())
+	out, err := a.Plans.List(r.Context(), principal(r))
 	if err != nil {
 		a.smartError(w, r, err)
 		return
@@ -49,7 +49,7 @@ func (a *API) ListPlans(w http.ResponseWriter, r *http.Request) {
 
 // GetPlan is GET /api/v1/plans/{name}.
 func (a *API) GetPlan(w http.ResponseWriter, r *http.Request) {
-	v, err := a.Plans.Get(r.Context(), urlParam(r, "name"))
+	v, err := a.Plans.Get(r.Context(), principal(r), urlParam(r, "name"))
 	if err != nil {
 		a.smartError(w, r, err)
 		return

@@ -23,7 +23,7 @@ func (u *UI) PlansPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (u *UI) plansPage(w http.ResponseWriter, r *http.Request, status int, v view) {
-	list, err := u.Plans.List(r.Context())
+	list, err := u.Plans.List(r.Context(), principal(r))
 	if err != nil {
 		u.serverError(w, r, err)
 		return
@@ -66,7 +66,7 @@ func (u *UI) CreatePlan(w http.ResponseWriter, r *http.Request) {
 // PlanPage is GET /plans/{name} (staff): edit a plan's description and
 // limits; changed limits are applied to every container on it.
 func (u *UI) PlanPage(w http.ResponseWriter, r *http.Request) {
-	pv, err := u.Plans.Get(r.Context(), chi.URLParam(r, "name"))
+	pv, err := u.Plans.Get(r.Context(), principal(r), chi.URLParam(r, "name"))
 	if err != nil {
 		u.pageError(w, r, err)
 		return
@@ -77,7 +77,7 @@ func (u *UI) PlanPage(w http.ResponseWriter, r *http.Request) {
 // UpdatePlan is POST /plans/{name}: the API's plan PATCH.
 func (u *UI) UpdatePlan(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
-	pv, err := u.Plans.Get(r.Context(), name)
+	pv, err := u.Plans.Get(r.Context(), principal(r), name)
 	if err != nil {
 		u.pageError(w, r, err)
 		return
