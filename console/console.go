@@ -377,3 +377,26 @@ func OwnerKey(p db.Principal) string {
 	}
 	return "token:" + strconv.FormatInt(p.TokenID, 10)
 }
+
+// EndUser is for a user whose account was disabled: their outstanding
+// tickets are spent and every session they opened, or on one of ctids
+// (their containers), ends at once; viewers are told why.
+func (m *Manager) EndUser(userID int64, ctids []int) {
+	m.tickets.SpendUser(userID)
+	owner := "user:" + strconv.FormatInt(userID, 10)
+	theirs := map[int]bool{}
+	for _, id := range ctids {
+		theirs[id] = true
+	}
+	m.mu.Lock()
+	var stop []*Session
+	for _, s := range m.sessions {
+		if s.Owner == owner || theirs[s.CTID] {
+			stop = append(stop, s)
+		}
+	}
+	m.mu.Unlock()
+	for _, s := range stop {
+		s.Stop(EndClosed, "the account was disabled")
+	}
+}

@@ -427,3 +427,58 @@ func TestOwnerKey(t *testing.T) {
 		t.Errorf("staff token: %q", got)
 	}
 }
+
+// TestEndUserEndsTheirSessionsAndTickets: disabling a customer ends their
+// shells and the sessions on their containers, and spends their tickets;
+// others' are untouched.
+func TestEndUserEndsTheirSessionsAndTickets(t *testing.T) {
+	m, f := testManager(t, Config{})
+	ctx := context.Background()
+	if err := f.Create(ctx, "102", lxcdriver.CreateOptions{Template: "busybox"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Start(ctx, "102"); err != nil {
+		t.Fatal(err)
+	}
+	mine, err := m.Open(ctx, OpenOptions{Kind: KindShell, CTID: 101, Owner: "user:7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	staffOnMine, err := m.Open(ctx, OpenOptions{Kind: KindConsole, CTID: 101, Owner: "user:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := m.Open(ctx, OpenOptions{Kind: KindShell, CTID: 102, Owner: "user:8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seven, eight := int64(7), int64(8)
+	secret, _, err := m.MintTicket(Ticket{Principal: db.Principal{UserID: &seven}, CTID: 101, Kind: KindShell})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, _, err := m.MintTicket(Ticket{Principal: db.Principal{UserID: &eight}, CTID: 102, Kind: KindShell})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.EndUser(7, []int{101})
+	for _, s := range []*Session{mine, staffOnMine} {
+		select {
+		case <-s.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatalf("session %s on 101 still open", s.Kind)
+		}
+		if end := s.End(); end.Reason != EndClosed {
+			t.Errorf("%s ended %+v, want closed", s.Kind, end)
+		}
+	}
+	if other.Ended() {
+		t.Error("another customer's shell ended")
+	}
+	if _, err := m.RedeemTicket(secret); !errors.Is(err, ErrBadTicket) {
+		t.Errorf("the disabled user's ticket: %v, want spent", err)
+	}
+	if _, err := m.RedeemTicket(kept); err != nil {
+		t.Errorf("another user's ticket: %v", err)
+	}
+}

@@ -84,3 +84,14 @@ func (ts *tickets) Redeem(secret string) (Ticket, error) {
 	}
 	return t, nil
 }
+
+// SpendUser removes every outstanding ticket of userID.
+func (ts *tickets) SpendUser(userID int64) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for k, t := range ts.m {
+		if t.Principal.UserID != nil && *t.Principal.UserID == userID {
+			delete(ts.m, k)
+		}
+	}
+}

@@ -140,9 +140,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 		return nil, fmt.Errorf("river: %w", err)
 	}
 	queue := &ops.Queue{Client: a.River, Runner: a.runner}
-	a.Services = services.New(services.Deps{Store: a.Store, Drv: drv, Queue: queue, Log: log,
-		Host: HostResources(), TemplateCacheDir: cfg.TemplateCacheDir()})
 	a.Console = console.NewManager(console.Config{IdleTimeout: cfg.ConsoleIdleTimeout}, drv, log.With("component", "console"))
+	a.Services = services.New(services.Deps{Store: a.Store, Drv: drv, Queue: queue, Log: log,
+		Host: HostResources(), TemplateCacheDir: cfg.TemplateCacheDir(), Terminals: a.Console})
 	sessions := &auth.Sessions{Store: a.Store, Log: log, CookieSecure: cfg.CookieSecure}
 	a.API = &api.API{Set: a.Services, Store: a.Store, Drv: drv, Hub: a.Hub, Log: log, Mon: a.Mon, Bus: a.Bus,
 		Sessions: sessions, AllowedOrigins: cfg.AllowedOrigins, Console: a.Console}

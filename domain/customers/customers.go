@@ -22,6 +22,15 @@ import (
 type Service struct {
 	Store *db.Store
 	Log   *slog.Logger
+	// Terminals, when set, ends the terminal sessions of an account that
+	// is disabled.
+	Terminals Terminals
+}
+
+// Terminals ends the console and shell sessions a user opened or that run
+// on ctids, their containers, and spends their terminal tickets.
+type Terminals interface {
+	EndUser(userID int64, ctids []int)
 }
 
 // NewCustomer is a customer account to make; Password nil: none yet (a
@@ -137,9 +146,21 @@ func (s *Service) Update(ctx context.Context, p db.Principal, id string, in Chan
 		return c, err
 	}
 	if in.Disabled != nil && *in.Disabled {
-		// A disabled customer is signed out everywhere at once.
+		// A disabled customer is signed out everywhere at once, their
+		// consoles and shells included.
 		if err := s.Store.DeleteUserSessions(ctx, c.ID, nil); err != nil {
 			return c, err
+		}
+		if s.Terminals != nil {
+			owned, err := s.Store.ListContainers(ctx, &c.ID)
+			if err != nil {
+				return c, err
+			}
+			ctids := make([]int, 0, len(owned))
+			for _, ct := range owned {
+				ctids = append(ctids, ct.CTID)
+			}
+			s.Terminals.EndUser(c.ID, ctids)
 		}
 	}
 	details := map[string]any{"customer": c.ID}

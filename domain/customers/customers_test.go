@@ -12,6 +12,7 @@ import (
 	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/db/dbtest"
 	"github.com/ctpanel/ctpanel/domain"
+	"github.com/ctpanel/ctpanel/domain/containers"
 	"github.com/ctpanel/ctpanel/domain/customers"
 	"github.com/ctpanel/ctpanel/domain/domaintest"
 )
@@ -64,10 +65,25 @@ func TestCustomerRulesAreTheSameForEveryCaller(t *testing.T) {
 	_ = c
 }
 
+// terminals records what EndUser was asked to end.
+type terminals struct {
+	user  int64
+	ctids []int
+}
+
+func (r *terminals) EndUser(userID int64, ctids []int) { r.user, r.ctids = userID, ctids }
+
 func TestDisablingACustomerEndsTheirSessions(t *testing.T) {
 	e := domaintest.New(t)
 	ctx := context.Background()
 	alice := e.Customer(t, "alice")
+	ended := &terminals{}
+	e.Customers.Terminals = ended
+	op, err := e.Containers.Create(ctx, domaintest.Staff(), containers.CreateInput{Template: "busybox", Owner: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Wait(t, op.ID)
 	if err := e.Store.CreateSession(ctx, db.NewSession{IDHash: db.HashToken("s1"), UserID: *alice.UserID, CSRFToken: "c",
 		ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
@@ -80,6 +96,9 @@ func TestDisablingACustomerEndsTheirSessions(t *testing.T) {
 	}
 	if _, err := e.Store.UseSession(ctx, db.HashToken("s1"), time.Hour); !errors.Is(err, db.ErrNotFound) {
 		t.Fatalf("the session after disabling: %v, want gone", err)
+	}
+	if ended.user != *alice.UserID || len(ended.ctids) != 1 || ended.ctids[0] != op.CTID {
+		t.Fatalf("terminals ended for %d on %v, want alice's (%d) on [%d]", ended.user, ended.ctids, *alice.UserID, op.CTID)
 	}
 	if _, err := e.Customers.CreatePasswordLink(ctx, domaintest.Staff(), strconv.FormatInt(*alice.UserID, 10), nil); status(err) != http.StatusConflict {
 		t.Fatalf("a password link for a disabled customer: %v, want 409", err)
