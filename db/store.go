@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -87,6 +88,14 @@ func uniqueViolation(err error) (string, bool) {
 		return pgErr.ConstraintName, true
 	}
 	return "", false
+}
+
+// IsDataException reports whether PostgreSQL refused a value itself (SQL
+// state class 22: a NUL byte in text, a number out of range, ...): the
+// caller's input, not a fault of ctpanel's.
+func IsDataException(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22")
 }
 
 // ConflictError says which unique field a write collided on.

@@ -99,6 +99,11 @@ func AsError(err error) *Error {
 		return Conflict("the container has no disk of its own")
 	case errors.Is(err, lxcdriver.ErrRunning):
 		return Conflict("container is running")
+	case db.IsDataException(err):
+		// What the policy's rules did not catch and the database refused:
+		// a NUL byte in a reference, a number out of range.
+		return Errorf(http.StatusBadRequest, "invalid_value", "a value in the request is not one the database can hold "+
+			"(text with a NUL byte, a number out of range)")
 	}
 	return nil
 }

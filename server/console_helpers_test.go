@@ -16,7 +16,7 @@ import (
 // termClient is a terminal websocket as a test drives it: it collects
 // the binary output and the JSON messages until the connection closes.
 type termClient struct {
-	t    *testing.T
+	t    testing.TB
 	conn *websocket.Conn
 
 	mu       sync.Mutex

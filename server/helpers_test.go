@@ -21,7 +21,7 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 
 // testPanel is a ctpanel on a fresh database, served by httptest.
 type testPanel struct {
-	t     *testing.T
+	t     testing.TB
 	app   *App
 	srv   *httptest.Server
 	admin string
@@ -35,7 +35,7 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
-func newTestPanel(t *testing.T, drv lxcdriver.Driver, lxcPath string) *testPanel {
+func newTestPanel(t testing.TB, drv lxcdriver.Driver, lxcPath string) *testPanel {
 	t.Helper()
 	cfg := Config{DatabaseURL: dbtest.URL(t), DataDir: t.TempDir(), LXCPath: lxcPath, LogLevel: "warn", Listen: "127.0.0.1:0"}
 	app, err := Open(context.Background(), cfg, testLogger(), drv)
@@ -93,7 +93,7 @@ type response struct {
 	Body   []byte
 }
 
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.Body, &m); err != nil {
@@ -103,7 +103,7 @@ func (r response) json(t *testing.T) map[string]any {
 }
 
 // errorField returns error.fields[field] of an error response.
-func (r response) errorField(t *testing.T, field string) string {
+func (r response) errorField(t testing.TB, field string) string {
 	t.Helper()
 	e, _ := r.json(t)["error"].(map[string]any)
 	if e == nil {

@@ -74,7 +74,7 @@ func TestOpenAPIDocumentValidates(t *testing.T) {
 // the document, and so is its answer; a mismatch fails the test. Websocket
 // upgrades are only checked to be documented; requests marked with
 // malformedHeader have only their answer checked.
-func validateAgainstOpenAPI(t *testing.T, next http.Handler) http.Handler {
+func validateAgainstOpenAPI(t testing.TB, next http.Handler) http.Handler {
 	t.Helper()
 	if _, err := openAPIRouter(); err != nil {
 		t.Fatalf("openapi router: %v", err)

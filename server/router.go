@@ -97,7 +97,7 @@ func Router(a *api.API, ui *pages.UI) chi.Router {
 	})
 
 	r.Route("/api/v1", func(r chi.Router) {
-		r.Use(a.Authenticate, a.AuditCalls, a.Idempotency)
+		r.Use(a.RefuseControlChars, a.Authenticate, a.AuditCalls, a.Idempotency)
 		r.Get("/templates", a.ListTemplates)
 		r.Get("/templates/{name}", a.GetTemplate)
 		r.With(a.RequireStaff).Put("/templates/{name}", a.PutTemplate)

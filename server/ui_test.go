@@ -24,7 +24,7 @@ import (
 // browser is an HTTP client with a cookie jar that does not follow
 // redirects, so a test sees each answer of the panel's pages.
 type browser struct {
-	t    *testing.T
+	t    testing.TB
 	p    *testPanel
 	c    *http.Client
 	csrf string
@@ -682,5 +682,24 @@ func TestUILoginLimitHoldsUnderParallelGuesses(t *testing.T) {
 	wg.Wait()
 	if tried := statuses[http.StatusUnauthorized] + statuses[http.StatusSeeOther]; tried > 5 || statuses[http.StatusTooManyRequests] < 95 {
 		t.Fatalf("answers %v: more than 5 guesses were compared", statuses)
+	}
+}
+
+// TestUIControlCharactersAreRefused: a control character in a page's
+// address or a NUL byte in a form is a 4xx page, never a 500.
+func TestUIControlCharactersAreRefused(t *testing.T) {
+	p := newTestPanel(t, lxcdriver.NewFake(), "")
+	p.account("ops", db.RoleStaff, "correct horse")
+	b := p.browser()
+	b.mustLogin("ops", "correct horse")
+	b.expect(b.get("/containers/%00"), http.StatusBadRequest, "control character")
+	b.expect(b.get("/audit?q=%0A"), http.StatusBadRequest)
+	pg := b.post("/customers", url.Values{"username": {"acme\x00"}, "name": {"ACME"}})
+	if pg.Status < 400 || pg.Status >= 500 {
+		t.Fatalf("a NUL in a form: %d, want a 4xx", pg.Status)
+	}
+	pg = b.post("/plans", url.Values{"name": {"small"}, "description": {"a\x00b"}})
+	if pg.Status < 400 || pg.Status >= 500 {
+		t.Fatalf("a NUL in a plan's description: %d, want a 4xx: %s", pg.Status, pg.Body)
 	}
 }

@@ -71,6 +71,18 @@ func (a *API) authenticateSession(w http.ResponseWriter, r *http.Request, next h
 	next.ServeHTTP(w, auth.WithSession(r, s))
 }
 
+// RefuseControlChars answers 400 naming the path or query parameter that
+// holds a control character, before anything looks it up.
+func (a *API) RefuseControlChars(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if field := auth.ControlCharIn(r); field != "" {
+			a.smartError(w, r, invalidParam(field, "must not contain control characters"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // RequireStaff refuses customers before the handler runs: the route runs
 // the farm, not one VPS. (The domain checks again: this only answers
 // early, and before a body is read.)

@@ -61,10 +61,19 @@ const maxBody = 1 << 20
 // types, trailing data and oversize bodies are 400s naming the problem.
 // An empty body leaves dst as it is when allowEmpty.
 func decodeJSON(w http.ResponseWriter, r *http.Request, dst any, allowEmpty bool) error {
-	body := http.MaxBytesReader(w, r.Body, maxBody)
-	dec := json.NewDecoder(body)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		return jsonError(err)
+	}
+	if bytes.Contains(body, []byte(`\u0000`)) {
+		if field := nulField(body); field != "" {
+			return &APIError{Status: http.StatusBadRequest, Code: "bad_json",
+				Message: field + " must not contain a NUL byte", Fields: map[string]string{field: "must not contain a NUL byte"}}
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(dst)
+	err = dec.Decode(dst)
 	if errors.Is(err, io.EOF) {
 		if allowEmpty {
 			return nil
@@ -115,4 +124,48 @@ func jsonError(err error) error {
 func invalidParam(name, reason string) error {
 	return &APIError{Status: http.StatusBadRequest, Code: "invalid_parameter",
 		Message: name + " " + reason, Fields: map[string]string{name: reason}}
+}
+
+// nulField is the first field of a JSON body whose text (or name) holds a
+// NUL byte, as "ssh_keys[0]" or "limits.numproc"; "" when none does.
+func nulField(body []byte) string {
+	var v any
+	if json.Unmarshal(body, &v) != nil {
+		return "" // the decoder names what is wrong with it
+	}
+	return nulIn(v, "")
+}
+
+func nulIn(v any, at string) string {
+	name := func(k string) string {
+		if at == "" {
+			return k
+		}
+		return at + "." + k
+	}
+	switch v := v.(type) {
+	case string:
+		if strings.ContainsRune(v, 0) {
+			if at == "" {
+				return "body"
+			}
+			return at
+		}
+	case map[string]any:
+		for k, e := range v {
+			if strings.ContainsRune(k, 0) {
+				return name(strings.ReplaceAll(k, "\x00", ""))
+			}
+			if f := nulIn(e, name(k)); f != "" {
+				return f
+			}
+		}
+	case []any:
+		for i, e := range v {
+			if f := nulIn(e, at+"["+strconv.Itoa(i)+"]"); f != "" {
+				return f
+			}
+		}
+	}
+	return ""
 }

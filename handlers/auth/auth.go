@@ -9,6 +9,8 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"strings"
+	"unicode"
 
 	"github.com/ctpanel/ctpanel/db"
 )
@@ -38,4 +40,25 @@ func ClientIP(r *http.Request) string {
 // SafeMethod: a request that changes nothing (no CSRF check needed).
 func SafeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// ControlCharIn names the part of a request's URL that holds a control
+// character (a NUL byte, a tab, a newline): "path", or the query
+// parameter's name; "" when none does. No name, reference or value the
+// panel takes in a URL has one.
+func ControlCharIn(r *http.Request) string {
+	if strings.IndexFunc(r.URL.Path, unicode.IsControl) >= 0 {
+		return "path"
+	}
+	for k, vs := range r.URL.Query() {
+		if strings.IndexFunc(k, unicode.IsControl) >= 0 {
+			return "query"
+		}
+		for _, v := range vs {
+			if strings.IndexFunc(v, unicode.IsControl) >= 0 {
+				return k
+			}
+		}
+	}
+	return ""
 }

@@ -116,6 +116,11 @@ func (u *UI) Secure(next http.Handler) http.Handler {
 	protected := u.cop.Handler(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		auth.SetPageHeaders(w.Header())
+		if field := auth.ControlCharIn(r); field != "" {
+			u.renderError(w, r, http.StatusBadRequest, "Bad address",
+				"The address has a control character in its "+field+". Follow a link of the panel's instead.")
+			return
+		}
 		protected.ServeHTTP(w, r)
 	})
 }
