@@ -44,6 +44,7 @@ const (
 	DefaultMaxShells    = 8
 	DefaultMaxViewers   = 16
 	DefaultMaxSessions  = 512
+	DefaultMaxPerOwner  = 16
 	DefaultStateEvery   = 2 * time.Second
 	DefaultViewerStall  = 10 * time.Second
 	viewerQueue         = 64
@@ -69,6 +70,9 @@ type Config struct {
 	MaxViewers int
 	// MaxSessions bounds all sessions.
 	MaxSessions int
+	// MaxPerOwner bounds the shell sessions one user (or token) has open
+	// across the farm, so that no one customer can spend MaxSessions.
+	MaxPerOwner int
 	// StateEvery is how often a session checks whether its container
 	// was frozen, thawed or stopped.
 	StateEvery time.Duration
@@ -95,6 +99,7 @@ func (c Config) withDefaults() Config {
 	def(&c.MaxShells, DefaultMaxShells)
 	def(&c.MaxViewers, DefaultMaxViewers)
 	def(&c.MaxSessions, DefaultMaxSessions)
+	def(&c.MaxPerOwner, DefaultMaxPerOwner)
 	defDur(&c.StateEvery, DefaultStateEvery)
 	defDur(&c.ViewerStall, DefaultViewerStall)
 	return c
@@ -239,10 +244,13 @@ func (m *Manager) openConsole(ctx context.Context, o OpenOptions) (*Session, err
 
 func (m *Manager) openShell(ctx context.Context, o OpenOptions) (*Session, error) {
 	m.mu.Lock()
-	n := 0
+	n, mine := 0, 0
 	for _, s := range m.sessions {
 		if s.Kind == KindShell && s.CTID == o.CTID {
 			n++
+		}
+		if s.Kind == KindShell && o.Owner != "" && s.Owner == o.Owner && !s.Ended() {
+			mine++
 		}
 	}
 	switch {
@@ -252,6 +260,9 @@ func (m *Manager) openShell(ctx context.Context, o OpenOptions) (*Session, error
 	case n >= m.cfg.MaxShells:
 		m.mu.Unlock()
 		return nil, fmt.Errorf("%w: container %d has %d shell sessions; close one first", ErrTooMany, o.CTID, n)
+	case mine >= m.cfg.MaxPerOwner:
+		m.mu.Unlock()
+		return nil, fmt.Errorf("%w: you have %d shell sessions open; close one first", ErrTooMany, mine)
 	case len(m.sessions) >= m.cfg.MaxSessions:
 		m.mu.Unlock()
 		return nil, fmt.Errorf("%w: %d sessions are open", ErrTooMany, len(m.sessions))

@@ -482,3 +482,39 @@ func TestEndUserEndsTheirSessionsAndTickets(t *testing.T) {
 		t.Errorf("another user's ticket: %v", err)
 	}
 }
+
+// TestOneOwnerCannotSpendEveryonesTerminals: tickets and shells are capped
+// per user (or token) as well as farm-wide.
+func TestOneOwnerCannotSpendEveryonesTerminals(t *testing.T) {
+	m, f := testManager(t, Config{MaxPerOwner: 2})
+	ctx := context.Background()
+	if err := f.Create(ctx, "102", lxcdriver.CreateOptions{Template: "busybox"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Start(ctx, "102"); err != nil {
+		t.Fatal(err)
+	}
+	for _, ct := range []int{101, 102} {
+		if _, err := m.Open(ctx, OpenOptions{Kind: KindShell, CTID: ct, Owner: "user:1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m.Open(ctx, OpenOptions{Kind: KindShell, CTID: 102, Owner: "user:1"}); !errors.Is(err, ErrTooMany) {
+		t.Fatalf("a third shell for one owner: %v, want ErrTooMany", err)
+	}
+	if _, err := m.Open(ctx, OpenOptions{Kind: KindShell, CTID: 102, Owner: "user:2"}); err != nil {
+		t.Fatalf("another owner's shell: %v", err)
+	}
+	one, two := int64(1), int64(2)
+	for i := range maxTicketsPerOwner {
+		if _, _, err := m.MintTicket(Ticket{Principal: db.Principal{UserID: &one}, CTID: 101, Kind: KindConsole}); err != nil {
+			t.Fatalf("ticket %d: %v", i, err)
+		}
+	}
+	if _, _, err := m.MintTicket(Ticket{Principal: db.Principal{UserID: &one}, CTID: 101, Kind: KindConsole}); !errors.Is(err, ErrTooMany) {
+		t.Fatalf("one ticket too many for one user: %v, want ErrTooMany", err)
+	}
+	if _, _, err := m.MintTicket(Ticket{Principal: db.Principal{UserID: &two}, CTID: 102, Kind: KindConsole}); err != nil {
+		t.Fatalf("another user's ticket: %v", err)
+	}
+}

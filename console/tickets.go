@@ -11,10 +11,12 @@ import (
 	"github.com/ctpanel/ctpanel/db"
 )
 
-// Ticket lifetime and how many may be outstanding at once.
+// Ticket lifetime and how many may be outstanding at once, in all and
+// for one user (or token): no one customer can spend the farm's.
 const (
-	TicketTTL  = 30 * time.Second
-	maxTickets = 10000
+	TicketTTL          = 30 * time.Second
+	maxTickets         = 10000
+	maxTicketsPerOwner = 32
 )
 
 // ErrBadTicket is any ticket that does not open anything: unknown, used
@@ -65,6 +67,15 @@ func (ts *tickets) Mint(t Ticket) (string, Ticket, error) {
 	}
 	if len(ts.m) >= maxTickets {
 		return "", t, fmt.Errorf("%w: %d tickets are outstanding", ErrTooMany, len(ts.m))
+	}
+	owner, mine := OwnerKey(t.Principal), 0
+	for _, old := range ts.m {
+		if now.Before(old.Expires) && OwnerKey(old.Principal) == owner {
+			mine++
+		}
+	}
+	if mine >= maxTicketsPerOwner {
+		return "", t, fmt.Errorf("%w: %d of your tickets are outstanding", ErrTooMany, mine)
 	}
 	ts.m[secret] = t
 	return secret, t, nil
