@@ -258,7 +258,7 @@ func TestUILoginRateLimited(t *testing.T) {
 	if b.cookie() != nil {
 		t.Fatal("signed in while rate-limited")
 	}
-	// Another address is limited by the username too.
+	// Another browser from the same address is limited too.
 	other := p.browser()
 	other.expect(other.login("ops", "correct horse"), http.StatusTooManyRequests)
 }

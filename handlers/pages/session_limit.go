@@ -6,12 +6,22 @@ import (
 	"time"
 )
 
-// Sign-in attempts: this many failures within loginWindow, from one
-// address or for one username, and further attempts are refused until
-// the oldest failure is loginWindow old.
+// Sign-in attempts are limited three ways, so that guessing is slow but
+// no one can lock out a whole office or the admin:
+//   - one address trying one username: loginMaxFailures failures within
+//     loginWindow, then refused until the oldest is loginWindow old;
+//   - one address trying any usernames: loginMaxPerAddress failures
+//     (a spray across accounts);
+//   - one username from any addresses: after loginUserFree failures a
+//     backoff, each further attempt waiting 2^(n-loginUserFree) seconds
+//     after the last failure (at most loginMaxBackoff), rather than a
+//     lockout anyone could keep up.
 const (
-	loginMaxFailures = 5
-	loginWindow      = 5 * time.Minute
+	loginMaxFailures   = 5
+	loginMaxPerAddress = 50
+	loginUserFree      = 10
+	loginMaxBackoff    = 5 * time.Minute
+	loginWindow        = 5 * time.Minute
 )
 
 // loginLimiter counts failed sign-ins in memory (ctpanel runs on one
@@ -26,8 +36,11 @@ func newLoginLimiter() *loginLimiter {
 	return &loginLimiter{now: time.Now, fail: map[string][]time.Time{}}
 }
 
-func loginKeys(ip, username string) []string {
-	return []string{"ip:" + ip, "user:" + strings.ToLower(strings.TrimSpace(username))}
+// loginKeys are the counters an attempt goes to: the address and
+// username together, the address, the username.
+func loginKeys(ip, username string) [3]string {
+	user := strings.ToLower(strings.TrimSpace(username))
+	return [3]string{"pair:" + ip + "|" + user, "ip:" + ip, "user:" + user}
 }
 
 // prune drops failures older than the window; the caller holds mu.
@@ -48,19 +61,23 @@ func (l *loginLimiter) prune(key string, now time.Time) []time.Time {
 
 // attempt counts a sign-in attempt as failed before its password is
 // compared, under one lock with the check, so that parallel guesses
-// cannot all pass the check first: it says whether the address or
-// username may try now, and how long until it may when not. An attempt
-// that then succeeds is forgotten with succeeded.
+// cannot all pass the check first: it says whether the attempt may go
+// ahead, and how long until one may when not. An attempt that then
+// succeeds is forgotten with succeeded.
 func (l *loginLimiter) attempt(ip, username string) (bool, time.Duration, time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	var wait time.Duration
 	keys := loginKeys(ip, username)
-	for _, k := range keys {
-		if list := l.prune(k, now); len(list) >= loginMaxFailures {
-			wait = max(wait, loginWindow-now.Sub(list[len(list)-loginMaxFailures]))
+	var wait time.Duration
+	for k, most := range map[string]int{keys[0]: loginMaxFailures, keys[1]: loginMaxPerAddress} {
+		if list := l.prune(k, now); len(list) >= most {
+			wait = max(wait, loginWindow-now.Sub(list[len(list)-most]))
 		}
+	}
+	if list := l.prune(keys[2], now); len(list) >= loginUserFree {
+		backoff := min(loginMaxBackoff, time.Second<<min(len(list)-loginUserFree, 20))
+		wait = max(wait, backoff-now.Sub(list[len(list)-1]))
 	}
 	if wait > 0 {
 		return false, wait, now
@@ -76,21 +93,23 @@ func (l *loginLimiter) attempt(ip, username string) (bool, time.Duration, time.T
 	return true, 0, now
 }
 
-// succeeded forgets the username's failures and the address's count of
-// this attempt (at), not the address's earlier failures.
+// succeeded forgets the username's failures (from this address and from
+// any) and the address's count of this attempt (at), not the address's
+// earlier failures.
 func (l *loginLimiter) succeeded(ip, username string, at time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	keys := loginKeys(ip, username)
-	delete(l.fail, keys[1])
-	list := l.fail[keys[0]]
+	delete(l.fail, keys[0])
+	delete(l.fail, keys[2])
+	list := l.fail[keys[1]]
 	for i := len(list) - 1; i >= 0; i-- {
 		if list[i].Equal(at) {
-			l.fail[keys[0]] = append(list[:i:i], list[i+1:]...)
+			l.fail[keys[1]] = append(list[:i:i], list[i+1:]...)
 			break
 		}
 	}
-	if len(l.fail[keys[0]]) == 0 {
-		delete(l.fail, keys[0])
+	if len(l.fail[keys[1]]) == 0 {
+		delete(l.fail, keys[1])
 	}
 }

@@ -30,8 +30,9 @@ func (u *UI) LoginPage(w http.ResponseWriter, r *http.Request) {
 	u.render(w, r, http.StatusOK, "login", view{"Next": safeNext(r.URL.Query().Get("next")), "Done": r.URL.Query().Get("done")})
 }
 
-// Login is POST /login {username, password, next}: failures are counted
-// per address and per username, and the sixth within five minutes is a 429.
+// Login is POST /login {username, password, next}: attempts are limited
+// per address and username, per address and per username (see
+// loginLimiter); a refused one is a 429.
 func (u *UI) Login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	username := strings.TrimSpace(r.PostFormValue("username"))
