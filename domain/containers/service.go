@@ -206,6 +206,7 @@ func (s *Service) Operation(ctx context.Context, p db.Principal, id string) (db.
 			return op, err
 		}
 	}
+	op.Error = policy.ErrorFor(p, op.Error)
 	return op, nil
 }
 
@@ -224,6 +225,7 @@ func (s *Service) Operations(ctx context.Context, p db.Principal, ref string, li
 	out := list[:0]
 	for _, o := range list {
 		if !o.CreatedAt.Before(c.CreatedAt) {
+			o.Error = policy.ErrorFor(p, o.Error)
 			out = append(out, o)
 		}
 	}

@@ -4,6 +4,8 @@
 package policy
 
 import (
+	"regexp"
+
 	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/domain"
 )
@@ -55,3 +57,16 @@ func MayFreeze(p db.Principal) bool { return p.IsStaff() }
 // MayChangeIdentity: a container's name, onboot, plan and description
 // (staff's notes) are staff's; customers set the hostname and nameservers.
 func MayChangeIdentity(p db.Principal) bool { return p.IsStaff() }
+
+// hostPath is an absolute path of two or more parts: a host's file, which
+// says nothing a customer needs and something about the host.
+var hostPath = regexp.MustCompile(`(/[A-Za-z0-9._@+-]+){2,}/?`)
+
+// ErrorFor is an operation's error as p may read it: as it stands for
+// staff; without host paths for a customer.
+func ErrorFor(p db.Principal, msg string) string {
+	if p.IsStaff() || msg == "" {
+		return msg
+	}
+	return hostPath.ReplaceAllString(msg, "…")
+}

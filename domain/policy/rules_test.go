@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/domain"
 	"github.com/ctpanel/ctpanel/domain/policy"
 )
@@ -66,5 +67,18 @@ func TestRootPasswordIsHashedNotKept(t *testing.T) {
 	c := policy.CheckCredentials(f, &pw, nil)
 	if len(f) != 0 || !strings.HasPrefix(c.RootHash, "$6$") || strings.Contains(c.RootHash, pw) {
 		t.Fatalf("hash %q, errors %v", c.RootHash, f)
+	}
+}
+
+func TestOperationErrorsHideHostPathsFromCustomers(t *testing.T) {
+	msg := `reinstall: template "deb12": stat /var/lib/ctpanel/templates/cache/deb12.tar.gz: no such file or directory (the container is unchanged)`
+	uid := int64(7)
+	customer := db.Principal{Role: db.RoleCustomer, UserID: &uid}
+	got := policy.ErrorFor(customer, msg)
+	if strings.Contains(got, "/var/lib") || !strings.Contains(got, "no such file or directory") || !strings.Contains(got, "deb12") {
+		t.Fatalf("a customer reads %q", got)
+	}
+	if staff := policy.ErrorFor(db.Principal{Role: db.RoleStaff}, msg); staff != msg {
+		t.Fatalf("staff read %q, want it whole", staff)
 	}
 }

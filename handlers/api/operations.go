@@ -8,6 +8,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/domain/policy"
 	"github.com/ctpanel/ctpanel/ops"
 )
 
@@ -70,6 +71,7 @@ func (a *API) WaitOperation(w http.ResponseWriter, r *http.Request) {
 		a.smartError(w, r, err)
 		return
 	}
+	op.Error = policy.ErrorFor(principal(r), op.Error)
 	writeJSON(w, http.StatusOK, opView(op))
 }
 

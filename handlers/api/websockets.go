@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/ctpanel/ctpanel/domain/policy"
 	"github.com/ctpanel/ctpanel/lxcdriver"
 	"github.com/ctpanel/ctpanel/monitor"
 )
@@ -223,6 +224,7 @@ func (a *API) EventsWS(w http.ResponseWriter, r *http.Request) {
 			if !p.IsStaff() && !a.owns(ctx, p.UserID, e) {
 				continue
 			}
+			e.Error = policy.ErrorFor(p, e.Error)
 			if wsSend(conn, e) != nil {
 				return
 			}
