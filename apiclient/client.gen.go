@@ -4577,7 +4577,7 @@ type ClientInterface interface {
 
 	// CreateWebhookWithBody Register a webhook
 	//
-	// Registers a receiver for the listed events. Answers 201 with the webhook and its `secret`, which is shown only in this answer (made at random when not sent). `Location` is `/api/v1/webhooks/{id}`, which can only be deleted (there is no GET of one webhook; list them with `GET /api/v1/webhooks`).
+	// Registers a receiver for the listed events. The URL may not point at the panel's host or an internal network (loopback, link-local, private, shared or multicast addresses; a name resolving to one) unless the server's `CTPANEL_WEBHOOK_ALLOWED_NETWORKS` allows it: 422 naming `url`; each delivery's connection is checked the same way. Answers 201 with the webhook and its `secret`, which is shown only in this answer (made at random when not sent). `Location` is `/api/v1/webhooks/{id}`, which can only be deleted (there is no GET of one webhook; list them with `GET /api/v1/webhooks`).
 	//
 	// Each delivery is a `POST` of a `WebhookPayload` (`Content-Type: application/json`, `User-Agent: ctpanel-webhooks`) with these headers:
 	//
@@ -4599,7 +4599,7 @@ type ClientInterface interface {
 
 	// CreateWebhook Register a webhook
 	//
-	// Registers a receiver for the listed events. Answers 201 with the webhook and its `secret`, which is shown only in this answer (made at random when not sent). `Location` is `/api/v1/webhooks/{id}`, which can only be deleted (there is no GET of one webhook; list them with `GET /api/v1/webhooks`).
+	// Registers a receiver for the listed events. The URL may not point at the panel's host or an internal network (loopback, link-local, private, shared or multicast addresses; a name resolving to one) unless the server's `CTPANEL_WEBHOOK_ALLOWED_NETWORKS` allows it: 422 naming `url`; each delivery's connection is checked the same way. Answers 201 with the webhook and its `secret`, which is shown only in this answer (made at random when not sent). `Location` is `/api/v1/webhooks/{id}`, which can only be deleted (there is no GET of one webhook; list them with `GET /api/v1/webhooks`).
 	//
 	// Each delivery is a `POST` of a `WebhookPayload` (`Content-Type: application/json`, `User-Agent: ctpanel-webhooks`) with these headers:
 	//
@@ -6488,7 +6488,7 @@ func (c *Client) ListWebhooks(ctx context.Context, reqEditors ...RequestEditorFn
 
 // CreateWebhookWithBody Register a webhook
 //
-// Registers a receiver for the listed events. Answers 201 with the webhook and its `secret`, which is shown only in this answer (made at random when not sent). `Location` is `/api/v1/webhooks/{id}`, which can only be deleted (there is no GET of one webhook; list them with `GET /api/v1/webhooks`).
+// Registers a receiver for the listed events. The URL may not point at the panel's host or an internal network (loopback, link-local, private, shared or multicast addresses; a name resolving to one) unless the server's `CTPANEL_WEBHOOK_ALLOWED_NETWORKS` allows it: 422 naming `url`; each delivery's connection is checked the same way. Answers 201 with the webhook and its `secret`, which is shown only in this answer (made at random when not sent). `Location` is `/api/v1/webhooks/{id}`, which can only be deleted (there is no GET of one webhook; list them with `GET /api/v1/webhooks`).
 //
 // Each delivery is a `POST` of a `WebhookPayload` (`Content-Type: application/json`, `User-Agent: ctpanel-webhooks`) with these headers:
 //
@@ -6520,7 +6520,7 @@ func (c *Client) CreateWebhookWithBody(ctx context.Context, params *CreateWebhoo
 
 // CreateWebhook Register a webhook
 //
-// Registers a receiver for the listed events. Answers 201 with the webhook and its `secret`, which is shown only in this answer (made at random when not sent). `Location` is `/api/v1/webhooks/{id}`, which can only be deleted (there is no GET of one webhook; list them with `GET /api/v1/webhooks`).
+// Registers a receiver for the listed events. The URL may not point at the panel's host or an internal network (loopback, link-local, private, shared or multicast addresses; a name resolving to one) unless the server's `CTPANEL_WEBHOOK_ALLOWED_NETWORKS` allows it: 422 naming `url`; each delivery's connection is checked the same way. Answers 201 with the webhook and its `secret`, which is shown only in this answer (made at random when not sent). `Location` is `/api/v1/webhooks/{id}`, which can only be deleted (there is no GET of one webhook; list them with `GET /api/v1/webhooks`).
 //
 // Each delivery is a `POST` of a `WebhookPayload` (`Content-Type: application/json`, `User-Agent: ctpanel-webhooks`) with these headers:
 //
@@ -11331,7 +11331,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateWebhookWithBodyWithResponse Register a webhook
 	//
-	// Registers a receiver for the listed events. Answers 201 with the webhook and its `secret`, which is shown only in this answer (made at random when not sent). `Location` is `/api/v1/webhooks/{id}`, which can only be deleted (there is no GET of one webhook; list them with `GET /api/v1/webhooks`).
+	// Registers a receiver for the listed events. The URL may not point at the panel's host or an internal network (loopback, link-local, private, shared or multicast addresses; a name resolving to one) unless the server's `CTPANEL_WEBHOOK_ALLOWED_NETWORKS` allows it: 422 naming `url`; each delivery's connection is checked the same way. Answers 201 with the webhook and its `secret`, which is shown only in this answer (made at random when not sent). `Location` is `/api/v1/webhooks/{id}`, which can only be deleted (there is no GET of one webhook; list them with `GET /api/v1/webhooks`).
 	//
 	// Each delivery is a `POST` of a `WebhookPayload` (`Content-Type: application/json`, `User-Agent: ctpanel-webhooks`) with these headers:
 	//
@@ -11353,7 +11353,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateWebhookWithResponse Register a webhook
 	//
-	// Registers a receiver for the listed events. Answers 201 with the webhook and its `secret`, which is shown only in this answer (made at random when not sent). `Location` is `/api/v1/webhooks/{id}`, which can only be deleted (there is no GET of one webhook; list them with `GET /api/v1/webhooks`).
+	// Registers a receiver for the listed events. The URL may not point at the panel's host or an internal network (loopback, link-local, private, shared or multicast addresses; a name resolving to one) unless the server's `CTPANEL_WEBHOOK_ALLOWED_NETWORKS` allows it: 422 naming `url`; each delivery's connection is checked the same way. Answers 201 with the webhook and its `secret`, which is shown only in this answer (made at random when not sent). `Location` is `/api/v1/webhooks/{id}`, which can only be deleted (there is no GET of one webhook; list them with `GET /api/v1/webhooks`).
 	//
 	// Each delivery is a `POST` of a `WebhookPayload` (`Content-Type: application/json`, `User-Agent: ctpanel-webhooks`) with these headers:
 	//
@@ -18942,7 +18942,7 @@ func (c *ClientWithResponses) ListWebhooksWithResponse(ctx context.Context, reqE
 
 // CreateWebhookWithBodyWithResponse Register a webhook
 //
-// Registers a receiver for the listed events. Answers 201 with the webhook and its `secret`, which is shown only in this answer (made at random when not sent). `Location` is `/api/v1/webhooks/{id}`, which can only be deleted (there is no GET of one webhook; list them with `GET /api/v1/webhooks`).
+// Registers a receiver for the listed events. The URL may not point at the panel's host or an internal network (loopback, link-local, private, shared or multicast addresses; a name resolving to one) unless the server's `CTPANEL_WEBHOOK_ALLOWED_NETWORKS` allows it: 422 naming `url`; each delivery's connection is checked the same way. Answers 201 with the webhook and its `secret`, which is shown only in this answer (made at random when not sent). `Location` is `/api/v1/webhooks/{id}`, which can only be deleted (there is no GET of one webhook; list them with `GET /api/v1/webhooks`).
 //
 // Each delivery is a `POST` of a `WebhookPayload` (`Content-Type: application/json`, `User-Agent: ctpanel-webhooks`) with these headers:
 //
@@ -18970,7 +18970,7 @@ func (c *ClientWithResponses) CreateWebhookWithBodyWithResponse(ctx context.Cont
 
 // CreateWebhookWithResponse Register a webhook
 //
-// Registers a receiver for the listed events. Answers 201 with the webhook and its `secret`, which is shown only in this answer (made at random when not sent). `Location` is `/api/v1/webhooks/{id}`, which can only be deleted (there is no GET of one webhook; list them with `GET /api/v1/webhooks`).
+// Registers a receiver for the listed events. The URL may not point at the panel's host or an internal network (loopback, link-local, private, shared or multicast addresses; a name resolving to one) unless the server's `CTPANEL_WEBHOOK_ALLOWED_NETWORKS` allows it: 422 naming `url`; each delivery's connection is checked the same way. Answers 201 with the webhook and its `secret`, which is shown only in this answer (made at random when not sent). `Location` is `/api/v1/webhooks/{id}`, which can only be deleted (there is no GET of one webhook; list them with `GET /api/v1/webhooks`).
 //
 // Each delivery is a `POST` of a `WebhookPayload` (`Content-Type: application/json`, `User-Agent: ctpanel-webhooks`) with these headers:
 //

@@ -122,7 +122,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 	a.Bus = monitor.NewBus()
 	a.Mon = monitor.New(a.Store, drv, a.Bus, log, monitor.Settings{Interval: cfg.SampleInterval, Retention: cfg.HistoryRetention})
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &webhooks.Sender{Store: a.Store})
+	guard := webhooks.Guard{Allowed: cfg.WebhookAllowedNetworks}
+	river.AddWorker(workers, &webhooks.Sender{Store: a.Store, Client: guard.Client()})
 	a.runner = &ops.Runner{Store: a.Store, Drv: drv, Hub: a.Hub, Log: log,
 		TemplateCacheDir: cfg.TemplateCacheDir(), OnFinish: a.operationFinished,
 		AfterRun: a.operationDone}
@@ -142,7 +143,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 	queue := &ops.Queue{Client: a.River, Runner: a.runner}
 	a.Console = console.NewManager(console.Config{IdleTimeout: cfg.ConsoleIdleTimeout}, drv, log.With("component", "console"))
 	a.Services = services.New(services.Deps{Store: a.Store, Drv: drv, Queue: queue, Log: log,
-		Host: HostResources(), TemplateCacheDir: cfg.TemplateCacheDir(), Terminals: a.Console})
+		Host: HostResources(), TemplateCacheDir: cfg.TemplateCacheDir(), Terminals: a.Console,
+		WebhookGuard: guard})
 	sessions := &auth.Sessions{Store: a.Store, Log: log, CookieSecure: cfg.CookieSecure}
 	a.API = &api.API{Set: a.Services, Store: a.Store, Drv: drv, Hub: a.Hub, Log: log, Mon: a.Mon, Bus: a.Bus,
 		Sessions: sessions, AllowedOrigins: cfg.AllowedOrigins, Console: a.Console}

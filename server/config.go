@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,12 +31,18 @@ type Config struct {
 	// AllowedOrigins may open websockets besides the panel's own origin
 	// (CTPANEL_ALLOWED_ORIGINS, comma-separated).
 	AllowedOrigins []string
+	// WebhookAllowedNetworks may receive webhooks although they are
+	// loopback, link-local or private (CTPANEL_WEBHOOK_ALLOWED_NETWORKS,
+	// comma-separated CIDRs): a billing host on the LAN.
+	WebhookAllowedNetworks []netip.Prefix
 	// ConsoleIdleTimeout ends a console or shell session nobody has typed
 	// into for that long (CTPANEL_CONSOLE_IDLE_TIMEOUT, default 30m).
 	ConsoleIdleTimeout time.Duration
 	// CookieSecure marks the web panel's session cookie Secure on plain
 	// HTTP too, for TLS ending at a proxy (CTPANEL_COOKIE_SECURE).
 	CookieSecure bool
+	// webhookNetworks is WebhookAllowedNetworks as given, parsed by Validate.
+	webhookNetworks string
 	// AdminPassword is the first admin's web panel password
 	// (CTPANEL_ADMIN_PASSWORD, no flag: command lines are visible to all);
 	// empty makes a random one at first start.
@@ -71,6 +78,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.SampleInterval = envDuration("CTPANEL_SAMPLE_INTERVAL", 10*time.Second)
 	c.HistoryRetention = envDuration("CTPANEL_HISTORY_RETENTION", 30*24*time.Hour)
 	c.AllowedOrigins = splitList(env("CTPANEL_ALLOWED_ORIGINS", ""))
+	c.webhookNetworks = env("CTPANEL_WEBHOOK_ALLOWED_NETWORKS", "")
+	fs.StringVar(&c.webhookNetworks, "webhook-allowed-networks", c.webhookNetworks,
+		"comma-separated CIDRs webhooks may reach although loopback, link-local or private (CTPANEL_WEBHOOK_ALLOWED_NETWORKS)")
 	fs.Func("console-idle-timeout", "end console and shell sessions without input for this long (CTPANEL_CONSOLE_IDLE_TIMEOUT, default 30m)", durationFlag(&c.ConsoleIdleTimeout))
 	c.ConsoleIdleTimeout = envDuration("CTPANEL_CONSOLE_IDLE_TIMEOUT", 30*time.Minute)
 	c.CookieSecure = env("CTPANEL_COOKIE_SECURE", "") == "true"
@@ -117,6 +127,14 @@ func (c *Config) Validate() error {
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err
 	}
+	for _, s := range splitList(c.webhookNetworks) {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return fmt.Errorf("config: webhook allowed networks: %q is not a CIDR such as 10.1.0.0/16: %w", s, err)
+		}
+		c.WebhookAllowedNetworks = append(c.WebhookAllowedNetworks, p.Masked())
+	}
+	c.webhookNetworks = ""
 	if c.DataDir == "" || !filepath.IsAbs(c.DataDir) {
 		return fmt.Errorf("config: data dir must be an absolute path, not %q", c.DataDir)
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"testing"
 	"time"
@@ -37,7 +38,9 @@ func testLogger() *slog.Logger {
 
 func newTestPanel(t testing.TB, drv lxcdriver.Driver, lxcPath string) *testPanel {
 	t.Helper()
-	cfg := Config{DatabaseURL: dbtest.URL(t), DataDir: t.TempDir(), LXCPath: lxcPath, LogLevel: "warn", Listen: "127.0.0.1:0"}
+	cfg := Config{DatabaseURL: dbtest.URL(t), DataDir: t.TempDir(), LXCPath: lxcPath, LogLevel: "warn", Listen: "127.0.0.1:0",
+		// The tests' webhook receivers listen on loopback.
+		WebhookAllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
 	app, err := Open(context.Background(), cfg, testLogger(), drv)
 	if err != nil {
 		t.Fatalf("open panel: %v", err)

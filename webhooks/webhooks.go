@@ -265,7 +265,7 @@ func (s *Sender) Work(ctx context.Context, job *river.Job[DeliveryArgs]) error {
 	req.Header.Set("X-Ctpanel-Signature", Signature(hook.Secret, ts, body))
 	client := s.Client
 	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
+		client = Guard{}.Client()
 	}
 	final := job.Attempt >= job.MaxAttempts
 	res, err := client.Do(req)

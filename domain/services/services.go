@@ -17,6 +17,7 @@ import (
 	"github.com/ctpanel/ctpanel/lxcdriver"
 	"github.com/ctpanel/ctpanel/ops"
 	"github.com/ctpanel/ctpanel/ubc"
+	hooks "github.com/ctpanel/ctpanel/webhooks"
 )
 
 // Set is every domain service.
@@ -43,6 +44,8 @@ type Deps struct {
 	// Terminals ends a disabled account's terminal sessions (the console
 	// manager); nil in tests without terminals.
 	Terminals customers.Terminals
+	// WebhookGuard keeps webhooks off internal networks.
+	WebhookGuard hooks.Guard
 }
 
 // New builds the services on d.
@@ -53,7 +56,7 @@ func New(d Deps) *Set {
 		Plans:      &plans.Service{Store: d.Store, Queue: d.Queue, Log: d.Log, Host: d.Host},
 		Templates:  &templates.Service{Store: d.Store, Log: d.Log, CacheDir: d.TemplateCacheDir},
 		Tokens:     &tokens.Service{Store: d.Store, Log: d.Log},
-		Webhooks:   &webhooks.Service{Store: d.Store, Log: d.Log},
+		Webhooks:   &webhooks.Service{Store: d.Store, Log: d.Log, Guard: d.WebhookGuard},
 		Alerts:     &alerts.Service{Store: d.Store},
 	}
 }

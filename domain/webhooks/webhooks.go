@@ -23,6 +23,8 @@ import (
 type Service struct {
 	Store *db.Store
 	Log   *slog.Logger
+	// Guard refuses URLs on the panel's host and internal networks.
+	Guard hooks.Guard
 }
 
 // NewWebhook is an endpoint to register; without a secret one is made.
@@ -40,6 +42,12 @@ func (s *Service) Create(ctx context.Context, p db.Principal, in NewWebhook) (db
 	f := domain.FieldErrors{}
 	if u, err := url.Parse(in.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(in.URL) > 2048 {
 		f.Add("url", "must be an absolute http or https URL")
+	}
+	if len(f) == 0 {
+		if err := s.Guard.CheckURL(ctx, in.URL); err != nil {
+			f.Add("url", "must not point at the panel's host or an internal network (loopback, link-local, private): "+
+				"allow a network with CTPANEL_WEBHOOK_ALLOWED_NETWORKS")
+		}
 	}
 	if len(in.Events) == 0 {
 		f.Add("events", "list at least one of the events")
