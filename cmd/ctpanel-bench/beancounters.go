@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/ctpanel/ctpanel/lxcdriver/liblxc"
+	"github.com/ctpanel/ctpanel/ubc"
 )
 
 // bcCTID starts the CTIDs of the beancounter benchmark's containers.
@@ -97,6 +99,9 @@ func (b *bench) beancounters(ctx context.Context, n, subs int, out io.Writer) er
 	fmt.Fprintf(out, "  raw go-lxc CgroupItem reads     %8.1fms  %8.1fms   panel/raw CPU %.2fx\n", ms(med(rawCPU)), ms(med(rawWall)),
 		float64(med(panelCPU))/float64(max(med(rawCPU), 1)))
 	verdict(out, med(panelCPU) < 50*time.Millisecond, fmt.Sprintf("one sample of %d containers under 50ms CPU: %.1fms", n, ms(med(panelCPU))))
+	rss, files, limit := processFootprint()
+	fmt.Fprintf(out, "panel process with %d running containers sampled: RSS %s, %d open files of a limit of %d\n",
+		n, ubc.FormatBytes(rss), files, limit)
 
 	lat, err := b.pushLatency(ctx, ids[0], subs, 10*time.Second)
 	if err != nil {
@@ -217,4 +222,25 @@ func (b *bench) pushLatency(ctx context.Context, ctid, subs int, d time.Duration
 		return nil, fmt.Errorf("no pushes arrived")
 	}
 	return lat, nil
+}
+
+// processFootprint is this process's (the panel's) resident memory, open
+// file descriptors and open-file limit.
+func processFootprint() (rss uint64, files int, limit uint64) {
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+				rss = kb << 10
+			}
+		}
+	}
+	if entries, err := os.ReadDir("/proc/self/fd"); err == nil {
+		files = len(entries)
+	}
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil {
+		limit = l.Cur
+	}
+	return rss, files, limit
 }

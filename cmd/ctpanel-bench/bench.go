@@ -255,6 +255,10 @@ func (b *bench) setup(ctx context.Context) error {
 		return err
 	}
 	cfg.DatabaseURL, cfg.DataDir, cfg.LXCPath, cfg.LogLevel = "", filepath.Join(b.tmp, "data"), b.lxcpath, "warn"
+	// As ctpanel serve does: thousands of containers' cgroup files.
+	if n, err := server.RaiseFileLimit(); err != nil {
+		b.log.Warn("open-file limit not raised past the hard limit", "limit", n, "err", err)
+	}
 	b.log.Info("starting ctpanel", "data_dir", cfg.DataDir, "lxcpath", cfg.LXCPath)
 	b.app, err = server.Open(ctx, cfg, cfg.NewLogger(), nil)
 	if err != nil {

@@ -84,6 +84,11 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	log := cfg.NewLogger()
+	if n, err := server.RaiseFileLimit(); err != nil {
+		log.Warn("could not raise the open-file limit", "limit", n, "err", err)
+	} else {
+		log.Info("open-file limit", "limit", n)
+	}
 	app, err := server.Open(ctx, cfg, log, nil)
 	if err != nil {
 		return err
