@@ -3654,7 +3654,7 @@ type ClientInterface interface {
 	//
 	// Marks the alert acknowledged, by the caller, now; acknowledging it again changes nothing and is also a 204. No body is read. 404 when there is no such alert (or the ID is not a number).
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Corresponds with POST /api/v1/alerts/{id}/ack (the `AckAlert` operationId).
 	AckAlert(ctx context.Context, id AlertId, params *AckAlertParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3692,7 +3692,7 @@ type ClientInterface interface {
 	//
 	// Reads every running container, then saves every container's cumulative failcnts under a new snapshot ID for a later `GET /api/v1/beancounters/faildiff?since={id}`. Answers 201 with `Location: /api/v1/beancounters/faildiff?since={id}`. The body is optional.
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3703,7 +3703,7 @@ type ClientInterface interface {
 	//
 	// Reads every running container, then saves every container's cumulative failcnts under a new snapshot ID for a later `GET /api/v1/beancounters/faildiff?since={id}`. Answers 201 with `Location: /api/v1/beancounters/faildiff?since={id}`. The body is optional.
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3745,7 +3745,7 @@ type ClientInterface interface {
 	//
 	// 409 `running` while the container runs (and no other operation is pending on it) unless `?force=true`, which stops it first, like `lxc-destroy -f`. 409 `conflict` while it is still being created, is already being destroyed, or has snapshot clones built on it.
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Corresponds with DELETE /api/v1/containers/{ref} (the `DeleteContainer` operationId).
 	DeleteContainer(ctx context.Context, ref Ref, params *DeleteContainerParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3830,7 +3830,7 @@ type ClientInterface interface {
 	//
 	// 409 unless the source is `ready` and stopped in liblxc, or when the CTID or name is taken. 422 for a snapshot of a snapshot clone.
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3843,7 +3843,7 @@ type ClientInterface interface {
 	//
 	// 409 unless the source is `ready` and stopped in liblxc, or when the CTID or name is taken. 422 for a snapshot of a snapshot clone.
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3871,7 +3871,7 @@ type ClientInterface interface {
 
 	// CreateConsoleTicketWithBody Mint a one-time console websocket ticket
 	//
-	// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/console` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see. The panel's page `/containers/{ref}/console` (HTML, outside this API) mints one and opens the websocket with it.
+	// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/console` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see. The panel's page `/containers/{ref}/console` (HTML, outside this API) mints one and opens the websocket with it. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3880,7 +3880,7 @@ type ClientInterface interface {
 
 	// CreateConsoleTicket Mint a one-time console websocket ticket
 	//
-	// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/console` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see. The panel's page `/containers/{ref}/console` (HTML, outside this API) mints one and opens the websocket with it.
+	// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/console` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see. The panel's page `/containers/{ref}/console` (HTML, outside this API) mints one and opens the websocket with it. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3891,7 +3891,7 @@ type ClientInterface interface {
 	//
 	// Runs one command in the running container and answers when it ends, with its output and exit code (a non-zero exit code is still a 200). It is not an operation and is not queued. stdout and stderr are each cut at 4 MiB (`truncated` says so); invalid UTF-8 is replaced by U+FFFD.
 	//
-	// 409 when the container is not `ready`, not running or frozen; 504 `timeout` when the command outlives `timeout`.
+	// 409 when the container is not `ready`, not running or frozen; 504 `timeout` when the command outlives `timeout`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3902,7 +3902,7 @@ type ClientInterface interface {
 	//
 	// Runs one command in the running container and answers when it ends, with its output and exit code (a non-zero exit code is still a 200). It is not an operation and is not queued. stdout and stderr are each cut at 4 MiB (`truncated` says so); invalid UTF-8 is replaced by U+FFFD.
 	//
-	// 409 when the container is not `ready`, not running or frozen; 504 `timeout` when the command outlives `timeout`.
+	// 409 when the container is not `ready`, not running or frozen; 504 `timeout` when the command outlives `timeout`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3913,7 +3913,7 @@ type ClientInterface interface {
 	//
 	// Queues a `freeze` operation. It is queued behind any unfinished operation on the same container and answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. 409 unless the container's phase is `ready`; whether liblxc can do it (e.g. start a running container) is reported by the operation. The body, if any, must be `{}`: `timeout` is refused with 400 `unknown_field` (it applies only to shutdown and restart).
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3924,7 +3924,7 @@ type ClientInterface interface {
 	//
 	// Queues a `freeze` operation. It is queued behind any unfinished operation on the same container and answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. 409 unless the container's phase is `ready`; whether liblxc can do it (e.g. start a running container) is reported by the operation. The body, if any, must be `{}`: `timeout` is refused with 400 `unknown_field` (it applies only to shutdown and restart).
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3944,7 +3944,7 @@ type ClientInterface interface {
 	//
 	// Any invalid value, or one this host cannot enforce, is a 422 `invalid_request` whose `fields` names the resource as sent, and nothing changes; `{}` is a 422 naming `body` (no limits given). 409 unless the container's phase is `ready`. The container stays on its plan, if any: a later edit of that plan's limits replaces these.
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3957,7 +3957,7 @@ type ClientInterface interface {
 	//
 	// Any invalid value, or one this host cannot enforce, is a 422 `invalid_request` whose `fields` names the resource as sent, and nothing changes; `{}` is a 422 naming `body` (no limits given). 409 unless the container's phase is `ready`. The container stays on its plan, if any: a later edit of that plan's limits replaces these.
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -4064,7 +4064,7 @@ type ClientInterface interface {
 
 	// CreateShellTicketWithBody Mint a one-time shell websocket ticket
 	//
-	// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/shell` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see or a shell session that is not theirs to attach to (or to watch, for staff). The panel's page `/containers/{ref}/shell` (HTML, outside this API) mints one and opens the websocket with it.
+	// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/shell` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see or a shell session that is not theirs to attach to (or to watch, for staff). The panel's page `/containers/{ref}/shell` (HTML, outside this API) mints one and opens the websocket with it. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -4073,7 +4073,7 @@ type ClientInterface interface {
 
 	// CreateShellTicket Mint a one-time shell websocket ticket
 	//
-	// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/shell` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see or a shell session that is not theirs to attach to (or to watch, for staff). The panel's page `/containers/{ref}/shell` (HTML, outside this API) mints one and opens the websocket with it.
+	// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/shell` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see or a shell session that is not theirs to attach to (or to watch, for staff). The panel's page `/containers/{ref}/shell` (HTML, outside this API) mints one and opens the websocket with it. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -4213,7 +4213,7 @@ type ClientInterface interface {
 	//
 	// Queues a `unfreeze` operation. It is queued behind any unfinished operation on the same container and answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. 409 unless the container's phase is `ready`; whether liblxc can do it (e.g. start a running container) is reported by the operation. The body, if any, must be `{}`: `timeout` is refused with 400 `unknown_field` (it applies only to shutdown and restart).
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -4224,7 +4224,7 @@ type ClientInterface interface {
 	//
 	// Queues a `unfreeze` operation. It is queued behind any unfinished operation on the same container and answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. 409 unless the container's phase is `ready`; whether liblxc can do it (e.g. start a running container) is reported by the operation. The body, if any, must be `{}`: `timeout` is refused with 400 `unknown_field` (it applies only to shutdown and restart).
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -4474,7 +4474,7 @@ type ClientInterface interface {
 	//
 	// Removes a tarball template: it is disabled first, then its file in the template cache is removed, then the template. Containers made from it keep running and keep its name as their `template`; reinstalling them needs another template, and a reinstall queued from it fails without touching the container. liblxc's template scripts (`busybox`) cannot be deleted, only disabled: 409.
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Corresponds with DELETE /api/v1/templates/{name} (the `DeleteTemplate` operationId).
 	DeleteTemplate(ctx context.Context, name TemplateNameInPath, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -4490,7 +4490,7 @@ type ClientInterface interface {
 	//
 	// Sets `description` and/or `enabled`; fields left out are unchanged. A disabled template stays on disk and its containers are untouched, but new containers and reinstalls cannot use it (their `template` field gets a 422).
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -4501,7 +4501,7 @@ type ClientInterface interface {
 	//
 	// Sets `description` and/or `enabled`; fields left out are unchanged. A disabled template stays on disk and its containers are untouched, but new containers and reinstalls cannot use it (their `template` field gets a 422).
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -4512,7 +4512,7 @@ type ClientInterface interface {
 	//
 	// Uploads a root file system as a gzip-compressed tar (the body, streamed; at most 16 GiB), as OpenVZ's template cache holds them: the archive is read through and refused with 422 (field `body`) unless it is gzip, a readable tar, has no entry outside its root (`..`) and has `/sbin/init` or `/bin/sh`. It is then stored as `NAME.tar.gz` in the template cache (`$CTPANEL_DATA_DIR/templates/cache`) and becomes template `NAME`: **201** for a new template, **200** when it replaces a tarball template of that name (containers already made from it keep their files; its description and whether it is enabled are kept unless `description` or `enabled` is given). A body whose `Content-Length` is over the limit is refused before it is read; the file is synced to disk before it replaces the old one. 500 when the panel cannot store it (e.g. a full disk). A liblxc template script (`busybox`) cannot be replaced: 409. An upload cut short leaves nothing behind. Files put into the cache by hand are registered at the next start.
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -4675,7 +4675,7 @@ func (c *Client) ListAlerts(ctx context.Context, params *ListAlertsParams, reqEd
 //
 // Marks the alert acknowledged, by the caller, now; acknowledging it again changes nothing and is also a 204. No body is read. 404 when there is no such alert (or the ID is not a number).
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Corresponds with POST /api/v1/alerts/{id}/ack (the `AckAlert` operationId).
 func (c *Client) AckAlert(ctx context.Context, id AlertId, params *AckAlertParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4753,7 +4753,7 @@ func (c *Client) GetFailStat(ctx context.Context, params *GetFailStatParams, req
 //
 // Reads every running container, then saves every container's cumulative failcnts under a new snapshot ID for a later `GET /api/v1/beancounters/faildiff?since={id}`. Answers 201 with `Location: /api/v1/beancounters/faildiff?since={id}`. The body is optional.
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes any type of body and a specified content type.
 //
@@ -4774,7 +4774,7 @@ func (c *Client) CreateBeancounterSnapshotWithBody(ctx context.Context, params *
 //
 // Reads every running container, then saves every container's cumulative failcnts under a new snapshot ID for a later `GET /api/v1/beancounters/faildiff?since={id}`. Answers 201 with `Location: /api/v1/beancounters/faildiff?since={id}`. The body is optional.
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4856,7 +4856,7 @@ func (c *Client) CreateContainer(ctx context.Context, params *CreateContainerPar
 //
 // 409 `running` while the container runs (and no other operation is pending on it) unless `?force=true`, which stops it first, like `lxc-destroy -f`. 409 `conflict` while it is still being created, is already being destroyed, or has snapshot clones built on it.
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Corresponds with DELETE /api/v1/containers/{ref} (the `DeleteContainer` operationId).
 func (c *Client) DeleteContainer(ctx context.Context, ref Ref, params *DeleteContainerParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5011,7 +5011,7 @@ func (c *Client) ChangeContainerPlan(ctx context.Context, ref Ref, params *Chang
 //
 // 409 unless the source is `ready` and stopped in liblxc, or when the CTID or name is taken. 422 for a snapshot of a snapshot clone.
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes any type of body and a specified content type.
 //
@@ -5034,7 +5034,7 @@ func (c *Client) CloneContainerWithBody(ctx context.Context, ref Ref, params *Cl
 //
 // 409 unless the source is `ready` and stopped in liblxc, or when the CTID or name is taken. 422 for a snapshot of a snapshot clone.
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -5082,7 +5082,7 @@ func (c *Client) WatchConsole(ctx context.Context, ref Ref, params *WatchConsole
 
 // CreateConsoleTicketWithBody Mint a one-time console websocket ticket
 //
-// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/console` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see. The panel's page `/containers/{ref}/console` (HTML, outside this API) mints one and opens the websocket with it.
+// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/console` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see. The panel's page `/containers/{ref}/console` (HTML, outside this API) mints one and opens the websocket with it. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes any type of body and a specified content type.
 //
@@ -5101,7 +5101,7 @@ func (c *Client) CreateConsoleTicketWithBody(ctx context.Context, ref Ref, param
 
 // CreateConsoleTicket Mint a one-time console websocket ticket
 //
-// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/console` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see. The panel's page `/containers/{ref}/console` (HTML, outside this API) mints one and opens the websocket with it.
+// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/console` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see. The panel's page `/containers/{ref}/console` (HTML, outside this API) mints one and opens the websocket with it. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -5122,7 +5122,7 @@ func (c *Client) CreateConsoleTicket(ctx context.Context, ref Ref, params *Creat
 //
 // Runs one command in the running container and answers when it ends, with its output and exit code (a non-zero exit code is still a 200). It is not an operation and is not queued. stdout and stderr are each cut at 4 MiB (`truncated` says so); invalid UTF-8 is replaced by U+FFFD.
 //
-// 409 when the container is not `ready`, not running or frozen; 504 `timeout` when the command outlives `timeout`.
+// 409 when the container is not `ready`, not running or frozen; 504 `timeout` when the command outlives `timeout`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes any type of body and a specified content type.
 //
@@ -5143,7 +5143,7 @@ func (c *Client) ExecContainerWithBody(ctx context.Context, ref Ref, params *Exe
 //
 // Runs one command in the running container and answers when it ends, with its output and exit code (a non-zero exit code is still a 200). It is not an operation and is not queued. stdout and stderr are each cut at 4 MiB (`truncated` says so); invalid UTF-8 is replaced by U+FFFD.
 //
-// 409 when the container is not `ready`, not running or frozen; 504 `timeout` when the command outlives `timeout`.
+// 409 when the container is not `ready`, not running or frozen; 504 `timeout` when the command outlives `timeout`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -5164,7 +5164,7 @@ func (c *Client) ExecContainer(ctx context.Context, ref Ref, params *ExecContain
 //
 // Queues a `freeze` operation. It is queued behind any unfinished operation on the same container and answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. 409 unless the container's phase is `ready`; whether liblxc can do it (e.g. start a running container) is reported by the operation. The body, if any, must be `{}`: `timeout` is refused with 400 `unknown_field` (it applies only to shutdown and restart).
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes any type of body and a specified content type.
 //
@@ -5185,7 +5185,7 @@ func (c *Client) FreezeContainerWithBody(ctx context.Context, ref Ref, params *F
 //
 // Queues a `freeze` operation. It is queued behind any unfinished operation on the same container and answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. 409 unless the container's phase is `ready`; whether liblxc can do it (e.g. start a running container) is reported by the operation. The body, if any, must be `{}`: `timeout` is refused with 400 `unknown_field` (it applies only to shutdown and restart).
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -5225,7 +5225,7 @@ func (c *Client) GetContainerLimits(ctx context.Context, ref Ref, reqEditors ...
 //
 // Any invalid value, or one this host cannot enforce, is a 422 `invalid_request` whose `fields` names the resource as sent, and nothing changes; `{}` is a 422 naming `body` (no limits given). 409 unless the container's phase is `ready`. The container stays on its plan, if any: a later edit of that plan's limits replaces these.
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes any type of body and a specified content type.
 //
@@ -5248,7 +5248,7 @@ func (c *Client) PatchContainerLimitsWithBody(ctx context.Context, ref Ref, cont
 //
 // Any invalid value, or one this host cannot enforce, is a 422 `invalid_request` whose `fields` names the resource as sent, and nothing changes; `{}` is a 422 naming `body` (no limits given). 409 unless the container's phase is `ready`. The container stays on its plan, if any: a later edit of that plan's limits replaces these.
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -5465,7 +5465,7 @@ func (c *Client) WatchShell(ctx context.Context, ref Ref, params *WatchShellPara
 
 // CreateShellTicketWithBody Mint a one-time shell websocket ticket
 //
-// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/shell` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see or a shell session that is not theirs to attach to (or to watch, for staff). The panel's page `/containers/{ref}/shell` (HTML, outside this API) mints one and opens the websocket with it.
+// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/shell` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see or a shell session that is not theirs to attach to (or to watch, for staff). The panel's page `/containers/{ref}/shell` (HTML, outside this API) mints one and opens the websocket with it. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes any type of body and a specified content type.
 //
@@ -5484,7 +5484,7 @@ func (c *Client) CreateShellTicketWithBody(ctx context.Context, ref Ref, params 
 
 // CreateShellTicket Mint a one-time shell websocket ticket
 //
-// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/shell` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see or a shell session that is not theirs to attach to (or to watch, for staff). The panel's page `/containers/{ref}/shell` (HTML, outside this API) mints one and opens the websocket with it.
+// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/shell` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see or a shell session that is not theirs to attach to (or to watch, for staff). The panel's page `/containers/{ref}/shell` (HTML, outside this API) mints one and opens the websocket with it. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -5754,7 +5754,7 @@ func (c *Client) TerminateContainer(ctx context.Context, ref Ref, params *Termin
 //
 // Queues a `unfreeze` operation. It is queued behind any unfinished operation on the same container and answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. 409 unless the container's phase is `ready`; whether liblxc can do it (e.g. start a running container) is reported by the operation. The body, if any, must be `{}`: `timeout` is refused with 400 `unknown_field` (it applies only to shutdown and restart).
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes any type of body and a specified content type.
 //
@@ -5775,7 +5775,7 @@ func (c *Client) UnfreezeContainerWithBody(ctx context.Context, ref Ref, params 
 //
 // Queues a `unfreeze` operation. It is queued behind any unfinished operation on the same container and answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. 409 unless the container's phase is `ready`; whether liblxc can do it (e.g. start a running container) is reported by the operation. The body, if any, must be `{}`: `timeout` is refused with 400 `unknown_field` (it applies only to shutdown and restart).
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -6275,7 +6275,7 @@ func (c *Client) ListTemplates(ctx context.Context, reqEditors ...RequestEditorF
 //
 // Removes a tarball template: it is disabled first, then its file in the template cache is removed, then the template. Containers made from it keep running and keep its name as their `template`; reinstalling them needs another template, and a reinstall queued from it fails without touching the container. liblxc's template scripts (`busybox`) cannot be deleted, only disabled: 409.
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Corresponds with DELETE /api/v1/templates/{name} (the `DeleteTemplate` operationId).
 func (c *Client) DeleteTemplate(ctx context.Context, name TemplateNameInPath, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -6311,7 +6311,7 @@ func (c *Client) GetTemplate(ctx context.Context, name TemplateNameInPath, reqEd
 //
 // Sets `description` and/or `enabled`; fields left out are unchanged. A disabled template stays on disk and its containers are untouched, but new containers and reinstalls cannot use it (their `template` field gets a 422).
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes any type of body and a specified content type.
 //
@@ -6332,7 +6332,7 @@ func (c *Client) PatchTemplateWithBody(ctx context.Context, name TemplateNameInP
 //
 // Sets `description` and/or `enabled`; fields left out are unchanged. A disabled template stays on disk and its containers are untouched, but new containers and reinstalls cannot use it (their `template` field gets a 422).
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -6353,7 +6353,7 @@ func (c *Client) PatchTemplate(ctx context.Context, name TemplateNameInPath, bod
 //
 // Uploads a root file system as a gzip-compressed tar (the body, streamed; at most 16 GiB), as OpenVZ's template cache holds them: the archive is read through and refused with 422 (field `body`) unless it is gzip, a readable tar, has no entry outside its root (`..`) and has `/sbin/init` or `/bin/sh`. It is then stored as `NAME.tar.gz` in the template cache (`$CTPANEL_DATA_DIR/templates/cache`) and becomes template `NAME`: **201** for a new template, **200** when it replaces a tarball template of that name (containers already made from it keep their files; its description and whether it is enabled are kept unless `description` or `enabled` is given). A body whose `Content-Length` is over the limit is refused before it is read; the file is synced to disk before it replaces the old one. 500 when the panel cannot store it (e.g. a full disk). A liblxc template script (`busybox`) cannot be replaced: 409. An upload cut short leaves nothing behind. Files put into the cache by hand are registered at the next start.
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes any type of body and a specified content type.
 //
@@ -10340,7 +10340,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// Marks the alert acknowledged, by the caller, now; acknowledging it again changes nothing and is also a 204. No body is read. 404 when there is no such alert (or the ID is not a number).
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -10386,7 +10386,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// Reads every running container, then saves every container's cumulative failcnts under a new snapshot ID for a later `GET /api/v1/beancounters/faildiff?since={id}`. Answers 201 with `Location: /api/v1/beancounters/faildiff?since={id}`. The body is optional.
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10397,7 +10397,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// Reads every running container, then saves every container's cumulative failcnts under a new snapshot ID for a later `GET /api/v1/beancounters/faildiff?since={id}`. Answers 201 with `Location: /api/v1/beancounters/faildiff?since={id}`. The body is optional.
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10441,7 +10441,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// 409 `running` while the container runs (and no other operation is pending on it) unless `?force=true`, which stops it first, like `lxc-destroy -f`. 409 `conflict` while it is still being created, is already being destroyed, or has snapshot clones built on it.
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -10532,7 +10532,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// 409 unless the source is `ready` and stopped in liblxc, or when the CTID or name is taken. 422 for a snapshot of a snapshot clone.
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10545,7 +10545,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// 409 unless the source is `ready` and stopped in liblxc, or when the CTID or name is taken. 422 for a snapshot of a snapshot clone.
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10575,7 +10575,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateConsoleTicketWithBodyWithResponse Mint a one-time console websocket ticket
 	//
-	// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/console` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see. The panel's page `/containers/{ref}/console` (HTML, outside this API) mints one and opens the websocket with it.
+	// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/console` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see. The panel's page `/containers/{ref}/console` (HTML, outside this API) mints one and opens the websocket with it. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10584,7 +10584,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateConsoleTicketWithResponse Mint a one-time console websocket ticket
 	//
-	// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/console` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see. The panel's page `/containers/{ref}/console` (HTML, outside this API) mints one and opens the websocket with it.
+	// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/console` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see. The panel's page `/containers/{ref}/console` (HTML, outside this API) mints one and opens the websocket with it. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10595,7 +10595,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// Runs one command in the running container and answers when it ends, with its output and exit code (a non-zero exit code is still a 200). It is not an operation and is not queued. stdout and stderr are each cut at 4 MiB (`truncated` says so); invalid UTF-8 is replaced by U+FFFD.
 	//
-	// 409 when the container is not `ready`, not running or frozen; 504 `timeout` when the command outlives `timeout`.
+	// 409 when the container is not `ready`, not running or frozen; 504 `timeout` when the command outlives `timeout`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10606,7 +10606,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// Runs one command in the running container and answers when it ends, with its output and exit code (a non-zero exit code is still a 200). It is not an operation and is not queued. stdout and stderr are each cut at 4 MiB (`truncated` says so); invalid UTF-8 is replaced by U+FFFD.
 	//
-	// 409 when the container is not `ready`, not running or frozen; 504 `timeout` when the command outlives `timeout`.
+	// 409 when the container is not `ready`, not running or frozen; 504 `timeout` when the command outlives `timeout`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10617,7 +10617,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// Queues a `freeze` operation. It is queued behind any unfinished operation on the same container and answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. 409 unless the container's phase is `ready`; whether liblxc can do it (e.g. start a running container) is reported by the operation. The body, if any, must be `{}`: `timeout` is refused with 400 `unknown_field` (it applies only to shutdown and restart).
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10628,7 +10628,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// Queues a `freeze` operation. It is queued behind any unfinished operation on the same container and answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. 409 unless the container's phase is `ready`; whether liblxc can do it (e.g. start a running container) is reported by the operation. The body, if any, must be `{}`: `timeout` is refused with 400 `unknown_field` (it applies only to shutdown and restart).
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10650,7 +10650,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// Any invalid value, or one this host cannot enforce, is a 422 `invalid_request` whose `fields` names the resource as sent, and nothing changes; `{}` is a 422 naming `body` (no limits given). 409 unless the container's phase is `ready`. The container stays on its plan, if any: a later edit of that plan's limits replaces these.
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10663,7 +10663,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// Any invalid value, or one this host cannot enforce, is a 422 `invalid_request` whose `fields` names the resource as sent, and nothing changes; `{}` is a 422 naming `body` (no limits given). 409 unless the container's phase is `ready`. The container stays on its plan, if any: a later edit of that plan's limits replaces these.
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10778,7 +10778,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateShellTicketWithBodyWithResponse Mint a one-time shell websocket ticket
 	//
-	// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/shell` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see or a shell session that is not theirs to attach to (or to watch, for staff). The panel's page `/containers/{ref}/shell` (HTML, outside this API) mints one and opens the websocket with it.
+	// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/shell` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see or a shell session that is not theirs to attach to (or to watch, for staff). The panel's page `/containers/{ref}/shell` (HTML, outside this API) mints one and opens the websocket with it. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10787,7 +10787,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateShellTicketWithResponse Mint a one-time shell websocket ticket
 	//
-	// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/shell` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see or a shell session that is not theirs to attach to (or to watch, for staff). The panel's page `/containers/{ref}/shell` (HTML, outside this API) mints one and opens the websocket with it.
+	// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/shell` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see or a shell session that is not theirs to attach to (or to watch, for staff). The panel's page `/containers/{ref}/shell` (HTML, outside this API) mints one and opens the websocket with it. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10931,7 +10931,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// Queues a `unfreeze` operation. It is queued behind any unfinished operation on the same container and answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. 409 unless the container's phase is `ready`; whether liblxc can do it (e.g. start a running container) is reported by the operation. The body, if any, must be `{}`: `timeout` is refused with 400 `unknown_field` (it applies only to shutdown and restart).
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10942,7 +10942,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// Queues a `unfreeze` operation. It is queued behind any unfinished operation on the same container and answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. 409 unless the container's phase is `ready`; whether liblxc can do it (e.g. start a running container) is reported by the operation. The body, if any, must be `{}`: `timeout` is refused with 400 `unknown_field` (it applies only to shutdown and restart).
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11216,7 +11216,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// Removes a tarball template: it is disabled first, then its file in the template cache is removed, then the template. Containers made from it keep running and keep its name as their `template`; reinstalling them needs another template, and a reinstall queued from it fails without touching the container. liblxc's template scripts (`busybox`) cannot be deleted, only disabled: 409.
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -11236,7 +11236,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// Sets `description` and/or `enabled`; fields left out are unchanged. A disabled template stays on disk and its containers are untouched, but new containers and reinstalls cannot use it (their `template` field gets a 422).
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11247,7 +11247,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// Sets `description` and/or `enabled`; fields left out are unchanged. A disabled template stays on disk and its containers are untouched, but new containers and reinstalls cannot use it (their `template` field gets a 422).
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11258,7 +11258,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// Uploads a root file system as a gzip-compressed tar (the body, streamed; at most 16 GiB), as OpenVZ's template cache holds them: the archive is read through and refused with 422 (field `body`) unless it is gzip, a readable tar, has no entry outside its root (`..`) and has `/sbin/init` or `/bin/sh`. It is then stored as `NAME.tar.gz` in the template cache (`$CTPANEL_DATA_DIR/templates/cache`) and becomes template `NAME`: **201** for a new template, **200** when it replaces a tarball template of that name (containers already made from it keep their files; its description and whether it is enabled are kept unless `description` or `enabled` is given). A body whose `Content-Length` is over the limit is refused before it is read; the file is synced to disk before it replaces the old one. 500 when the panel cannot store it (e.g. a full disk). A liblxc template script (`busybox`) cannot be replaced: 409. An upload cut short leaves nothing behind. Files put into the cache by hand are registered at the next start.
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -17417,7 +17417,7 @@ func (c *ClientWithResponses) ListAlertsWithResponse(ctx context.Context, params
 //
 // Marks the alert acknowledged, by the caller, now; acknowledging it again changes nothing and is also a 204. No body is read. 404 when there is no such alert (or the ID is not a number).
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -17487,7 +17487,7 @@ func (c *ClientWithResponses) GetFailStatWithResponse(ctx context.Context, param
 //
 // Reads every running container, then saves every container's cumulative failcnts under a new snapshot ID for a later `GET /api/v1/beancounters/faildiff?since={id}`. Answers 201 with `Location: /api/v1/beancounters/faildiff?since={id}`. The body is optional.
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17504,7 +17504,7 @@ func (c *ClientWithResponses) CreateBeancounterSnapshotWithBodyWithResponse(ctx 
 //
 // Reads every running container, then saves every container's cumulative failcnts under a new snapshot ID for a later `GET /api/v1/beancounters/faildiff?since={id}`. Answers 201 with `Location: /api/v1/beancounters/faildiff?since={id}`. The body is optional.
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17572,7 +17572,7 @@ func (c *ClientWithResponses) CreateContainerWithResponse(ctx context.Context, p
 //
 // 409 `running` while the container runs (and no other operation is pending on it) unless `?force=true`, which stops it first, like `lxc-destroy -f`. 409 `conflict` while it is still being created, is already being destroyed, or has snapshot clones built on it.
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -17705,7 +17705,7 @@ func (c *ClientWithResponses) ChangeContainerPlanWithResponse(ctx context.Contex
 //
 // 409 unless the source is `ready` and stopped in liblxc, or when the CTID or name is taken. 422 for a snapshot of a snapshot clone.
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17724,7 +17724,7 @@ func (c *ClientWithResponses) CloneContainerWithBodyWithResponse(ctx context.Con
 //
 // 409 unless the source is `ready` and stopped in liblxc, or when the CTID or name is taken. 422 for a snapshot of a snapshot clone.
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17766,7 +17766,7 @@ func (c *ClientWithResponses) WatchConsoleWithResponse(ctx context.Context, ref 
 
 // CreateConsoleTicketWithBodyWithResponse Mint a one-time console websocket ticket
 //
-// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/console` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see. The panel's page `/containers/{ref}/console` (HTML, outside this API) mints one and opens the websocket with it.
+// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/console` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see. The panel's page `/containers/{ref}/console` (HTML, outside this API) mints one and opens the websocket with it. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17781,7 +17781,7 @@ func (c *ClientWithResponses) CreateConsoleTicketWithBodyWithResponse(ctx contex
 
 // CreateConsoleTicketWithResponse Mint a one-time console websocket ticket
 //
-// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/console` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see. The panel's page `/containers/{ref}/console` (HTML, outside this API) mints one and opens the websocket with it.
+// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/console` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see. The panel's page `/containers/{ref}/console` (HTML, outside this API) mints one and opens the websocket with it. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17798,7 +17798,7 @@ func (c *ClientWithResponses) CreateConsoleTicketWithResponse(ctx context.Contex
 //
 // Runs one command in the running container and answers when it ends, with its output and exit code (a non-zero exit code is still a 200). It is not an operation and is not queued. stdout and stderr are each cut at 4 MiB (`truncated` says so); invalid UTF-8 is replaced by U+FFFD.
 //
-// 409 when the container is not `ready`, not running or frozen; 504 `timeout` when the command outlives `timeout`.
+// 409 when the container is not `ready`, not running or frozen; 504 `timeout` when the command outlives `timeout`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17815,7 +17815,7 @@ func (c *ClientWithResponses) ExecContainerWithBodyWithResponse(ctx context.Cont
 //
 // Runs one command in the running container and answers when it ends, with its output and exit code (a non-zero exit code is still a 200). It is not an operation and is not queued. stdout and stderr are each cut at 4 MiB (`truncated` says so); invalid UTF-8 is replaced by U+FFFD.
 //
-// 409 when the container is not `ready`, not running or frozen; 504 `timeout` when the command outlives `timeout`.
+// 409 when the container is not `ready`, not running or frozen; 504 `timeout` when the command outlives `timeout`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17832,7 +17832,7 @@ func (c *ClientWithResponses) ExecContainerWithResponse(ctx context.Context, ref
 //
 // Queues a `freeze` operation. It is queued behind any unfinished operation on the same container and answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. 409 unless the container's phase is `ready`; whether liblxc can do it (e.g. start a running container) is reported by the operation. The body, if any, must be `{}`: `timeout` is refused with 400 `unknown_field` (it applies only to shutdown and restart).
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17849,7 +17849,7 @@ func (c *ClientWithResponses) FreezeContainerWithBodyWithResponse(ctx context.Co
 //
 // Queues a `freeze` operation. It is queued behind any unfinished operation on the same container and answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. 409 unless the container's phase is `ready`; whether liblxc can do it (e.g. start a running container) is reported by the operation. The body, if any, must be `{}`: `timeout` is refused with 400 `unknown_field` (it applies only to shutdown and restart).
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17883,7 +17883,7 @@ func (c *ClientWithResponses) GetContainerLimitsWithResponse(ctx context.Context
 //
 // Any invalid value, or one this host cannot enforce, is a 422 `invalid_request` whose `fields` names the resource as sent, and nothing changes; `{}` is a 422 naming `body` (no limits given). 409 unless the container's phase is `ready`. The container stays on its plan, if any: a later edit of that plan's limits replaces these.
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17902,7 +17902,7 @@ func (c *ClientWithResponses) PatchContainerLimitsWithBodyWithResponse(ctx conte
 //
 // Any invalid value, or one this host cannot enforce, is a 422 `invalid_request` whose `fields` names the resource as sent, and nothing changes; `{}` is a 422 naming `body` (no limits given). 409 unless the container's phase is `ready`. The container stays on its plan, if any: a later edit of that plan's limits replaces these.
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18083,7 +18083,7 @@ func (c *ClientWithResponses) WatchShellWithResponse(ctx context.Context, ref Re
 
 // CreateShellTicketWithBodyWithResponse Mint a one-time shell websocket ticket
 //
-// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/shell` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see or a shell session that is not theirs to attach to (or to watch, for staff). The panel's page `/containers/{ref}/shell` (HTML, outside this API) mints one and opens the websocket with it.
+// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/shell` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see or a shell session that is not theirs to attach to (or to watch, for staff). The panel's page `/containers/{ref}/shell` (HTML, outside this API) mints one and opens the websocket with it. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18098,7 +18098,7 @@ func (c *ClientWithResponses) CreateShellTicketWithBodyWithResponse(ctx context.
 
 // CreateShellTicketWithResponse Mint a one-time shell websocket ticket
 //
-// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/shell` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see or a shell session that is not theirs to attach to (or to watch, for staff). The panel's page `/containers/{ref}/shell` (HTML, outside this API) mints one and opens the websocket with it.
+// A browser cannot send `Authorization` on a websocket, so it first mints a ticket here with its token: a one-time secret, valid for 30 seconds, that opens `GET /api/v1/containers/{ref}/shell` once, for the caller, this container and this kind (and the `session` and `read_only` asked for). `url` is the websocket's path with the ticket. Tickets live in the server's memory only. 429 `too_many_tickets` when 10000 are outstanding. 404 for a container the caller cannot see or a shell session that is not theirs to attach to (or to watch, for staff). The panel's page `/containers/{ref}/shell` (HTML, outside this API) mints one and opens the websocket with it. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18320,7 +18320,7 @@ func (c *ClientWithResponses) TerminateContainerWithResponse(ctx context.Context
 //
 // Queues a `unfreeze` operation. It is queued behind any unfinished operation on the same container and answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. 409 unless the container's phase is `ready`; whether liblxc can do it (e.g. start a running container) is reported by the operation. The body, if any, must be `{}`: `timeout` is refused with 400 `unknown_field` (it applies only to shutdown and restart).
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18337,7 +18337,7 @@ func (c *ClientWithResponses) UnfreezeContainerWithBodyWithResponse(ctx context.
 //
 // Queues a `unfreeze` operation. It is queued behind any unfinished operation on the same container and answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. 409 unless the container's phase is `ready`; whether liblxc can do it (e.g. start a running container) is reported by the operation. The body, if any, must be `{}`: `timeout` is refused with 400 `unknown_field` (it applies only to shutdown and restart).
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18761,7 +18761,7 @@ func (c *ClientWithResponses) ListTemplatesWithResponse(ctx context.Context, req
 //
 // Removes a tarball template: it is disabled first, then its file in the template cache is removed, then the template. Containers made from it keep running and keep its name as their `template`; reinstalling them needs another template, and a reinstall queued from it fails without touching the container. liblxc's template scripts (`busybox`) cannot be deleted, only disabled: 409.
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -18793,7 +18793,7 @@ func (c *ClientWithResponses) GetTemplateWithResponse(ctx context.Context, name 
 //
 // Sets `description` and/or `enabled`; fields left out are unchanged. A disabled template stays on disk and its containers are untouched, but new containers and reinstalls cannot use it (their `template` field gets a 422).
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18810,7 +18810,7 @@ func (c *ClientWithResponses) PatchTemplateWithBodyWithResponse(ctx context.Cont
 //
 // Sets `description` and/or `enabled`; fields left out are unchanged. A disabled template stays on disk and its containers are untouched, but new containers and reinstalls cannot use it (their `template` field gets a 422).
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18827,7 +18827,7 @@ func (c *ClientWithResponses) PatchTemplateWithResponse(ctx context.Context, nam
 //
 // Uploads a root file system as a gzip-compressed tar (the body, streamed; at most 16 GiB), as OpenVZ's template cache holds them: the archive is read through and refused with 422 (field `body`) unless it is gzip, a readable tar, has no entry outside its root (`..`) and has `/sbin/init` or `/bin/sh`. It is then stored as `NAME.tar.gz` in the template cache (`$CTPANEL_DATA_DIR/templates/cache`) and becomes template `NAME`: **201** for a new template, **200** when it replaces a tarball template of that name (containers already made from it keep their files; its description and whether it is enabled are kept unless `description` or `enabled` is given). A body whose `Content-Length` is over the limit is refused before it is read; the file is synced to disk before it replaces the old one. 500 when the panel cannot store it (e.g. a full disk). A liblxc template script (`busybox`) cannot be replaced: 409. An upload cut short leaves nothing behind. Files put into the cache by hand are registered at the next start.
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. A billing token gets 403 too: this is the hosting staff's work, not a billing verb.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //

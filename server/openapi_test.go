@@ -190,7 +190,7 @@ func openAPIRouterRoutes(t *testing.T) []openAPIRoute {
 	t.Helper()
 	a := &api.API{}
 	authenticate, requireStaff := openAPIFuncPointer(a.Authenticate), openAPIFuncPointer(a.RequireStaff)
-	requireAdmin := openAPIFuncPointer(a.RequireAdmin)
+	requireAdmin, requireOperator := openAPIFuncPointer(a.RequireAdmin), openAPIFuncPointer(a.RequireOperator)
 	authenticateWS := openAPIFuncPointer(a.AuthenticateWS)
 	var out []openAPIRoute
 	err := chi.Walk(Router(a, pages.MustNewUI(pages.UI{}, web.FS)), func(method, pattern string, _ http.Handler, mws ...func(http.Handler) http.Handler) error {
@@ -205,7 +205,7 @@ func openAPIRouterRoutes(t *testing.T) []openAPIRoute {
 			switch openAPIFuncPointer(mw) {
 			case authenticate, authenticateWS:
 				r.authenticated = true
-			case requireStaff, requireAdmin: // admin-only is a narrower staff-only
+			case requireStaff, requireAdmin, requireOperator: // admin-only and operator-only are narrower staff-only
 				r.staffOnly = true
 			}
 		}

@@ -27,9 +27,9 @@ func (s *Service) List(ctx context.Context, p db.Principal, open bool, limit int
 	return list, err
 }
 
-// Ack acknowledges alert id (staff).
+// Ack acknowledges alert id (hosting staff).
 func (s *Service) Ack(ctx context.Context, p db.Principal, id string) error {
-	if err := policy.RequireStaff(p); err != nil {
+	if err := policy.RequireOperator(p); err != nil {
 		return err
 	}
 	n, err := strconv.ParseInt(id, 10, 64)

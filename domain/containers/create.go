@@ -111,7 +111,7 @@ type CloneInput struct {
 // Clone records a copy of the stopped container ref and its clone
 // operation (staff).
 func (s *Service) Clone(ctx context.Context, p db.Principal, ref string, in CloneInput) (db.Operation, error) {
-	if err := policy.RequireStaff(p); err != nil {
+	if err := policy.RequireOperator(p); err != nil {
 		return db.Operation{}, err
 	}
 	src, err := s.Get(ctx, p, ref)

@@ -14,12 +14,16 @@ import (
 	"github.com/ctpanel/ctpanel/ops"
 )
 
-// Destroy records the removal of the container ref (staff), refused
-// while it runs unless forced, like lxc-destroy -f.
+// Destroy records the removal of the container ref (hosting staff),
+// refused while it runs unless forced, like lxc-destroy -f.
 func (s *Service) Destroy(ctx context.Context, p db.Principal, ref string, force bool) (db.Operation, error) {
-	if err := policy.RequireStaff(p); err != nil {
+	if err := policy.RequireOperator(p); err != nil {
 		return db.Operation{}, err
 	}
+	return s.destroy(ctx, p, ref, force)
+}
+
+func (s *Service) destroy(ctx context.Context, p db.Principal, ref string, force bool) (db.Operation, error) {
 	var op db.Operation
 	err := s.Store.InTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
 		c, err := s.getForUpdate(ctx, q, p, ref)
@@ -64,5 +68,8 @@ func (s *Service) Destroy(ctx context.Context, p db.Principal, ref string, force
 // Terminate is billing's destroy: running or not, releasing everything
 // (history, alerts, the CTID).
 func (s *Service) Terminate(ctx context.Context, p db.Principal, ref string) (db.Operation, error) {
-	return s.Destroy(ctx, p, ref, true)
+	if err := policy.RequireStaff(p); err != nil {
+		return db.Operation{}, err
+	}
+	return s.destroy(ctx, p, ref, true)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/domain"
+	"github.com/ctpanel/ctpanel/domain/policy"
 	"github.com/ctpanel/ctpanel/lxcdriver"
 )
 
@@ -43,6 +44,9 @@ type ExecResult struct {
 // Exec runs one command in the running container ref and returns its
 // output (capped at 4 MiB each) and exit code; every run is audited.
 func (s *Service) Exec(ctx context.Context, p db.Principal, ref string, req ExecInput) (ExecResult, error) {
+	if !policy.MayUseRoot(p) {
+		return ExecResult{}, domain.Forbidden("a billing token cannot run commands in containers")
+	}
 	f := domain.FieldErrors{}
 	switch {
 	case len(req.Command) == 0:

@@ -77,7 +77,7 @@ func (s *Service) Limits(ctx context.Context, p db.Principal, ref string) (Limit
 // SetLimits (staff) validates raw, merges it into the container's limits
 // and records set_limits, which applies them live (vzctl set --save).
 func (s *Service) SetLimits(ctx context.Context, p db.Principal, ref string, raw json.RawMessage) (db.Operation, error) {
-	if err := policy.RequireStaff(p); err != nil {
+	if err := policy.RequireOperator(p); err != nil {
 		return db.Operation{}, err
 	}
 	spec, err := s.parseLimits(raw, "")

@@ -27,7 +27,7 @@ func (s *Service) Act(ctx context.Context, p db.Principal, ref, action string, t
 	case ops.ActionStart, ops.ActionStop, ops.ActionShutdown, ops.ActionRestart:
 	case ops.ActionFreeze, ops.ActionUnfreeze:
 		if !policy.MayFreeze(p) {
-			return db.Operation{}, domain.Forbidden("only staff can %s a container", action)
+			return db.Operation{}, domain.Forbidden("only staff (not billing or customer tokens) can %s a container", action)
 		}
 	default:
 		return db.Operation{}, domain.NotFound("no action %q", action)

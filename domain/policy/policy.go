@@ -18,6 +18,23 @@ func RequireStaff(p db.Principal) error {
 	return nil
 }
 
+// RequireOperator refuses customers and billing tokens: working on the
+// farm's containers by hand (a shell or exec as root in any VPS, limits,
+// templates, freeze, clone, destroy, alert acknowledgement) is the hosting
+// staff's. A billing system has its own verbs: customers, plans, create,
+// suspend, unsuspend, terminate, change plan, reinstall, passwords,
+// usage, webhooks and reading containers.
+func RequireOperator(p db.Principal) error {
+	if p.Role != db.RoleAdmin && p.Role != db.RoleStaff {
+		return domain.Forbidden("this needs a staff or admin token (billing tokens have the billing verbs only)")
+	}
+	return nil
+}
+
+// MayUseRoot: exec, shells and consoles run as root in a container: its
+// customer, and the hosting staff, but not a billing token.
+func MayUseRoot(p db.Principal) bool { return p.Role != db.RoleBilling }
+
 // RequireAdmin refuses all but admins: staff users and API tokens.
 func RequireAdmin(p db.Principal) error {
 	if p.Role != db.RoleAdmin {
@@ -51,8 +68,9 @@ func CanSee(p db.Principal, c db.Container) bool {
 // unfrozen or reinstalled only by staff (billing unsuspends it).
 func MayStartSuspended(p db.Principal) bool { return p.IsStaff() }
 
-// MayFreeze: freezing and thawing are for staff; customers stop and start.
-func MayFreeze(p db.Principal) bool { return p.IsStaff() }
+// MayFreeze: freezing and thawing are for the hosting staff; customers
+// (and billing systems) stop and start.
+func MayFreeze(p db.Principal) bool { return RequireOperator(p) == nil }
 
 // MayChangeIdentity: a container's name, onboot, plan and description
 // (staff's notes) are staff's; customers set the hostname and nameservers.

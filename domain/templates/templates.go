@@ -109,7 +109,7 @@ type Upload struct {
 // registered. An existing tarball template is replaced; created says
 // whether it is new.
 func (s *Service) Put(ctx context.Context, p db.Principal, name string, in Upload, body io.Reader) (v View, created bool, err error) {
-	if err := policy.RequireStaff(p); err != nil {
+	if err := policy.RequireOperator(p); err != nil {
 		return View{}, false, err
 	}
 	f := domain.FieldErrors{}
@@ -237,7 +237,7 @@ func syncDir(dir string) error {
 // disabled template stays on disk and its containers are untouched; new
 // containers and reinstalls cannot use it.
 func (s *Service) Update(ctx context.Context, p db.Principal, name string, description *string, enabled *bool) (View, error) {
-	if err := policy.RequireStaff(p); err != nil {
+	if err := policy.RequireOperator(p); err != nil {
 		return View{}, err
 	}
 	if description != nil {
@@ -266,7 +266,7 @@ func (s *Service) Update(ctx context.Context, p db.Principal, name string, descr
 // made from it keep running and keep its name as their template; liblxc's
 // template scripts (busybox) cannot be deleted, only disabled.
 func (s *Service) Delete(ctx context.Context, p db.Principal, name string) error {
-	if err := policy.RequireStaff(p); err != nil {
+	if err := policy.RequireOperator(p); err != nil {
 		return err
 	}
 	t, err := s.Store.GetTemplate(ctx, name)

@@ -90,6 +90,12 @@ func (a *API) RequireStaff(next http.Handler) http.Handler {
 	return a.require(policy.RequireStaff, next)
 }
 
+// RequireOperator limits a route to the hosting staff: staff and admin
+// tokens, not billing or customer ones.
+func (a *API) RequireOperator(next http.Handler) http.Handler {
+	return a.require(policy.RequireOperator, next)
+}
+
 // RequireAdmin limits a route to admin tokens.
 func (a *API) RequireAdmin(next http.Handler) http.Handler {
 	return a.require(policy.RequireAdmin, next)

@@ -14,6 +14,8 @@ import (
 
 	"github.com/ctpanel/ctpanel/console"
 	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/domain"
+	"github.com/ctpanel/ctpanel/domain/policy"
 	"github.com/ctpanel/ctpanel/handlers/auth"
 	"github.com/ctpanel/ctpanel/lxcdriver"
 )
@@ -124,6 +126,9 @@ func (a *API) TerminalTicket(kind console.Kind) http.HandlerFunc {
 // watched read-only by its owner or staff. Other sessions do not exist
 // as far as the caller can tell.
 func (a *API) checkTerminalRequest(p db.Principal, ctid int, kind console.Kind, session string, readOnly bool) error {
+	if !policy.MayUseRoot(p) {
+		return domain.Forbidden("a billing token cannot open consoles or shells")
+	}
 	if kind != console.KindShell || session == "" {
 		if kind == console.KindShell && readOnly {
 			return &APIError{Status: http.StatusUnprocessableEntity, Code: "invalid_request",
@@ -133,7 +138,7 @@ func (a *API) checkTerminalRequest(p db.Principal, ctid int, kind console.Kind, 
 	}
 	s, err := a.Console.Get(session)
 	if err == nil && s.Kind == console.KindShell && s.CTID == ctid &&
-		(s.Owner == console.OwnerKey(p) || (readOnly && p.IsStaff())) {
+		(s.Owner == console.OwnerKey(p) || (readOnly && policy.RequireOperator(p) == nil)) {
 		return nil
 	}
 	return notFound("shell session %s does not exist or has ended", strconv.Quote(session))

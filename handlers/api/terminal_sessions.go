@@ -8,6 +8,7 @@ import (
 
 	"github.com/ctpanel/ctpanel/console"
 	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/domain/policy"
 )
 
 // TerminalSessionView is a live console or shell session as the API lists
@@ -25,7 +26,7 @@ type TerminalSessionView struct {
 // mayManageSession: the console is the container's, so whoever sees the
 // container sees it; a shell is its owner's, and staff see every one.
 func mayManageSession(p db.Principal, s *console.Session) bool {
-	return s.Kind == console.KindConsole || s.Owner == console.OwnerKey(p) || p.IsStaff()
+	return s.Kind == console.KindConsole || s.Owner == console.OwnerKey(p) || policy.RequireOperator(p) == nil
 }
 
 // ListTerminalSessions is GET /api/v1/containers/{ref}/sessions: the live
