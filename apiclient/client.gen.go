@@ -4648,7 +4648,7 @@ type ClientInterface interface {
 	//
 	// Every running container's beancounters in the Prometheus text exposition format (version 0.0.4): `ctpanel_containers` and `ctpanel_containers_running` (gauges), and per row, labelled `ctid` and `resource`, `ctpanel_beancounter_held`, `_maxheld`, `_barrier`, `_limit` (gauges; 9223372036854775807 is unlimited) and `ctpanel_beancounter_failcnt_total` (counter, cumulative across restarts). Outside `/api/v1` but needs a bearer token like the API: give Prometheus one with `authorization: {credentials: <token>}` in its scrape config. Errors are JSON.
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. Besides the beancounters: the Go runtime's and the process's metrics (client_golang), `ctpanel_http_request_duration_seconds` by method, route pattern and status code, and `ctpanel_operation_duration_seconds` by action and outcome.
 	//
 	// Corresponds with GET /metrics (the `GetMetrics` operationId).
 	GetMetrics(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -6609,7 +6609,7 @@ func (c *Client) GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (
 //
 // Every running container's beancounters in the Prometheus text exposition format (version 0.0.4): `ctpanel_containers` and `ctpanel_containers_running` (gauges), and per row, labelled `ctid` and `resource`, `ctpanel_beancounter_held`, `_maxheld`, `_barrier`, `_limit` (gauges; 9223372036854775807 is unlimited) and `ctpanel_beancounter_failcnt_total` (counter, cumulative across restarts). Outside `/api/v1` but needs a bearer token like the API: give Prometheus one with `authorization: {credentials: <token>}` in its scrape config. Errors are JSON.
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. Besides the beancounters: the Go runtime's and the process's metrics (client_golang), `ctpanel_http_request_duration_seconds` by method, route pattern and status code, and `ctpanel_operation_duration_seconds` by action and outcome.
 //
 // Corresponds with GET /metrics (the `GetMetrics` operationId).
 func (c *Client) GetMetrics(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -11408,7 +11408,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// Every running container's beancounters in the Prometheus text exposition format (version 0.0.4): `ctpanel_containers` and `ctpanel_containers_running` (gauges), and per row, labelled `ctid` and `resource`, `ctpanel_beancounter_held`, `_maxheld`, `_barrier`, `_limit` (gauges; 9223372036854775807 is unlimited) and `ctpanel_beancounter_failcnt_total` (counter, cumulative across restarts). Outside `/api/v1` but needs a bearer token like the API: give Prometheus one with `authorization: {credentials: <token>}` in its scrape config. Errors are JSON.
 	//
-	// Staff only: a customer token gets 403 `forbidden`.
+	// Staff only: a customer token gets 403 `forbidden`. Besides the beancounters: the Go runtime's and the process's metrics (client_golang), `ctpanel_http_request_duration_seconds` by method, route pattern and status code, and `ctpanel_operation_duration_seconds` by action and outcome.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -19049,7 +19049,7 @@ func (c *ClientWithResponses) GetHealthWithResponse(ctx context.Context, reqEdit
 //
 // Every running container's beancounters in the Prometheus text exposition format (version 0.0.4): `ctpanel_containers` and `ctpanel_containers_running` (gauges), and per row, labelled `ctid` and `resource`, `ctpanel_beancounter_held`, `_maxheld`, `_barrier`, `_limit` (gauges; 9223372036854775807 is unlimited) and `ctpanel_beancounter_failcnt_total` (counter, cumulative across restarts). Outside `/api/v1` but needs a bearer token like the API: give Prometheus one with `authorization: {credentials: <token>}` in its scrape config. Errors are JSON.
 //
-// Staff only: a customer token gets 403 `forbidden`.
+// Staff only: a customer token gets 403 `forbidden`. Besides the beancounters: the Go runtime's and the process's metrics (client_golang), `ctpanel_http_request_duration_seconds` by method, route pattern and status code, and `ctpanel_operation_duration_seconds` by action and outcome.
 //
 // Returns a wrapper object for the known response body format(s).
 //

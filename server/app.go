@@ -147,7 +147,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 		WebhookGuard: guard})
 	sessions := &auth.Sessions{Store: a.Store, Log: log, CookieSecure: cfg.CookieSecure}
 	a.API = &api.API{Set: a.Services, Store: a.Store, Drv: drv, Hub: a.Hub, Log: log, Mon: a.Mon, Bus: a.Bus,
-		Sessions: sessions, AllowedOrigins: cfg.AllowedOrigins, Console: a.Console}
+		Sessions: sessions, AllowedOrigins: cfg.AllowedOrigins, Console: a.Console, Telemetry: api.NewTelemetry()}
 	a.UI = pages.MustNewUI(pages.UI{Set: a.Services, Store: a.Store, Mon: a.Mon, Log: log, Sessions: sessions}, web.FS)
 	a.Queue = queue
 	if err := ops.Reconcile(ctx, a.Store, drv, queue, log); err != nil {
@@ -240,6 +240,9 @@ func (a *App) operationFinished(op db.Operation, state string, err error) {
 	e := monitor.Event{Type: "operation", CTID: op.CTID, Action: op.Action, Operation: op.ID, Status: db.OpSucceeded, State: state}
 	if err != nil {
 		e.Status, e.Error = db.OpFailed, err.Error()
+	}
+	if op.StartedAt != nil && a.API != nil {
+		a.API.Telemetry.ObserveOperation(op.Action, e.Status, time.Since(*op.StartedAt).Seconds())
 	}
 	a.Bus.Publish(e)
 }

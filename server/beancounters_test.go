@@ -323,7 +323,11 @@ func TestMetricsPassPromtool(t *testing.T) {
 	p.expect(p.do(custTok, "GET", "/metrics", nil), http.StatusForbidden)
 	r := p.expect(p.do(p.admin, "GET", "/metrics", nil), 200)
 	body := string(r.Body)
-	for _, want := range []string{`ctpanel_beancounter_held{ctid="101",resource="numproc"}`, `ctpanel_beancounter_failcnt_total{ctid="102",resource="numproc"} 3`, "# TYPE ctpanel_beancounter_limit gauge"} {
+	for _, want := range []string{`ctpanel_beancounter_held{ctid="101",resource="numproc"}`, `ctpanel_beancounter_failcnt_total{ctid="102",resource="numproc"} 3`, "# TYPE ctpanel_beancounter_limit gauge",
+		// The panel's own: Go runtime, process, HTTP by route, operations by action.
+		"go_goroutines", "process_resident_memory_bytes",
+		`ctpanel_http_request_duration_seconds_count{code="202",method="POST",route="/api/v1/containers"}`,
+		`ctpanel_operation_duration_seconds_count{action="create",status="succeeded"} 2`} {
 		if !strings.Contains(body, want) {
 			t.Fatalf("metrics lack %q:\n%s", want, body)
 		}

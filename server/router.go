@@ -173,6 +173,11 @@ func requestLogger(a *api.API) func(http.Handler) http.Handler {
 			start := time.Now()
 			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 			next.ServeHTTP(ww, r)
+			route := ""
+			if rc := chi.RouteContext(r.Context()); rc != nil {
+				route = rc.RoutePattern()
+			}
+			a.Telemetry.ObserveHTTP(r.Method, route, ww.Status(), time.Since(start).Seconds())
 			a.Log.Debug("http", "method", r.Method, "path", r.URL.Path, "status", ww.Status(),
 				"dur", time.Since(start), "req", middleware.GetReqID(r.Context()))
 		})

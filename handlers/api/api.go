@@ -36,6 +36,8 @@ type API struct {
 	AllowedOrigins []string
 	// Console keeps console and shell sessions and their tickets.
 	Console *console.Manager
+	// Telemetry is the panel's own metrics (nil: none).
+	Telemetry *Telemetry
 }
 
 // principal is who the authenticated request is from.
