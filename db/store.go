@@ -7,7 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
+	"syscall"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -96,6 +99,27 @@ func uniqueViolation(err error) (string, bool) {
 func IsDataException(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22")
+}
+
+// IsUnavailable reports whether err says the database cannot be reached
+// or is not answering now (connection refused or lost, shutting down,
+// starting up): a temporary state, not a fault of the request.
+func IsUnavailable(err error) bool {
+	var ce *pgconn.ConnectError
+	var pgErr *pgconn.PgError
+	var ne net.Error
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &ce):
+		return true
+	case errors.As(err, &pgErr):
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P")
+	case errors.As(err, &ne), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ENOENT):
+		return true
+	}
+	return false
 }
 
 // ConflictError says which unique field a write collided on.

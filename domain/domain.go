@@ -21,6 +21,10 @@ import (
 	"github.com/ctpanel/ctpanel/lxcdriver"
 )
 
+// ErrUnavailable: the database cannot be reached now; try again shortly.
+var ErrUnavailable = &Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
+	Message: "the panel's database is not reachable right now; try again in a few seconds"}
+
 // Error is a refusal a person can act on. Status is the HTTP status both
 // front ends answer with (the API in its error envelope, the pages as a
 // page or a form's messages); Code is the API's machine-readable code.
@@ -99,6 +103,8 @@ func AsError(err error) *Error {
 		return Conflict("the container has no disk of its own")
 	case errors.Is(err, lxcdriver.ErrRunning):
 		return Conflict("container is running")
+	case db.IsUnavailable(err):
+		return ErrUnavailable
 	case db.IsDataException(err):
 		// What the policy's rules did not catch and the database refused:
 		// a NUL byte in a reference, a number out of range.

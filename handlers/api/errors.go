@@ -34,6 +34,10 @@ func (a *API) smartError(w http.ResponseWriter, r *http.Request, err error) {
 		return // the client went away; there is no one to answer
 	}
 	ae := domain.AsError(err)
+	if ae == domain.ErrUnavailable {
+		a.Log.Warn("database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "5")
+	}
 	if ae == nil {
 		a.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		ae = apiErr(http.StatusInternalServerError, "internal", "internal error; the server log has details")

@@ -257,6 +257,14 @@ func (u *UI) serverError(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
 		return
 	}
+	if db.IsUnavailable(err) {
+		u.Log.Warn("page: database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Retry-After", "5")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, `<!doctype html><title>Unavailable</title><h1>The panel cannot reach its database</h1><p>Try again in a few seconds. <a href="/">Back to the panel</a></p>`)
+		return
+	}
 	u.Log.Error("page failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(http.StatusInternalServerError)
