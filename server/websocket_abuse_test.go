@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -135,8 +136,12 @@ func TestStatsSocketSurvivesMalformedFrames(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("an oversized frame did not close the socket")
 	}
-	if ce := (*websocket.CloseError)(nil); !errors.As(got.closeErr, &ce) || ce.Code != websocket.CloseMessageTooBig {
-		t.Errorf("closed with %v, want close 1009", got.closeErr)
+	// The panel sends close 1009 and hangs up; with the rest of the big
+	// frame still unread on its side, its kernel may reset the connection
+	// before the client has read the close frame.
+	if ce := (*websocket.CloseError)(nil); !(errors.As(got.closeErr, &ce) && ce.Code == websocket.CloseMessageTooBig) &&
+		!errors.Is(got.closeErr, syscall.ECONNRESET) {
+		t.Errorf("closed with %v, want close 1009 (or the reset that may overtake it)", got.closeErr)
 	}
 
 	// The panel is up: it answers the API and opens a new stats socket.
