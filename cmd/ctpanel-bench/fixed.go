@@ -34,8 +34,10 @@ type fixedStep struct {
 type fixedReport struct {
 	Rounds int                  `json:"rounds"`
 	Steps  map[string]fixedStep `json:"steps"`
-	// MeanAddedMS is the mean of the steps' added cost.
-	MeanAddedMS float64 `json:"mean_added_ms"`
+	// MeanAddedMS is the mean of the steps' added cost, the verdict's
+	// figure; MedianAddedMS their median, which one noisy step moves less.
+	MeanAddedMS   float64 `json:"mean_added_ms"`
+	MedianAddedMS float64 `json:"median_added_ms"`
 	Pass        bool    `json:"pass"`
 }
 
@@ -63,6 +65,7 @@ func (b *bench) fixedCost(ctx context.Context, panel, raw *phase, rounds int) (f
 	fr := fixedReport{Rounds: rounds, Steps: map[string]fixedStep{}}
 	var sum float64
 	var n int
+	var added []time.Duration
 	for _, step := range steps {
 		var totals, raws, reqs, runs, notes []time.Duration
 		for _, s := range pres.samples[step] {
@@ -80,8 +83,10 @@ func (b *bench) fixedCost(ctx context.Context, panel, raw *phase, rounds int) (f
 		fr.Steps[step] = fs
 		sum += fs.AddedMS
 		n++
+		added = append(added, time.Duration(fs.AddedMS*float64(time.Millisecond)))
 	}
 	fr.MeanAddedMS = sum / float64(n)
+	fr.MedianAddedMS = ms(median(added))
 	fr.Pass = fr.MeanAddedMS <= ms(targetFixed)
 	return fr, nil
 }
@@ -112,8 +117,8 @@ func (fr fixedReport) write(w io.Writer) error {
 	if fr.Pass {
 		verdict = "PASS"
 	}
-	fmt.Fprintf(&b, "\n%s fixed cost per step: %+.1fms (mean of the six steps' added medians), target <= %s\n",
-		verdict, fr.MeanAddedMS, targetFixed)
+	fmt.Fprintf(&b, "\n%s fixed cost per step: %+.1fms (mean of the six steps' added medians; their median %+.1fms), target <= %s\n",
+		verdict, fr.MeanAddedMS, fr.MedianAddedMS, targetFixed)
 	fmt.Fprintf(&b, "  request: sent to 202 (auth, checks, the transaction recording the operation); run: 202 to the operation's\n"+
 		"  end (the driver and the outcome's commit); notify: end to the client having it (/wait wake-up)\n\n")
 	_, err := io.WriteString(w, b.String())
