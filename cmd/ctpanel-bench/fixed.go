@@ -38,7 +38,7 @@ type fixedReport struct {
 	// figure; MedianAddedMS their median, which one noisy step moves less.
 	MeanAddedMS   float64 `json:"mean_added_ms"`
 	MedianAddedMS float64 `json:"median_added_ms"`
-	Pass        bool    `json:"pass"`
+	Pass          bool    `json:"pass"`
 }
 
 // fixedCost takes rounds containers of each phase through their life one
