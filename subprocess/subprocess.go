@@ -2,10 +2,14 @@
 // e2fsprogs, initdb) the one way: each in a process group of its own that
 // a cancelled context kills whole, so a template script, rsync or
 // decompressor a tool forked dies with it and nothing goes on writing into
-// a half-made container while it is discarded; killed too (SIGKILL) when
-// the panel dies, rather than left running for a re-run to race; and not
-// waited on past a second for a daemonized grandchild that kept the output
-// pipe.
+// a half-made container while it is discarded; and not waited on past a
+// second for a daemonized grandchild that kept the output pipe.
+//
+// No parent-death signal: Linux ties it to the thread that forked, and a
+// Go thread can end under a child still running (one a goroutine left
+// locked, as a failed network-namespace switch does), which would kill the
+// child mid-work. Ending children with the panel needs them forked from a
+// thread held for their lifetime; that is not done yet.
 package subprocess
 
 import (
@@ -24,12 +28,11 @@ import (
 const WaitDelay = time.Second
 
 // Command is exec.CommandContext for name in a process group of its own:
-// cancelling ctx SIGKILLs the whole group, and the process gets SIGKILL
-// when the panel's thread that started it dies. The caller wires its
-// standard streams and runs it.
+// cancelling ctx SIGKILLs the whole group. The caller wires its standard
+// streams and runs it.
 func Command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return KillGroup(cmd.Process.Pid) }
 	cmd.WaitDelay = WaitDelay
 	return cmd
