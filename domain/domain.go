@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/ctpanel/ctpanel/db"
@@ -135,4 +136,14 @@ func AuditOutside(ctx context.Context, store *db.Store, log *slog.Logger, p db.P
 // action only names who asked.
 func Entry(p db.Principal, action string, ctid *int, details map[string]any) db.AuditEntry {
 	return db.AuditEntry{Actor: p.Actor(), ActorRole: p.Role, Action: action, CTID: ctid, Details: details}
+}
+
+// ParseID reads the numeric id of a kind of thing ("customer", "token")
+// from a path: text that is not one names nothing, a 404.
+func ParseID(kind, id string) (int64, error) {
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return 0, NotFound("%s %q does not exist", kind, id)
+	}
+	return n, nil
 }

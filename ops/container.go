@@ -2,7 +2,6 @@ package ops
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -25,12 +24,9 @@ type credentials struct {
 	SSHKeys  []string
 }
 
-// specOf decodes a container's stored limits.
+// specOf decodes a container's stored limits, empty when they don't.
 func specOf(c db.Container) ubc.Spec {
-	var spec ubc.Spec
-	if len(c.Limits) > 0 {
-		_ = json.Unmarshal(c.Limits, &spec)
-	}
+	spec, _ := ubc.Decode(c.Limits)
 	return spec
 }
 
@@ -66,11 +62,9 @@ func (r *Runner) applyDisk(ctx context.Context, c db.Container) error {
 // applyLimits sets a container's stored limits in liblxc (saved in its
 // config, live when it runs).
 func (r *Runner) applyLimits(ctx context.Context, c db.Container) error {
-	var spec ubc.Spec
-	if len(c.Limits) > 0 {
-		if err := json.Unmarshal(c.Limits, &spec); err != nil {
-			return fmt.Errorf("stored limits of %d: %w", c.CTID, err)
-		}
+	spec, err := ubc.Decode(c.Limits)
+	if err != nil {
+		return fmt.Errorf("container %d: %w", c.CTID, err)
 	}
 	if spec.Empty() {
 		return nil

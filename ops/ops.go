@@ -39,24 +39,15 @@ func (JobArgs) Kind() string { return "container_operation" }
 // operation is final and says why.
 func (JobArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 1} }
 
-// Hub tells waiters that operations finished: those waiting for one
-// operation get its final row, those waiting for any (a queued operation
-// whose turn may have come) a wake-up.
+// Hub tells those waiting for an operation that it finished, with its
+// final row.
 type Hub struct {
 	mu       sync.Mutex
-	ch       chan struct{}
 	watchers map[string][]chan db.Operation
 }
 
 // NewHub makes a Hub.
-func NewHub() *Hub { return &Hub{ch: make(chan struct{}), watchers: map[string][]chan db.Operation{}} }
-
-// Changed returns a channel closed at the next Finished.
-func (h *Hub) Changed() <-chan struct{} {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.ch
-}
+func NewHub() *Hub { return &Hub{watchers: map[string][]chan db.Operation{}} }
 
 // Watch returns a channel that gets operation id's final row when it
 // finishes in this process, and a function to stop watching.
@@ -83,8 +74,7 @@ func (h *Hub) Watch(id string) (<-chan db.Operation, func()) {
 	}
 }
 
-// Finished hands op's final row to its watchers and wakes everyone
-// waiting on Changed.
+// Finished hands op's final row to its watchers.
 func (h *Hub) Finished(op db.Operation) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -92,8 +82,6 @@ func (h *Hub) Finished(op db.Operation) {
 		c <- op // buffered, and each gets one row at most
 	}
 	delete(h.watchers, op.ID)
-	close(h.ch)
-	h.ch = make(chan struct{})
 }
 
 // Queue records operations: to run at once (EnqueueNow) or with a River job.

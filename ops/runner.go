@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -155,23 +156,23 @@ func (r *Runner) execute(ctx context.Context, op db.Operation) error {
 	defer cancel()
 	// The state is read before the outcome is recorded, so that both go
 	// in one statement: nothing is left to write after the waiters hear.
-	state := ""
+	var state string
 	if st, ok := a.(settles); ok && opErr == nil {
 		state = string(st.settledState())
 	} else {
 		state = r.stateOf(fctx, op)
 	}
-	fin, next, err := r.Store.FinishOperation(fctx, op.ID, opErr, dbState(state))
+	fin, next, err := r.Store.FinishOperation(fctx, op.ID, opErr, state)
 	if err != nil {
 		return err
 	}
-	// Waiters first: recording the state and telling the bus can follow.
+	// Waiters first: the next operation and telling the bus can follow.
 	r.Hub.Finished(fin)
 	if next != "" {
 		r.startNext(fctx, next)
 	}
 	if r.OnFinish != nil {
-		r.OnFinish(op, state, opErr)
+		r.OnFinish(op, cmp.Or(state, "absent"), opErr)
 	}
 	if opErr != nil {
 		log.Warn("operation failed", "err", opErr)
@@ -215,21 +216,13 @@ func (r *Runner) startNext(ctx context.Context, id string) {
 	}
 }
 
-// stateOf is the container's liblxc state after op, "absent" when liblxc
-// has no such container (after a destroy, or a create undone).
+// stateOf is the container's liblxc state after op, "" when liblxc has
+// no such container (after a destroy, or a create undone): its row is
+// gone, or shows its phase. Events call that state "absent".
 func (r *Runner) stateOf(ctx context.Context, op db.Operation) string {
 	st, err := r.Drv.State(ctx, strconv.Itoa(op.CTID))
 	if err != nil {
-		return "absent"
-	}
-	return string(st)
-}
-
-// dbState is the state to record on the container's row: none for one
-// liblxc does not have (its row is gone, or shows its phase).
-func dbState(state string) string {
-	if state == "absent" {
 		return ""
 	}
-	return state
+	return string(st)
 }

@@ -6,7 +6,6 @@ package alerts
 import (
 	"context"
 	"errors"
-	"strconv"
 
 	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/domain"
@@ -32,11 +31,12 @@ func (s *Service) Ack(ctx context.Context, p db.Principal, id string) error {
 	if err := policy.RequireOperator(p); err != nil {
 		return err
 	}
-	n, err := strconv.ParseInt(id, 10, 64)
-	if err == nil {
-		err = s.Store.AckAlert(ctx, n, p.Actor())
+	n, err := domain.ParseID("alert", id)
+	if err != nil {
+		return err
 	}
-	if errors.Is(err, db.ErrNotFound) || errors.Is(err, strconv.ErrSyntax) || errors.Is(err, strconv.ErrRange) {
+	err = s.Store.AckAlert(ctx, n, p.Actor())
+	if errors.Is(err, db.ErrNotFound) {
 		return domain.NotFound("alert %q does not exist", id)
 	}
 	return err

@@ -3,6 +3,7 @@ package containers
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
@@ -51,7 +52,7 @@ func (s *Service) destroy(ctx context.Context, p db.Principal, ref string, force
 				return err
 			}
 			if err == nil && st != lxcdriver.StateStopped {
-				return domain.Errorf(409, "running", "container %d is %s; stop it first or use ?force=true", c.CTID, st)
+				return domain.Errorf(http.StatusConflict, "running", "container %d is %s; stop it first or use ?force=true", c.CTID, st)
 			}
 		}
 		if err := q.SetContainerPhase(ctx, c.CTID, db.PhaseDeleting); err != nil {

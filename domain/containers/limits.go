@@ -61,7 +61,7 @@ func (s *Service) Limits(ctx context.Context, p db.Principal, ref string) (Limit
 	if err != nil {
 		return Limits{}, err
 	}
-	spec, err := decodeSpec(c.Limits)
+	spec, err := ubc.Decode(c.Limits)
 	if err != nil {
 		return Limits{}, err
 	}
@@ -107,7 +107,7 @@ func (s *Service) ChangePlan(ctx context.Context, p db.Principal, ref, name stri
 	if err != nil {
 		return db.Operation{}, err
 	}
-	spec, err := decodeSpec(pl.Limits)
+	spec, err := ubc.Decode(pl.Limits)
 	if err != nil {
 		return db.Operation{}, err
 	}
@@ -126,7 +126,7 @@ func (s *Service) storeLimits(ctx context.Context, p db.Principal, ref string, n
 		if c.Phase != db.PhaseReady {
 			return domain.Conflict("container %d is %s; its limits can change once it is ready", c.CTID, c.Phase)
 		}
-		cur, err := decodeSpec(c.Limits)
+		cur, err := ubc.Decode(c.Limits)
 		if err != nil {
 			return err
 		}

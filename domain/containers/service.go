@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -171,13 +172,8 @@ func (s *Service) queueOn(ctx context.Context, p db.Principal, ref string, chk c
 func fixed(a ops.Action) func() ops.Action { return func() ops.Action { return a } }
 
 func suspendedErr(c db.Container) error {
-	return domain.Errorf(409, "suspended",
+	return domain.Errorf(http.StatusConflict, "suspended",
 		"container %d is suspended; it can be started again once the account is unsuspended", c.CTID)
-}
-
-// decodeSpec reads a stored limits column.
-func decodeSpec(raw []byte) (ubc.Spec, error) {
-	return ubc.Decode(raw)
 }
 
 // specOrEmpty decodes stored limits, empty when they don't decode.

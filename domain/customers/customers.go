@@ -8,7 +8,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/url"
-	"strconv"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -89,9 +88,9 @@ func (s *Service) Get(ctx context.Context, p db.Principal, id string) (db.Custom
 	if err := policy.RequireStaff(p); err != nil {
 		return db.Customer{}, err
 	}
-	n, err := strconv.ParseInt(id, 10, 64)
+	n, err := domain.ParseID("customer", id)
 	if err != nil {
-		return db.Customer{}, domain.NotFound("customer %q does not exist", id)
+		return db.Customer{}, err
 	}
 	c, err := s.Store.GetCustomer(ctx, n)
 	if errors.Is(err, db.ErrNotFound) {
@@ -357,9 +356,9 @@ func (s *Service) SetStaffDisabled(ctx context.Context, p db.Principal, id strin
 	if err := policy.RequireAdmin(p); err != nil {
 		return err
 	}
-	n, err := strconv.ParseInt(id, 10, 64)
+	n, err := domain.ParseID("user", id)
 	if err != nil {
-		return domain.NotFound("user %q does not exist", id)
+		return err
 	}
 	acc, err := s.Store.GetAccount(ctx, n)
 	if errors.Is(err, db.ErrNotFound) || (err == nil && acc.Role != db.RoleAdmin && acc.Role != db.RoleStaff) {

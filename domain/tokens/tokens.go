@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/ctpanel/ctpanel/db"
@@ -95,9 +94,9 @@ func (s *Service) Revoke(ctx context.Context, p db.Principal, id string) error {
 	if err := policy.RequireAdmin(p); err != nil {
 		return err
 	}
-	n, err := strconv.ParseInt(id, 10, 64)
+	n, err := domain.ParseID("token", id)
 	if err != nil {
-		return domain.NotFound("token %q does not exist", id)
+		return err
 	}
 	err = s.Store.RevokeToken(ctx, n)
 	if errors.Is(err, db.ErrNotFound) {

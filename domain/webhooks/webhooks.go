@@ -89,9 +89,9 @@ func (s *Service) Get(ctx context.Context, p db.Principal, id string) (db.Webhoo
 	if err := policy.RequireStaff(p); err != nil {
 		return db.Webhook{}, err
 	}
-	n, err := strconv.ParseInt(id, 10, 64)
+	n, err := domain.ParseID("webhook", id)
 	if err != nil {
-		return db.Webhook{}, domain.NotFound("webhook %q does not exist", id)
+		return db.Webhook{}, err
 	}
 	h, err := s.Store.GetWebhook(ctx, n)
 	if errors.Is(err, db.ErrNotFound) {

@@ -3,9 +3,9 @@ package api
 import (
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/ctpanel/ctpanel/domain/customers"
+	"github.com/ctpanel/ctpanel/handlers/auth"
 )
 
 // CreateCustomer is POST /api/v1/customers {"username","external_id",
@@ -105,18 +105,7 @@ func (a *API) CreatePasswordLink(w http.ResponseWriter, r *http.Request) {
 		"username":   l.Customer.Username,
 		"token":      l.Token,
 		"path":       l.Path,
-		"url":        RequestOrigin(r) + l.Path,
+		"url":        auth.RequestOrigin(r) + l.Path,
 		"expires_at": l.ExpiresAt,
 	})
-}
-
-// RequestOrigin is the scheme and host the request came to, as a client
-// would link back to the panel (X-Forwarded-Proto from a TLS proxy in
-// front is believed for the scheme only).
-func RequestOrigin(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
 }

@@ -62,3 +62,14 @@ func ControlCharIn(r *http.Request) string {
 	}
 	return ""
 }
+
+// RequestOrigin is the scheme and host the request came to, as a client
+// would link back to the panel (X-Forwarded-Proto from a TLS proxy in
+// front is believed for the scheme only).
+func RequestOrigin(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}

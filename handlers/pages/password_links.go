@@ -3,12 +3,12 @@ package pages
 import (
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/ctpanel/ctpanel/domain/customers"
+	"github.com/ctpanel/ctpanel/handlers/auth"
 )
 
 // SetPasswordPage is GET /set-password?token=...: the form a password link
@@ -67,16 +67,5 @@ func (u *UI) PasswordLinkUI(w http.ResponseWriter, r *http.Request) {
 		Path      string
 		ExpiresAt time.Time
 	}{l.Customer.Username, l.Path, l.ExpiresAt}
-	u.render(w, r, http.StatusCreated, "password_link", view{"L": out, "URL": requestOrigin(r) + out.Path})
-}
-
-// requestOrigin is the scheme and host the request came to, as a person
-// would link back to the panel (X-Forwarded-Proto from a TLS proxy in
-// front is believed for the scheme only).
-func requestOrigin(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
+	u.render(w, r, http.StatusCreated, "password_link", view{"L": out, "URL": auth.RequestOrigin(r) + out.Path})
 }
