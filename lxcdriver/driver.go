@@ -10,6 +10,7 @@ package lxcdriver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -58,6 +59,10 @@ type CreateOptions struct {
 	// Disk, when set, puts the rootfs on a loop disk of its own of that
 	// size instead of a directory (see DiskOptions).
 	Disk *DiskOptions
+	// IDMap makes the container unprivileged with these host ids. Every
+	// container the panel makes has one; nil (a privileged container) is
+	// left for tests that prove what an unprivileged one prevents.
+	IDMap *IDMap
 }
 
 // CloneOptions controls Clone.
@@ -70,6 +75,27 @@ type CloneOptions struct {
 	// size. A full clone of a container with a loop disk gets a loop disk
 	// of the same size without it; a snapshot clone of one is refused.
 	Disk *DiskOptions
+	// IDMap is the clone's own id range (see CreateOptions.IDMap). A
+	// snapshot clone of an unprivileged container is refused
+	// (ErrUnsupported): an overlayfs mount cannot be idmapped.
+	IDMap *IDMap
+}
+
+// IDMap is the block of host ids an unprivileged container runs as:
+// container uid and gid n is host id HostID+n, for n below Size. Nothing
+// else on the host, and no other container, has ids in the block.
+type IDMap struct {
+	HostID uint32
+	Size   uint32
+}
+
+// Validate refuses a block that is empty, starts at host root or runs
+// past the last id the kernel maps (4294967294).
+func (m IDMap) Validate() error {
+	if m.Size == 0 || m.HostID == 0 || uint64(m.HostID)+uint64(m.Size) > 1<<32-1 {
+		return fmt.Errorf("id map %d+%d: want a non-empty block of host ids above 0 and below 4294967295", m.HostID, m.Size)
+	}
+	return nil
 }
 
 // Info is what a vzlist line needs from liblxc.
@@ -144,4 +170,10 @@ type Driver interface {
 	// running or not (for an overlay clone, into its own upper layer).
 	// path is absolute inside the container.
 	WriteFile(ctx context.Context, name, path string, data []byte, perm uint32) error
+	// IDMapOf is the container's id map; nil for a privileged container.
+	IDMapOf(ctx context.Context, name string) (*IDMap, error)
+	// Unprivilege converts a stopped privileged container to run
+	// unprivileged with m, keeping its files; converting it again with
+	// the same map is not an error. ErrRunning unless stopped.
+	Unprivilege(ctx context.Context, name string, m IDMap) error
 }

@@ -43,6 +43,7 @@ type fakeContainer struct {
 	live   Limits
 	usage  map[string]fakeUsage
 	disk   *fakeDisk // nil: a directory rootfs
+	idmap  *IDMap    // nil: privileged
 }
 
 // NewFake returns an empty Fake.
@@ -91,6 +92,11 @@ func (f *Fake) Create(ctx context.Context, name string, opts CreateOptions) erro
 	if err != nil {
 		return fmt.Errorf("fake: create %s: %w", name, err)
 	}
+	if opts.IDMap != nil {
+		if err := opts.IDMap.Validate(); err != nil {
+			return fmt.Errorf("fake: create %s: %w", name, err)
+		}
+	}
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -105,9 +111,59 @@ func (f *Fake) Create(ctx context.Context, name string, opts CreateOptions) erro
 			"lxc.rootfs.path": "/fake/" + name + "/rootfs",
 		},
 		files: make(map[string][]byte),
+		idmap: cloneIDMap(opts.IDMap),
 	}
 	applyFakeConfig(ct, opts.Config)
 	f.cts[name] = ct
+	return nil
+}
+
+func cloneIDMap(m *IDMap) *IDMap {
+	if m == nil {
+		return nil
+	}
+	c := *m
+	return &c
+}
+
+// IDMapOf implements Driver.
+func (f *Fake) IDMapOf(ctx context.Context, name string) (*IDMap, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ct, err := f.get("id map", name)
+	if err != nil {
+		return nil, err
+	}
+	return cloneIDMap(ct.idmap), nil
+}
+
+// Unprivilege implements Driver.
+func (f *Fake) Unprivilege(ctx context.Context, name string, m IDMap) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := m.Validate(); err != nil {
+		return fmt.Errorf("fake: unprivilege %s: %w", name, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ct, err := f.get("unprivilege", name)
+	if err != nil {
+		return err
+	}
+	if ct.state != StateStopped {
+		return fmt.Errorf("fake: unprivilege %s: %w", name, ErrRunning)
+	}
+	if ct.idmap != nil && *ct.idmap != m {
+		return fmt.Errorf("fake: unprivilege %s: already unprivileged with host ids %d+%d", name, ct.idmap.HostID, ct.idmap.Size)
+	}
+	if ct.origin != "" {
+		return fmt.Errorf("fake: unprivilege %s: a snapshot clone's overlay cannot be idmapped, make a full clone first: %w", name, ErrUnsupported)
+	}
+	ct.idmap = cloneIDMap(&m)
 	return nil
 }
 
@@ -158,6 +214,14 @@ func (f *Fake) Clone(ctx context.Context, src, dst string, opts CloneOptions) er
 	if err != nil {
 		return fmt.Errorf("fake: clone %s to %s: %w", src, dst, err)
 	}
+	if opts.Snapshot && s.idmap != nil {
+		return fmt.Errorf("fake: clone %s to %s: snapshot clone of an unprivileged container: an overlayfs mount cannot be idmapped, make a full clone: %w", src, dst, ErrUnsupported)
+	}
+	if opts.IDMap != nil {
+		if err := opts.IDMap.Validate(); err != nil {
+			return fmt.Errorf("fake: clone %s to %s: %w", src, dst, err)
+		}
+	}
 	ct := &fakeContainer{
 		disk:   disk,
 		state:  StateStopped,
@@ -165,6 +229,7 @@ func (f *Fake) Clone(ctx context.Context, src, dst string, opts CloneOptions) er
 		files:  make(map[string][]byte, len(s.files)),
 		// Limits live in the config, which a clone copies.
 		limits: cloneLimits(s.limits),
+		idmap:  cloneIDMap(opts.IDMap),
 	}
 	for k, v := range s.config {
 		ct.config[k] = v

@@ -57,6 +57,7 @@ func Exercise(t *testing.T, newDriver func(t *testing.T) lxcdriver.Driver, opts 
 	t.Run("ShutdownRestart", s.shutdownRestart)
 	t.Run("CloneFull", s.cloneFull)
 	t.Run("CloneSnapshot", s.cloneSnapshot)
+	t.Run("Unprivileged", s.unprivileged)
 	t.Run("RootfsTarball", s.rootfsTarball)
 	t.Run("Destroy", s.destroy)
 	t.Run("Limits", s.limits)
@@ -78,6 +79,16 @@ var nameSeq atomic.Int64
 
 func init() {
 	nameSeq.Store(time.Now().UnixNano() / int64(time.Millisecond) % 90000)
+}
+
+// idmapSeq hands out the test containers' id blocks, high above what the
+// panel allocates (from 1000000) so a test run next to a panel shares no
+// block with it.
+var idmapSeq atomic.Uint32
+
+// nextIDMap is a block of host ids no other container of this run has.
+func nextIDMap() *lxcdriver.IDMap {
+	return &lxcdriver.IDMap{HostID: 3_000_000_000 + idmapSeq.Add(1)*65536, Size: 65536}
 }
 
 // newName returns a CTID-like name unlikely to clash with another run.
@@ -123,9 +134,21 @@ func create(t *testing.T, d lxcdriver.Driver) string {
 	t.Helper()
 	name := newName()
 	cleanup(t, d, name)
-	err := d.Create(testCtx(t), name, lxcdriver.CreateOptions{Template: "busybox", Config: baseConfig(name)})
+	err := d.Create(testCtx(t), name, lxcdriver.CreateOptions{IDMap: nextIDMap(), Template: "busybox", Config: baseConfig(name)})
 	if err != nil {
 		t.Fatalf("create %s: %v", name, err)
+	}
+	return name
+}
+
+// createPrivileged makes a busybox container without an id map, as the
+// panel made them before every container was unprivileged.
+func createPrivileged(t *testing.T, d lxcdriver.Driver) string {
+	t.Helper()
+	name := newName()
+	cleanup(t, d, name)
+	if err := d.Create(testCtx(t), name, lxcdriver.CreateOptions{Template: "busybox", Config: baseConfig(name)}); err != nil {
+		t.Fatalf("create privileged %s: %v", name, err)
 	}
 	return name
 }
@@ -205,7 +228,7 @@ func (s *suite) createBusybox(t *testing.T) {
 	if info.Name != name || info.State != lxcdriver.StateStopped || info.InitPID != 0 || info.NProc != 0 {
 		t.Errorf("info of a stopped container = %+v", info)
 	}
-	err = d.Create(ctx, name, lxcdriver.CreateOptions{Template: "busybox"})
+	err = d.Create(ctx, name, lxcdriver.CreateOptions{IDMap: nextIDMap(), Template: "busybox"})
 	wantErr(t, "create again", err, lxcdriver.ErrExists)
 	// The failed create must not have touched the existing container.
 	wantState(t, d, name, lxcdriver.StateStopped)
@@ -223,10 +246,10 @@ func (s *suite) createErrors(t *testing.T) {
 		opts lxcdriver.CreateOptions
 	}{
 		{"no source", lxcdriver.CreateOptions{}},
-		{"both sources", lxcdriver.CreateOptions{Template: "busybox", RootfsTarball: notGzip}},
-		{"unknown template", lxcdriver.CreateOptions{Template: "ctpanel-no-such-template"}},
-		{"missing tarball", lxcdriver.CreateOptions{RootfsTarball: "/nonexistent/ctpanel/rootfs.tar.gz"}},
-		{"not a tarball", lxcdriver.CreateOptions{RootfsTarball: notGzip}},
+		{"both sources", lxcdriver.CreateOptions{IDMap: nextIDMap(), Template: "busybox", RootfsTarball: notGzip}},
+		{"unknown template", lxcdriver.CreateOptions{IDMap: nextIDMap(), Template: "ctpanel-no-such-template"}},
+		{"missing tarball", lxcdriver.CreateOptions{IDMap: nextIDMap(), RootfsTarball: "/nonexistent/ctpanel/rootfs.tar.gz"}},
+		{"not a tarball", lxcdriver.CreateOptions{IDMap: nextIDMap(), RootfsTarball: notGzip}},
 	}
 	for _, tc := range cases {
 		name := newName()
@@ -454,7 +477,7 @@ func (s *suite) freeze(t *testing.T) {
 	wantErr(t, "exec in a frozen container", err, lxcdriver.ErrFrozen)
 	wantErr(t, "start a frozen container", d.Start(ctx, name), lxcdriver.ErrFrozen)
 	wantErr(t, "destroy a frozen container", d.Destroy(ctx, name), lxcdriver.ErrRunning)
-	wantErr(t, "clone a frozen container", d.Clone(ctx, name, newName(), lxcdriver.CloneOptions{}), lxcdriver.ErrRunning)
+	wantErr(t, "clone a frozen container", d.Clone(ctx, name, newName(), lxcdriver.CloneOptions{IDMap: nextIDMap()}), lxcdriver.ErrRunning)
 	// Files can be written while frozen; nothing in the container runs.
 	if err := d.WriteFile(ctx, name, "/root/frozen.txt", []byte("cold\n"), 0o644); err != nil {
 		t.Errorf("write while frozen: %v", err)
@@ -560,7 +583,7 @@ func (s *suite) cloneFull(t *testing.T) {
 
 	dst := newName()
 	cleanup(t, d, dst)
-	err := d.Clone(ctx, origin, dst, lxcdriver.CloneOptions{Config: []lxcdriver.ConfigItem{{Key: "lxc.uts.name", Value: "ct" + dst}}})
+	err := d.Clone(ctx, origin, dst, lxcdriver.CloneOptions{IDMap: nextIDMap(), Config: []lxcdriver.ConfigItem{{Key: "lxc.uts.name", Value: "ct" + dst}}})
 	if err != nil {
 		t.Fatalf("clone: %v", err)
 	}
@@ -575,7 +598,7 @@ func (s *suite) cloneFull(t *testing.T) {
 		t.Errorf("clone lxc.net.0.type = %q, want it copied from the origin", got)
 	}
 
-	wantErr(t, "clone onto an existing name", d.Clone(ctx, origin, dst, lxcdriver.CloneOptions{}), lxcdriver.ErrExists)
+	wantErr(t, "clone onto an existing name", d.Clone(ctx, origin, dst, lxcdriver.CloneOptions{IDMap: nextIDMap()}), lxcdriver.ErrExists)
 
 	if err := d.Start(ctx, dst); err != nil {
 		t.Fatalf("start clone: %v", err)
@@ -590,7 +613,7 @@ func (s *suite) cloneFull(t *testing.T) {
 	}
 	other := newName()
 	cleanup(t, d, other)
-	wantErr(t, "clone a running container", d.Clone(ctx, origin, other, lxcdriver.CloneOptions{}), lxcdriver.ErrRunning)
+	wantErr(t, "clone a running container", d.Clone(ctx, origin, other, lxcdriver.CloneOptions{IDMap: nextIDMap()}), lxcdriver.ErrRunning)
 	if _, err := d.State(ctx, other); !errors.Is(err, lxcdriver.ErrNotFound) {
 		t.Errorf("refused clone left %s behind (state error %v)", other, err)
 	}
@@ -599,7 +622,17 @@ func (s *suite) cloneFull(t *testing.T) {
 func (s *suite) cloneSnapshot(t *testing.T) {
 	d := s.newDriver(t)
 	ctx := testCtx(t)
-	origin := create(t, d)
+	unpriv := create(t, d)
+	refused := newName()
+	cleanup(t, d, refused)
+	wantErr(t, "snapshot clone of an unprivileged container", d.Clone(ctx, unpriv, refused, lxcdriver.CloneOptions{Snapshot: true}), lxcdriver.ErrUnsupported)
+	if _, err := d.State(ctx, refused); !errors.Is(err, lxcdriver.ErrNotFound) {
+		t.Errorf("refused snapshot clone left %s behind (state error %v)", refused, err)
+	}
+
+	// Overlay snapshot clones remain for privileged containers made
+	// before the panel made every container unprivileged.
+	origin := createPrivileged(t, d)
 	if err := d.WriteFile(ctx, origin, "/root/note", []byte("origin\n"), 0o644); err != nil {
 		t.Fatalf("write note: %v", err)
 	}
@@ -682,7 +715,7 @@ func (s *suite) rootfsTarball(t *testing.T) {
 	ctx := testCtx(t)
 	name := newName()
 	cleanup(t, d, name)
-	err := d.Create(ctx, name, lxcdriver.CreateOptions{RootfsTarball: s.cfg.rootfsTarball, Config: baseConfig(name)})
+	err := d.Create(ctx, name, lxcdriver.CreateOptions{IDMap: nextIDMap(), RootfsTarball: s.cfg.rootfsTarball, Config: baseConfig(name)})
 	if err != nil {
 		t.Fatalf("create from %s: %v", s.cfg.rootfsTarball, err)
 	}
@@ -693,7 +726,7 @@ func (s *suite) rootfsTarball(t *testing.T) {
 	if got, _ := d.ConfigItem(ctx, name, "lxc.net.0.type"); got != "empty" {
 		t.Errorf("lxc.net.0.type = %q, want empty", got)
 	}
-	err = d.Create(ctx, name, lxcdriver.CreateOptions{RootfsTarball: s.cfg.rootfsTarball})
+	err = d.Create(ctx, name, lxcdriver.CreateOptions{IDMap: nextIDMap(), RootfsTarball: s.cfg.rootfsTarball})
 	wantErr(t, "create from tarball again", err, lxcdriver.ErrExists)
 	if err := d.Start(ctx, name); err != nil {
 		t.Fatalf("start: %v", err)
@@ -719,7 +752,7 @@ func (s *suite) destroy(t *testing.T) {
 	}
 	wantErr(t, "destroy again", d.Destroy(ctx, name), lxcdriver.ErrNotFound)
 	// The name is free again.
-	if err := d.Create(ctx, name, lxcdriver.CreateOptions{Template: "busybox", Config: baseConfig(name)}); err != nil {
+	if err := d.Create(ctx, name, lxcdriver.CreateOptions{IDMap: nextIDMap(), Template: "busybox", Config: baseConfig(name)}); err != nil {
 		t.Fatalf("create after destroy: %v", err)
 	}
 }
@@ -737,7 +770,7 @@ func (s *suite) missing(t *testing.T) {
 		"unfreeze": func() error { return d.Unfreeze(ctx, name) },
 		"destroy":  func() error { return d.Destroy(ctx, name) },
 		"clone": func() error {
-			return d.Clone(ctx, name, newName(), lxcdriver.CloneOptions{})
+			return d.Clone(ctx, name, newName(), lxcdriver.CloneOptions{IDMap: nextIDMap()})
 		},
 		"state": func() error { _, err := d.State(ctx, name); return err },
 		"info":  func() error { _, err := d.Info(ctx, name); return err },
@@ -796,7 +829,7 @@ func (s *suite) concurrent(t *testing.T) {
 }
 
 func lifecycle(ctx context.Context, d lxcdriver.Driver, name string) error {
-	if err := d.Create(ctx, name, lxcdriver.CreateOptions{Template: "busybox", Config: baseConfig(name)}); err != nil {
+	if err := d.Create(ctx, name, lxcdriver.CreateOptions{IDMap: nextIDMap(), Template: "busybox", Config: baseConfig(name)}); err != nil {
 		return err
 	}
 	if err := d.Start(ctx, name); err != nil {
@@ -987,11 +1020,70 @@ func (s *suite) limits(t *testing.T) {
 	}
 	dst := newName()
 	cleanup(t, d, dst)
-	if err := d.Clone(ctx, name, dst, lxcdriver.CloneOptions{Config: []lxcdriver.ConfigItem{{Key: "lxc.uts.name", Value: "ct" + dst}}}); err != nil {
+	if err := d.Clone(ctx, name, dst, lxcdriver.CloneOptions{IDMap: nextIDMap(), Config: []lxcdriver.ConfigItem{{Key: "lxc.uts.name", Value: "ct" + dst}}}); err != nil {
 		t.Fatalf("clone: %v", err)
 	}
 	if err := d.Start(ctx, dst); err != nil {
 		t.Fatalf("start clone: %v", err)
 	}
 	wantLimits(t, beancounters(t, d, dst), lxcdriver.ResPhysPages, 128<<20/4096, 128<<20/4096)
+}
+
+// unprivileged: id maps are kept by create and clone, and a privileged
+// container converts, stopped only, keeping its files.
+func (s *suite) unprivileged(t *testing.T) {
+	d := s.newDriver(t)
+	ctx := testCtx(t)
+	wantMap := func(name string, want *lxcdriver.IDMap) {
+		t.Helper()
+		got, err := d.IDMapOf(ctx, name)
+		if err != nil {
+			t.Fatalf("id map of %s: %v", name, err)
+		}
+		if (got == nil) != (want == nil) || (got != nil && *got != *want) {
+			t.Errorf("id map of %s = %+v, want %+v", name, got, want)
+		}
+	}
+	name := newName()
+	cleanup(t, d, name)
+	m := nextIDMap()
+	if err := d.Create(ctx, name, lxcdriver.CreateOptions{IDMap: m, Template: "busybox", Config: baseConfig(name)}); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	wantMap(name, m)
+	dst := newName()
+	cleanup(t, d, dst)
+	m2 := nextIDMap()
+	if err := d.Clone(ctx, name, dst, lxcdriver.CloneOptions{IDMap: m2, Config: baseConfig(dst)}); err != nil {
+		t.Fatalf("clone: %v", err)
+	}
+	wantMap(dst, m2)
+	wantMap(name, m)
+	if err := d.Unprivilege(ctx, name, lxcdriver.IDMap{}); err == nil {
+		t.Errorf("unprivilege with an empty map succeeded")
+	}
+
+	priv := createPrivileged(t, d)
+	wantMap(priv, nil)
+	if err := d.WriteFile(ctx, priv, "/root/note", []byte("kept\n"), 0o600); err != nil {
+		t.Fatalf("write note: %v", err)
+	}
+	start(t, d, priv)
+	pm := nextIDMap()
+	wantErr(t, "unprivilege a running container", d.Unprivilege(ctx, priv, *pm), lxcdriver.ErrRunning)
+	stop(t, d, priv)
+	if err := d.Unprivilege(ctx, priv, *pm); err != nil {
+		t.Fatalf("unprivilege: %v", err)
+	}
+	if err := d.Unprivilege(ctx, priv, *pm); err != nil {
+		t.Errorf("unprivilege again with the same map: %v", err)
+	}
+	if err := d.Unprivilege(ctx, priv, *nextIDMap()); err == nil {
+		t.Errorf("unprivilege again with another map succeeded")
+	}
+	wantMap(priv, pm)
+	start(t, d, priv)
+	wantOutput(t, d, priv, "kept\n", "cat", "/root/note")
+	wantOutput(t, d, priv, "hello\n", "echo", "hello")
+	wantErr(t, "unprivilege a missing container", d.Unprivilege(ctx, newName(), *nextIDMap()), lxcdriver.ErrNotFound)
 }

@@ -294,9 +294,11 @@ func diskOfCreated(ctx context.Context, c *lxc.Container, want uint64) error {
 	return finishDisk(ctx, image, want)
 }
 
-// unpackOnDisk makes dir/rootdev, a disk of want bytes, and unpacks the
-// tarball into it; it returns the image.
-func unpackOnDisk(ctx context.Context, dir, tarball string, want uint64) (string, error) {
+// makeDisk makes dir/rootdev, a disk of want bytes, fills it with fill
+// and, for an unprivileged container (m set), moves the owners of its
+// files into the container's block of host ids (unpriv.go says why a disk
+// is not idmapped). It returns the image.
+func makeDisk(ctx context.Context, dir string, want uint64, fill func(context.Context, string) error, m *lxcdriver.IDMap) (string, error) {
 	size, err := imageSizeFor(ctx, want)
 	if err != nil {
 		return "", fmt.Errorf("size the disk: %w", err)
@@ -323,16 +325,19 @@ func unpackOnDisk(ctx context.Context, dir, tarball string, want uint64) (string
 	if err != nil {
 		return "", err
 	}
-	out, err := unpackRootfs(ctx, tarball, mnt)
+	err = fill(ctx, mnt)
+	if err == nil && m != nil {
+		err = shiftTree(ctx, mnt, 0, m.HostID, m.Size)
+	}
 	if cerr := cleanup(); cerr != nil {
 		return "", errors.Join(err, cerr)
 	}
 	if err != nil {
-		msg := strings.TrimSpace(string(out))
-		if strings.Contains(msg, "No space left on device") {
-			return "", fmt.Errorf("unpack: %w: %s", lxcdriver.ErrDiskTooSmall, lastLine(msg))
+		msg := err.Error()
+		if strings.Contains(msg, "No space left on device") || errors.Is(err, unix.ENOSPC) {
+			return "", fmt.Errorf("%w: %s", lxcdriver.ErrDiskTooSmall, lastLine(msg))
 		}
-		return "", fmt.Errorf("unpack: %w: %s", err, msg)
+		return "", err
 	}
 	return image, nil
 }

@@ -16,7 +16,7 @@ func benchDriver(b *testing.B) *liblxc.Driver {
 	if os.Geteuid() != 0 {
 		b.Fatalf("needs root: %s", howToRun)
 	}
-	d, err := liblxc.New(b.TempDir())
+	d, err := liblxc.New(passableDir(b))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -65,8 +65,27 @@ func New(lxcpath string) (*Driver, error) {
 			return nil, fmt.Errorf("liblxc: %s (Debian package lxc) is needed: %w", tool, err)
 		}
 	}
-	if err := os.MkdirAll(abs, 0o755); err != nil {
+	if err := os.MkdirAll(abs, 0o711); err != nil {
 		return nil, fmt.Errorf("liblxc: create lxcpath: %w", err)
+	}
+	// Nobody but root lists or reads it. An unprivileged container's
+	// root must still pass through it: liblxc checks that its child, in
+	// the container's user namespace, can (access(lxcpath, X_OK)), so
+	// it is 0711; each container's own folder is 0700.
+	if err := os.Chmod(abs, 0o711); err != nil {
+		return nil, fmt.Errorf("liblxc: lxcpath mode: %w", err)
+	}
+	for dir := filepath.Dir(abs); ; dir = filepath.Dir(dir) {
+		fi, err := os.Stat(dir)
+		if err != nil {
+			return nil, fmt.Errorf("liblxc: lxcpath %s: %w", abs, err)
+		}
+		if fi.Mode().Perm()&0o001 == 0 {
+			return nil, fmt.Errorf("liblxc: lxcpath %s: %s is mode %04o: unprivileged containers' root must pass through every folder above the lxcpath (chmod o+x %s)", abs, dir, fi.Mode().Perm(), dir)
+		}
+		if dir == "/" {
+			break
+		}
 	}
 	return &Driver{lxcpath: abs, lxcStart: lxcStart, layout: cgroups.HostLayout(), handles: newHandleCache()}, nil
 }
@@ -148,6 +167,11 @@ func (d *Driver) Create(ctx context.Context, name string, opts lxcdriver.CreateO
 	if (opts.Template == "") == (opts.RootfsTarball == "") {
 		return fmt.Errorf("liblxc: create %s: exactly one of template and rootfs tarball must be set", name)
 	}
+	if opts.IDMap != nil {
+		if err := opts.IDMap.Validate(); err != nil {
+			return fmt.Errorf("liblxc: create %s: %w", name, err)
+		}
+	}
 	if opts.Disk != nil {
 		if err := opts.Disk.Validate(); err != nil {
 			return fmt.Errorf("liblxc: create %s: %w", name, err)
@@ -176,31 +200,30 @@ func (d *Driver) Create(ctx context.Context, name string, opts lxcdriver.CreateO
 		}
 	}()
 
+	var fill func(ctx context.Context, root string) error
+	var extra []lxcdriver.ConfigItem
 	if opts.Template != "" {
-		backend, err := templateBackend(ctx, opts)
+		if opts.Template != "busybox" {
+			return fmt.Errorf("liblxc: create %s: template %q: ctpanel builds only its own busybox template; other systems come as rootfs tarballs: %w", name, opts.Template, lxcdriver.ErrUnsupported)
+		}
+		fill, extra = buildBusybox, busyboxConfig
+	} else {
+		fi, err := os.Stat(opts.RootfsTarball)
 		if err != nil {
-			return fmt.Errorf("liblxc: create %s: %w", name, err)
+			return fmt.Errorf("liblxc: create %s from %s: %w", name, opts.RootfsTarball, err)
 		}
-		// lxc-create, not go-lxc's Create: liblxc runs the template in
-		// a child it forks (see tools.go).
-		args := append([]string{"-P", d.lxcpath, "-n", name, "-t", opts.Template}, backend...)
-		if _, err := runLXCTool(ctx, "lxc-create", args...); err != nil {
-			return fmt.Errorf("liblxc: create %s from template %s: %w", name, opts.Template, err)
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("liblxc: create %s: %s is not a regular file", name, opts.RootfsTarball)
 		}
-		// c knows nothing of what lxc-create wrote.
-		n, err := d.container("create", name)
-		if err != nil {
-			return err
-		}
-		c.Release()
-		c = n
-		if opts.Disk != nil {
-			if err := diskOfCreated(ctx, c, opts.Disk.SizeBytes); err != nil {
-				return fmt.Errorf("liblxc: create %s: disk: %w", name, err)
+		fill = func(ctx context.Context, root string) error {
+			if out, err := unpackRootfs(ctx, opts.RootfsTarball, root); err != nil {
+				return fmt.Errorf("unpack %s: %w: %s", opts.RootfsTarball, err, out)
 			}
+			return nil
 		}
-	} else if err := d.createFromTarball(ctx, c, name, dir, opts.RootfsTarball, opts.Disk); err != nil {
-		return fmt.Errorf("liblxc: create %s from %s: %w", name, opts.RootfsTarball, err)
+	}
+	if err := d.createRootfs(ctx, c, name, dir, fill, opts.Disk, opts.IDMap, extra); err != nil {
+		return fmt.Errorf("liblxc: create %s: %w", name, err)
 	}
 
 	// /etc/lxc/default.conf hands every new container a veth on lxcbr0;
@@ -214,34 +237,28 @@ func (d *Driver) Create(ctx context.Context, name string, opts lxcdriver.CreateO
 	return nil
 }
 
-// createFromTarball builds a dir-backed container from a .tar.gz rootfs,
-// the way OpenVZ used its template cache: liblxc has no template script
-// for that, so the config is the one liblxc's create would have written.
-// With disk, the rootfs is a loop disk as liblxc's loop backing store
-// makes them.
-func (d *Driver) createFromTarball(ctx context.Context, c *lxc.Container, name, dir, tarball string, disk *lxcdriver.DiskOptions) error {
-	fi, err := os.Stat(tarball)
-	if err != nil {
+// createRootfs makes a container's folder (0700), its root filesystem
+// filled by fill (a directory, or with disk an ext4 loop disk of its own)
+// and its config: liblxc's defaults, common.conf, and with m what makes it
+// unprivileged (unpriv.go), then extra.
+func (d *Driver) createRootfs(ctx context.Context, c *lxc.Container, name, dir string, fill func(context.Context, string) error,
+	disk *lxcdriver.DiskOptions, m *lxcdriver.IDMap, extra []lxcdriver.ConfigItem) error {
+	if err := os.Mkdir(dir, 0o700); err != nil {
 		return err
 	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file", tarball)
-	}
 	rootfs := filepath.Join(dir, "rootfs")
-	if err := os.MkdirAll(rootfs, 0o755); err != nil {
+	if err := os.Mkdir(rootfs, 0o755); err != nil {
 		return err
 	}
 	rootfsPath := "dir:" + rootfs
 	if disk != nil {
-		image, err := unpackOnDisk(ctx, dir, tarball, disk.SizeBytes)
+		image, err := makeDisk(ctx, dir, disk.SizeBytes, fill, m)
 		if err != nil {
 			return err
 		}
 		rootfsPath = "loop:" + image
-	} else {
-		if _, err := unpackRootfs(ctx, tarball, rootfs); err != nil {
-			return fmt.Errorf("unpack: %w", err)
-		}
+	} else if err := fill(ctx, rootfs); err != nil {
+		return err
 	}
 
 	if def := lxc.GlobalConfigItem("lxc.default_config"); def != "" && fileExists(def) {
@@ -260,6 +277,10 @@ func (d *Driver) createFromTarball(ctx context.Context, c *lxc.Container, name, 
 		lxcdriver.ConfigItem{Key: "lxc.rootfs.path", Value: rootfsPath},
 		lxcdriver.ConfigItem{Key: "lxc.uts.name", Value: name},
 	)
+	if m != nil {
+		items = append(items, unprivItems(*m, disk == nil)...)
+	}
+	items = append(items, extra...)
 	for _, it := range items {
 		if err := c.SetConfigItem(it.Key, it.Value); err != nil {
 			return fmt.Errorf("set %s = %q: %w", it.Key, it.Value, err)
@@ -286,7 +307,9 @@ var lxcArch = map[string]string{
 // fail. The caller has checked that its directory did not exist before.
 func (d *Driver) discard(name string, cause error) error {
 	var errs []error
-	if c, err := lxc.NewContainer(name, d.lxcpath); err == nil {
+	if m, _ := configIDMap(filepath.Join(d.lxcpath, name, "config")); m != nil {
+		// Unprivileged: nothing liblxc keeps elsewhere (removeUnpriv).
+	} else if c, err := lxc.NewContainer(name, d.lxcpath); err == nil {
 		if c.Defined() {
 			// Through liblxc so an overlay clone is also dropped from
 			// its origin's list of snapshot clones.
@@ -341,6 +364,18 @@ func (d *Driver) Clone(ctx context.Context, src, dst string, opts lxcdriver.Clon
 	if _, err := os.Lstat(dir); defined || err == nil {
 		return fmt.Errorf("liblxc: clone %s to %s: %w", src, dst, lxcdriver.ErrExists)
 	}
+	srcMap, err := configIDMap(c.ConfigFileName())
+	if err != nil {
+		return fmt.Errorf("liblxc: clone %s to %s: %w", src, dst, err)
+	}
+	if opts.IDMap != nil {
+		if err := opts.IDMap.Validate(); err != nil {
+			return fmt.Errorf("liblxc: clone %s to %s: %w", src, dst, err)
+		}
+	}
+	if opts.Snapshot && (srcMap != nil || opts.IDMap != nil) {
+		return fmt.Errorf("liblxc: clone %s to %s: a snapshot clone of or as an unprivileged container: an overlayfs mount cannot be idmapped, make a full clone: %w", src, dst, lxcdriver.ErrUnsupported)
+	}
 	disk, err := planCloneDisk(c, opts)
 	if err != nil {
 		return fmt.Errorf("liblxc: clone %s to %s: %w", src, dst, err)
@@ -351,7 +386,11 @@ func (d *Driver) Clone(ctx context.Context, src, dst string, opts lxcdriver.Clon
 		}
 	}()
 
-	if disk != nil {
+	if srcMap != nil || opts.IDMap != nil {
+		if err := d.copyClone(ctx, c, dst, disk, srcMap, opts.IDMap); err != nil {
+			return fmt.Errorf("liblxc: clone %s to %s: %w", src, dst, err)
+		}
+	} else if disk != nil {
 		if err := d.cloneOntoDisk(ctx, src, dst, disk); err != nil {
 			return fmt.Errorf("liblxc: clone %s to %s: %w", src, dst, err)
 		}
@@ -391,6 +430,19 @@ func (d *Driver) Destroy(ctx context.Context, name string) error {
 	d.handles.drop(name, nil)
 	if s := d.state(c); s != lxcdriver.StateStopped {
 		return fmt.Errorf("liblxc: destroy %s: %w", name, lxcdriver.ErrRunning)
+	}
+	if m, err := configIDMap(c.ConfigFileName()); err != nil {
+		return fmt.Errorf("liblxc: destroy %s: %w", name, err)
+	} else if m != nil {
+		// liblxc's destroy of a container with an id map removes its
+		// folder from a child it forks into a user namespace, from this
+		// multi-threaded process (see tools.go). ctpanel's unprivileged
+		// containers keep nothing outside their folder (no overlay
+		// origin, no hooks), so removing the folder is the whole job.
+		if err := os.RemoveAll(filepath.Join(d.lxcpath, name)); err != nil {
+			return fmt.Errorf("liblxc: destroy %s: %w", name, err)
+		}
+		return nil
 	}
 	if err := c.Destroy(); err != nil {
 		if n := snapshotClones(filepath.Join(d.lxcpath, name)); n > 0 {

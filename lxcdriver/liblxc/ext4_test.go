@@ -96,7 +96,11 @@ func TestExt4Arithmetic(t *testing.T) {
 func TestLiveLoop(t *testing.T) {
 	needRoot(t)
 	ctx := t.Context()
-	d, err := New(t.TempDir())
+	lxcpath := t.TempDir()
+	if err := os.Chmod(filepath.Dir(lxcpath), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(lxcpath)
 	if err != nil {
 		t.Fatal(err)
 	}

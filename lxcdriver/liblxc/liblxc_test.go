@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,7 +77,7 @@ func requireLiblxc(t *testing.T) {
 // test's own cleanups, that nothing was left in it.
 func newDriver(t *testing.T) *liblxc.Driver {
 	t.Helper()
-	d, err := liblxc.New(t.TempDir())
+	d, err := liblxc.New(passableDir(t))
 	if err != nil {
 		t.Fatalf("new driver: %v (%s)", err, howToRun)
 	}
@@ -163,7 +164,7 @@ func startBusybox(t *testing.T, extra ...lxcdriver.ConfigItem) (*liblxc.Driver, 
 		}
 	})
 	cfg := append([]lxcdriver.ConfigItem{{Key: "lxc.net.0.type", Value: "empty"}}, extra...)
-	if err := d.Create(t.Context(), name, lxcdriver.CreateOptions{Template: "busybox", Config: cfg}); err != nil {
+	if err := d.Create(t.Context(), name, lxcdriver.CreateOptions{Template: "busybox", Config: cfg, IDMap: testIDMap()}); err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	if err := d.Start(t.Context(), name); err != nil {
@@ -547,4 +548,24 @@ func TestBeancounterInstance(t *testing.T) {
 	if next := run(); next <= first {
 		t.Fatalf("after a restart the instance went from %d to %d", first, next)
 	}
+}
+
+// passableDir is a fresh lxcpath: a test's temporary directory, whose
+// parent the testing package makes 0700, opened to o+x so that an
+// unprivileged container's root can pass through (liblxc.New checks).
+func passableDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Chmod(filepath.Dir(dir), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+var idmapSeq atomic.Uint32
+
+// testIDMap is a block of host ids of its own for a test container, apart
+// from the panel's (from 1000000) and the conformance suite's.
+func testIDMap() *lxcdriver.IDMap {
+	return &lxcdriver.IDMap{HostID: 3_500_000_000 + idmapSeq.Add(1)*65536, Size: 65536}
 }

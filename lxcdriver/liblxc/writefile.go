@@ -37,7 +37,7 @@ func (d *Driver) WriteFile(ctx context.Context, name, p string, data []byte, per
 	if rel == "" {
 		return fmt.Errorf("liblxc: write %q in %s: not a file path", p, name)
 	}
-	root, cleanup, err := d.rootOf("write file", name)
+	root, owner, cleanup, err := d.rootOf("write file", name)
 	if err != nil {
 		return fmt.Errorf("liblxc: write %s in %s: %w", p, name, err)
 	}
@@ -46,36 +46,49 @@ func (d *Driver) WriteFile(ctx context.Context, name, p string, data []byte, per
 			err = fmt.Errorf("liblxc: write %s in %s: %w", p, name, cerr)
 		}
 	}()
-	if err := writeInRoot(root, rel, data, os.FileMode(perm)&os.ModePerm|unixSpecialBits(perm)); err != nil {
+	if err := writeInRoot(root, rel, data, os.FileMode(perm)&os.ModePerm|unixSpecialBits(perm), owner); err != nil {
 		return fmt.Errorf("liblxc: write %s in %s: %w", p, name, err)
 	}
 	return nil
 }
 
 // rootOf returns a directory that is the container's root filesystem as
-// the container sees it: /proc/<init>/root when it runs, its rootfs (an
-// overlay clone's mounted for the while) when stopped; cleanup undoes any
-// mount.
-func (d *Driver) rootOf(op, name string) (root string, cleanup func() error, err error) {
+// the container sees it, the host id that owns files root creates there,
+// and how to let go of it (cleanup undoes any mount):
+//   - a stopped container's rootfs (a disk or an overlay clone mounted
+//     for the while);
+//   - a running one's /proc/<init>/root, except for an unprivileged
+//     directory rootfs, written in its folder: the container sees it
+//     through an idmapped mount on which host root cannot create files.
+//
+// owner is 0 except on an unprivileged container's disk, whose files are
+// stored with the container's host ids (unpriv.go).
+func (d *Driver) rootOf(op, name string) (root string, owner uint32, cleanup func() error, err error) {
 	c, err := d.container(op, name)
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	defer c.Release()
-	if d.state(c) == lxcdriver.StateStopped {
-		rootfs, err := rootfsSpec(c.ConfigFileName())
-		if err != nil {
-			return "", nil, err
-		}
-		return mountStoppedRootfs(rootfs)
+	spec, err := rootfsSpec(c.ConfigFileName())
+	if err != nil {
+		return "", 0, nil, err
+	}
+	m, err := configIDMap(c.ConfigFileName())
+	if err != nil {
+		return "", 0, nil, err
+	}
+	owner = diskBase(loopImage(spec) != "", m)
+	if d.state(c) == lxcdriver.StateStopped || (m != nil && loopImage(spec) == "") {
+		root, cleanup, err := mountStoppedRootfs(spec)
+		return root, owner, cleanup, err
 	}
 	// Running, frozen (a frozen container's files are writable) or on its
 	// way up or down, where /proc tells the truth either way.
 	pid := c.InitPid()
 	if pid <= 0 {
-		return "", nil, fmt.Errorf("container is %s without an init", d.state(c))
+		return "", 0, nil, fmt.Errorf("container is %s without an init", d.state(c))
 	}
-	return fmt.Sprintf("/proc/%d/root", pid), func() error { return nil }, nil
+	return fmt.Sprintf("/proc/%d/root", pid), owner, func() error { return nil }, nil
 }
 
 // ReadFile implements lxcdriver.FileReader: a file inside the container,
@@ -87,7 +100,7 @@ func (d *Driver) ReadFile(ctx context.Context, name, p string) (data []byte, err
 	if !strings.HasPrefix(p, "/") || slices.Contains(strings.Split(p, "/"), "..") {
 		return nil, fmt.Errorf("liblxc: read %q in %s: path must be absolute and free of \"..\"", p, name)
 	}
-	root, cleanup, err := d.rootOf("read file", name)
+	root, _, cleanup, err := d.rootOf("read file", name)
 	if err != nil {
 		return nil, fmt.Errorf("liblxc: read %s in %s: %w", p, name, err)
 	}
@@ -210,14 +223,15 @@ func openat2(dirfd int, rel string, how *unix.OpenHow) (int, error) {
 	return -1, unix.EAGAIN
 }
 
-// writeInRoot writes rel (relative, clean) below root.
-func writeInRoot(root, rel string, data []byte, perm os.FileMode) error {
+// writeInRoot writes rel (relative, clean) below root; with owner > 0 the
+// file and the folders it makes are given to that host id.
+func writeInRoot(root, rel string, data []byte, perm os.FileMode, owner uint32) error {
 	rootFd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open root %s: %w", root, err)
 	}
 	defer unix.Close(rootFd)
-	if err := mkdirAllIn(rootFd, path.Dir(rel)); err != nil {
+	if err := mkdirAllIn(rootFd, path.Dir(rel), owner); err != nil {
 		return err
 	}
 	fd, err := openat2(rootFd, rel, &unix.OpenHow{
@@ -229,7 +243,14 @@ func writeInRoot(root, rel string, data []byte, perm os.FileMode) error {
 		return fmt.Errorf("open %s: %w", rel, err)
 	}
 	f := os.NewFile(uintptr(fd), rel)
-	// O_CREAT's mode is cut by the umask and ignored for an existing file.
+	if owner > 0 {
+		if err := f.Chown(int(owner), int(owner)); err != nil {
+			_ = f.Close()
+			return err
+		}
+	}
+	// O_CREAT's mode is cut by the umask and ignored for an existing file
+	// (and chown clears setuid).
 	if err := f.Chmod(perm); err != nil {
 		_ = f.Close()
 		return err
@@ -242,7 +263,7 @@ func writeInRoot(root, rel string, data []byte, perm os.FileMode) error {
 }
 
 // mkdirAllIn is os.MkdirAll for dir (relative, clean) below rootFd.
-func mkdirAllIn(rootFd int, dir string) error {
+func mkdirAllIn(rootFd int, dir string, owner uint32) error {
 	if dir == "." {
 		return nil
 	}
@@ -263,6 +284,9 @@ func mkdirAllIn(rootFd int, dir string) error {
 		// parts[i] has no slash, so mkdirat cannot be led out of the
 		// parent we just resolved safely.
 		err = unix.Mkdirat(pfd, parts[i], 0o755)
+		if err == nil && owner > 0 {
+			err = unix.Fchownat(pfd, parts[i], int(owner), int(owner), unix.AT_SYMLINK_NOFOLLOW)
+		}
 		unix.Close(pfd)
 		if err != nil && err != unix.EEXIST {
 			return fmt.Errorf("mkdir %s: %w", strings.Join(parts[:i+1], "/"), err)
