@@ -152,6 +152,7 @@ const (
 	CredentialsOperationActionStop           CredentialsOperationAction = "stop"
 	CredentialsOperationActionSuspend        CredentialsOperationAction = "suspend"
 	CredentialsOperationActionUnfreeze       CredentialsOperationAction = "unfreeze"
+	CredentialsOperationActionUnprivilege    CredentialsOperationAction = "unprivilege"
 	CredentialsOperationActionUnsuspend      CredentialsOperationAction = "unsuspend"
 )
 
@@ -185,6 +186,8 @@ func (e CredentialsOperationAction) Valid() bool {
 	case CredentialsOperationActionSuspend:
 		return true
 	case CredentialsOperationActionUnfreeze:
+		return true
+	case CredentialsOperationActionUnprivilege:
 		return true
 	case CredentialsOperationActionUnsuspend:
 		return true
@@ -401,6 +404,7 @@ const (
 	OperationActionStop           OperationAction = "stop"
 	OperationActionSuspend        OperationAction = "suspend"
 	OperationActionUnfreeze       OperationAction = "unfreeze"
+	OperationActionUnprivilege    OperationAction = "unprivilege"
 	OperationActionUnsuspend      OperationAction = "unsuspend"
 )
 
@@ -434,6 +438,8 @@ func (e OperationAction) Valid() bool {
 	case OperationActionSuspend:
 		return true
 	case OperationActionUnfreeze:
+		return true
+	case OperationActionUnprivilege:
 		return true
 	case OperationActionUnsuspend:
 		return true
@@ -1126,7 +1132,7 @@ type ChangePlanRequest struct {
 	Plan PlanName `json:"plan"`
 }
 
-// CloneContainerRequest Example: {"ctid":102,"name":"web1-test","snapshot":true}
+// CloneContainerRequest Example: {"ctid":102,"name":"web1-test","start":true}
 type CloneContainerRequest struct {
 	// Ctid The clone's CTID (below 101 is reserved); null or left out takes the lowest free one from 101 up.
 	Ctid *int `json:"ctid,omitempty"`
@@ -1139,14 +1145,14 @@ type CloneContainerRequest struct {
 	// Name Optional unique name for the clone (null is the same as leaving it out). Letters, digits, '-', '_' and '.' (ASCII), at most 63 characters, starting with a letter or digit, without '..', and not all digits (that would read as a CTID). Unique.
 	Name *string `json:"name,omitempty"`
 
-	// Snapshot Make an overlay snapshot clone (lxc-copy -s); not of a snapshot clone.
+	// Snapshot Refused with 422: every container is unprivileged and its rootfs is mounted idmapped, which the kernel cannot do for an overlay; make a full clone. Kept so that an old client gets a clear answer.
 	Snapshot *bool `json:"snapshot,omitempty"`
 
 	// Start Start the clone once it is made.
 	Start *bool `json:"start,omitempty"`
 }
 
-// Container Example: {"created_at":"2024-05-01T12:00:00Z","ctid":101,"description":"shop front end","hostname":"web1.example.com","ip_addresses":["192.0.2.15"],"name":"web1","nameserver":["9.9.9.9"],"nproc":7,"onboot":true,"origin_ctid":null,"owner":"alice","phase":"ready","plan":"vps-small","snapshot":false,"status":"running","suspended":null,"template":"busybox"}
+// Container Example: {"created_at":"2024-05-01T12:00:00Z","ctid":101,"description":"shop front end","hostname":"web1.example.com","ip_addresses":["192.0.2.15"],"name":"web1","nameserver":["9.9.9.9"],"nproc":7,"onboot":true,"origin_ctid":null,"owner":"alice","phase":"ready","plan":"vps-small","privileged":false,"snapshot":false,"status":"running","suspended":null,"template":"busybox"}
 type Container struct {
 	CreatedAt time.Time `json:"created_at"`
 
@@ -1183,6 +1189,9 @@ type Container struct {
 
 	// Plan The name of the plan whose limits the container has, or null (limits set one by one, or none).
 	Plan *string `json:"plan"`
+
+	// Privileged True for a container made before every container was unprivileged, until staff convert it (`POST /api/v1/containers/{ref}/unprivilege`). Every container made now runs unprivileged, with a block of host ids of its own.
+	Privileged bool `json:"privileged"`
 
 	// Snapshot Whether it is a snapshot clone of `origin_ctid` (which then cannot be destroyed before it).
 	Snapshot bool `json:"snapshot"`
@@ -2764,6 +2773,12 @@ type UnfreezeContainerParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// UnprivilegeContainerParams defines parameters for UnprivilegeContainer.
+type UnprivilegeContainerParams struct {
+	// IdempotencyKey Makes this POST safe to retry. The first request with a key runs; its answer (status, body and `Location`) is remembered for 24 hours, per token. A retry with the same key, route and body is not run again: it gets the remembered answer with `Idempotent-Replayed: true` (other headers, such as a create's `Content-Location`, are not replayed). The same key with another body or route is a 422 `idempotency_mismatch`; a retry while the first request is still being processed is a 409 `idempotency_in_progress` (retry shortly). Answers below 500, errors included, are remembered; a 5xx answer is not, so the key can be retried. 1 to 255 printable ASCII characters (anything else is a 400 `invalid_parameter`); left out or empty, the request is not deduplicated. Another token's same key is a different key. Ignored on calls made with the web panel's session cookie.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // UnsuspendContainerParams defines parameters for UnsuspendContainer.
 type UnsuspendContainerParams struct {
 	// IdempotencyKey Makes this POST safe to retry. The first request with a key runs; its answer (status, body and `Location`) is remembered for 24 hours, per token. A retry with the same key, route and body is not run again: it gets the remembered answer with `Idempotent-Replayed: true` (other headers, such as a create's `Content-Location`, are not replayed). The same key with another body or route is a 422 `idempotency_mismatch`; a retry while the first request is still being processed is a 409 `idempotency_in_progress` (retry shortly). Answers below 500, errors included, are remembered; a 5xx answer is not, so the key can be retried. 1 to 255 printable ASCII characters (anything else is a 400 `invalid_parameter`); left out or empty, the request is not deduplicated. Another token's same key is a different key. Ignored on calls made with the web panel's session cookie.
@@ -2929,6 +2944,9 @@ type TerminateContainerJSONRequestBody = EmptyRequest
 
 // UnfreezeContainerJSONRequestBody defines body for UnfreezeContainer for application/json ContentType.
 type UnfreezeContainerJSONRequestBody = EmptyRequest
+
+// UnprivilegeContainerJSONRequestBody defines body for UnprivilegeContainer for application/json ContentType.
+type UnprivilegeContainerJSONRequestBody = EmptyRequest
 
 // UnsuspendContainerJSONRequestBody defines body for UnsuspendContainer for application/json ContentType.
 type UnsuspendContainerJSONRequestBody = EmptyRequest
@@ -4230,6 +4248,28 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/containers/{ref}/unfreeze (the `UnfreezeContainer` operationId).
 	UnfreezeContainer(ctx context.Context, ref Ref, params *UnfreezeContainerParams, body UnfreezeContainerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UnprivilegeContainerWithBody Convert a privileged container to unprivileged
+	//
+	// Queues an `unprivilege` operation for a container made before every container was unprivileged (`privileged: true`): it gets a block of 65536 host ids of its own and from then on runs in a user namespace, root inside being nobody on the host. A directory rootfs is kept as it is and mounted idmapped; a disk's files are moved into the block once. Answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. 409 unless the container is ready, stopped and still privileged. The body, if any, must be `{}`.
+	//
+	// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/containers/{ref}/unprivilege (the `UnprivilegeContainer` operationId).
+	UnprivilegeContainerWithBody(ctx context.Context, ref Ref, params *UnprivilegeContainerParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UnprivilegeContainer Convert a privileged container to unprivileged
+	//
+	// Queues an `unprivilege` operation for a container made before every container was unprivileged (`privileged: true`): it gets a block of 65536 host ids of its own and from then on runs in a user namespace, root inside being nobody on the host. A directory rootfs is kept as it is and mounted idmapped; a disk's files are moved into the block once. Answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. 409 unless the container is ready, stopped and still privileged. The body, if any, must be `{}`.
+	//
+	// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/containers/{ref}/unprivilege (the `UnprivilegeContainer` operationId).
+	UnprivilegeContainer(ctx context.Context, ref Ref, params *UnprivilegeContainerParams, body UnprivilegeContainerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// UnsuspendContainerWithBody Unsuspend a container
 	//
@@ -5782,6 +5822,48 @@ func (c *Client) UnfreezeContainerWithBody(ctx context.Context, ref Ref, params 
 // Corresponds with POST /api/v1/containers/{ref}/unfreeze (the `UnfreezeContainer` operationId).
 func (c *Client) UnfreezeContainer(ctx context.Context, ref Ref, params *UnfreezeContainerParams, body UnfreezeContainerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUnfreezeContainerRequest(c.Server, ref, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UnprivilegeContainerWithBody Convert a privileged container to unprivileged
+//
+// Queues an `unprivilege` operation for a container made before every container was unprivileged (`privileged: true`): it gets a block of 65536 host ids of its own and from then on runs in a user namespace, root inside being nobody on the host. A directory rootfs is kept as it is and mounted idmapped; a disk's files are moved into the block once. Answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. 409 unless the container is ready, stopped and still privileged. The body, if any, must be `{}`.
+//
+// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/containers/{ref}/unprivilege (the `UnprivilegeContainer` operationId).
+func (c *Client) UnprivilegeContainerWithBody(ctx context.Context, ref Ref, params *UnprivilegeContainerParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUnprivilegeContainerRequestWithBody(c.Server, ref, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UnprivilegeContainer Convert a privileged container to unprivileged
+//
+// Queues an `unprivilege` operation for a container made before every container was unprivileged (`privileged: true`): it gets a block of 65536 host ids of its own and from then on runs in a user namespace, root inside being nobody on the host. A directory rootfs is kept as it is and mounted idmapped; a disk's files are moved into the block once. Answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. 409 unless the container is ready, stopped and still privileged. The body, if any, must be `{}`.
+//
+// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/containers/{ref}/unprivilege (the `UnprivilegeContainer` operationId).
+func (c *Client) UnprivilegeContainer(ctx context.Context, ref Ref, params *UnprivilegeContainerParams, body UnprivilegeContainerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUnprivilegeContainerRequest(c.Server, ref, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -8862,6 +8944,68 @@ func NewUnfreezeContainerRequestWithBody(server string, ref Ref, params *Unfreez
 	return req, nil
 }
 
+// NewUnprivilegeContainerRequest calls the generic UnprivilegeContainer builder with application/json body
+func NewUnprivilegeContainerRequest(server string, ref Ref, params *UnprivilegeContainerParams, body UnprivilegeContainerJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUnprivilegeContainerRequestWithBody(server, ref, params, "application/json", bodyReader)
+}
+
+// NewUnprivilegeContainerRequestWithBody constructs an http.Request for the UnprivilegeContainer method, with any body, and a specified content type
+func NewUnprivilegeContainerRequestWithBody(server string, ref Ref, params *UnprivilegeContainerParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "ref", ref, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/containers/%s/unprivilege", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewUnsuspendContainerRequest calls the generic UnsuspendContainer builder with application/json body
 func NewUnsuspendContainerRequest(server string, ref Ref, params *UnsuspendContainerParams, body UnsuspendContainerJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -10948,6 +11092,28 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/containers/{ref}/unfreeze (the `UnfreezeContainer` operationId).
 	UnfreezeContainerWithResponse(ctx context.Context, ref Ref, params *UnfreezeContainerParams, body UnfreezeContainerJSONRequestBody, reqEditors ...RequestEditorFn) (*UnfreezeContainerResponse, error)
+
+	// UnprivilegeContainerWithBodyWithResponse Convert a privileged container to unprivileged
+	//
+	// Queues an `unprivilege` operation for a container made before every container was unprivileged (`privileged: true`): it gets a block of 65536 host ids of its own and from then on runs in a user namespace, root inside being nobody on the host. A directory rootfs is kept as it is and mounted idmapped; a disk's files are moved into the block once. Answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. 409 unless the container is ready, stopped and still privileged. The body, if any, must be `{}`.
+	//
+	// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/containers/{ref}/unprivilege (the `UnprivilegeContainer` operationId).
+	UnprivilegeContainerWithBodyWithResponse(ctx context.Context, ref Ref, params *UnprivilegeContainerParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UnprivilegeContainerResponse, error)
+
+	// UnprivilegeContainerWithResponse Convert a privileged container to unprivileged
+	//
+	// Queues an `unprivilege` operation for a container made before every container was unprivileged (`privileged: true`): it gets a block of 65536 host ids of its own and from then on runs in a user namespace, root inside being nobody on the host. A directory rootfs is kept as it is and mounted idmapped; a disk's files are moved into the block once. Answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. 409 unless the container is ready, stopped and still privileged. The body, if any, must be `{}`.
+	//
+	// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/containers/{ref}/unprivilege (the `UnprivilegeContainer` operationId).
+	UnprivilegeContainerWithResponse(ctx context.Context, ref Ref, params *UnprivilegeContainerParams, body UnprivilegeContainerJSONRequestBody, reqEditors ...RequestEditorFn) (*UnprivilegeContainerResponse, error)
 
 	// UnsuspendContainerWithBodyWithResponse Unsuspend a container
 	//
@@ -14855,6 +15021,118 @@ func (r UnfreezeContainerResponse) ContentType() string {
 	return ""
 }
 
+// UnprivilegeContainerResponse202Headers the declared response headers of an HTTP 202 response for UnprivilegeContainer
+type UnprivilegeContainerResponse202Headers struct {
+	IdempotentReplayed *string
+	Location           *string
+}
+
+// UnprivilegeContainerResponse401Headers the declared response headers of an HTTP 401 response for UnprivilegeContainer
+type UnprivilegeContainerResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type UnprivilegeContainerResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *OperationAccepted
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *IdempotencyMismatch
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *UnprivilegeContainerResponse202Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *UnprivilegeContainerResponse401Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r UnprivilegeContainerResponse) GetJSON202() *OperationAccepted {
+	return r.JSON202
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UnprivilegeContainerResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r UnprivilegeContainerResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r UnprivilegeContainerResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r UnprivilegeContainerResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r UnprivilegeContainerResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r UnprivilegeContainerResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r UnprivilegeContainerResponse) GetJSON422() *IdempotencyMismatch {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r UnprivilegeContainerResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r UnprivilegeContainerResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UnprivilegeContainerResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UnprivilegeContainerResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UnprivilegeContainerResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // UnsuspendContainerResponse202Headers the declared response headers of an HTTP 202 response for UnsuspendContainer
 type UnsuspendContainerResponse202Headers struct {
 	IdempotentReplayed *string
@@ -18348,6 +18626,40 @@ func (c *ClientWithResponses) UnfreezeContainerWithResponse(ctx context.Context,
 		return nil, err
 	}
 	return ParseUnfreezeContainerResponse(rsp)
+}
+
+// UnprivilegeContainerWithBodyWithResponse Convert a privileged container to unprivileged
+//
+// Queues an `unprivilege` operation for a container made before every container was unprivileged (`privileged: true`): it gets a block of 65536 host ids of its own and from then on runs in a user namespace, root inside being nobody on the host. A directory rootfs is kept as it is and mounted idmapped; a disk's files are moved into the block once. Answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. 409 unless the container is ready, stopped and still privileged. The body, if any, must be `{}`.
+//
+// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/containers/{ref}/unprivilege (the `UnprivilegeContainer` operationId).
+func (c *ClientWithResponses) UnprivilegeContainerWithBodyWithResponse(ctx context.Context, ref Ref, params *UnprivilegeContainerParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UnprivilegeContainerResponse, error) {
+	rsp, err := c.UnprivilegeContainerWithBody(ctx, ref, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUnprivilegeContainerResponse(rsp)
+}
+
+// UnprivilegeContainerWithResponse Convert a privileged container to unprivileged
+//
+// Queues an `unprivilege` operation for a container made before every container was unprivileged (`privileged: true`): it gets a block of 65536 host ids of its own and from then on runs in a user namespace, root inside being nobody on the host. A directory rootfs is kept as it is and mounted idmapped; a disk's files are moved into the block once. Answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. 409 unless the container is ready, stopped and still privileged. The body, if any, must be `{}`.
+//
+// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/containers/{ref}/unprivilege (the `UnprivilegeContainer` operationId).
+func (c *ClientWithResponses) UnprivilegeContainerWithResponse(ctx context.Context, ref Ref, params *UnprivilegeContainerParams, body UnprivilegeContainerJSONRequestBody, reqEditors ...RequestEditorFn) (*UnprivilegeContainerResponse, error) {
+	rsp, err := c.UnprivilegeContainer(ctx, ref, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUnprivilegeContainerResponse(rsp)
 }
 
 // UnsuspendContainerWithBodyWithResponse Unsuspend a container
@@ -22407,6 +22719,118 @@ func ParseUnfreezeContainerResponse(rsp *http.Response) (*UnfreezeContainerRespo
 		response.Headers202 = &headers
 	case rsp.StatusCode == 401:
 		var headers UnfreezeContainerResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseUnprivilegeContainerResponse parses an HTTP response from a UnprivilegeContainerWithResponse call
+func ParseUnprivilegeContainerResponse(rsp *http.Response) (*UnprivilegeContainerResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UnprivilegeContainerResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest OperationAccepted
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest IdempotencyMismatch
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		var headers UnprivilegeContainerResponse202Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers202 = &headers
+	case rsp.StatusCode == 401:
+		var headers UnprivilegeContainerResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

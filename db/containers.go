@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Container phases; see the containers table.
@@ -42,13 +43,28 @@ type Container struct {
 	SuspendMode *string
 	// SuspendReason is what the suspend call gave as its reason.
 	SuspendReason string
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// IDMapBase is the first of the container's 65536 host ids (nil for
+	// a container made before every container was unprivileged, until
+	// staff convert it); Privileged says it still runs without them.
+	IDMapBase  *int64
+	Privileged bool
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
+
+// IDMapSize is how many host ids a container's block holds: container
+// uids and gids 0..65535.
+const IDMapSize = 65536
+
+// IDMapFirst is where the blocks begin: far above the ids a host gives
+// its users and their /etc/subuid ranges (100000 + 65536 per user), and
+// low enough for 64000 containers below the kernel's last id.
+const IDMapFirst = 100_000_000
 
 const containerCols = `c.ct_id, c.name, c.node_id, c.owner_id, u.username, c.plan_id, p.name, c.template,
 	c.origin_ctid, c.snapshot, c.hostname, c.nameservers, c.onboot, c.description,
-	c.phase, c.last_state, c.limits, c.suspended_at, c.suspend_mode, c.suspend_reason, c.created_at, c.updated_at`
+	c.phase, c.last_state, c.limits, c.suspended_at, c.suspend_mode, c.suspend_reason, c.idmap_base, c.privileged,
+	c.created_at, c.updated_at`
 
 const containerFrom = ` FROM containers c LEFT JOIN users u ON u.id = c.owner_id LEFT JOIN plans p ON p.id = c.plan_id `
 
@@ -56,19 +72,26 @@ func scanContainer(row pgx.Row) (Container, error) {
 	var c Container
 	err := row.Scan(&c.CTID, &c.Name, &c.NodeID, &c.OwnerID, &c.OwnerName, &c.PlanID, &c.PlanName, &c.Template,
 		&c.OriginCTID, &c.Snapshot, &c.Hostname, &c.Nameservers, &c.OnBoot, &c.Description,
-		&c.Phase, &c.LastState, &c.Limits, &c.SuspendedAt, &c.SuspendMode, &c.SuspendReason, &c.CreatedAt, &c.UpdatedAt)
+		&c.Phase, &c.LastState, &c.Limits, &c.SuspendedAt, &c.SuspendMode, &c.SuspendReason, &c.IDMapBase, &c.Privileged,
+		&c.CreatedAt, &c.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, ErrNotFound
 	}
 	return c, err
 }
 
-// InsertContainer adds a container row in phase creating.
+// InsertContainer adds a container row in phase creating, unprivileged,
+// with the lowest free block of host ids.
 func (q *Queries) InsertContainer(ctx context.Context, c Container) error {
+	// One allocation at a time; the unique constraint stays the proof.
+	if _, err := q.db.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('ctpanel.idmap'))`); err != nil {
+		return fmt.Errorf("store: insert container %d: %w", c.CTID, err)
+	}
 	_, err := q.db.Exec(ctx, `INSERT INTO containers
 		(ct_id, name, node_id, owner_id, plan_id, template, origin_ctid, snapshot, hostname,
-		 nameservers, onboot, description, limits, phase)
-		VALUES ($1, $2, (SELECT id FROM nodes WHERE name = 'local'), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'creating')`,
+		 nameservers, onboot, description, limits, phase, idmap_base)
+		VALUES ($1, $2, (SELECT id FROM nodes WHERE name = 'local'), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'creating',
+		 (`+freeIDMapBase+`))`,
 		c.CTID, c.Name, c.OwnerID, c.PlanID, c.Template, c.OriginCTID, c.Snapshot, c.Hostname,
 		nonNil(c.Nameservers), c.OnBoot, c.Description, jsonOrEmpty(c.Limits))
 	if cons, ok := uniqueViolation(err); ok {
@@ -77,10 +100,59 @@ func (q *Queries) InsertContainer(ctx context.Context, c Container) error {
 		}
 		return &ConflictError{Field: "ctid"}
 	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.ConstraintName == "containers_unprivileged_have_idmap" {
+		return fmt.Errorf("store: insert container %d: every block of host ids is taken", c.CTID)
+	}
 	if err != nil {
 		return fmt.Errorf("store: insert container %d: %w", c.CTID, err)
 	}
 	return nil
+}
+
+// freeIDMapBase is the lowest block no container has (NULL when none is
+// left, which containers_unprivileged_have_idmap refuses).
+var freeIDMapBase = fmt.Sprintf(`SELECT b FROM generate_series(%d::bigint, %d::bigint, %d) b
+	WHERE NOT EXISTS (SELECT 1 FROM containers x WHERE x.idmap_base = b) ORDER BY b LIMIT 1`,
+	IDMapFirst, int64(1)<<32-1-IDMapSize, IDMapSize)
+
+// AllocateIDMap gives a container the lowest free block of host ids, or
+// returns the one it has.
+func (q *Queries) AllocateIDMap(ctx context.Context, ctid int) (int64, error) {
+	if _, err := q.db.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('ctpanel.idmap'))`); err != nil {
+		return 0, err
+	}
+	var base *int64
+	err := q.db.QueryRow(ctx, `UPDATE containers SET idmap_base = COALESCE(idmap_base, (`+freeIDMapBase+`)),
+		updated_at = now() WHERE ct_id = $1 RETURNING idmap_base`, ctid).Scan(&base)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: allocate host ids for %d: %w", ctid, err)
+	}
+	if base == nil {
+		return 0, fmt.Errorf("store: allocate host ids for %d: every block of host ids is taken", ctid)
+	}
+	return *base, nil
+}
+
+// SetPrivileged records whether a container runs without its id map.
+func (q *Queries) SetPrivileged(ctx context.Context, ctid int, privileged bool) error {
+	_, err := q.db.Exec(ctx, `UPDATE containers SET privileged = $2, updated_at = now() WHERE ct_id = $1`, ctid, privileged)
+	if err != nil {
+		return fmt.Errorf("store: set privileged of %d: %w", ctid, err)
+	}
+	return nil
+}
+
+// PrivilegedContainers lists the CTIDs of containers not yet converted.
+func (q *Queries) PrivilegedContainers(ctx context.Context) ([]int, error) {
+	rows, err := q.db.Query(ctx, `SELECT ct_id FROM containers WHERE privileged ORDER BY ct_id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: privileged containers: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int])
 }
 
 func jsonOrEmpty(b json.RawMessage) json.RawMessage {

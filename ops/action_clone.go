@@ -27,6 +27,6 @@ func (*Clone) ActionName() string { return ActionClone }
 func (a *Clone) run(ctx context.Context, r *Runner, op db.Operation) error {
 	return r.makeContainer(ctx, op, a.Start, credentials{}, func(c db.Container) error {
 		return r.Drv.Clone(ctx, strconv.Itoa(a.SourceCTID), strconv.Itoa(c.CTID),
-			lxcdriver.CloneOptions{Snapshot: a.Snapshot, Config: baseConfig(c), Disk: diskOf(c)})
+			lxcdriver.CloneOptions{Snapshot: a.Snapshot, Config: baseConfig(c), Disk: diskOf(c), IDMap: idmapOf(c)})
 	})
 }

@@ -44,6 +44,14 @@ func (p *Reinstall) run(ctx context.Context, r *Runner, op db.Operation) error {
 	// of the old container is touched: a template deleted or disabled
 	// since the request fails the reinstall and leaves the VPS as it was.
 	c.Template = p.Template
+	if c.Privileged {
+		// A fresh rootfs is made unprivileged, like every new one.
+		base, err := r.allocateIDMap(ctx, ctid)
+		if err != nil {
+			return err
+		}
+		c.IDMapBase, c.Privileged = &base, false
+	}
 	opts, err := r.createOptions(ctx, c)
 	if err != nil {
 		return fmt.Errorf("reinstall: %w (the container is unchanged)", err)
@@ -67,6 +75,9 @@ func (p *Reinstall) run(ctx context.Context, r *Runner, op db.Operation) error {
 		return err
 	}
 	if err := r.writeCredentials(ctx, c, credentials{p.RootHash, p.SSHKeys}); err != nil {
+		return err
+	}
+	if err := r.Store.SetPrivileged(ctx, ctid, false); err != nil {
 		return err
 	}
 	if err := r.Store.SetContainerPhase(ctx, ctid, db.PhaseReady); err != nil {

@@ -38,6 +38,15 @@ func diskOf(c db.Container) *lxcdriver.DiskOptions {
 	return nil
 }
 
+// idmapOf is the block of host ids a container runs as; nil while it is a
+// privileged container made before every container was unprivileged.
+func idmapOf(c db.Container) *lxcdriver.IDMap {
+	if c.Privileged || c.IDMapBase == nil {
+		return nil
+	}
+	return &lxcdriver.IDMap{HostID: uint32(*c.IDMapBase), Size: db.IDMapSize}
+}
+
 // applyDisk resizes the container's filesystem to its diskspace, when that
 // changed.
 func (r *Runner) applyDisk(ctx context.Context, c db.Container) error {
@@ -162,7 +171,7 @@ func (r *Runner) createOptions(ctx context.Context, c db.Container) (lxcdriver.C
 	if !t.Enabled {
 		return lxcdriver.CreateOptions{}, fmt.Errorf("template %q has been disabled", c.Template)
 	}
-	opts := lxcdriver.CreateOptions{Config: baseConfig(c), Disk: diskOf(c)}
+	opts := lxcdriver.CreateOptions{Config: baseConfig(c), Disk: diskOf(c), IDMap: idmapOf(c)}
 	switch t.Kind {
 	case "lxc":
 		opts.Template = t.Source

@@ -148,10 +148,22 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 	sessions := &auth.Sessions{Store: a.Store, Log: log, CookieSecure: cfg.CookieSecure}
 	a.API = &api.API{Set: a.Services, Store: a.Store, Drv: drv, Hub: a.Hub, Log: log, Mon: a.Mon, Bus: a.Bus,
 		Sessions: sessions, AllowedOrigins: cfg.AllowedOrigins, Console: a.Console, Telemetry: api.NewTelemetry()}
+	if _, real := drv.(*liblxc.Driver); real {
+		a.API.HostWarnings = hostWarnings
+		if err := liblxc.LXCFSRunning(); err != nil {
+			log.Warn("containers will see the host's memory, CPUs and uptime", "err", err)
+		}
+	}
 	a.UI = pages.MustNewUI(pages.UI{Set: a.Services, Store: a.Store, Mon: a.Mon, Log: log, Sessions: sessions}, web.FS)
 	a.Queue = queue
 	if err := ops.Reconcile(ctx, a.Store, drv, queue, log); err != nil {
 		return nil, err
+	}
+	if ids, err := a.Store.PrivilegedContainers(ctx); err != nil {
+		return nil, err
+	} else if len(ids) > 0 {
+		log.Warn("containers still privileged (root inside is root on the host): stop each and convert it with POST /api/v1/containers/{ref}/unprivilege",
+			"count", len(ids), "ctids", ids)
 	}
 	if err := a.River.Start(context.WithoutCancel(ctx)); err != nil {
 		return nil, fmt.Errorf("river start: %w", err)
@@ -200,6 +212,11 @@ func (a *App) scanTemplateCache(ctx context.Context) error {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
+	}
+	// Root only, also when an older version made it 0755: its tarballs
+	// hold setuid files owned by root.
+	if err == nil {
+		err = os.Chmod(dir, 0o700)
 	}
 	if err != nil {
 		return fmt.Errorf("template cache: %w", err)
@@ -329,4 +346,13 @@ func (a *App) EnsureAdminToken(ctx context.Context) (string, error) {
 	}
 	_, secret, err := a.Store.CreateToken(ctx, "initial-admin", db.RoleAdmin, nil, nil)
 	return secret, err
+}
+
+// hostWarnings is /healthz's list of what on the host works but not as it
+// should.
+func hostWarnings() map[string]string {
+	if err := liblxc.LXCFSRunning(); err != nil {
+		return map[string]string{"lxcfs": err.Error()}
+	}
+	return nil
 }

@@ -148,6 +148,7 @@ func Router(a *api.API, ui *pages.UI) chi.Router {
 				r.With(a.RequireOperator).Post("/"+action, a.ContainerAction(action))
 			}
 			r.With(a.RequireOperator).Post("/clone", a.CloneContainer)
+			r.With(a.RequireOperator).Post("/unprivilege", a.UnprivilegeContainer)
 			r.Post("/exec", a.ExecContainer)
 			r.Post("/console/ticket", a.TerminalTicket(console.KindConsole))
 			r.Post("/shell/ticket", a.TerminalTicket(console.KindShell))

@@ -120,11 +120,10 @@ func (s *Service) Clone(ctx context.Context, p db.Principal, ref string, in Clon
 	}
 	f := domain.FieldErrors{}
 	checkIdentity(f, in.CTID, in.Name, in.Hostname)
-	if _, disk := specOrEmpty(src.Limits).DiskBytes(); in.Snapshot && disk {
-		f.Add("snapshot", "the source has a disk of its own (diskspace); make a full clone")
-	}
-	if in.Snapshot && src.Snapshot {
-		f.Add("snapshot", "the source is itself a snapshot clone; make a full clone of it instead")
+	if in.Snapshot {
+		// Every new container is unprivileged, and its rootfs is mounted
+		// idmapped; the kernel cannot idmap an overlayfs mount.
+		f.Add("snapshot", "snapshot (overlay) clones are not available: every container is unprivileged and an overlay cannot be idmapped; make a full clone")
 	}
 	if err := f.Err(); err != nil {
 		return db.Operation{}, err

@@ -97,7 +97,10 @@ type View struct {
 	Snapshot    bool     `json:"snapshot"`
 	// Suspended is set while the container is suspended.
 	Suspended *Suspension `json:"suspended"`
-	CreatedAt time.Time   `json:"created_at"`
+	// Privileged is true for a container made before every container
+	// was unprivileged, until staff convert it.
+	Privileged bool      `json:"privileged"`
+	CreatedAt  time.Time `json:"created_at"`
 }
 
 // Suspension is how and since when a container is suspended.
@@ -115,7 +118,7 @@ func (s *Service) Describe(ctx context.Context, c db.Container) View {
 		IPAddresses: []string{}, Nameservers: c.Nameservers, OnBoot: c.OnBoot,
 		Description: c.Description, Template: c.Template, Owner: c.OwnerName,
 		OriginCTID: c.OriginCTID, Snapshot: c.Snapshot, CreatedAt: c.CreatedAt,
-		Plan: c.PlanName,
+		Plan: c.PlanName, Privileged: c.Privileged,
 	}
 	if c.SuspendedAt != nil && c.SuspendMode != nil {
 		v.Suspended = &Suspension{Mode: *c.SuspendMode, Reason: c.SuspendReason, Since: *c.SuspendedAt}

@@ -3,10 +3,12 @@ package containers
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/domain"
 	"github.com/ctpanel/ctpanel/domain/policy"
+	"github.com/ctpanel/ctpanel/lxcdriver"
 	"github.com/ctpanel/ctpanel/ops"
 )
 
@@ -72,4 +74,30 @@ func stateAction(action string, timeout int) ops.Action {
 		return &ops.Unfreeze{}
 	}
 	return &ops.Start{}
+}
+
+// Unprivilege converts the stopped, privileged container ref to run with a
+// block of host ids of its own (staff). The block is allocated with the
+// operation; converting an unprivileged container is a conflict.
+func (s *Service) Unprivilege(ctx context.Context, p db.Principal, ref string) (db.Operation, error) {
+	if err := policy.RequireOperator(p); err != nil {
+		return db.Operation{}, err
+	}
+	return s.queueOn(ctx, p, ref, func(q *db.Queries, c db.Container) error {
+		if !c.Privileged {
+			return domain.Conflict("container %d is unprivileged already", c.CTID)
+		}
+		if c.Phase != db.PhaseReady {
+			return domain.Conflict("container %d is %s; it can be converted once it is ready", c.CTID, c.Phase)
+		}
+		st, err := s.Drv.State(ctx, strconv.Itoa(c.CTID))
+		if err != nil {
+			return err
+		}
+		if st != lxcdriver.StateStopped {
+			return domain.Conflict("container %d is %s; stop it before converting it", c.CTID, st)
+		}
+		_, err = q.AllocateIDMap(ctx, c.CTID)
+		return err
+	}, fixed(&ops.Unprivilege{}))
 }

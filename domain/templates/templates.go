@@ -185,7 +185,11 @@ func (t *readTracker) Read(p []byte) (int, error) {
 // root file system tarball, and puts it in place as NAME.tar.gz, synced to
 // disk. Nothing is left behind when it fails.
 func (s *Service) receive(name string, body io.Reader) (int64, error) {
-	if err := os.MkdirAll(s.CacheDir, 0o755); err != nil {
+	// Root only: a tarball holds setuid files owned by root.
+	if err := os.MkdirAll(s.CacheDir, 0o700); err != nil {
+		return 0, err
+	}
+	if err := os.Chmod(s.CacheDir, 0o700); err != nil {
 		return 0, err
 	}
 	tmp, err := os.CreateTemp(s.CacheDir, UploadPrefix+name+"-*")
@@ -196,7 +200,7 @@ func (s *Service) receive(name string, body io.Reader) (int64, error) {
 	in := &readTracker{Reader: io.LimitReader(body, MaxBytes+1)}
 	n, err := io.Copy(tmp, in)
 	if err == nil {
-		err = tmp.Chmod(0o644)
+		err = tmp.Chmod(0o600)
 	}
 	if err == nil {
 		err = tmp.Sync()

@@ -38,6 +38,9 @@ type API struct {
 	Console *console.Manager
 	// Telemetry is the panel's own metrics (nil: none).
 	Telemetry *Telemetry
+	// HostWarnings says what on the host works but not as it should
+	// (lxcfs not running), by component; nil: nothing checked.
+	HostWarnings func() map[string]string
 }
 
 // principal is who the authenticated request is from.

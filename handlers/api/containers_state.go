@@ -30,3 +30,14 @@ func (a *API) answerOp(w http.ResponseWriter, r *http.Request, op db.Operation, 
 	}
 	accepted(w, op)
 }
+
+// UnprivilegeContainer serves POST /api/v1/containers/{ref}/unprivilege:
+// the conversion of a privileged container, answered 202.
+func (a *API) UnprivilegeContainer(w http.ResponseWriter, r *http.Request) {
+	if err := decodeJSON(w, r, &struct{}{}, true); err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	op, err := a.Containers.Unprivilege(r.Context(), principal(r), ref(r))
+	a.answerOp(w, r, op, err)
+}

@@ -9,14 +9,21 @@ import (
 
 func urlParam(r *http.Request, name string) string { return chi.URLParam(r, name) }
 
-// Healthz is GET /healthz: the database answers.
+// Healthz is GET /healthz: the database answers; warnings say what on the
+// host works but not as it should.
 func (a *API) Healthz(w http.ResponseWriter, r *http.Request) {
 	if err := a.Store.Pool.Ping(r.Context()); err != nil {
 		a.Log.Error("health check: database", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "database": "unreachable"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+	body := map[string]any{"status": "ok"}
+	if a.HostWarnings != nil {
+		if warn := a.HostWarnings(); len(warn) > 0 {
+			body["warnings"] = warn
+		}
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 //go:embed openapi.json
