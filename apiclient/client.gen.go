@@ -1654,6 +1654,9 @@ type Health struct {
 	// Database Why the database did not answer; only when `status` is `unavailable`.
 	Database *string      `json:"database,omitempty"`
 	Status   HealthStatus `json:"status"`
+
+	// Warnings What works but not as it should, by component; absent when nothing is wrong. `lxcfs`: lxcfs is not installed or not running, so containers' free, uptime, /proc/meminfo and /proc/cpuinfo show the host's figures instead of their own.
+	Warnings *map[string]string `json:"warnings,omitempty"`
 }
 
 // HealthStatus defines model for Health.Status.

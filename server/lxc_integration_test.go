@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"context"
 	"os"
 	"os/exec"
@@ -113,13 +114,24 @@ func TestRealLifecycleAgreesWithLXCTools(t *testing.T) {
 	p.ok(p.admin, "POST", "/api/v1/containers/101/stop", nil)
 	check("101", "101", "stopped")
 
-	// Full and snapshot clones of the stopped container both boot.
+	// Two full clones of the stopped container boot, each unprivileged
+	// with a block of host ids of its own (none of them 0).
 	p.ok(p.admin, "POST", "/api/v1/containers/web1/clone", map[string]any{"ctid": 102, "hostname": "copy.example.com", "start": true})
-	p.ok(p.admin, "POST", "/api/v1/containers/web1/clone", map[string]any{"ctid": 103, "name": "snap1", "snapshot": true, "start": true})
+	p.ok(p.admin, "POST", "/api/v1/containers/web1/clone", map[string]any{"ctid": 103, "name": "copy2", "start": true})
 	check("102", "102", "running")
-	check("snap1", "103", "running")
-	if cfg, _ := os.ReadFile(filepath.Join(lxcpath, "103", "config")); !strings.Contains(string(cfg), "overlay") {
-		t.Fatalf("snapshot clone is not an overlay:\n%s", cfg)
+	check("copy2", "103", "running")
+	var blocks [][3]uint64
+	for _, ct := range []string{"102", "103"} {
+		ex := p.expect(p.do(p.admin, "POST", "/api/v1/containers/"+ct+"/exec", map[string]any{"command": []string{"cat", "/proc/self/uid_map"}}), 200).json(t)
+		var b [3]uint64
+		if n, err := fmt.Sscan(fmt.Sprint(ex["stdout"]), &b[0], &b[1], &b[2]); n != 3 || err != nil || b[0] != 0 || b[1] == 0 || b[2] != 65536 {
+			t.Fatalf("uid_map of %s = %q: want container 0 mapped to a block of 65536 host ids above 0", ct, ex["stdout"])
+		}
+		t.Logf("uid_map of %s: %v", ct, b)
+		blocks = append(blocks, b)
+	}
+	if a, b := blocks[0], blocks[1]; a[1] < b[1]+b[2] && b[1] < a[1]+a[2] {
+		t.Fatalf("the clones' host id blocks overlap: %v and %v", a, b)
 	}
 	ex = p.expect(p.do(p.admin, "POST", "/api/v1/containers/102/exec", map[string]any{"command": []string{"hostname"}}), 200).json(t)
 	if ex["stdout"] != "copy.example.com\n" {

@@ -128,8 +128,8 @@ func TestTemplateUploadAndManagement(t *testing.T) {
 	if tv["description"] != "Debian 12" || tv["size_bytes"] != float64(len(good2)) || tv["containers"] != float64(1) {
 		t.Fatalf("replaced template: %v", tv)
 	}
-	if fi, err := os.Stat(filepath.Join(cache, "deb12.tar.gz")); err != nil || fi.Mode().Perm() != 0o644 {
-		t.Fatalf("template file: %v %v", fi, err)
+	if fi, err := os.Stat(filepath.Join(cache, "deb12.tar.gz")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("template file: %v %v (want 0600: root only)", fi, err)
 	}
 	// Customers see the template, but not how much of the farm uses it.
 	if tv := p.expect(p.do(alice, "GET", "/api/v1/templates/deb12", nil), 200).json(t); tv["containers"] != nil {

@@ -216,8 +216,8 @@ func (d *Driver) Create(ctx context.Context, name string, opts lxcdriver.CreateO
 			return fmt.Errorf("liblxc: create %s: %s is not a regular file", name, opts.RootfsTarball)
 		}
 		fill = func(ctx context.Context, root string) error {
-			if out, err := unpackRootfs(ctx, opts.RootfsTarball, root); err != nil {
-				return fmt.Errorf("unpack %s: %w: %s", opts.RootfsTarball, err, out)
+			if _, err := unpackRootfs(ctx, opts.RootfsTarball, root); err != nil {
+				return fmt.Errorf("unpack %s: %w", opts.RootfsTarball, err)
 			}
 			return nil
 		}
