@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what ctpanel needs on a Debian 12 / Ubuntu host, only what is
 # missing: liblxc and its headers, busybox-static for the busybox template,
+# lxcfs (started if it is not running),
 # PostgreSQL's server binaries, a C toolchain for cgo, e2fsprogs for
 # containers' loop disks, Chromium for the web panel's browser tests, and
 # Go itself.
@@ -11,7 +12,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 
-pkgs=(lxc lxc-dev liblxc1 busybox-static pkg-config postgresql gcc libc6-dev make rsync
+pkgs=(lxc lxc-dev liblxc1 busybox-static lxcfs pkg-config postgresql gcc libc6-dev make rsync
 	ca-certificates curl tar gzip iproute2 procps e2fsprogs chromium)
 # npm builds the web pages' front-end libraries (scripts/build-web.sh): any
 # installed Node.js will do, else Debian's.
@@ -34,6 +35,24 @@ GO_VERSION=$(awk '/^go /{print $2}' "$(dirname "$0")/../go.mod")
 if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
 	echo "install-deps: installing Go ${GO_VERSION} into /usr/local/go"
 	curl -fsSL "https://go.dev/dl/go${GO_VERSION}.linux-amd64.tar.gz" | tar -C /usr/local -xz
+fi
+
+# lxcfs gives each container its own /proc/meminfo, cpuinfo, stat, uptime
+# and loadavg (free, top and uptime inside show the container's limits).
+# Debian's package starts it under systemd; on a host without systemd
+# (containers, CI sandboxes) it is started here, the way its unit does.
+if ! grep -qs ' /var/lib/lxcfs fuse.lxcfs ' /proc/self/mounts; then
+	if [ -d /run/systemd/system ]; then
+		systemctl start lxcfs
+	else
+		mkdir -p /var/lib/lxcfs
+		lxcfs --enable-loadavg --enable-cfs --enable-pidfd /var/lib/lxcfs >/dev/null 2>&1 &
+		for _ in $(seq 50); do
+			grep -qs ' /var/lib/lxcfs fuse.lxcfs ' /proc/self/mounts && break
+			sleep 0.1
+		done
+	fi
+	grep -qs ' /var/lib/lxcfs fuse.lxcfs ' /proc/self/mounts || { echo "install-deps: lxcfs did not start on /var/lib/lxcfs" >&2; exit 1; }
 fi
 
 # promtool, to check /metrics in tests: taken out of Debian's prometheus

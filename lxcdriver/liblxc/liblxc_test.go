@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -568,4 +569,56 @@ var idmapSeq atomic.Uint32
 // from the panel's (from 1000000) and the conformance suite's.
 func testIDMap() *lxcdriver.IDMap {
 	return &lxcdriver.IDMap{HostID: 3_500_000_000 + idmapSeq.Add(1)*65536, Size: 65536}
+}
+
+// TestResourceViewsWithLXCFS: inside an unprivileged container with a
+// 256M memory limit and a cpulimit of one CPU, what procps' free, top and
+// uptime read shows the container's figures, not the host's (lxcfs, which
+// make test starts when it is not running): /proc/meminfo, /proc/cpuinfo,
+// /sys/devices/system/cpu/online, /proc/uptime and /proc/loadavg.
+// busybox's own free, uptime and nproc applets ask the kernel instead
+// (sysinfo(2), sched_getaffinity(2)), which lxcfs cannot reach; they still
+// show the host's.
+func TestResourceViewsWithLXCFS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real container; skipped with -short")
+	}
+	if err := liblxc.LXCFSRunning(); err != nil {
+		t.Fatalf("%v (make test starts it)", err)
+	}
+	d, name := startBusybox(t)
+	ctx := t.Context()
+	if err := d.SetLimits(ctx, name, lxcdriver.Limits{MemHard: u64(256 << 20), CPULimitPc: u64(100)}); err != nil {
+		t.Fatalf("limits: %v", err)
+	}
+	sh := func(script string) string {
+		t.Helper()
+		res, err := d.Exec(ctx, name, []string{"/bin/sh", "-c", script}, lxcdriver.ExecOptions{})
+		if err != nil || res.ExitCode != 0 {
+			t.Fatalf("%s: %v, exit %d: %s", script, err, res.ExitCode, res.Stderr)
+		}
+		return strings.TrimSpace(string(res.Stdout))
+	}
+	if got := sh("awk '$1 == \"MemTotal:\" {print $2}' /proc/meminfo"); got != "262144" {
+		t.Errorf("MemTotal in /proc/meminfo inside = %s kB, want the limit's 262144 (256M)", got)
+	}
+	if got := sh("grep -c ^processor /proc/cpuinfo"); got != "1" {
+		t.Errorf("/proc/cpuinfo inside lists %s processors, want the cpulimit's 1 (lxcfs --enable-cfs)", got)
+	}
+	if got := sh("cat /sys/devices/system/cpu/online"); got != "0" {
+		t.Errorf("/sys/devices/system/cpu/online inside = %q, want the cpulimit's one CPU, \"0\"", got)
+	}
+	host, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := strings.Fields(sh("cat /proc/uptime"))
+	inSecs, _ := strconv.ParseFloat(in[0], 64)
+	hostSecs, _ := strconv.ParseFloat(strings.Fields(string(host))[0], 64)
+	if inSecs > 120 || hostSecs-inSecs < 1 {
+		t.Errorf("/proc/uptime inside %v s, host %v s: want the container's own (since its start)", inSecs, hostSecs)
+	}
+	if got := sh("cat /proc/loadavg"); len(strings.Fields(got)) < 3 {
+		t.Errorf("/proc/loadavg inside = %q", got)
+	}
 }
