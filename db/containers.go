@@ -81,7 +81,7 @@ func scanContainer(row pgx.Row) (Container, error) {
 }
 
 // InsertContainer adds a container row in phase creating, unprivileged,
-// with the lowest free block of host ids.
+// with a free block of host ids.
 func (q *Queries) InsertContainer(ctx context.Context, c Container) error {
 	// One allocation at a time; the unique constraint stays the proof.
 	if _, err := q.db.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('ctpanel.idmap'))`); err != nil {
@@ -110,14 +110,16 @@ func (q *Queries) InsertContainer(ctx context.Context, c Container) error {
 	return nil
 }
 
-// freeIDMapBase is the lowest block no container has (NULL when none is
-// left, which containers_unprivileged_have_idmap refuses).
+// freeIDMapBase is a block no container has, the first free one from the
+// bottom (generate_series counts up and LIMIT stops it there; an ORDER BY
+// would make PostgreSQL list and sort all 65000 first), or NULL when none
+// is left, which containers_unprivileged_have_idmap refuses.
 var freeIDMapBase = fmt.Sprintf(`SELECT b FROM generate_series(%d::bigint, %d::bigint, %d) b
-	WHERE NOT EXISTS (SELECT 1 FROM containers x WHERE x.idmap_base = b) ORDER BY b LIMIT 1`,
+	WHERE NOT EXISTS (SELECT 1 FROM containers x WHERE x.idmap_base = b) LIMIT 1`,
 	IDMapFirst, int64(1)<<32-1-IDMapSize, IDMapSize)
 
-// AllocateIDMap gives a container the lowest free block of host ids, or
-// returns the one it has.
+// AllocateIDMap gives a container a free block of host ids, or returns
+// the one it has.
 func (q *Queries) AllocateIDMap(ctx context.Context, ctid int) (int64, error) {
 	if _, err := q.db.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('ctpanel.idmap'))`); err != nil {
 		return 0, err

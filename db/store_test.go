@@ -209,3 +209,67 @@ func TestFailcntCumulativeAndDownsample(t *testing.T) {
 		t.Fatalf("%d expired samples kept", expired)
 	}
 }
+
+// TestIDMapBlocks: each new container gets a block of host ids no other
+// container has, from the bottom of the range; a destroyed container's
+// block is given out again; an old (privileged) container gets one when
+// converted, and keeps it.
+func TestIDMapBlocks(t *testing.T) {
+	pool := dbtest.Pool(t)
+	s := db.New(pool)
+	ctx := context.Background()
+	base := func(ctid int) int64 {
+		t.Helper()
+		c, err := s.GetContainer(ctx, ctid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.IDMapBase == nil || c.Privileged {
+			t.Fatalf("container %d: idmap_base %v, privileged %v", ctid, c.IDMapBase, c.Privileged)
+		}
+		return *c.IDMapBase
+	}
+	for ctid := 101; ctid <= 103; ctid++ {
+		if err := s.InsertContainer(ctx, db.Container{CTID: ctid, Template: "busybox"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[int64]bool{}
+	for ctid := 101; ctid <= 103; ctid++ {
+		b := base(ctid)
+		if b < db.IDMapFirst || (b-db.IDMapFirst)%db.IDMapSize != 0 || b >= db.IDMapFirst+3*db.IDMapSize || seen[b] {
+			t.Fatalf("container %d got block %d (others %v)", ctid, b, seen)
+		}
+		seen[b] = true
+	}
+	freed := base(102)
+	if err := s.DeleteContainer(ctx, 102); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.InsertContainer(ctx, db.Container{CTID: 104, Template: "busybox"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := base(104); got != freed {
+		t.Fatalf("after 102 went, 104 got block %d, want 102's %d", got, freed)
+	}
+	// Two containers cannot share a block, whatever writes it.
+	_, err := pool.Exec(ctx, `UPDATE containers SET idmap_base = $1 WHERE ct_id = 101`, base(103))
+	if err == nil {
+		t.Fatal("two containers were given one block")
+	}
+	// A container from before: privileged, no block until converted.
+	if _, err := pool.Exec(ctx, `INSERT INTO containers (ct_id, node_id, template, privileged)
+		VALUES (105, (SELECT id FROM nodes WHERE name = 'local'), 'busybox', true)`); err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := s.PrivilegedContainers(ctx); err != nil || len(ids) != 1 || ids[0] != 105 {
+		t.Fatalf("privileged containers = %v, %v", ids, err)
+	}
+	b1, err := s.AllocateIDMap(ctx, 105)
+	if err != nil || seen[b1] && b1 != freed {
+		t.Fatalf("allocate for 105: %d, %v", b1, err)
+	}
+	if b2, err := s.AllocateIDMap(ctx, 105); err != nil || b2 != b1 {
+		t.Fatalf("allocate again: %d, %v; want the same %d", b2, err, b1)
+	}
+}

@@ -43,7 +43,7 @@ func cpuTime() time.Duration {
 // sampled by the panel's sampler and by plain go-lxc reads, and the stats
 // websocket's push latency to subs watchers.
 func (b *bench) beancounters(ctx context.Context, n, subs int, out io.Writer) error {
-	fmt.Fprintf(out, "\nbeancounters: %d running containers (snapshot clones), %d websocket watchers\n", n, subs)
+	fmt.Fprintf(out, "\nbeancounters: %d running containers (full clones: every container is unprivileged), %d websocket watchers\n", n, subs)
 	ids := make([]int, n)
 	for i := range ids {
 		ids[i] = bcCTID + i
@@ -51,7 +51,7 @@ func (b *bench) beancounters(ctx context.Context, n, subs int, out io.Writer) er
 	start := time.Now()
 	if err := b.each(ctx, ids, func(id int) error {
 		_, err := b.api.op(ctx, http.MethodPost, "/api/v1/containers/"+strconv.Itoa(baseCTID)+"/clone",
-			map[string]any{"ctid": id, "snapshot": true, "start": true})
+			map[string]any{"ctid": id, "start": true})
 		return err
 	}); err != nil {
 		return fmt.Errorf("make containers: %w", err)

@@ -53,7 +53,7 @@ func main() {
 	fs.IntVar(&o.parallel, "parallel", 0, "containers in flight at once; 0 is the host's CPU count, as lxd-benchmark's default")
 	fs.StringVar(&o.lxcpath, "lxcpath", "", "lxcpath to work in; empty makes a temporary one, removed at the end")
 	fs.IntVar(&o.freezeRounds, "freeze-rounds", 2, "freeze+unfreeze cycles per container (freeze samples = count × rounds)")
-	fs.BoolVar(&o.snapshot, "snapshot", false, "clone as overlay snapshots instead of full copies")
+	fs.BoolVar(&o.snapshot, "snapshot", false, "clone as overlay snapshots instead of full copies (privileged containers only: the panel refuses it, every container it makes is unprivileged)")
 	fs.IntVar(&o.turns, "turns", 5, "the phases take turns this many times, count/turns containers a turn")
 	fs.BoolVar(&o.json, "json", false, "print the results as JSON instead of a table")
 	fs.IntVar(&o.bcCount, "bc-count", 500, "running containers for the beancounter sampling benchmark; 0 skips it")
@@ -68,6 +68,10 @@ func main() {
 		fs.PrintDefaults()
 	}
 	_ = fs.Parse(os.Args[1:])
+	if o.snapshot {
+		fmt.Fprintln(os.Stderr, "ctpanel-bench: -snapshot: every container is unprivileged and an overlay cannot be idmapped; the panel makes full clones only")
+		os.Exit(2)
+	}
 	if o.parallel == 0 {
 		o.parallel = runtime.NumCPU()
 	}

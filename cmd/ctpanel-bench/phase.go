@@ -238,7 +238,7 @@ func (r *rawTarget) do(ctx context.Context, step string, ctid int) (sample, erro
 	case stepStop:
 		err = liblxc.RawStop(r.lxcpath, name)
 	case stepDestroy:
-		err = liblxc.RawDestroy(r.lxcpath, name)
+		err = liblxc.RawDestroy(ctx, r.lxcpath, name)
 	default:
 		err = fmt.Errorf("unknown step %q", step)
 	}

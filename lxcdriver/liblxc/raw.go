@@ -79,9 +79,15 @@ func RawStop(lxcpath, name string) error {
 	})
 }
 
-// RawDestroy is go-lxc's Destroy.
-func RawDestroy(lxcpath, name string) error {
-	return rawDo(lxcpath, name, "destroy", (*lxc.Container).Destroy)
+// RawDestroy is lxc-destroy, liblxc's own destroy. Not go-lxc's Destroy:
+// for a container with an id map (every container the panel makes now)
+// liblxc removes the folder from a child it forks into a user namespace,
+// which must not happen in a multi-threaded Go program (tools.go).
+func RawDestroy(ctx context.Context, lxcpath, name string) error {
+	if _, err := subprocess.Output(ctx, "lxc-destroy", "-P", lxcpath, "-n", name); err != nil {
+		return fmt.Errorf("liblxc: raw destroy %s: %w", name, err)
+	}
+	return nil
 }
 
 func rawDo(lxcpath, name, op string, fn func(*lxc.Container) error) error {
