@@ -33,9 +33,8 @@ func (u *UI) Clone(w http.ResponseWriter, r *http.Request) {
 	for _, k := range []string{"ctid", "name", "hostname"} {
 		form[k] = strings.TrimSpace(r.PostFormValue(k))
 	}
-	form["snapshot"] = strconv.FormatBool(r.PostFormValue("snapshot") != "")
 	form["start"] = strconv.FormatBool(r.PostFormValue("start") != "")
-	in := containers.CloneInput{Hostname: form["hostname"], Snapshot: form["snapshot"] == "true", Start: form["start"] == "true"}
+	in := containers.CloneInput{Hostname: form["hostname"], Start: form["start"] == "true"}
 	if form["ctid"] != "" {
 		id, err := strconv.Atoi(form["ctid"])
 		if err != nil {
