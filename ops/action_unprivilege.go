@@ -40,8 +40,12 @@ func (*Unprivilege) run(ctx context.Context, r *Runner, op db.Operation) error {
 	} else if st != lxcdriver.StateStopped {
 		return fmt.Errorf("container %d is %s: stop it before converting it: %w", c.CTID, st, lxcdriver.ErrRunning)
 	}
-	base, err := r.allocateIDMap(ctx, c.CTID)
-	if err != nil {
+	// The request allocated the block with the operation; a row
+	// converted some other way gets one here.
+	var base int64
+	if c.IDMapBase != nil {
+		base = *c.IDMapBase
+	} else if base, err = r.allocateIDMap(ctx, c.CTID); err != nil {
 		return err
 	}
 	if err := r.Drv.Unprivilege(ctx, name, lxcdriver.IDMap{HostID: uint32(base), Size: db.IDMapSize}); err != nil {

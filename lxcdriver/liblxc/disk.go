@@ -21,9 +21,10 @@ import (
 // Disks (OpenVZ's diskspace) are liblxc's loop backing store: the rootfs
 // is an ext4 filesystem in <lxcpath>/<name>/rootdev, which liblxc attaches
 // to a loop device (autoclear) and mounts when the container starts, and
-// removes when it destroys the container. Template containers and clones
-// are made by liblxc itself (lxc-create -B loop --fssize, lxc-copy -B loop
-// -L); a tarball's image is made here as liblxc would.
+// removes when it destroys the container. A privileged container's clone
+// onto a disk is made by liblxc itself (lxc-copy -B loop -L); every other
+// image (created from the busybox template or a tarball, or cloned for an
+// unprivileged container) is made here as liblxc would (makeDisk).
 //
 // DiskOptions.SizeBytes is the size df reports, not the image's: ext4
 // keeps 3 to 15 % of an image for its metadata (inode tables, journal,
@@ -262,36 +263,6 @@ func finishDisk(ctx context.Context, image string, want uint64) error {
 		return err
 	}
 	return fitImage(ctx, image, want)
-}
-
-// templateBackend is lxc-create's backing store arguments for a template:
-// a directory, or a loop disk when asked for.
-func templateBackend(ctx context.Context, opts lxcdriver.CreateOptions) ([]string, error) {
-	if opts.Disk == nil {
-		return []string{"-B", "dir"}, nil
-	}
-	size, err := imageSizeFor(ctx, opts.Disk.SizeBytes)
-	if err != nil {
-		return nil, fmt.Errorf("size the disk: %w", err)
-	}
-	// No --fstype: liblxc's default is ext4, which the rest of this file
-	// reads and resizes. (go-lxc, used here before, freed its C copy of
-	// the fstype before liblxc read it.)
-	return []string{"-B", "loop", "--fssize", strconv.FormatUint(size, 10) + "b"}, nil
-}
-
-// diskOfCreated finishes the disk of a container liblxc just created on
-// the loop backing store.
-func diskOfCreated(ctx context.Context, c *lxc.Container, want uint64) error {
-	spec, err := rootfsSpec(c.ConfigFileName())
-	if err != nil {
-		return err
-	}
-	image := loopImage(spec)
-	if image == "" {
-		return fmt.Errorf("liblxc made rootfs %q, not a loop disk", spec)
-	}
-	return finishDisk(ctx, image, want)
 }
 
 // makeDisk makes dir/rootdev, a disk of want bytes, fills it with fill

@@ -184,8 +184,7 @@ func (d *Driver) Create(ctx context.Context, name string, opts lxcdriver.CreateO
 	if err != nil {
 		return fmt.Errorf("liblxc: create %s: %w", name, err)
 	}
-	// c is replaced once lxc-create has written the config.
-	defer func() { c.Release() }()
+	defer c.Release()
 	if c.Defined() {
 		return fmt.Errorf("liblxc: create %s: %w", name, lxcdriver.ErrExists)
 	}
