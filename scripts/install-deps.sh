@@ -41,18 +41,26 @@ fi
 # and loadavg (free, top and uptime inside show the container's limits).
 # Debian's package starts it under systemd; on a host without systemd
 # (containers, CI sandboxes) it is started here, the way its unit does.
-if ! grep -qs ' /var/lib/lxcfs fuse.lxcfs ' /proc/self/mounts; then
+# A mount left by an lxcfs that died answers "Transport endpoint is not
+# connected": it is unmounted (lazily) and lxcfs started again.
+lxcfs_ok() { cat /var/lib/lxcfs/proc/uptime >/dev/null 2>&1; }
+if ! lxcfs_ok; then
+	if grep -qs ' /var/lib/lxcfs fuse.lxcfs ' /proc/self/mounts; then
+		echo "install-deps: lxcfs on /var/lib/lxcfs does not answer; unmounting the stale mount"
+		umount -l /var/lib/lxcfs
+	fi
 	if [ -d /run/systemd/system ]; then
-		systemctl start lxcfs
+		systemctl restart lxcfs
 	else
 		mkdir -p /var/lib/lxcfs
-		lxcfs --enable-loadavg --enable-cfs --enable-pidfd /var/lib/lxcfs >/dev/null 2>&1 &
-		for _ in $(seq 50); do
-			grep -qs ' /var/lib/lxcfs fuse.lxcfs ' /proc/self/mounts && break
-			sleep 0.1
-		done
+		# its own session, so that it outlives make and its process group
+		setsid -f lxcfs --enable-loadavg --enable-cfs --enable-pidfd /var/lib/lxcfs >/dev/null 2>&1 </dev/null
 	fi
-	grep -qs ' /var/lib/lxcfs fuse.lxcfs ' /proc/self/mounts || { echo "install-deps: lxcfs did not start on /var/lib/lxcfs" >&2; exit 1; }
+	for _ in $(seq 50); do
+		lxcfs_ok && break
+		sleep 0.1
+	done
+	lxcfs_ok || { echo "install-deps: lxcfs did not start on /var/lib/lxcfs" >&2; exit 1; }
 fi
 
 # promtool, to check /metrics in tests: taken out of Debian's prometheus

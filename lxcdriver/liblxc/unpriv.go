@@ -328,17 +328,30 @@ const LXCFSMount = "/var/lib/lxcfs"
 // LXCFSRunning says whether lxcfs serves LXCFSMount: without it a
 // container's free, uptime and /proc/cpuinfo show the host's figures.
 func LXCFSRunning() error {
+	return lxcfsServes(LXCFSMount)
+}
+
+// lxcfsServes says whether a live lxcfs is mounted on mount.
+func lxcfsServes(mount string) error {
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
-		if len(f) < 10 || f[4] != LXCFSMount {
+		if len(f) < 10 || f[4] != mount {
 			continue
 		}
 		for i, x := range f {
 			if x == "-" && i+1 < len(f) && f[i+1] == "fuse.lxcfs" {
+				// A mount whose lxcfs died stays in the table but
+				// answers ENOTCONN: liblxc's hook then skips it and
+				// containers see the host's figures.
+				// (a read, which always reaches lxcfs: a stat may be
+				// answered from the kernel's cache)
+				if _, err := os.ReadFile(filepath.Join(mount, "proc", "uptime")); err != nil {
+					return fmt.Errorf("lxcfs on %s does not answer (%v): its process died; unmount it (umount -l %s) and start lxcfs again: containers see the host's memory, CPUs and uptime", mount, err, mount)
+				}
 				return nil
 			}
 		}
@@ -346,7 +359,7 @@ func LXCFSRunning() error {
 	if !fileExists("/usr/share/lxc/config/common.conf.d/00-lxcfs.conf") {
 		return errors.New("lxcfs is not installed (Debian package lxcfs): containers see the host's memory, CPUs and uptime")
 	}
-	return fmt.Errorf("lxcfs is not running on %s (start it: lxcfs %s): containers see the host's memory, CPUs and uptime", LXCFSMount, LXCFSMount)
+	return fmt.Errorf("lxcfs is not running on %s (start it: lxcfs %s): containers see the host's memory, CPUs and uptime", mount, mount)
 }
 
 // copyClone is a full clone that involves an unprivileged container (the
