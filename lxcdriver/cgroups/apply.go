@@ -112,6 +112,7 @@ var (
 		"lxc.cgroup.memory.kmem.tcp.limit_in_bytes",
 		"lxc.cgroup.cpu.shares",
 		"lxc.cgroup.cpu.cfs_quota_us",
+		"lxc.cgroup.cpuset.cpus",
 	}
 	v2Keys = []string{
 		"lxc.cgroup2.pids.max",
@@ -120,6 +121,7 @@ var (
 		"lxc.cgroup2.memory.swap.max",
 		"lxc.cgroup2.cpu.weight",
 		"lxc.cgroup2.cpu.max",
+		"lxc.cgroup2.cpuset.cpus",
 	}
 )
 
@@ -374,7 +376,13 @@ func probeKmemLimit(l Layout) bool {
 // memsw is raised before the memory limit and lowered after it. Without
 // a Swap in l the container keeps its current swap allowance on top of a
 // new physpages limit (or none, when the physpages limit is removed).
-func Apply(p Paths, l lxcdriver.Limits) (err error) {
+func Apply(p Paths, l lxcdriver.Limits) error { return ApplyCPUs(p, l, nil) }
+
+// ApplyCPUs is Apply that also sets the container's cpuset when cpus is
+// not nil: the CPUs *cpus lists, or every CPU its parent has when *cpus
+// is empty. A container without a cpuset cgroup (a v2 host that does not
+// delegate the controller) keeps every CPU.
+func ApplyCPUs(p Paths, l lxcdriver.Limits, cpus *[]int) (err error) {
 	var w writer
 	defer func() {
 		if err != nil {
@@ -384,9 +392,14 @@ func Apply(p Paths, l lxcdriver.Limits) (err error) {
 		}
 	}()
 	if p.V2 != "" {
-		return applyV2(&w, p.V2, l)
+		err = applyV2(&w, p.V2, l)
+	} else {
+		err = applyV1(&w, p, l)
 	}
-	return applyV1(&w, p, l)
+	if err != nil || cpus == nil {
+		return err
+	}
+	return writeCPUSet(&w, p, *cpus)
 }
 
 func applyV1(w *writer, p Paths, l lxcdriver.Limits) error {
@@ -608,7 +621,11 @@ func (w *writer) revert() error {
 	var errs []error
 	for i := len(w.done) - 1; i >= 0; i-- {
 		u := w.done[i]
-		if err := writeFile(u.path, []byte(u.old), 0); err != nil {
+		old := u.old
+		if old == "" {
+			old = "\n" // an empty write never reaches the kernel
+		}
+		if err := writeFile(u.path, []byte(old), 0); err != nil {
 			errs = append(errs, fmt.Errorf("cgroups: undo %s: %w", u.path, err))
 		}
 	}

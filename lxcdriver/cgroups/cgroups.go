@@ -84,7 +84,7 @@ type Paths struct {
 	// Directories of the v1 hierarchies carrying each controller; empty
 	// when the controller has no v1 hierarchy. Co-mounted controllers
 	// ("cpu,cpuacct") share a directory.
-	Pids, Memory, CPU, CPUAcct, Freezer string
+	Pids, Memory, CPU, CPUAcct, Freezer, Cpuset string
 }
 
 // IsZero says no cgroup was found at all.
@@ -159,6 +159,8 @@ func ParseProcCgroup(procCgroup []byte, l Layout) (Paths, error) {
 				p.CPUAcct = dir
 			case "freezer":
 				p.Freezer = dir
+			case "cpuset":
+				p.Cpuset = dir
 			}
 		}
 	}

@@ -621,4 +621,35 @@ func TestResourceViewsWithLXCFS(t *testing.T) {
 	if got := sh("cat /proc/loadavg"); len(strings.Fields(got)) < 3 {
 		t.Errorf("/proc/loadavg inside = %q", got)
 	}
+
+	// nproc asks the scheduler (sched_getaffinity), which lxcfs cannot
+	// reach: the cpulimit narrows the cpuset, live and for the next start.
+	online, err := cgroups.OnlineCPUs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(online) < 2 {
+		t.Skipf("one online CPU: nproc cannot show a narrowed cpuset")
+	}
+	if got := sh("nproc"); got != "1" {
+		t.Errorf("nproc inside with a cpulimit of 100%% = %s, want 1", got)
+	}
+	if err := d.SetLimits(ctx, name, lxcdriver.Limits{CPULimitPc: u64(lxcdriver.Unlimited)}); err != nil {
+		t.Fatalf("limits: %v", err)
+	}
+	if got, want := sh("nproc"), strconv.Itoa(len(online)); got != want {
+		t.Errorf("nproc inside with no cpulimit = %s, want the host's %s", got, want)
+	}
+	if err := d.SetLimits(ctx, name, lxcdriver.Limits{CPULimitPc: u64(50)}); err != nil {
+		t.Fatalf("limits: %v", err)
+	}
+	if err := d.Stop(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	if got := sh("nproc; grep -c ^processor /proc/cpuinfo"); got != "1\n1" {
+		t.Errorf("after a restart with a cpulimit of 50%%: nproc and cpuinfo = %q, want 1 and 1", got)
+	}
 }

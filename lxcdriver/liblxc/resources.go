@@ -232,7 +232,24 @@ func (d *Driver) SetLimits(ctx context.Context, name string, l lxcdriver.Limits)
 		return fmt.Errorf("liblxc: set limits %s: kmemsize: this kernel ignores or refuses memory.kmem.limit_in_bytes: %w", name, lxcdriver.ErrUnsupported)
 	}
 	merged := cgroups.Merge(v2, saved, l)
-	if err := saveLimits(c, keys, cgroups.ConfigItems(v2, merged)); err != nil {
+	items := cgroups.ConfigItems(v2, merged)
+	online, err := cgroups.OnlineCPUs()
+	if err != nil {
+		return fmt.Errorf("liblxc: set limits %s: %w", name, err)
+	}
+	if it, ok := cgroups.CPUSetItem(v2, merged, online, name); ok {
+		items = append(items, it)
+	}
+	// A new cpulimit moves the running container's cpuset with it.
+	var cpus *[]int
+	if l.CPULimitPc != nil {
+		list := []int{}
+		if merged.CPULimitPc != nil {
+			list = append(list, cgroups.PickCPUs(online, cgroups.CPUCount(*merged.CPULimitPc), name)...)
+		}
+		cpus = &list
+	}
+	if err := saveLimits(c, keys, items); err != nil {
 		return fmt.Errorf("liblxc: set limits %s: %w", name, err)
 	}
 
@@ -242,7 +259,7 @@ func (d *Driver) SetLimits(ctx context.Context, name string, l lxcdriver.Limits)
 	}
 	p, err := d.locate(pid)
 	if err == nil {
-		err = cgroups.Apply(p, l)
+		err = cgroups.ApplyCPUs(p, l, cpus)
 	}
 	if err != nil && d.state(c) == lxcdriver.StateStopped {
 		// Stopped while we looked: the saved config is what counts.
