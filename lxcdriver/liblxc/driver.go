@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -39,7 +40,8 @@ type Driver struct {
 	lxcpath  string
 	lxcStart string // path of lxc-start, which Start runs
 	layout   cgroups.Layout
-	handles  *handleCache // for Beancounters
+	handles  *handleCache  // for Beancounters
+	sysinfo  *sysinfoProxy // answers containers' sysinfo(2)
 }
 
 var _ lxcdriver.Driver = (*Driver)(nil)
@@ -87,7 +89,14 @@ func New(lxcpath string) (*Driver, error) {
 			break
 		}
 	}
-	return &Driver{lxcpath: abs, lxcStart: lxcStart, layout: cgroups.HostLayout(), handles: newHandleCache()}, nil
+	d := &Driver{lxcpath: abs, lxcStart: lxcStart, layout: cgroups.HostLayout(), handles: newHandleCache()}
+	d.sysinfo = newSysinfoProxy(abs)
+	// Served from the start, not only at the first Start: running
+	// containers' monitors reconnect to a proxy that had died.
+	if err := d.sysinfo.ensure(); err != nil {
+		slog.Warn("liblxc: sysinfo proxy unavailable; containers' sysinfo(2) shows the host's figures", "error", err)
+	}
+	return d, nil
 }
 
 // LXCPath returns the directory holding the driver's containers.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -92,6 +93,9 @@ func newDriver(t *testing.T) *liblxc.Driver {
 		}
 		entries, _ := os.ReadDir(d.LXCPath())
 		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), ".sysinfo.") {
+				continue // the driver's sysinfo proxy: socket and seccomp policy
+			}
 			t.Errorf("left behind in %s: %s", d.LXCPath(), e.Name())
 		}
 		wantNoLoopDevices(t, d.LXCPath())
@@ -620,6 +624,43 @@ func TestResourceViewsWithLXCFS(t *testing.T) {
 	}
 	if got := sh("cat /proc/loadavg"); len(strings.Fields(got)) < 3 {
 		t.Errorf("/proc/loadavg inside = %q", got)
+	}
+
+	// busybox's free and uptime ask sysinfo(2), which the driver answers
+	// for the container (seccomp notification through liblxc's proxy).
+	if got := sh("free -m | awk '$1 == \"Mem:\" {print $2}'"); got != "256" {
+		t.Errorf("free -m inside: total %s MB, want the limit's 256", got)
+	}
+	if got := sh("uptime"); !strings.Contains(got, "up 0 min") && !strings.Contains(got, "up  0:0") {
+		t.Errorf("uptime inside = %q, want the container's own (started just now)", got)
+	}
+	// The proxy is a process of its own, which a new driver (a panel
+	// restarted) finds serving. Killed, it is started again by the next
+	// driver, and the running container's monitor reconnects to it.
+	pid, err := liblxc.SysinfoProxyPid(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := liblxc.New(d.LXCPath()); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := liblxc.SysinfoProxyPid(d); again != pid {
+		t.Errorf("a second driver replaced the proxy (pid %d, now %d)", pid, again)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for syscall.Kill(pid, 0) == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := liblxc.New(d.LXCPath()); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := liblxc.SysinfoProxyPid(d); again == pid || again <= 0 {
+		t.Errorf("no new proxy after the first was killed (pid %d, now %d)", pid, again)
+	}
+	if got := sh("free -m | awk '$1 == \"Mem:\" {print $2}'"); got != "256" {
+		t.Errorf("free -m inside after the proxy was started again: total %s MB, want 256", got)
 	}
 
 	// nproc asks the scheduler (sched_getaffinity), which lxcfs cannot

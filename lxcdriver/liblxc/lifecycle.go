@@ -39,7 +39,11 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 	// the same reason). It daemonizes and returns once the container is
 	// RUNNING or has failed; the wait below covers a start raced by
 	// another caller.
-	if _, err := subprocess.Output(ctx, d.lxcStart, "--lxcpath", d.lxcpath, "--name", name); err != nil && d.state(c) != lxcdriver.StateRunning {
+	args := []string{"--lxcpath", d.lxcpath, "--name", name}
+	for _, it := range d.sysinfo.startItems(name) {
+		args = append(args, "--define", it.Key+"="+it.Value)
+	}
+	if _, err := subprocess.Output(ctx, d.lxcStart, args...); err != nil && d.state(c) != lxcdriver.StateRunning {
 		return fmt.Errorf("liblxc: start %s: %w", name, err)
 	}
 	if _, err := d.waitState(ctx, c, lxcdriver.StateRunning, time.Time{}); err != nil {
