@@ -93,8 +93,14 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	origins, err := auth.ParseOrigins(cfg.PublicURLs, cfg.AllowedOrigins)
+	if err != nil {
+		return nil, fmt.Errorf("CTPANEL_PUBLIC_URL: %w", err)
+	}
+	if !origins.Configured() {
+		log.Warn("CTPANEL_PUBLIC_URL is not set: requests are taken for IP addresses and localhost only, and links are built from the request's Host")
+	}
 	a := &App{Cfg: cfg, Log: log, Hub: ops.NewHub()}
-	var err error
 	a.Pool, a.cluster, err = OpenDB(ctx, cfg, log)
 	if err != nil {
 		return nil, err
@@ -147,14 +153,14 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 		WebhookGuard: guard})
 	sessions := &auth.Sessions{Store: a.Store, Log: log, CookieSecure: cfg.CookieSecure}
 	a.API = &api.API{Set: a.Services, Store: a.Store, Drv: drv, Hub: a.Hub, Log: log, Mon: a.Mon, Bus: a.Bus,
-		Sessions: sessions, AllowedOrigins: cfg.AllowedOrigins, Console: a.Console, Telemetry: api.NewTelemetry()}
+		Sessions: sessions, Origins: origins, Console: a.Console, Telemetry: api.NewTelemetry()}
 	if _, real := drv.(*liblxc.Driver); real {
 		a.API.HostWarnings = hostWarnings
 		if err := liblxc.LXCFSRunning(); err != nil {
 			log.Warn("containers will see the host's memory, CPUs and uptime", "err", err)
 		}
 	}
-	a.UI = pages.MustNewUI(pages.UI{Set: a.Services, Store: a.Store, Mon: a.Mon, Log: log, Sessions: sessions}, web.FS)
+	a.UI = pages.MustNewUI(pages.UI{Set: a.Services, Store: a.Store, Mon: a.Mon, Log: log, Sessions: sessions, Origins: origins}, web.FS)
 	a.Queue = queue
 	if err := ops.Reconcile(ctx, a.Store, drv, queue, log); err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -20,7 +21,7 @@ func TestRealBillingLifecycle(t *testing.T) {
 	cust := p.expect(p.do(billing, "POST", "/api/v1/customers", map[string]any{"username": "acme", "external_id": "whmcs-1", "email": "ops@acme.example"}), 201).json(t)
 	custTok := p.token(db.RoleCustomer, int64Ptr(int64(cust["id"].(float64))))
 	p.expect(p.do(billing, "POST", "/api/v1/plans", map[string]any{"name": "vps-s", "limits": map[string]any{"numproc": "64", "physpages": "64M"}}), 201)
-	p.expect(p.do(billing, "POST", "/api/v1/plans", map[string]any{"name": "vps-m", "limits": map[string]any{"numproc": "128", "physpages": "128M"}}), 201)
+	p.expect(p.do(billing, "POST", "/api/v1/plans", map[string]any{"name": "vps-m", "limits": map[string]any{"numproc": "128", "physpages": "128M", "cpulimit": 100}}), 201)
 
 	create := map[string]any{"ctid": 150, "template": "busybox", "owner": "acme", "plan": "vps-s", "hostname": "vps.acme.example",
 		"root_password": "correct horse", "start": true}
@@ -62,6 +63,13 @@ func TestRealBillingLifecycle(t *testing.T) {
 	p.ok(billing, "POST", "/api/v1/containers/150/change-plan", map[string]any{"plan": "vps-m"})
 	if pids, mem := readCgroup(t, "pids", "150", "pids.max"), readCgroup(t, "memory", "150", "memory.limit_in_bytes"); pids != "128" || mem != "134217728" {
 		t.Fatalf("change-plan live: pids.max %s, memory.limit_in_bytes %s", pids, mem)
+	}
+	// What the customer sees inside: the plan's memory in free (sysinfo)
+	// and /proc/meminfo (lxcfs), its one CPU in nproc (the cpuset).
+	ex = p.expect(p.do(custTok, "POST", "/api/v1/containers/150/exec", map[string]any{"command": []string{"sh", "-c",
+		"free -m | awk '$1 == \"Mem:\" {print $2}'; awk '$1 == \"MemTotal:\" {print $2}' /proc/meminfo; nproc"}}), 200).json(t)
+	if want := "128\n131072\n1\n"; ex["stdout"] != want && runtime.NumCPU() > 1 {
+		t.Fatalf("free -m, MemTotal and nproc inside the vps-m VPS: %q, want %q", ex["stdout"], want)
 	}
 
 	// Reinstall: fresh rootfs, same CTID, hostname and limits.

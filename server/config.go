@@ -31,6 +31,10 @@ type Config struct {
 	// AllowedOrigins may open websockets besides the panel's own origin
 	// (CTPANEL_ALLOWED_ORIGINS, comma-separated).
 	AllowedOrigins []string
+	// PublicURLs are where users reach the panel (CTPANEL_PUBLIC_URL,
+	// comma-separated; the first is used in links). Requests for any
+	// other Host are refused; empty takes IP addresses and localhost.
+	PublicURLs []string
 	// WebhookAllowedNetworks may receive webhooks although they are
 	// loopback, link-local or private (CTPANEL_WEBHOOK_ALLOWED_NETWORKS,
 	// comma-separated CIDRs): a billing host on the LAN.
@@ -78,6 +82,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.SampleInterval = envDuration("CTPANEL_SAMPLE_INTERVAL", 10*time.Second)
 	c.HistoryRetention = envDuration("CTPANEL_HISTORY_RETENTION", 30*24*time.Hour)
 	c.AllowedOrigins = splitList(env("CTPANEL_ALLOWED_ORIGINS", ""))
+	c.PublicURLs = splitList(env("CTPANEL_PUBLIC_URL", ""))
+	fs.Func("public-url", "comma-separated URLs users reach the panel at, the first used in links; other Hosts are refused (CTPANEL_PUBLIC_URL)", func(s string) error {
+		c.PublicURLs = splitList(s)
+		return nil
+	})
 	c.webhookNetworks = env("CTPANEL_WEBHOOK_ALLOWED_NETWORKS", "")
 	fs.StringVar(&c.webhookNetworks, "webhook-allowed-networks", c.webhookNetworks,
 		"comma-separated CIDRs webhooks may reach although loopback, link-local or private (CTPANEL_WEBHOOK_ALLOWED_NETWORKS)")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/ctpanel/ctpanel/handlers/auth"
 	"github.com/ctpanel/ctpanel/lxcdriver"
 )
 
@@ -86,7 +87,11 @@ func TestTerminalTicketsOriginAndTenants(t *testing.T) {
 	p.expect(p.doMalformed(alice, "POST", "/api/v1/containers/101/shell/ticket", `{"bogus":1}`), http.StatusBadRequest)
 
 	// The bearer token works without a ticket, from a configured origin.
-	p.app.API.AllowedOrigins = []string{"https://panel.example.com"}
+	origins, err := auth.ParseOrigins(nil, []string{"https://panel.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.app.API.Origins = origins
 	c2, res, err := p.dialTerm("/api/v1/containers/101/console", http.Header{"Authorization": {"Bearer " + alice}, "Origin": {"https://panel.example.com"}})
 	if err != nil {
 		t.Fatalf("bearer from an allowed origin: %v %v", err, res)

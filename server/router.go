@@ -16,7 +16,7 @@ import (
 // Router declares every route of ctpanel in one place.
 func Router(a *api.API, ui *pages.UI) chi.Router {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, requestLogger(a), middleware.Recoverer)
+	r.Use(middleware.RequestID, requestLogger(a), middleware.Recoverer, a.Origins.RequireHost)
 	r.NotFound(a.NotFound)
 	r.MethodNotAllowed(a.MethodNotAllowed)
 

@@ -32,8 +32,8 @@ type API struct {
 	Mon      *monitor.Monitor
 	Bus      *monitor.Bus
 	Sessions *auth.Sessions
-	// AllowedOrigins may open websockets besides the panel's own origin.
-	AllowedOrigins []string
+	// Origins says which Hosts and websocket Origins are the panel's.
+	Origins *auth.Origins
 	// Console keeps console and shell sessions and their tickets.
 	Console *console.Manager
 	// Telemetry is the panel's own metrics (nil: none).

@@ -5,7 +5,6 @@ import (
 	"strconv"
 
 	"github.com/ctpanel/ctpanel/domain/customers"
-	"github.com/ctpanel/ctpanel/handlers/auth"
 )
 
 // CreateCustomer is POST /api/v1/customers {"username","external_id",
@@ -105,7 +104,7 @@ func (a *API) CreatePasswordLink(w http.ResponseWriter, r *http.Request) {
 		"username":   l.Customer.Username,
 		"token":      l.Token,
 		"path":       l.Path,
-		"url":        auth.RequestOrigin(r) + l.Path,
+		"url":        a.Origins.LinkBase(r) + l.Path,
 		"expires_at": l.ExpiresAt,
 	})
 }

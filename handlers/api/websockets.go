@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -28,25 +26,7 @@ const (
 
 // checkOrigin lets non-browser clients (no Origin) in, and browsers only
 // from the panel's own origin or a configured one.
-func (a *API) checkOrigin(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	u, err := url.Parse(origin)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return true
-	}
-	for _, o := range a.AllowedOrigins {
-		if strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
-			return true
-		}
-	}
-	return false
-}
+func (a *API) checkOrigin(r *http.Request) bool { return a.Origins.OriginAllowed(r) }
 
 func (a *API) upgrade(w http.ResponseWriter, r *http.Request) (*websocket.Conn, bool) {
 	if !a.checkOrigin(r) {

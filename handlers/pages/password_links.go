@@ -8,7 +8,6 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/ctpanel/ctpanel/domain/customers"
-	"github.com/ctpanel/ctpanel/handlers/auth"
 )
 
 // SetPasswordPage is GET /set-password?token=...: the form a password link
@@ -67,5 +66,5 @@ func (u *UI) PasswordLinkUI(w http.ResponseWriter, r *http.Request) {
 		Path      string
 		ExpiresAt time.Time
 	}{l.Customer.Username, l.Path, l.ExpiresAt}
-	u.render(w, r, http.StatusCreated, "password_link", view{"L": out, "URL": auth.RequestOrigin(r) + out.Path})
+	u.render(w, r, http.StatusCreated, "password_link", view{"L": out, "URL": u.Origins.LinkBase(r) + out.Path})
 }

@@ -42,8 +42,10 @@ type UI struct {
 	Mon      *monitor.Monitor
 	Log      *slog.Logger
 	Sessions *auth.Sessions
-	pages    map[string]*template.Template
-	static   fs.FS
+	// Origins builds links to the panel (password links).
+	Origins *auth.Origins
+	pages   map[string]*template.Template
+	static  fs.FS
 	// assets maps a static file to its content hash, for cache-busting
 	// URLs (/static/app.js?v=...).
 	assets map[string]string

@@ -17,3 +17,13 @@ func SysinfoProxyPid(d *Driver) (int, error) {
 	}
 	return strconv.Atoi(strings.TrimSpace(string(b)))
 }
+
+// MonitorConnected says whether the container's monitor is connected to
+// the driver's sysinfo proxy.
+func MonitorConnected(d *Driver, initPid int) (bool, error) {
+	monitor, err := parentPid(initPid)
+	if err != nil {
+		return false, err
+	}
+	return monitorConnected(d.sysinfo.sock, monitor)
+}

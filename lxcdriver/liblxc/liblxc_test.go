@@ -592,6 +592,16 @@ func TestResourceViewsWithLXCFS(t *testing.T) {
 	}
 	d, name := startBusybox(t)
 	ctx := t.Context()
+	// Start returns once the container's monitor has reached the proxy:
+	// liblxc refuses an lxc-attach before that (exit 1).
+	if info, err := d.Info(ctx, name); err != nil {
+		t.Fatal(err)
+	} else if ok, err := liblxc.MonitorConnected(d, info.InitPID); !ok || err != nil {
+		t.Errorf("monitor not connected to the sysinfo proxy when Start returned (%v)", err)
+	}
+	if ok, _ := liblxc.MonitorConnected(d, os.Getpid()); ok {
+		t.Error("the proxy says the test process is a connected monitor")
+	}
 	if err := d.SetLimits(ctx, name, lxcdriver.Limits{MemHard: u64(256 << 20), CPULimitPc: u64(100)}); err != nil {
 		t.Fatalf("limits: %v", err)
 	}

@@ -3,6 +3,7 @@ package liblxc
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	lxc "github.com/lxc/go-lxc"
@@ -40,7 +41,8 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 	// RUNNING or has failed; the wait below covers a start raced by
 	// another caller.
 	args := []string{"--lxcpath", d.lxcpath, "--name", name}
-	for _, it := range d.sysinfo.startItems(name) {
+	proxied := d.sysinfo.startItems(name)
+	for _, it := range proxied {
 		args = append(args, "--define", it.Key+"="+it.Value)
 	}
 	if _, err := subprocess.Output(ctx, d.lxcStart, args...); err != nil && d.state(c) != lxcdriver.StateRunning {
@@ -48,6 +50,11 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 	}
 	if _, err := d.waitState(ctx, c, lxcdriver.StateRunning, time.Time{}); err != nil {
 		return fmt.Errorf("liblxc: start %s: wait for running: %w", name, err)
+	}
+	if len(proxied) > 0 {
+		if err := d.sysinfo.waitMonitor(ctx, c.InitPid(), 10*time.Second); err != nil {
+			slog.Warn("liblxc: the container's monitor has not reached the sysinfo proxy; exec may fail until it does", "container", name, "error", err)
+		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package liblxc
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -209,7 +210,7 @@ func runSysinfoProxy(sock string) int {
 		ln.Close()
 		return 1
 	}
-	srv := &proxyServer{layout: cgroups.HostLayout(), last: time.Now()}
+	srv := &proxyServer{layout: cgroups.HostLayout(), last: time.Now(), peers: map[int]int{}}
 	go func() {
 		for range time.Tick(time.Second) {
 			srv.mu.Lock()
@@ -226,14 +227,19 @@ func runSysinfoProxy(sock string) int {
 		if err != nil {
 			return 0
 		}
+		peer := peerPid(c)
 		srv.mu.Lock()
 		srv.active++
+		srv.peers[peer]++
 		srv.last = time.Now()
 		srv.mu.Unlock()
 		go func() {
 			srv.conn(c)
 			srv.mu.Lock()
 			srv.active--
+			if srv.peers[peer]--; srv.peers[peer] <= 0 {
+				delete(srv.peers, peer)
+			}
 			srv.last = time.Now()
 			srv.mu.Unlock()
 		}()
@@ -246,6 +252,47 @@ type proxyServer struct {
 	mu     sync.Mutex
 	active int
 	last   time.Time
+	peers  map[int]int // connected processes (SO_PEERCRED) -> connections
+}
+
+// peerPid is the pid of the process at the other end of c, 0 if unknown.
+func peerPid(c *net.UnixConn) int {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	pid := 0
+	_ = raw.Control(func(fd uintptr) {
+		if cred, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
+			pid = int(cred.Pid)
+		}
+	})
+	return pid
+}
+
+// monitorQuery asks the proxy whether a process (a container's monitor)
+// is connected: liblxc reports a container RUNNING before its monitor
+// connects, and an lxc-attach in between fails ("No seccomp proxy fd
+// specified"). liblxc's messages start with 8 zero bytes; this does not.
+const monitorQuery = "ctpanel-connected? "
+
+// monitorConnected asks the proxy on sock whether pid is connected.
+func monitorConnected(sock string, pid int) (bool, error) {
+	c, err := net.DialTimeout("unixpacket", sock, time.Second)
+	if err != nil {
+		return false, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write([]byte(monitorQuery + strconv.Itoa(pid))); err != nil {
+		return false, err
+	}
+	buf := make([]byte, 8)
+	n, err := c.Read(buf)
+	if err != nil {
+		return false, err
+	}
+	return string(buf[:n]) == "yes", nil
 }
 
 // conn answers one monitor's notifications, one at a time, as liblxc
@@ -260,6 +307,19 @@ func (p *proxyServer) conn(c *net.UnixConn) {
 			return
 		}
 		fds := receivedFDs(oob[:oobn])
+		if q, ok := strings.CutPrefix(string(buf[:n]), monitorQuery); ok && len(fds) == 0 {
+			pid, _ := strconv.Atoi(q)
+			p.mu.Lock()
+			answer := "no"
+			if pid > 0 && p.peers[pid] > 0 {
+				answer = "yes"
+			}
+			p.mu.Unlock()
+			if _, _, err := c.WriteMsgUnix([]byte(answer), nil, nil); err != nil {
+				return
+			}
+			continue
+		}
 		out, ok := p.answer(buf[:n], fds)
 		for _, fd := range fds {
 			unix.Close(fd)
@@ -403,4 +463,51 @@ func startTicks(pid int) (uint64, error) {
 		return 0, errors.New("bad stat")
 	}
 	return strconv.ParseUint(f[19], 10, 64)
+}
+
+// waitMonitor waits until the monitor of the container whose init is
+// initPid has connected to the proxy (see monitorQuery), for up to
+// timeout. A container that is past it starts anyway; its sysinfo
+// answers come once the monitor connects.
+func (p *sysinfoProxy) waitMonitor(ctx context.Context, initPid int, timeout time.Duration) error {
+	monitor, err := parentPid(initPid)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := monitorConnected(p.sock, monitor)
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				err = fmt.Errorf("monitor %d not connected after %v", monitor, timeout)
+			}
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// parentPid is field 4 of /proc/<pid>/stat.
+func parentPid(pid int) (int, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, errors.New("bad stat")
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 2 {
+		return 0, errors.New("bad stat")
+	}
+	return strconv.Atoi(f[1])
 }
