@@ -241,6 +241,27 @@ func (e DeliveryStatus) Valid() bool {
 	}
 }
 
+// Defines values for DiskStatusName.
+const (
+	Data      DiskStatusName = "data"
+	Lxcpath   DiskStatusName = "lxcpath"
+	Templates DiskStatusName = "templates"
+)
+
+// Valid indicates whether the value is a known member of the DiskStatusName enum.
+func (e DiskStatusName) Valid() bool {
+	switch e {
+	case Data:
+		return true
+	case Lxcpath:
+		return true
+	case Templates:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ErrorErrorCode.
 const (
 	ErrorErrorCodeAlreadySuspended      ErrorErrorCode = "already_suspended"
@@ -252,6 +273,7 @@ const (
 	ErrorErrorCodeForbiddenOrigin       ErrorErrorCode = "forbidden_origin"
 	ErrorErrorCodeIdempotencyInProgress ErrorErrorCode = "idempotency_in_progress"
 	ErrorErrorCodeIdempotencyMismatch   ErrorErrorCode = "idempotency_mismatch"
+	ErrorErrorCodeInsufficientStorage   ErrorErrorCode = "insufficient_storage"
 	ErrorErrorCodeInternal              ErrorErrorCode = "internal"
 	ErrorErrorCodeInvalidParameter      ErrorErrorCode = "invalid_parameter"
 	ErrorErrorCodeInvalidRequest        ErrorErrorCode = "invalid_request"
@@ -265,6 +287,7 @@ const (
 	ErrorErrorCodeTooManyTickets        ErrorErrorCode = "too_many_tickets"
 	ErrorErrorCodeUnauthorized          ErrorErrorCode = "unauthorized"
 	ErrorErrorCodeUnknownField          ErrorErrorCode = "unknown_field"
+	ErrorErrorCodeUnknownHost           ErrorErrorCode = "unknown_host"
 )
 
 // Valid indicates whether the value is a known member of the ErrorErrorCode enum.
@@ -287,6 +310,8 @@ func (e ErrorErrorCode) Valid() bool {
 	case ErrorErrorCodeIdempotencyInProgress:
 		return true
 	case ErrorErrorCodeIdempotencyMismatch:
+		return true
+	case ErrorErrorCodeInsufficientStorage:
 		return true
 	case ErrorErrorCodeInternal:
 		return true
@@ -313,6 +338,8 @@ func (e ErrorErrorCode) Valid() bool {
 	case ErrorErrorCodeUnauthorized:
 		return true
 	case ErrorErrorCodeUnknownField:
+		return true
+	case ErrorErrorCodeUnknownHost:
 		return true
 	default:
 		return false
@@ -372,6 +399,7 @@ func (e EventsHelloType) Valid() bool {
 
 // Defines values for HealthStatus.
 const (
+	DiskFull    HealthStatus = "disk_full"
 	Ok          HealthStatus = "ok"
 	Unavailable HealthStatus = "unavailable"
 )
@@ -379,6 +407,8 @@ const (
 // Valid indicates whether the value is a known member of the HealthStatus enum.
 func (e HealthStatus) Valid() bool {
 	switch e {
+	case DiskFull:
+		return true
 	case Ok:
 		return true
 	case Unavailable:
@@ -1500,6 +1530,29 @@ type DeliveryList struct {
 // Description Free text; no control characters other than newline and tab.
 type Description = string
 
+// DiskStatus defines model for DiskStatus.
+type DiskStatus struct {
+	// Error Why the file system could not be read.
+	Error *string `json:"error,omitempty"`
+
+	// FreeBytes Free to root (reserved blocks included); 0 when no inode is left.
+	FreeBytes int64 `json:"free_bytes"`
+
+	// Full Less than 8 MiB or no inode free: writes there fail.
+	Full bool `json:"full"`
+
+	// Low Full, or less than 5% free.
+	Low bool `json:"low"`
+
+	// Name What the panel keeps there: `data` (private PostgreSQL, admin token), `templates` (the template store), `lxcpath` (containers).
+	Name      DiskStatusName `json:"name"`
+	Path      string         `json:"path"`
+	SizeBytes int64          `json:"size_bytes"`
+}
+
+// DiskStatusName What the panel keeps there: `data` (private PostgreSQL, admin token), `templates` (the template store), `lxcpath` (containers).
+type DiskStatusName string
+
 // Email A bare e-mail address such as `alice@example.com` (no display name, at most 254 characters), or empty for none.
 //
 // Example: ops@acme.example
@@ -1652,14 +1705,19 @@ type FailStat struct {
 // Health defines model for Health.
 type Health struct {
 	// Database Why the database did not answer; only when `status` is `unavailable`.
-	Database *string      `json:"database,omitempty"`
-	Status   HealthStatus `json:"status"`
+	Database *string `json:"database,omitempty"`
 
-	// Warnings What works but not as it should, by component; absent when nothing is wrong. `lxcfs`: lxcfs is not installed or not running, so containers' free, uptime, /proc/meminfo and /proc/cpuinfo show the host's figures instead of their own.
+	// Disks The file systems the panel writes to, read for this request; absent when the database does not answer.
+	Disks *[]DiskStatus `json:"disks,omitempty"`
+
+	// Status `ok`; `unavailable` when the database does not answer; `disk_full` when a file system the panel writes to (data dir with the private PostgreSQL, template store, lxcpath) has less than 8 MiB or no inode free.
+	Status HealthStatus `json:"status"`
+
+	// Warnings What works but not as it should, by component; absent when nothing is wrong. `lxcfs`: lxcfs is not installed or not running, so containers' free, uptime, /proc/meminfo and /proc/cpuinfo show the host's figures instead of their own. `disk.NAME`: that file system is full, or below 5% free.
 	Warnings *map[string]string `json:"warnings,omitempty"`
 }
 
-// HealthStatus defines model for Health.Status.
+// HealthStatus `ok`; `unavailable` when the database does not answer; `disk_full` when a file system the panel writes to (data dir with the private PostgreSQL, template store, lxcpath) has less than 8 MiB or no inode free.
 type HealthStatus string
 
 // Hostname An RFC 1123 hostname: dot-separated labels of 1 to 63 letters, digits and '-', not starting or ending with '-'; at most 253 characters.
@@ -4682,7 +4740,7 @@ type ClientInterface interface {
 
 	// GetHealth Health check
 	//
-	// Answers 200 when the database answers a ping, else 503. Needs no token.
+	// Answers 200 when the database answers a ping and no file system the panel writes to is full; 503 when the database does not answer (`unavailable`) or a disk is full (`disk_full`). Needs no token.
 	//
 	// Corresponds with GET /healthz (the `GetHealth` operationId).
 	GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -6675,7 +6733,7 @@ func (c *Client) ListWebhookDeliveries(ctx context.Context, id WebhookId, reqEdi
 
 // GetHealth Health check
 //
-// Answers 200 when the database answers a ping, else 503. Needs no token.
+// Answers 200 when the database answers a ping and no file system the panel writes to is full; 503 when the database does not answer (`unavailable`) or a disk is full (`disk_full`). Needs no token.
 //
 // Corresponds with GET /healthz (the `GetHealth` operationId).
 func (c *Client) GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -11566,7 +11624,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetHealthWithResponse Health check
 	//
-	// Answers 200 when the database answers a ping, else 503. Needs no token.
+	// Answers 200 when the database answers a ping and no file system the panel writes to is full; 503 when the database does not answer (`unavailable`) or a disk is full (`disk_full`). Needs no token.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -16859,6 +16917,8 @@ type PutTemplateResponse struct {
 	JSON422 *Error
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON507 the response for an HTTP 507 `application/json` response
+	JSON507 *Error
 	// Headers201 the parsed response headers for an HTTP 201 response
 	Headers201 *PutTemplateResponse201Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -16908,6 +16968,11 @@ func (r PutTemplateResponse) GetJSON422() *Error {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r PutTemplateResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON507 returns the response for an HTTP 507 `application/json` response
+func (r PutTemplateResponse) GetJSON507() *Error {
+	return r.JSON507
 }
 
 // GetBody returns the raw response body bytes
@@ -19347,7 +19412,7 @@ func (c *ClientWithResponses) ListWebhookDeliveriesWithResponse(ctx context.Cont
 
 // GetHealthWithResponse Health check
 //
-// Answers 200 when the database answers a ping, else 503. Needs no token.
+// Answers 200 when the database answers a ping and no file system the panel writes to is full; 503 when the database does not answer (`unavailable`) or a disk is full (`disk_full`). Needs no token.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -24471,6 +24536,13 @@ func ParsePutTemplateResponse(rsp *http.Response) (*PutTemplateResponse, error) 
 			return nil, err
 		}
 		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 507:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON507 = &dest
 
 	}
 

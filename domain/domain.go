@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/diskspace"
 	"github.com/ctpanel/ctpanel/lxcdriver"
 )
 
@@ -91,6 +92,9 @@ func AsError(err error) *Error {
 	switch {
 	case errors.As(err, &de):
 		return de
+	case diskspace.IsFull(err):
+		return &Error{Status: http.StatusInsufficientStorage, Code: "insufficient_storage",
+			Message: "no space left on the server's disk; staff see which file system in /healthz"}
 	case errors.As(err, &ce):
 		return &Error{Status: http.StatusConflict, Code: "conflict",
 			Message: ce.Field + " is already taken", Fields: map[string]string{ce.Field: "already taken"}}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/ctpanel/ctpanel/console"
 	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/diskspace"
 	"github.com/ctpanel/ctpanel/domain/policy"
 	"github.com/ctpanel/ctpanel/domain/services"
 	"github.com/ctpanel/ctpanel/domain/templates"
@@ -97,7 +99,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 	if err != nil {
 		return nil, fmt.Errorf("CTPANEL_PUBLIC_URL: %w", err)
 	}
-	if !origins.Configured() {
+	if !origins.Configured() && !loopbackListen(cfg.Listen) {
 		log.Warn("CTPANEL_PUBLIC_URL is not set: requests are taken for IP addresses and localhost only, and links are built from the request's Host")
 	}
 	a := &App{Cfg: cfg, Log: log, Hub: ops.NewHub()}
@@ -154,7 +156,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 	sessions := &auth.Sessions{Store: a.Store, Log: log, CookieSecure: cfg.CookieSecure}
 	a.API = &api.API{Set: a.Services, Store: a.Store, Drv: drv, Hub: a.Hub, Log: log, Mon: a.Mon, Bus: a.Bus,
 		Sessions: sessions, Origins: origins, Console: a.Console, Telemetry: api.NewTelemetry()}
-	if _, real := drv.(*liblxc.Driver); real {
+	a.API.Disks = []diskspace.Volume{{Name: "data", Path: cfg.DataDir}, {Name: "templates", Path: cfg.TemplateCacheDir()}}
+	if l, real := drv.(*liblxc.Driver); real {
+		a.API.Disks = append(a.API.Disks, diskspace.Volume{Name: "lxcpath", Path: l.LXCPath()})
 		a.API.HostWarnings = hostWarnings
 		if err := liblxc.LXCFSRunning(); err != nil {
 			log.Warn("containers will see the host's memory, CPUs and uptime", "err", err)
@@ -361,4 +365,17 @@ func hostWarnings() map[string]string {
 		return map[string]string{"lxcfs": err.Error()}
 	}
 	return nil
+}
+
+// loopbackListen says whether addr (host:port) listens on loopback only.
+func loopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }

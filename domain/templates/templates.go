@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/diskspace"
 	"github.com/ctpanel/ctpanel/domain"
 	"github.com/ctpanel/ctpanel/domain/policy"
 )
@@ -214,6 +215,10 @@ func (s *Service) receive(name string, body io.Reader) (int64, error) {
 		return 0, tooLarge()
 	case in.err != nil:
 		return 0, &domain.Error{Status: http.StatusBadRequest, Code: "bad_body", Message: "reading the upload: " + in.err.Error()}
+	case diskspace.IsFull(err):
+		return 0, &domain.Error{Status: http.StatusInsufficientStorage, Code: "insufficient_storage",
+			Message: fmt.Sprintf("the template store (%s) is full: no space left for the upload after %d bytes; free some or delete templates", s.CacheDir, n),
+			Fields:  map[string]string{"body": "no space left to store it"}}
 	case err != nil:
 		return 0, fmt.Errorf("storing the upload: %w", err)
 	case n == 0:

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ctpanel/ctpanel/console"
 	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/diskspace"
 	"github.com/ctpanel/ctpanel/domain/services"
 	"github.com/ctpanel/ctpanel/handlers/auth"
 	"github.com/ctpanel/ctpanel/lxcdriver"
@@ -32,6 +33,8 @@ type API struct {
 	Mon      *monitor.Monitor
 	Bus      *monitor.Bus
 	Sessions *auth.Sessions
+	// Disks are the file systems /healthz and /metrics report on.
+	Disks []diskspace.Volume
 	// Origins says which Hosts and websocket Origins are the panel's.
 	Origins *auth.Origins
 	// Console keeps console and shell sessions and their tickets.

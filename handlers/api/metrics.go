@@ -7,6 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ctpanel/ctpanel/diskspace"
 )
 
 // Telemetry is what /metrics tells besides the beancounters, gathered as
@@ -74,7 +76,7 @@ func (a *API) Metrics(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	scrape := prometheus.NewRegistry()
-	if err := scrape.Register(&beancounterCollector{all: all, containers: len(list)}); err != nil {
+	if err := scrape.Register(&beancounterCollector{all: all, containers: len(list), disks: diskspace.Check(a.Disks)}); err != nil {
 		a.smartError(w, r, err)
 		return
 	}
@@ -96,6 +98,11 @@ var (
 		"Beancounter barrier (9223372036854775807 = unlimited).", bcLabels, nil)
 	limitDesc = prometheus.NewDesc("ctpanel_beancounter_limit",
 		"Beancounter limit (9223372036854775807 = unlimited).", bcLabels, nil)
+	diskLabels   = []string{"volume", "path"}
+	diskSizeDesc = prometheus.NewDesc("ctpanel_disk_size_bytes", "Size of the file system holding a folder the panel writes to.", diskLabels, nil)
+	diskFreeDesc = prometheus.NewDesc("ctpanel_disk_free_bytes", "Free bytes (root's, reserved blocks included) on that file system.", diskLabels, nil)
+	diskFullDesc = prometheus.NewDesc("ctpanel_disk_full",
+		"1 when that file system has less than 8 MiB (or no inode) free and writes there fail.", diskLabels, nil)
 	failcntDesc = prometheus.NewDesc("ctpanel_beancounter_failcnt_total",
 		"Beancounter failcnt: refused or throttled allocations, cumulative across restarts.", bcLabels, nil)
 )
@@ -105,10 +112,11 @@ var (
 type beancounterCollector struct {
 	all        []ctRows
 	containers int
+	disks      []diskspace.Status
 }
 
 func (c *beancounterCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{containersDesc, runningDesc, heldDesc, maxheldDesc, barrierDesc, limitDesc, failcntDesc} {
+	for _, d := range []*prometheus.Desc{containersDesc, runningDesc, heldDesc, maxheldDesc, barrierDesc, limitDesc, failcntDesc, diskSizeDesc, diskFreeDesc, diskFullDesc} {
 		ch <- d
 	}
 }
@@ -116,6 +124,18 @@ func (c *beancounterCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *beancounterCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(containersDesc, prometheus.GaugeValue, float64(c.containers))
 	ch <- prometheus.MustNewConstMetric(runningDesc, prometheus.GaugeValue, float64(len(c.all)))
+	for _, d := range c.disks {
+		if d.Error != "" {
+			continue
+		}
+		full := 0.0
+		if d.Full {
+			full = 1
+		}
+		ch <- prometheus.MustNewConstMetric(diskSizeDesc, prometheus.GaugeValue, float64(d.SizeBytes), d.Name, d.Path)
+		ch <- prometheus.MustNewConstMetric(diskFreeDesc, prometheus.GaugeValue, float64(d.FreeBytes), d.Name, d.Path)
+		ch <- prometheus.MustNewConstMetric(diskFullDesc, prometheus.GaugeValue, full, d.Name, d.Path)
+	}
 	for _, ct := range c.all {
 		id := strconv.Itoa(ct.CTID)
 		for _, row := range ct.Rows {

@@ -2,9 +2,13 @@ package api
 
 import (
 	_ "embed"
+	"fmt"
+	"maps"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/ctpanel/ctpanel/diskspace"
 )
 
 func urlParam(r *http.Request, name string) string { return chi.URLParam(r, name) }
@@ -18,12 +22,30 @@ func (a *API) Healthz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := map[string]any{"status": "ok"}
+	status := http.StatusOK
+	warn := map[string]string{}
 	if a.HostWarnings != nil {
-		if warn := a.HostWarnings(); len(warn) > 0 {
-			body["warnings"] = warn
+		maps.Copy(warn, a.HostWarnings())
+	}
+	if len(a.Disks) > 0 {
+		disks := diskspace.Check(a.Disks)
+		body["disks"] = disks
+		for _, d := range disks {
+			switch {
+			case d.Full:
+				body["status"], status = "disk_full", http.StatusServiceUnavailable
+				warn["disk."+d.Name] = fmt.Sprintf("%s (%s) is full: %d bytes free; writes there fail", d.Name, d.Path, d.FreeBytes)
+			case d.Low:
+				warn["disk."+d.Name] = fmt.Sprintf("%s (%s) is getting full: %d of %d bytes free", d.Name, d.Path, d.FreeBytes, d.SizeBytes)
+			case d.Error != "":
+				warn["disk."+d.Name] = d.Name + ": " + d.Error
+			}
 		}
 	}
-	writeJSON(w, http.StatusOK, body)
+	if len(warn) > 0 {
+		body["warnings"] = warn
+	}
+	writeJSON(w, status, body)
 }
 
 //go:embed openapi.json
