@@ -13,7 +13,7 @@ import (
 func TestIsFull(t *testing.T) {
 	for err, want := range map[error]bool{
 		&os.PathError{Op: "write", Path: "/x", Err: syscall.ENOSPC}: true,
-		fmt.Errorf("copy: %w", syscall.EDQUOT):                     true,
+		fmt.Errorf("copy: %w", syscall.EDQUOT):                      true,
 		&pgconn.PgError{Code: "53100"}:                              true,
 		&pgconn.PgError{Code: "23505"}:                              false,
 		syscall.EIO:                                                 false,
