@@ -151,7 +151,9 @@ type Driver interface {
 	// error. ErrNotRunning when stopped.
 	Unfreeze(ctx context.Context, name string) error
 	// Destroy removes a stopped container and its rootfs. ErrRunning if it
-	// is running or frozen.
+	// is running or frozen. A name that is no container but what a create
+	// cut short left behind (liblxc: a folder without config) is removed
+	// too; ErrNotFound when there is nothing at all.
 	Destroy(ctx context.Context, name string) error
 	// State reports liblxc's state; ErrNotFound if it is not defined.
 	State(ctx context.Context, name string) (State, error)

@@ -246,6 +246,11 @@ func (r *Runner) writeCredentials(ctx context.Context, c db.Container, p credent
 
 func removeContainer(ctx context.Context, drv lxcdriver.Driver, name string) error {
 	if _, err := drv.State(ctx, name); errors.Is(err, lxcdriver.ErrNotFound) {
+		// No container, but the driver may hold a half-made one (a
+		// folder without config after a crash): Destroy removes it.
+		if err := drv.Destroy(ctx, name); err != nil && !errors.Is(err, lxcdriver.ErrNotFound) {
+			return err
+		}
 		return nil
 	}
 	if err := drv.Stop(ctx, name); err != nil && !errors.Is(err, lxcdriver.ErrNotFound) {

@@ -117,6 +117,27 @@ func Reconcile(ctx context.Context, store *db.Store, drv lxcdriver.Driver, queue
 			log.Warn("reconcile: liblxc has a container ctpanel does not manage; left alone", "name", name)
 		}
 	}
+	// Folders liblxc does not list (no config) that no row accounts for:
+	// what a create or destroy cut short left. Only CTID-named ones are
+	// the panel's to remove.
+	if hm, ok := drv.(interface {
+		HalfMade(context.Context) ([]string, error)
+	}); ok {
+		left, err := hm.HalfMade(ctx)
+		if err != nil {
+			return err
+		}
+		for _, name := range left {
+			if ctid, err := strconv.Atoi(name); err != nil || ctid < 1 || strconv.Itoa(ctid) != name || known[name] {
+				continue
+			}
+			if err := drv.Destroy(ctx, name); err != nil && !errors.Is(err, lxcdriver.ErrNotFound) {
+				log.Error("reconcile: remove a half-made container folder", "name", name, "err", err)
+				continue
+			}
+			log.Warn("reconcile: removed a half-made container folder no row accounts for", "name", name)
+		}
+	}
 	return nil
 }
 

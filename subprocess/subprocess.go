@@ -5,11 +5,14 @@
 // a half-made container while it is discarded; and not waited on past a
 // second for a daemonized grandchild that kept the output pipe.
 //
-// No parent-death signal: Linux ties it to the thread that forked, and a
-// Go thread can end under a child still running (one a goroutine left
-// locked, as a failed network-namespace switch does), which would kill the
-// child mid-work. Ending children with the panel needs them forked from a
-// thread held for their lifetime; that is not done yet.
+// Children die with the panel: Start gives them a parent-death signal
+// (SIGKILL). Linux ties that signal to the thread that forked, and a Go
+// thread can end under a running child (one a goroutine left locked, as
+// a failed network-namespace switch does), so Start forks from a
+// goroutine locked to its thread and keeps it locked, blocked on the
+// child's pidfd, until the child has exited: that thread cannot end
+// before the child does. A crashed panel's tar, mkfs or lxc-attach thus
+// cannot go on writing into a container its next start re-creates.
 package subprocess
 
 import (
@@ -18,9 +21,12 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // WaitDelay is how long Wait waits for the output pipes after the process
@@ -50,13 +56,54 @@ func KillGroup(pid int) error {
 	return err
 }
 
+// Start starts cmd (from Command, or any exec.Cmd) with SIGKILL as its
+// parent-death signal, forked from an OS thread held until the child
+// exits (see the package comment). The caller waits for cmd as usual.
+func Start(cmd *exec.Cmd) error {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		// Opened before the caller can reap the child, so it is the
+		// child's. Polling a pidfd waits for the exit without reaping.
+		pidfd, err := unix.PidfdOpen(cmd.Process.Pid, 0)
+		started <- nil
+		if err != nil {
+			// No pidfd (kernel before 5.3): wait without reaping.
+			var info unix.Siginfo
+			for unix.Waitid(unix.P_PID, cmd.Process.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil) == unix.EINTR {
+			}
+			return
+		}
+		defer unix.Close(pidfd)
+		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+		for {
+			if _, err := unix.Poll(fds, -1); err != unix.EINTR {
+				return
+			}
+		}
+	}()
+	return <-started
+}
+
 // Run runs cmd (from Command) and returns its combined output, trimmed.
 // On failure the error names the program and carries its last words, or
 // says the context ended it.
 func Run(ctx context.Context, cmd *exec.Cmd) (string, error) {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
+	err := Start(cmd)
+	if err == nil {
+		err = cmd.Wait()
+	}
 	msg := strings.TrimSpace(out.String())
 	if err == nil {
 		return msg, nil

@@ -39,6 +39,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ctpanel/ctpanel/lxcdriver"
+	"github.com/ctpanel/ctpanel/subprocess"
 )
 
 var _ lxcdriver.ConsoleDriver = (*Driver)(nil)
@@ -234,7 +235,7 @@ func (d *Driver) Shell(ctx context.Context, name string, cols, rows int, env []s
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = pty, pty, pty
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
+	if err := subprocess.Start(cmd); err != nil {
 		ptx.Close()
 		return nil, fmt.Errorf("liblxc: shell %s: start lxc-attach: %w", name, err)
 	}

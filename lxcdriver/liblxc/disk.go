@@ -16,6 +16,7 @@ import (
 	lxc "github.com/lxc/go-lxc"
 
 	"github.com/ctpanel/ctpanel/lxcdriver"
+	"github.com/ctpanel/ctpanel/subprocess"
 )
 
 // Disks (OpenVZ's diskspace) are liblxc's loop backing store: the rootfs
@@ -375,7 +376,7 @@ func (d *Driver) cloneOntoDisk(ctx context.Context, src, dst string, disk *clone
 			return err
 		}
 	}
-	out, err := lxcTool(ctx, "lxc-copy", "-P", d.lxcpath, "-n", src, "-N", dst, "-B", "loop", "-L", strconv.FormatUint(size, 10)+"b").CombinedOutput()
+	out, err := subprocess.Run(ctx, lxcTool(ctx, "lxc-copy", "-P", d.lxcpath, "-n", src, "-N", dst, "-B", "loop", "-L", strconv.FormatUint(size, 10)+"b"))
 	if srcImage != "" {
 		// lxc-copy mounted the source's disk to copy from it.
 		if werr := waitDetached(ctx, srcImage); werr != nil && err == nil {
@@ -383,11 +384,10 @@ func (d *Driver) cloneOntoDisk(ctx context.Context, src, dst string, disk *clone
 		}
 	}
 	if err != nil {
-		msg := strings.TrimSpace(string(out))
-		if strings.Contains(msg, "No space left on device") {
-			return fmt.Errorf("lxc-copy: %w: %s", lxcdriver.ErrDiskTooSmall, lastLine(msg))
+		if strings.Contains(out, "No space left on device") {
+			return fmt.Errorf("lxc-copy: %w: %s", lxcdriver.ErrDiskTooSmall, lastLine(out))
 		}
-		return fmt.Errorf("lxc-copy: %w: %s", err, msg)
+		return fmt.Errorf("lxc-copy: %w", err)
 	}
 	image := filepath.Join(d.lxcpath, dst, "rootdev")
 	return finishDisk(ctx, image, disk.size)

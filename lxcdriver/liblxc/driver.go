@@ -431,6 +431,10 @@ func (d *Driver) Destroy(ctx context.Context, name string) error {
 		return fmt.Errorf("liblxc: destroy %s: %w", name, err)
 	}
 	c, err := d.container("destroy", name)
+	if errors.Is(err, lxcdriver.ErrNotFound) {
+		// Not a container, but maybe a folder a create left half-made.
+		return d.purgeHalfMade(name)
+	}
 	if err != nil {
 		return err
 	}

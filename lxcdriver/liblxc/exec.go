@@ -138,7 +138,7 @@ func (d *Driver) runAttached(ctx context.Context, c *lxc.Container, cmd []string
 		closers = append(closers, stdin, w)
 		attach.Stdin, stdinW = stdin, w
 	} // else /dev/null
-	err = attach.Start()
+	err = subprocess.Start(attach)
 	// lxc-attach has its copies now; ours must go or the readers below
 	// never see EOF.
 	_ = outW.Close()

@@ -27,3 +27,6 @@ func MonitorConnected(d *Driver, initPid int) (bool, error) {
 	}
 	return monitorConnected(d.sysinfo.sock, monitor)
 }
+
+// MountImage mounts a loop disk image as a create does to fill it.
+var MountImage = mountImage

@@ -1,0 +1,105 @@
+package liblxc
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ctpanel/ctpanel/lxcdriver"
+)
+
+// A folder in the lxcpath without a config file is a container a create
+// was building when the panel died (the config is written last but one;
+// see Create): liblxc does not list it, State says ErrNotFound, and a new
+// create of that name would refuse to build over it. Destroy and
+// HalfMade let the panel find and remove such folders: the loop disk a
+// create had mounted to fill is unmounted (its loop device goes with it),
+// then the folder is removed.
+
+// HalfMade lists the folders of the lxcpath that liblxc does not list as
+// containers (no config file), other than the driver's own dot-files.
+func (d *Driver) HalfMade(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(d.lxcpath)
+	if err != nil {
+		return nil, fmt.Errorf("liblxc: list %s: %w", d.lxcpath, err)
+	}
+	var out []string
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		if _, err := os.Lstat(filepath.Join(d.lxcpath, e.Name(), "config")); errors.Is(err, os.ErrNotExist) {
+			out = append(out, e.Name())
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// purgeHalfMade removes the folder of a half-made container (one without
+// a config file); ErrNotFound when there is no folder at all.
+func (d *Driver) purgeHalfMade(name string) error {
+	if name == "" || strings.ContainsAny(name, "/") || strings.HasPrefix(name, ".") {
+		return fmt.Errorf("liblxc: %q is not a container name: %w", name, lxcdriver.ErrNotFound)
+	}
+	dir := filepath.Join(d.lxcpath, name)
+	if _, err := os.Lstat(dir); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("liblxc: %s: %w", name, lxcdriver.ErrNotFound)
+	}
+	if fileExists(filepath.Join(dir, "config")) {
+		return fmt.Errorf("liblxc: %s has a config: not half-made", name)
+	}
+	if err := unmountLoopsUnder(dir); err != nil {
+		return fmt.Errorf("liblxc: clean up half-made %s: %w", name, err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("liblxc: clean up half-made %s: %w", name, err)
+	}
+	return nil
+}
+
+// unmountLoopsUnder detaches every mount of a loop device whose backing
+// file is under dir (a disk a create was filling), and removes the
+// panel's temporary mount point.
+func unmountLoopsUnder(dir string) error {
+	devs, err := loopDevicesUnder(dir)
+	if err != nil || len(devs) == 0 {
+		return err
+	}
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, d := range devs {
+		dev, _, _ := strings.Cut(d, ": ")
+		sc := bufio.NewScanner(bytes.NewReader(mi))
+		for sc.Scan() {
+			f := strings.Fields(sc.Text())
+			i := slices.Index(f, "-")
+			if i < 0 || i+2 >= len(f) || f[i+2] != dev {
+				continue
+			}
+			target := f[4]
+			if err := unix.Unmount(target, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+				errs = append(errs, fmt.Errorf("unmount %s: %w", target, err))
+				continue
+			}
+			if strings.HasPrefix(filepath.Base(target), "ctpanel-disk-") {
+				_ = os.Remove(target)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
