@@ -39,10 +39,14 @@ func (a *Destroy) run(ctx context.Context, r *Runner, op db.Operation) error {
 			}
 			return fmt.Errorf("container %d is %s; destroy it with force", ctid, state)
 		}
-		if err := r.Drv.Stop(ctx, name); err != nil {
-			return err
+		// A start a killed panel left going can bring it up again
+		// right after the stop: a few tries.
+		for try := 0; try < 3 && errors.Is(err, lxcdriver.ErrRunning); try++ {
+			if err := r.Drv.Stop(ctx, name); err != nil {
+				return err
+			}
+			err = r.Drv.Destroy(ctx, name)
 		}
-		err = r.Drv.Destroy(ctx, name)
 	}
 	if err != nil && !errors.Is(err, lxcdriver.ErrNotFound) {
 		return err

@@ -138,7 +138,14 @@ func (r *Runner) makeContainer(ctx context.Context, op db.Operation, start bool,
 			r.Log.Error("undo of a failed create", "ctid", c.CTID, "err", uerr)
 			return
 		}
-		if derr := r.Store.DeleteContainer(uctx, c.CTID); derr != nil {
+		derr := r.Store.DeleteContainer(uctx, c.CTID)
+		if derr != nil && db.IsUnavailable(derr) {
+			// The database is gone for now (a restart of the private
+			// cluster): the row goes once it is back, so a failed
+			// create never leaves a row in creating behind.
+			derr = r.retryUnavailable(ctx, func(ctx context.Context) error { return r.Store.DeleteContainer(ctx, c.CTID) })
+		}
+		if derr != nil {
 			r.Log.Error("remove row of a failed create", "ctid", c.CTID, "err", derr)
 		}
 	}()

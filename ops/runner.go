@@ -39,6 +39,7 @@ type Runner struct {
 	laneCtx     context.Context
 	laneCancel  context.CancelFunc
 	laneStopped bool
+	stopCh      chan struct{} // closed by StopLane
 	lane        sync.WaitGroup
 	laneSlots   chan struct{}
 }
@@ -122,6 +123,14 @@ const MaxAtOnce = 100
 func (r *Runner) StopLane(ctx context.Context) {
 	r.laneMu.Lock()
 	r.laneStopped = true
+	if r.stopCh == nil {
+		r.stopCh = make(chan struct{})
+	}
+	select {
+	case <-r.stopCh:
+	default:
+		close(r.stopCh)
+	}
 	cancel := r.laneCancel
 	r.laneMu.Unlock()
 	done := make(chan struct{})
@@ -163,6 +172,14 @@ func (r *Runner) execute(ctx context.Context, op db.Operation) error {
 		state = r.stateOf(fctx, op)
 	}
 	fin, next, err := r.Store.FinishOperation(fctx, op.ID, opErr, state)
+	if err != nil && db.IsUnavailable(err) {
+		// The work is done; only its record is missing. Kept here and
+		// recorded once the database answers again (a restart of the
+		// private cluster takes seconds), rather than left running
+		// until the panel's next start.
+		log.Warn("database unavailable; the operation's outcome is recorded once it answers", "err", err)
+		fin, next, err = r.finishLater(ctx, op.ID, opErr, state)
+	}
 	if err != nil {
 		return err
 	}
@@ -181,6 +198,59 @@ func (r *Runner) execute(ctx context.Context, op db.Operation) error {
 	}
 	return nil
 }
+
+// finishLater retries recording an operation's outcome while the
+// database is unavailable: every second at first, then up to every 10 s,
+// for up to RecordRetryFor. It gives up early only when the runner's lane
+// is stopping (the next start runs the operation again).
+func (r *Runner) finishLater(ctx context.Context, id string, opErr error, state string) (fin db.Operation, next string, err error) {
+	err = r.retryUnavailable(ctx, func(ctx context.Context) error {
+		var ferr error
+		fin, next, ferr = r.Store.FinishOperation(ctx, id, opErr, state)
+		return ferr
+	})
+	if err == nil {
+		r.Log.Info("operation's outcome recorded after the database came back", "op", id)
+	}
+	return fin, next, err
+}
+
+// retryUnavailable runs write again while the database is unavailable:
+// after a second at first, then up to every 10 s, for up to
+// RecordRetryFor; it gives up early only when the runner's lane is
+// stopping (the next start's reconciliation takes over).
+func (r *Runner) retryUnavailable(ctx context.Context, write func(context.Context) error) error {
+	deadline := time.Now().Add(RecordRetryFor)
+	wait := time.Second
+	for {
+		select {
+		case <-time.After(wait):
+		case <-r.stopping():
+			return errors.New("stopping before the database answered; the next start takes over")
+		}
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		err := write(wctx)
+		cancel()
+		if err == nil || !db.IsUnavailable(err) || time.Now().After(deadline) {
+			return err
+		}
+		wait = min(wait*2, 10*time.Second)
+	}
+}
+
+// stopping is closed once StopLane has been called.
+func (r *Runner) stopping() <-chan struct{} {
+	r.laneMu.Lock()
+	defer r.laneMu.Unlock()
+	if r.stopCh == nil {
+		r.stopCh = make(chan struct{})
+	}
+	return r.stopCh
+}
+
+// RecordRetryFor is how long an operation's outcome is kept for a
+// database that does not answer.
+const RecordRetryFor = time.Hour
 
 // runHooked decodes and runs the operation, then calls AfterRun, even if the work
 // panics; a panic fails the operation instead of leaving it running.

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,7 +27,26 @@ type serveProc struct {
 	addr    string
 	cmd     *exec.Cmd
 	token   string
-	log     *bytes.Buffer
+	log     *syncBuffer
+}
+
+// syncBuffer is the panel's output, written by its process's copier and
+// read by the test while it runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func buildCtpanel(t *testing.T) string {
@@ -51,7 +71,7 @@ func freeAddr(t *testing.T) string {
 
 func (s *serveProc) start() {
 	s.t.Helper()
-	s.log = &bytes.Buffer{}
+	s.log = &syncBuffer{}
 	s.cmd = exec.Command(s.bin, "serve")
 	s.cmd.Env = append(os.Environ(), "CTPANEL_LISTEN="+s.addr, "CTPANEL_DATA_DIR="+s.dataDir,
 		"CTPANEL_LXC_PATH="+s.lxcpath, "CTPANEL_DATABASE_URL=", "CTPANEL_LOG_LEVEL=info")

@@ -31,10 +31,17 @@ func (s *Service) destroy(ctx context.Context, p db.Principal, ref string, force
 		if err != nil {
 			return err
 		}
-		switch c.Phase {
-		case db.PhaseCreating:
+		// A row in creating or deleting with no operation left on it is
+		// what a create or destroy that could not finish its clean-up
+		// (its database gone) left: destroying it is how it goes.
+		busy, err := q.HasUnfinished(ctx, c.CTID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case c.Phase == db.PhaseCreating && busy:
 			return domain.Conflict("container %d is still being created; wait for its operation", c.CTID)
-		case db.PhaseDeleting:
+		case c.Phase == db.PhaseDeleting && busy:
 			return domain.Conflict("container %d is already being destroyed", c.CTID)
 		}
 		clones, err := q.SnapshotClones(ctx, c.CTID)
@@ -44,9 +51,7 @@ func (s *Service) destroy(ctx context.Context, p db.Principal, ref string, force
 		if clones > 0 {
 			return domain.Conflict("container %d has %d snapshot clone(s) built on it; destroy them first", c.CTID, clones)
 		}
-		if busy, err := q.HasUnfinished(ctx, c.CTID); err != nil {
-			return err
-		} else if !busy && !force {
+		if !busy && !force {
 			st, err := s.Drv.State(ctx, strconv.Itoa(c.CTID))
 			if err != nil && !errors.Is(err, lxcdriver.ErrNotFound) {
 				return err

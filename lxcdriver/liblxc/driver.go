@@ -443,6 +443,12 @@ func (d *Driver) Destroy(ctx context.Context, name string) error {
 	if s := d.state(c); s != lxcdriver.StateStopped {
 		return fmt.Errorf("liblxc: destroy %s: %w", name, lxcdriver.ErrRunning)
 	}
+	// liblxc says STOPPED when it cannot reach the container's monitor,
+	// as while a start another process began (a panel killed meanwhile)
+	// is still setting up: a monitor alive means it is not stopped.
+	if err := d.waitNoMonitor(ctx, c, name); err != nil {
+		return fmt.Errorf("liblxc: destroy %s: %w", name, err)
+	}
 	if m, err := configIDMap(c.ConfigFileName()); err != nil {
 		return fmt.Errorf("liblxc: destroy %s: %w", name, err)
 	} else if m != nil {

@@ -10,8 +10,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	lxc "github.com/lxc/go-lxc"
 
 	"github.com/ctpanel/ctpanel/lxcdriver"
 )
@@ -102,4 +105,42 @@ func unmountLoopsUnder(dir string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// monitorAlive says whether a liblxc monitor ("[lxc monitor] LXCPATH
+// NAME") runs for the container.
+func (d *Driver) monitorAlive(name string) bool {
+	want := "[lxc monitor] " + d.lxcpath + " " + name
+	dirs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range dirs {
+		b, err := os.ReadFile(p)
+		if err != nil || !bytes.HasPrefix(b, []byte("[lxc monitor]")) {
+			continue
+		}
+		if strings.TrimRight(strings.ReplaceAll(string(b), "\x00", " "), " ") == want {
+			return true
+		}
+	}
+	return false
+}
+
+// waitNoMonitor waits (up to 10 s) until the container, which liblxc
+// reports stopped, has no monitor either; ErrRunning if it turns out to
+// be starting or running.
+func (d *Driver) waitNoMonitor(ctx context.Context, c interface{ State() lxc.State }, name string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for d.monitorAlive(name) {
+		if st := c.State(); st != lxc.STOPPED {
+			return lxcdriver.ErrRunning
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("its monitor is still running 10 s after liblxc reported it stopped: %w", lxcdriver.ErrRunning)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
 }

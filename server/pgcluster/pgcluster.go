@@ -18,6 +18,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,12 +28,41 @@ import (
 	"github.com/ctpanel/ctpanel/subprocess"
 )
 
-// Cluster is a running private PostgreSQL server.
+// Cluster is a running private PostgreSQL server. One it started is
+// supervised: when postgres dies (killed, out of memory, a full disk at
+// a checkpoint) it is started again, with a backoff from 1 s doubling to
+// 30 s between failed tries, until Stop.
 type Cluster struct {
-	dir    string
-	cmd    *exec.Cmd
-	exited chan struct{}
-	log    *slog.Logger
+	dir, bin, data string
+	cred           *syscall.Credential
+	log            *slog.Logger
+
+	mu       sync.Mutex
+	cmd      *exec.Cmd     // the current postgres
+	exited   chan struct{} // closed when the current postgres has exited
+	stopping bool
+	stop     chan struct{} // closed by Stop
+	done     chan struct{} // closed when the supervisor has ended
+	restarts atomic.Int64
+}
+
+// Restarts is how many times the supervisor started postgres again.
+func (c *Cluster) Restarts() int64 { return c.restarts.Load() }
+
+// Pid is the current postgres's pid, 0 when none runs (or the cluster is
+// another process's).
+func (c *Cluster) Pid() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd == nil || c.cmd.Process == nil {
+		return 0
+	}
+	select {
+	case <-c.exited:
+		return 0
+	default:
+		return c.cmd.Process.Pid
+	}
 }
 
 // BinDir finds the directory of the host's initdb and postgres: Debian's
@@ -90,63 +121,131 @@ func Start(ctx context.Context, dir string, log *slog.Logger) (*Cluster, error) 
 			return nil, fmt.Errorf("pgcluster: %w", err)
 		}
 	}
-	c := &Cluster{dir: dir, exited: make(chan struct{}), log: log}
+	c := &Cluster{dir: dir, bin: bin, data: data, cred: cred.Credential, log: log,
+		exited: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	if c.attach(ctx, data) {
 		log.Info("using the private postgresql cluster already running", "dir", data)
+		close(c.done) // not ours to supervise
 		return c, nil
 	}
-	logFile, err := os.OpenFile(filepath.Join(dir, "postgresql.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("pgcluster: log file: %w", err)
+	if err := c.launch(); err != nil {
+		return nil, err
 	}
-	c.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-k", run,
+	if err := c.waitReady(ctx, 60*time.Second); err != nil {
+		close(c.done) // no supervisor yet
+		c.Stop()
+		return nil, err
+	}
+	log.Info("private postgresql cluster running", "socket_dir", filepath.Join(dir, "run"), "pid", c.Pid())
+	go c.supervise()
+	return c, nil
+}
+
+// launch starts postgres. Pdeathsig belongs to the thread that forked, so
+// the forking goroutine keeps its thread for as long as postgres runs: if
+// ctpanel dies, the kernel asks postgres for a fast shutdown.
+func (c *Cluster) launch() error {
+	logFile, err := os.OpenFile(filepath.Join(c.dir, "postgresql.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("pgcluster: log file: %w", err)
+	}
+	cmd := exec.Command(filepath.Join(c.bin, "postgres"), "-D", c.data, "-k", filepath.Join(c.dir, "run"),
 		"-c", "listen_addresses=", "-c", "unix_socket_permissions=0700",
 		"-c", "max_connections=200", "-c", "fsync=on")
-	c.cmd.Dir = dir
-	c.cmd.Stdout, c.cmd.Stderr = logFile, logFile
-	// Pdeathsig belongs to the thread that forked, so the forking goroutine
-	// keeps its thread for as long as postgres runs: if ctpanel dies, the
-	// kernel asks postgres for a fast shutdown.
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred.Credential, Pdeathsig: syscall.SIGINT, Setpgid: true}
+	cmd.Dir = c.dir
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Pdeathsig: syscall.SIGINT, Setpgid: true}
+	exited := make(chan struct{})
 	started := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		if err := c.cmd.Start(); err != nil {
+		if err := cmd.Start(); err != nil {
 			started <- err
 			runtime.UnlockOSThread()
 			return
 		}
 		started <- nil
-		_ = c.cmd.Wait()
+		_ = cmd.Wait()
 		logFile.Close()
-		close(c.exited)
+		close(exited)
 	}()
 	if err := <-started; err != nil {
 		logFile.Close()
-		return nil, fmt.Errorf("pgcluster: start postgres: %w", err)
+		return fmt.Errorf("pgcluster: start postgres: %w", err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
+	c.mu.Lock()
+	c.cmd, c.exited = cmd, exited
+	c.mu.Unlock()
+	return nil
+}
+
+// waitReady waits until the current postgres accepts connections.
+func (c *Cluster) waitReady(ctx context.Context, timeout time.Duration) error {
+	c.mu.Lock()
+	exited := c.exited
+	c.mu.Unlock()
+	deadline := time.Now().Add(timeout)
 	for {
 		conn, err := pgx.Connect(ctx, c.urlFor("postgres"))
 		if err == nil {
 			conn.Close(ctx)
-			break
+			return nil
 		}
 		select {
-		case <-c.exited:
-			return nil, fmt.Errorf("pgcluster: postgres exited at start-up; see %s", filepath.Join(dir, "postgresql.log"))
+		case <-exited:
+			return fmt.Errorf("pgcluster: postgres exited at start-up; see %s", filepath.Join(c.dir, "postgresql.log"))
 		case <-ctx.Done():
-			c.Stop()
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			c.Stop()
-			return nil, fmt.Errorf("pgcluster: postgres not ready after 60s: %w", err)
+			return fmt.Errorf("pgcluster: postgres not ready after %v: %w", timeout, err)
 		}
 	}
-	log.Info("private postgresql cluster running", "socket_dir", run, "pid", c.cmd.Process.Pid)
-	return c, nil
+}
+
+// supervise starts postgres again whenever it exits before Stop.
+func (c *Cluster) supervise() {
+	defer close(c.done)
+	backoff := time.Second
+	for {
+		c.mu.Lock()
+		exited, cmd := c.exited, c.cmd
+		c.mu.Unlock()
+		upSince := time.Now()
+		select {
+		case <-c.stop:
+			return
+		case <-exited:
+		}
+		if time.Since(upSince) > time.Minute {
+			backoff = time.Second // it had been running fine
+		}
+		c.log.Error("private postgresql cluster exited; starting it again", "exit", cmd.ProcessState.String(),
+			"in", backoff, "log", filepath.Join(c.dir, "postgresql.log"))
+		select {
+		case <-c.stop:
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+		// A postmaster left behind (its children finishing) must go
+		// first; postgres itself refuses to start over a live one.
+		if pid := running(c.data); pid != 0 {
+			c.log.Warn("private postgresql cluster: a postmaster still holds the data dir; waiting", "pid", pid)
+			continue
+		}
+		if err := c.launch(); err != nil {
+			c.log.Error("private postgresql cluster: restart failed", "err", err)
+			continue
+		}
+		if err := c.waitReady(context.Background(), 60*time.Second); err != nil {
+			c.log.Error("private postgresql cluster: not ready after a restart", "err", err)
+			continue
+		}
+		c.restarts.Add(1)
+		c.log.Warn("private postgresql cluster running again", "pid", c.Pid(), "restarts", c.restarts.Load())
+	}
 }
 
 // running reports the pid of a live postmaster for data, if any.
@@ -207,17 +306,35 @@ func (c *Cluster) URL(ctx context.Context, dbname string) (string, error) {
 	return c.urlFor(dbname), nil
 }
 
-// Stop asks postgres for a fast shutdown and waits for it.
+// Stop ends the supervision, asks postgres for a fast shutdown and waits
+// for it.
 func (c *Cluster) Stop() {
-	if c == nil || c.cmd == nil || c.cmd.Process == nil {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	if c.stopping {
+		c.mu.Unlock()
+		return
+	}
+	c.stopping = true
+	close(c.stop)
+	cmd, exited := c.cmd, c.exited
+	c.mu.Unlock()
+	<-c.done
+	if cmd == nil || cmd.Process == nil {
 		return // not started here (attached) or not at all
 	}
-	_ = c.cmd.Process.Signal(syscall.SIGINT)
+	// The supervisor may have started another one meanwhile.
+	c.mu.Lock()
+	cmd, exited = c.cmd, c.exited
+	c.mu.Unlock()
+	_ = cmd.Process.Signal(syscall.SIGINT)
 	select {
-	case <-c.exited:
+	case <-exited:
 	case <-time.After(30 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-c.exited
+		_ = cmd.Process.Kill()
+		<-exited
 	}
 	c.log.Info("private postgresql cluster stopped")
 }
