@@ -56,7 +56,7 @@ func main() {
 	fs.BoolVar(&o.snapshot, "snapshot", false, "clone as overlay snapshots instead of full copies (privileged containers only: the panel refuses it, every container it makes is unprivileged)")
 	fs.IntVar(&o.turns, "turns", 5, "the phases take turns this many times, count/turns containers a turn")
 	fs.BoolVar(&o.json, "json", false, "print the results as JSON instead of a table")
-	fs.IntVar(&o.bcCount, "bc-count", 500, "running containers for the beancounter sampling benchmark; 0 skips it")
+	fs.IntVar(&o.bcCount, "bc-count", 1000, "running containers for the beancounter sampling benchmark; 0 skips it")
 	fs.IntVar(&o.watchers, "watchers", 100, "stats websocket watchers for the push latency benchmark")
 	fs.IntVar(&o.fixedRounds, "fixed-rounds", 20, "containers each way, one at a time, for the headline: the fixed cost per step; 0 skips it")
 	fs.BoolVar(&o.fixedOnly, "fixed-only", false, "run only the fixed-cost headline")
