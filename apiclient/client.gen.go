@@ -280,7 +280,9 @@ const (
 	ErrorErrorCodeMethodNotAllowed      ErrorErrorCode = "method_not_allowed"
 	ErrorErrorCodeNotFound              ErrorErrorCode = "not_found"
 	ErrorErrorCodeNotSuspended          ErrorErrorCode = "not_suspended"
+	ErrorErrorCodeReadOnly              ErrorErrorCode = "read_only"
 	ErrorErrorCodeRunning               ErrorErrorCode = "running"
+	ErrorErrorCodeScopedToken           ErrorErrorCode = "scoped_token"
 	ErrorErrorCodeSuspended             ErrorErrorCode = "suspended"
 	ErrorErrorCodeTimeout               ErrorErrorCode = "timeout"
 	ErrorErrorCodeTooLarge              ErrorErrorCode = "too_large"
@@ -325,7 +327,11 @@ func (e ErrorErrorCode) Valid() bool {
 		return true
 	case ErrorErrorCodeNotSuspended:
 		return true
+	case ErrorErrorCodeReadOnly:
+		return true
 	case ErrorErrorCodeRunning:
+		return true
+	case ErrorErrorCodeScopedToken:
 		return true
 	case ErrorErrorCodeSuspended:
 		return true
@@ -1362,6 +1368,9 @@ type CreatePlanRequest struct {
 
 // CreateTokenRequest Example: {"expires_in":"720h","name":"whmcs","role":"billing"}
 type CreateTokenRequest struct {
+	// Customer A customer's username: narrows a `staff` or `billing` token to that customer's containers (and their operations), that customer's record, and reading plans and templates; a create makes that customer's containers only. Anything else answers 403 `scoped_token`; other containers are 404.
+	Customer *string `json:"customer,omitempty"`
+
 	// ExpiresIn Lifetime as a positive Go duration (`720h`, `90m`); left out or empty, the token does not expire.
 	//
 	// Example: 720h
@@ -1369,6 +1378,9 @@ type CreateTokenRequest struct {
 
 	// Name Letters, digits, '-', '_' and '.' (ASCII), at most 63 characters, starting with a letter or digit, without '..', and not all digits. Need not be unique; shown in `requested_by` and the audit log.
 	Name string `json:"name"`
+
+	// ReadOnly Read-only: GET and HEAD only, and tickets for read-only terminal views; anything else answers 403 `read_only`.
+	ReadOnly *bool `json:"read_only,omitempty"`
 
 	// Role `admin`, `staff` and `billing` are staff (the whole farm; only `admin` manages tokens); `customer` acts as one customer and sees only their containers.
 	Role CreateTokenRequestRole `json:"role"`
@@ -1394,11 +1406,16 @@ type CreateWebhookRequest struct {
 
 // CreatedToken Example: {"expires_at":"2026-12-23T10:00:00Z","id":4,"name":"whmcs","role":"billing","token":"ctp_q3Vh9cYp0bX2T0z8mWkRZ4m1yJ7sFJf0oVb2xE0uQ1A","user":""}
 type CreatedToken struct {
+	// Customer The customer the token is narrowed to; null for none.
+	Customer  *string    `json:"customer"`
 	ExpiresAt *time.Time `json:"expires_at"`
 
 	// Id For `DELETE /api/v1/tokens/{id}`.
 	Id   int64  `json:"id"`
 	Name string `json:"name"`
+
+	// ReadOnly Read-only: GET and HEAD only, and tickets for read-only terminal views; anything else answers 403 `read_only`.
+	ReadOnly bool `json:"read_only"`
 
 	// Role `admin`, `staff` and `billing` are staff (the whole farm; only `admin` manages tokens); `customer` acts as one customer and sees only their containers.
 	Role CreatedTokenRole `json:"role"`
@@ -2334,13 +2351,19 @@ type TerminalTicketRequest struct {
 //
 // Example: {"created_at":"2026-11-23T10:00:00Z","expires_at":"2026-12-23T10:00:00Z","id":4,"last_used_at":"2026-11-23T10:05:00Z","name":"whmcs","revoked_at":null,"role":"billing","user":null}
 type Token struct {
-	CreatedAt  time.Time  `json:"created_at"`
+	CreatedAt time.Time `json:"created_at"`
+
+	// Customer The customer the token is narrowed to; null for none.
+	Customer   *string    `json:"customer"`
 	ExpiresAt  *time.Time `json:"expires_at"`
 	Id         int64      `json:"id"`
 	LastUsedAt *time.Time `json:"last_used_at"`
 
 	// Name Shown in `requested_by` and the audit log.
-	Name      string     `json:"name"`
+	Name string `json:"name"`
+
+	// ReadOnly Read-only: GET and HEAD only, and tickets for read-only terminal views; anything else answers 403 `read_only`.
+	ReadOnly  bool       `json:"read_only"`
 	RevokedAt *time.Time `json:"revoked_at"`
 
 	// Role `admin`, `staff` and `billing` are staff (the whole farm; only `admin` manages tokens); `customer` acts as one customer and sees only their containers.

@@ -30,6 +30,13 @@ type Principal struct {
 	// Session is set when the caller signed in to the web panel (a
 	// session cookie) rather than sending a token; TokenID is then 0.
 	Session bool
+	// ReadOnly narrows a token to reading (GET, read-only terminal
+	// views).
+	ReadOnly bool
+	// ScopeOwner narrows a staff or billing token to the containers of
+	// one customer (and that customer's record).
+	ScopeOwner     *int64
+	ScopeOwnerName string
 }
 
 // IsStaff is true for roles that see the whole farm.
@@ -66,13 +73,19 @@ func NewTokenSecret() (string, error) {
 // CreateToken stores a new token and returns its secret, which is not
 // stored and cannot be shown again.
 func (q *Queries) CreateToken(ctx context.Context, name, role string, userID *int64, expires *time.Time) (int64, string, error) {
+	return q.CreateScopedToken(ctx, name, role, userID, expires, false, nil)
+}
+
+// CreateScopedToken is CreateToken with a token's narrowing: read-only,
+// and to one customer's containers (scopeOwner).
+func (q *Queries) CreateScopedToken(ctx context.Context, name, role string, userID *int64, expires *time.Time, readOnly bool, scopeOwner *int64) (int64, string, error) {
 	secret, err := NewTokenSecret()
 	if err != nil {
 		return 0, "", err
 	}
 	var id int64
-	err = q.db.QueryRow(ctx, `INSERT INTO api_tokens (name, role, user_id, token_hash, expires_at)
-		VALUES ($1, $2, $3, $4, $5) RETURNING id`, name, role, userID, HashToken(secret), expires).Scan(&id)
+	err = q.db.QueryRow(ctx, `INSERT INTO api_tokens (name, role, user_id, token_hash, expires_at, read_only, scope_owner_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, name, role, userID, HashToken(secret), expires, readOnly, scopeOwner).Scan(&id)
 	if err != nil {
 		return 0, "", fmt.Errorf("store: create token %q: %w", name, err)
 	}
@@ -85,12 +98,18 @@ func (q *Queries) LookupToken(ctx context.Context, secret string) (Principal, er
 	var p Principal
 	var username *string
 	var lastUsed *time.Time
-	err := q.db.QueryRow(ctx, `SELECT t.id, t.name, t.role, t.user_id, u.username, t.last_used_at
+	var scopeName *string
+	err := q.db.QueryRow(ctx, `SELECT t.id, t.name, t.role, t.user_id, u.username, t.last_used_at,
+		       t.read_only, t.scope_owner_id, s.username
 		FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id
+		     LEFT JOIN users s ON s.id = t.scope_owner_id
 		WHERE t.token_hash = $1 AND t.revoked_at IS NULL
 		  AND (t.expires_at IS NULL OR t.expires_at > now())
 		  AND (u.id IS NULL OR NOT u.disabled)`, HashToken(secret)).
-		Scan(&p.TokenID, &p.TokenName, &p.Role, &p.UserID, &username, &lastUsed)
+		Scan(&p.TokenID, &p.TokenName, &p.Role, &p.UserID, &username, &lastUsed, &p.ReadOnly, &p.ScopeOwner, &scopeName)
+	if scopeName != nil {
+		p.ScopeOwnerName = *scopeName
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return p, ErrNotFound
 	}

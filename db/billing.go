@@ -139,12 +139,16 @@ type Token struct {
 	RevokedAt  *time.Time `json:"revoked_at"`
 	LastUsedAt *time.Time `json:"last_used_at"`
 	CreatedAt  time.Time  `json:"created_at"`
+	ReadOnly   bool       `json:"read_only"`
+	Customer   *string    `json:"customer"` // the customer it is narrowed to
 }
 
 // ListTokens lists every token, newest first.
 func (q *Queries) ListTokens(ctx context.Context) ([]Token, error) {
-	rows, err := q.db.Query(ctx, `SELECT t.id, t.name, t.role, u.username, t.expires_at, t.revoked_at, t.last_used_at, t.created_at
-		FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id ORDER BY t.id DESC`)
+	rows, err := q.db.Query(ctx, `SELECT t.id, t.name, t.role, u.username, t.expires_at, t.revoked_at, t.last_used_at, t.created_at,
+		       t.read_only, s.username
+		FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id LEFT JOIN users s ON s.id = t.scope_owner_id
+		ORDER BY t.id DESC`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list tokens: %w", err)
 	}
@@ -152,7 +156,7 @@ func (q *Queries) ListTokens(ctx context.Context) ([]Token, error) {
 	out := []Token{}
 	for rows.Next() {
 		var t Token
-		if err := rows.Scan(&t.ID, &t.Name, &t.Role, &t.User, &t.ExpiresAt, &t.RevokedAt, &t.LastUsedAt, &t.CreatedAt); err != nil {
+		if err := rows.Scan(&t.ID, &t.Name, &t.Role, &t.User, &t.ExpiresAt, &t.RevokedAt, &t.LastUsedAt, &t.CreatedAt, &t.ReadOnly, &t.Customer); err != nil {
 			return nil, fmt.Errorf("store: list tokens: %w", err)
 		}
 		out = append(out, t)

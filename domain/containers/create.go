@@ -52,6 +52,15 @@ func (s *Service) Create(ctx context.Context, p db.Principal, in CreateInput) (d
 		return db.Operation{}, err
 	}
 	var ownerID *int64
+	if p.ScopeOwner != nil {
+		// A token narrowed to one customer makes that customer's
+		// containers only.
+		if in.Owner == "" {
+			in.Owner = p.ScopeOwnerName
+		} else if in.Owner != p.ScopeOwnerName {
+			f.Add("owner", fmt.Sprintf("this token is narrowed to customer %q", p.ScopeOwnerName))
+		}
+	}
 	if in.Owner != "" {
 		u, err := s.Store.GetUserByName(ctx, in.Owner)
 		switch {

@@ -194,7 +194,7 @@ func (s *Service) Operation(ctx context.Context, p db.Principal, id string) (db.
 	if err != nil {
 		return op, err
 	}
-	if !p.IsStaff() {
+	if !p.IsStaff() || p.ScopeOwner != nil {
 		// A customer sees the operations of their container's own life:
 		// not those of an earlier container that had the same CTID.
 		c, err := s.Store.GetContainer(ctx, op.CTID)

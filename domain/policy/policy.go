@@ -46,6 +46,9 @@ func RequireAdmin(p db.Principal) error {
 // OwnerScope is the owner filter for listing containers: nil for staff,
 // who see the whole farm.
 func OwnerScope(p db.Principal) *int64 {
+	if p.ScopeOwner != nil {
+		return p.ScopeOwner
+	}
 	if p.IsStaff() {
 		return nil
 	}
@@ -58,6 +61,9 @@ func OwnerScope(p db.Principal) *int64 {
 
 // CanSee: staff see every container, a customer only those they own.
 func CanSee(p db.Principal, c db.Container) bool {
+	if p.ScopeOwner != nil {
+		return c.OwnerID != nil && *c.OwnerID == *p.ScopeOwner
+	}
 	if p.IsStaff() {
 		return true
 	}

@@ -24,6 +24,11 @@ type Service struct {
 // acts as, and how long it lives ("720h"; empty: for ever).
 type NewToken struct {
 	Name, Role, User, ExpiresIn string
+	// ReadOnly narrows the token to reading; Customer (a customer's
+	// username) narrows a staff or billing token to that customer's
+	// containers and record.
+	ReadOnly bool
+	Customer string
 }
 
 // Created is a new token, with its secret shown once.
@@ -33,6 +38,8 @@ type Created struct {
 	Role      string     `json:"role"`
 	User      string     `json:"user"`
 	ExpiresAt *time.Time `json:"expires_at"`
+	ReadOnly  bool       `json:"read_only"`
+	Customer  *string    `json:"customer"`
 	Token     string     `json:"token"`
 }
 
@@ -60,6 +67,22 @@ func (s *Service) Create(ctx context.Context, p db.Principal, in NewToken) (Crea
 	} else if in.Role == db.RoleCustomer {
 		f.Add("user", "a customer token needs the customer it acts as")
 	}
+	var scope *int64
+	if in.Customer != "" {
+		u, err := s.Store.GetUserByName(ctx, in.Customer)
+		switch {
+		case in.Role != db.RoleStaff && in.Role != db.RoleBilling:
+			f.Add("customer", "only staff and billing tokens are narrowed to a customer (a customer token acts as its customer already)")
+		case errors.Is(err, db.ErrNotFound):
+			f.Add("customer", fmt.Sprintf("no customer %q", in.Customer))
+		case err != nil:
+			return Created{}, err
+		case u.Role != db.RoleCustomer:
+			f.Add("customer", fmt.Sprintf("user %q is %s, not a customer", in.Customer, u.Role))
+		default:
+			scope = &u.ID
+		}
+	}
 	var expires *time.Time
 	if in.ExpiresIn != "" {
 		d, err := time.ParseDuration(in.ExpiresIn)
@@ -73,12 +96,17 @@ func (s *Service) Create(ctx context.Context, p db.Principal, in NewToken) (Crea
 	if err := f.Err(); err != nil {
 		return Created{}, err
 	}
-	id, secret, err := s.Store.CreateToken(ctx, in.Name, in.Role, userID, expires)
+	id, secret, err := s.Store.CreateScopedToken(ctx, in.Name, in.Role, userID, expires, in.ReadOnly, scope)
 	if err != nil {
 		return Created{}, err
 	}
-	domain.AuditOutside(ctx, s.Store, s.Log, p, "token.create", map[string]any{"token": in.Name, "role": in.Role, "id": id})
-	return Created{ID: id, Name: in.Name, Role: in.Role, User: in.User, ExpiresAt: expires, Token: secret}, nil
+	domain.AuditOutside(ctx, s.Store, s.Log, p, "token.create", map[string]any{"token": in.Name, "role": in.Role, "id": id,
+		"read_only": in.ReadOnly, "customer": in.Customer})
+	var customer *string
+	if scope != nil {
+		customer = &in.Customer
+	}
+	return Created{ID: id, Name: in.Name, Role: in.Role, User: in.User, ExpiresAt: expires, ReadOnly: in.ReadOnly, Customer: customer, Token: secret}, nil
 }
 
 // List is every token, never the secrets (admin).

@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/ctpanel/ctpanel/db"
@@ -36,8 +37,42 @@ func (a *API) Authenticate(next http.Handler) http.Handler {
 			a.smartError(w, r, err)
 			return
 		}
+		if err := tokenScopeAllows(p, r); err != nil {
+			a.smartError(w, r, err)
+			return
+		}
 		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
 	})
+}
+
+// tokenScopeAllows checks a token's narrowing against the request: a
+// read-only token reads (GET, HEAD, and tickets for read-only terminal
+// views); a token narrowed to one customer reaches that customer's
+// containers and their operations, its own customer record, and the
+// plans and templates it may pick, nothing farm-wide. Which containers
+// and operations it sees is the domain's (policy.OwnerScope, CanSee).
+func tokenScopeAllows(p db.Principal, r *http.Request) error {
+	read := r.Method == http.MethodGet || r.Method == http.MethodHead
+	path := r.URL.Path
+	if p.ReadOnly && !read && !strings.HasSuffix(path, "/console/ticket") && !strings.HasSuffix(path, "/shell/ticket") {
+		return apiErr(http.StatusForbidden, "read_only", "this token is read-only: %s is refused", r.Method)
+	}
+	if p.ScopeOwner == nil {
+		return nil
+	}
+	own := strconv.FormatInt(*p.ScopeOwner, 10)
+	switch {
+	case path == "/api/v1/containers", strings.HasPrefix(path, "/api/v1/containers/"),
+		strings.HasPrefix(path, "/api/v1/operations/"):
+		return nil
+	case read && (path == "/api/v1/plans" || strings.HasPrefix(path, "/api/v1/plans/") ||
+		path == "/api/v1/templates" || strings.HasPrefix(path, "/api/v1/templates/")):
+		return nil
+	case path == "/api/v1/customers/"+own || strings.HasPrefix(path, "/api/v1/customers/"+own+"/"),
+		path == "/api/v1/customers/"+p.ScopeOwnerName || strings.HasPrefix(path, "/api/v1/customers/"+p.ScopeOwnerName+"/"):
+		return nil
+	}
+	return apiErr(http.StatusForbidden, "scoped_token", "this token is narrowed to customer %q's containers: %s %s is refused", p.ScopeOwnerName, r.Method, path)
 }
 
 // authenticateSession is Authenticate's path for a browser signed in to

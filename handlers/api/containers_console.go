@@ -97,6 +97,10 @@ func (a *API) TerminalTicket(kind console.Kind) http.HandlerFunc {
 		if kind == console.KindConsole {
 			req.Session = "" // one console session per container
 		}
+		if p.ReadOnly && !req.ReadOnly {
+			a.smartError(w, r, apiErr(http.StatusForbidden, "read_only", "this token is read-only: ask for a read_only ticket"))
+			return
+		}
 		if err := a.checkTerminalRequest(p, c.CTID, kind, req.Session, req.ReadOnly); err != nil {
 			a.smartError(w, r, err)
 			return
@@ -171,6 +175,10 @@ func (a *API) TerminalWS(kind console.Kind) http.HandlerFunc {
 				return
 			}
 			session, readOnly = t.Session, t.ReadOnly
+		}
+		if p.ReadOnly && !readOnly {
+			a.smartError(w, r, apiErr(http.StatusForbidden, "read_only", "this token is read-only: open the terminal with read_only=1"))
+			return
 		}
 		if kind == console.KindConsole {
 			session = ""

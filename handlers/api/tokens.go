@@ -14,12 +14,15 @@ func (a *API) CreateToken(w http.ResponseWriter, r *http.Request) {
 		Role      string `json:"role"`
 		User      string `json:"user"`
 		ExpiresIn string `json:"expires_in"`
+		ReadOnly  bool   `json:"read_only"`
+		Customer  string `json:"customer"`
 	}
 	if err := decodeJSON(w, r, &req, false); err != nil {
 		a.smartError(w, r, err)
 		return
 	}
-	t, err := a.Tokens.Create(r.Context(), principal(r), tokens.NewToken{Name: req.Name, Role: req.Role, User: req.User, ExpiresIn: req.ExpiresIn})
+	t, err := a.Tokens.Create(r.Context(), principal(r), tokens.NewToken{Name: req.Name, Role: req.Role, User: req.User,
+		ExpiresIn: req.ExpiresIn, ReadOnly: req.ReadOnly, Customer: req.Customer})
 	if err != nil {
 		a.smartError(w, r, err)
 		return
