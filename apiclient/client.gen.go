@@ -1404,7 +1404,7 @@ type CreateWebhookRequest struct {
 	Url string `json:"url"`
 }
 
-// CreatedToken Example: {"expires_at":"2026-12-23T10:00:00Z","id":4,"name":"whmcs","role":"billing","token":"ctp_q3Vh9cYp0bX2T0z8mWkRZ4m1yJ7sFJf0oVb2xE0uQ1A","user":""}
+// CreatedToken Example: {"customer":null,"expires_at":"2026-12-23T10:00:00Z","id":4,"name":"whmcs","read_only":false,"role":"billing","token":"ctp_q3Vh9cYp0bX2T0z8mWkRZ4m1yJ7sFJf0oVb2xE0uQ1A","user":""}
 type CreatedToken struct {
 	// Customer The customer the token is narrowed to; null for none.
 	Customer  *string    `json:"customer"`
@@ -2349,7 +2349,7 @@ type TerminalTicketRequest struct {
 
 // Token An API token, without its secret (which is never stored).
 //
-// Example: {"created_at":"2026-11-23T10:00:00Z","expires_at":"2026-12-23T10:00:00Z","id":4,"last_used_at":"2026-11-23T10:05:00Z","name":"whmcs","revoked_at":null,"role":"billing","user":null}
+// Example: {"created_at":"2026-11-23T10:00:00Z","customer":null,"expires_at":"2026-12-23T10:00:00Z","id":4,"last_used_at":"2026-11-23T10:05:00Z","name":"whmcs","read_only":false,"revoked_at":null,"role":"billing","user":null}
 type Token struct {
 	CreatedAt time.Time `json:"created_at"`
 
