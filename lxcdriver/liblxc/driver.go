@@ -278,6 +278,12 @@ func (d *Driver) createRootfs(ctx context.Context, c *lxc.Container, name, dir s
 	if fileExists(commonConf) {
 		items = append(items, lxcdriver.ConfigItem{Key: "lxc.include", Value: commonConf})
 	}
+	// One tty besides the console (tty 0, which the panel's console
+	// attaches to; the images run one getty on tty1). common.conf's four
+	// would take five ptys a container from the 3072 the kernel lets all
+	// containers' devpts instances have together (pty.max - pty.reserve):
+	// a host would stop starting containers at about 600.
+	items = append(items, lxcdriver.ConfigItem{Key: "lxc.tty.max", Value: "1"})
 	if arch := lxcArch[runtime.GOARCH]; arch != "" {
 		items = append(items, lxcdriver.ConfigItem{Key: "lxc.arch", Value: arch})
 	}

@@ -636,6 +636,12 @@ func TestResourceViewsWithLXCFS(t *testing.T) {
 		t.Errorf("/proc/loadavg inside = %q", got)
 	}
 
+	// One tty besides the console: five ptys a container would stop a
+	// host at about 600 running containers (pty.max - pty.reserve).
+	if got := sh("[ -e /dev/tty1 ] && [ ! -e /dev/tty2 ] && echo one-tty"); got != "one-tty" {
+		t.Errorf("ttys inside: %q, want tty1 only", got)
+	}
+
 	// busybox's free and uptime ask sysinfo(2), which the driver answers
 	// for the container (seccomp notification through liblxc's proxy).
 	if got := sh("free -m | awk '$1 == \"Mem:\" {print $2}'"); got != "256" {
