@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -350,25 +351,46 @@ func sweep(ctx context.Context, lxcpath string, log *slog.Logger) error {
 	}
 	names = slices.DeleteFunc(names, func(n string) bool { return !ours(n) })
 	base := strconv.Itoa(baseCTID)
-	slices.SortStableFunc(names, func(a, b string) int {
-		switch {
-		case a == base && b != base:
-			return 1
-		case b == base && a != base:
-			return -1
+	var (
+		mu   sync.Mutex
+		errs []error
+	)
+	one := func(n string) {
+		err := drv.Stop(ctx, n)
+		if err == nil || errors.Is(err, lxcdriver.ErrNotFound) {
+			err = drv.Destroy(ctx, n)
 		}
-		return 0
-	})
-	var errs []error
+		if err != nil && !errors.Is(err, lxcdriver.ErrNotFound) {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+	}
+	if len(names) > 0 {
+		log.Warn("sweeping leftover containers", "count", len(names))
+	}
+	// Eight at a time: a stop waits for the container's end, and a
+	// thousand one by one outlast the clean-up's time.
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range work {
+				one(n)
+			}
+		}()
+	}
 	for _, n := range names {
-		log.Warn("sweeping a leftover container", "ctid", n)
-		if err := drv.Stop(ctx, n); err != nil && !errors.Is(err, lxcdriver.ErrNotFound) {
-			errs = append(errs, err)
-			continue
+		if n != base {
+			work <- n
 		}
-		if err := drv.Destroy(ctx, n); err != nil && !errors.Is(err, lxcdriver.ErrNotFound) {
-			errs = append(errs, err)
-		}
+	}
+	close(work)
+	wg.Wait()
+	if slices.Contains(names, base) { // clones first, then what they came from
+		one(base)
 	}
 	return errors.Join(errs...)
 }
