@@ -32,7 +32,7 @@ type Status struct {
 	Name      string `json:"name"`
 	Path      string `json:"path"`
 	SizeBytes uint64 `json:"size_bytes"`
-	FreeBytes uint64 `json:"free_bytes"` // available to the panel (root)
+	FreeBytes uint64 `json:"free_bytes"` // available to non-root writers
 	Full      bool   `json:"full"`
 	Low       bool   `json:"low"`
 	Error     string `json:"error,omitempty"`
@@ -60,8 +60,9 @@ func Check(vols []Volume) []Status {
 		}
 		bs := uint64(fs.Bsize)
 		st.SizeBytes = fs.Blocks * bs
-		// Root writes into the reserved blocks too: Bfree, not Bavail.
-		st.FreeBytes = fs.Bfree * bs
+		// PostgreSQL (user postgres) and containers (mapped ids) cannot
+		// use root's reserved blocks: Bavail, not Bfree.
+		st.FreeBytes = fs.Bavail * bs
 		if fs.Files > 0 && fs.Ffree == 0 {
 			st.FreeBytes = 0 // no inode left: as full as no block
 		}
