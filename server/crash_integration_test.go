@@ -161,12 +161,11 @@ func (s *serveProc) status(ref string) string {
 	return st
 }
 
-// TestKilledMidCreateRecovers kills ctpanel with SIGKILL in the middle of a
-// create, changes containers behind its back while it is down, and checks
-// that the restarted panel finishes the work and agrees with liblxc.
-func TestKilledMidCreateRecovers(t *testing.T) {
-	lxcpath := requireLXC(t)
-	dataDir, err := os.MkdirTemp("", "ctpanel-crash-")
+// newServeProc is a `ctpanel serve` (not started yet) with a data dir of
+// its own, stopped and removed when the test ends.
+func newServeProc(t *testing.T, lxcpath, prefix string) *serveProc {
+	t.Helper()
+	dataDir, err := os.MkdirTemp("", prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,6 +178,16 @@ func TestKilledMidCreateRecovers(t *testing.T) {
 		}
 		os.RemoveAll(dataDir)
 	})
+	return s
+}
+
+// TestKilledMidCreateRecovers kills ctpanel with SIGKILL in the middle of a
+// create, changes containers behind its back while it is down, and checks
+// that the restarted panel finishes the work and agrees with liblxc.
+func TestKilledMidCreateRecovers(t *testing.T) {
+	lxcpath := requireLXC(t)
+	s := newServeProc(t, lxcpath, "ctpanel-crash-")
+	dataDir := s.dataDir
 	s.start()
 
 	s.mustRun("POST", "/api/v1/containers", map[string]any{"ctid": 101, "template": "busybox", "onboot": true, "start": true})

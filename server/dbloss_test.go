@@ -18,19 +18,8 @@ import (
 // running, and panel and liblxc agree on what is left.
 func TestDatabaseLostMidOperation(t *testing.T) {
 	lxcpath := requireLXC(t)
-	dataDir, err := os.MkdirTemp("", "ctpanel-dbloss-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(dataDir, 0o755)
-	s := &serveProc{t: t, bin: buildCtpanel(t), dataDir: dataDir, lxcpath: lxcpath, addr: freeAddr(t)}
-	t.Cleanup(func() {
-		if s.cmd != nil && s.cmd.ProcessState == nil {
-			_ = s.cmd.Process.Signal(syscall.SIGTERM)
-			_ = s.cmd.Wait()
-		}
-		os.RemoveAll(dataDir)
-	})
+	s := newServeProc(t, lxcpath, "ctpanel-dbloss-")
+	dataDir := s.dataDir
 	s.start()
 	postmaster := func() int {
 		b, err := os.ReadFile(filepath.Join(dataDir, "postgres", "data", "postmaster.pid"))

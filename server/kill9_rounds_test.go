@@ -46,19 +46,7 @@ func TestKill9Rounds(t *testing.T) {
 	if n, err := strconv.Atoi(os.Getenv("CTPANEL_KILL9_ROUNDS")); err == nil && n > 0 {
 		rounds = n
 	}
-	dataDir, err := os.MkdirTemp("", "ctpanel-kill9-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(dataDir, 0o755)
-	s := &serveProc{t: t, bin: buildCtpanel(t), dataDir: dataDir, lxcpath: lxcpath, addr: freeAddr(t)}
-	t.Cleanup(func() {
-		if s.cmd != nil && s.cmd.ProcessState == nil {
-			_ = s.cmd.Process.Signal(syscall.SIGTERM)
-			_ = s.cmd.Wait()
-		}
-		os.RemoveAll(dataDir)
-	})
+	s := newServeProc(t, lxcpath, "ctpanel-kill9-")
 	seed := time.Now().UnixNano()
 	t.Logf("kill delays drawn from seed %d", seed)
 	rng := rand.New(rand.NewPCG(uint64(seed), 2))
@@ -70,7 +58,7 @@ func TestKill9Rounds(t *testing.T) {
 		}
 	})
 	creates := map[int]string{} // ctid -> its create operation
-	live := []int{}              // containers made (or being made)
+	live := []int{}             // containers made (or being made)
 	next := 301
 	for round := range rounds {
 		s.start()

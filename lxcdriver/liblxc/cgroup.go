@@ -85,28 +85,13 @@ func (d *Driver) taskCount(pid int) (int, error) {
 // one run of a container from the next, and grows from run to run. 0 when
 // it cannot be read.
 func instanceOf(pid int) int64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	// The command name may hold spaces and parentheses: fields are
-	// counted after its closing one, from field 3 (state) on.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
-	}
-	fields := strings.Fields(string(b[i+1:]))
-	const startTime = 22 - 3
-	if len(fields) <= startTime {
-		return 0
-	}
-	ticks, err := strconv.ParseInt(fields[startTime], 10, 64)
+	ticks, err := startTicks(pid)
 	boot := bootTime()
 	if err != nil || boot == 0 {
 		return 0
 	}
 	// /proc counts in USER_HZ, which Linux fixes at 100.
-	return boot*1000 + ticks*10
+	return boot*1000 + int64(ticks)*10
 }
 
 // bootTime is the host's boot time in seconds since the epoch (btime in

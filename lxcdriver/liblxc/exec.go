@@ -259,22 +259,14 @@ func killChildren(pid int) {
 	}
 }
 
-// parentOf is the parent pid of pid, 0 if unknown.
+// parentOf is the parent pid of pid (field 4 of /proc/<pid>/stat), 0 if
+// unknown.
 func parentOf(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	f, err := statField(pid, 4)
 	if err != nil {
 		return 0
 	}
-	// pid (comm) state ppid ...; comm may hold anything but the last ")".
-	_, rest, ok := strings.Cut(string(b[bytes.LastIndexByte(b, ')')+1:]), " ")
-	if !ok {
-		return 0
-	}
-	f := strings.Fields(rest)
-	if len(f) < 2 {
-		return 0
-	}
-	ppid, _ := strconv.Atoi(f[1])
+	ppid, _ := strconv.Atoi(f)
 	return ppid
 }
 

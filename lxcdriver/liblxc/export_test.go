@@ -21,11 +21,7 @@ func SysinfoProxyPid(d *Driver) (int, error) {
 // MonitorConnected says whether the container's monitor is connected to
 // the driver's sysinfo proxy.
 func MonitorConnected(d *Driver, initPid int) (bool, error) {
-	monitor, err := parentPid(initPid)
-	if err != nil {
-		return false, err
-	}
-	return monitorConnected(d.sysinfo.sock, monitor)
+	return monitorConnected(d.sysinfo.sock, parentOf(initPid))
 }
 
 // MountImage mounts a loop disk image as a create does to fill it.

@@ -449,20 +449,30 @@ func containerSysinfo(layout cgroups.Layout, initPid int) (unix.Sysinfo_t, error
 // startTicks is when pid started, in clock ticks since boot (field 22 of
 // /proc/<pid>/stat).
 func startTicks(pid int) (uint64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	f, err := statField(pid, 22)
 	if err != nil {
 		return 0, err
 	}
+	return strconv.ParseUint(f, 10, 64)
+}
+
+// statField is field n (from 1, as proc(5) counts) of /proc/<pid>/stat,
+// read after the command name, which may hold spaces.
+func statField(pid, n int) (string, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "", err
+	}
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, errors.New("bad stat")
+	if i < 0 || n < 3 {
+		return "", errors.New("bad stat")
 	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return 0, errors.New("bad stat")
+	f := strings.Fields(s[i+1:]) // from field 3
+	if len(f) < n-2 {
+		return "", errors.New("bad stat")
 	}
-	return strconv.ParseUint(f[19], 10, 64)
+	return f[n-3], nil
 }
 
 // waitMonitor waits until the monitor of the container whose init is
@@ -470,9 +480,9 @@ func startTicks(pid int) (uint64, error) {
 // timeout. A container that is past it starts anyway; its sysinfo
 // answers come once the monitor connects.
 func (p *sysinfoProxy) waitMonitor(ctx context.Context, initPid int, timeout time.Duration) error {
-	monitor, err := parentPid(initPid)
-	if err != nil {
-		return err
+	monitor := parentOf(initPid)
+	if monitor == 0 {
+		return fmt.Errorf("no parent (monitor) for init %d", initPid)
 	}
 	deadline := time.Now().Add(timeout)
 	for {
@@ -492,22 +502,4 @@ func (p *sysinfoProxy) waitMonitor(ctx context.Context, initPid int, timeout tim
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-}
-
-// parentPid is field 4 of /proc/<pid>/stat.
-func parentPid(pid int) (int, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, errors.New("bad stat")
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 2 {
-		return 0, errors.New("bad stat")
-	}
-	return strconv.Atoi(f[1])
 }
