@@ -93,10 +93,10 @@ func New(lxcpath string) (*Driver, error) {
 	d.sysinfo = newSysinfoProxy(abs)
 	// Served from the start, not only at the first Start: running
 	// containers' monitors reconnect to a proxy that had died.
-	if !SysinfoInterceptEnabled() {
-		// off by default (see SysinfoInterceptEnvVar)
-	} else if err := d.sysinfo.ensure(); err != nil {
-		slog.Warn("liblxc: sysinfo proxy unavailable; containers' sysinfo(2) shows the host's figures", "error", err)
+	if SysinfoInterceptEnabled() {
+		if err := d.sysinfo.ensure(); err != nil {
+			slog.Warn("liblxc: sysinfo proxy unavailable; containers' sysinfo(2) shows the host's figures", "error", err)
+		}
 	}
 	return d, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	lxc "github.com/lxc/go-lxc"
@@ -41,11 +42,21 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 	// RUNNING or has failed; the wait below covers a start raced by
 	// another caller.
 	args := []string{"--lxcpath", d.lxcpath, "--name", name}
-	proxied := d.sysinfo.startItems(name)
+	dir := filepath.Join(d.lxcpath, name)
+	proxied := d.sysinfo.startItems(name, dir)
 	for _, it := range proxied {
 		args = append(args, "--define", it.Key+"="+it.Value)
 	}
-	if _, err := subprocess.Output(ctx, d.lxcStart, args...); err != nil && d.state(c) != lxcdriver.StateRunning {
+	_, err = subprocess.Output(ctx, d.lxcStart, args...)
+	if len(proxied) > 0 {
+		// liblxc has read the policy by now, whether it started or not.
+		defer func() {
+			if err := settle(dir); err != nil {
+				slog.Warn("liblxc: rewrite the start seccomp policy", "container", name, "error", err)
+			}
+		}()
+	}
+	if err != nil && d.state(c) != lxcdriver.StateRunning {
 		return fmt.Errorf("liblxc: start %s: %w", name, err)
 	}
 	if _, err := d.waitState(ctx, c, lxcdriver.StateRunning, time.Time{}); err != nil {
@@ -53,7 +64,7 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 	}
 	if len(proxied) > 0 {
 		if err := d.sysinfo.waitMonitor(ctx, c.InitPid(), 10*time.Second); err != nil {
-			slog.Warn("liblxc: the container's monitor has not reached the sysinfo proxy; exec may fail until it does", "container", name, "error", err)
+			slog.Warn("liblxc: the container's monitor has not reached the sysinfo proxy; its sysinfo(2) answers wait for it", "container", name, "error", err)
 		}
 	}
 	return nil

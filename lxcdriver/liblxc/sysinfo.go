@@ -29,8 +29,9 @@ import (
 // memory, swap, uptime and process count. lxcfs reaches only what is read
 // from /proc, so busybox's free and uptime, glibc's
 // sysconf(_SC_PHYS_PAGES) and the runtimes sizing their heaps from it
-// would see the host. Each container the driver starts has its sysinfo
-// calls sent to the driver (seccomp user notification, which liblxc's
+// would see the host. In each container the driver starts, the sysinfo
+// calls of its init and what init starts (not of attached processes: see
+// startProfile) are sent to the driver (seccomp user notification, which liblxc's
 // monitor forwards to a proxy socket: lxc.seccomp.notify.proxy), which
 // writes the container's figures in the caller's buffer:
 //   - total and free memory from its memory limit and usage, when it has
@@ -87,21 +88,33 @@ func init() {
 	}
 }
 
-// SysinfoInterceptEnvVar turns the interception on: it is off by default.
-// Under load about one lxc-attach in a dozen into a container with the
-// interception fails (exit 1, no output), a liblxc monitor/proxy
-// interplay not understood yet; until it is, exec and shells stay
-// reliable and busybox's free shows the host's memory.
+// SysinfoInterceptEnvVar set to 0 turns the interception off; it is on by
+// default.
 const SysinfoInterceptEnvVar = "CTPANEL_SYSINFO_INTERCEPT"
 
-// SysinfoInterceptEnabled says whether CTPANEL_SYSINFO_INTERCEPT=1.
-func SysinfoInterceptEnabled() bool { return os.Getenv(SysinfoInterceptEnvVar) == "1" }
+// SysinfoInterceptEnabled says whether the interception is on: unless
+// CTPANEL_SYSINFO_INTERCEPT=0.
+func SysinfoInterceptEnabled() bool { return os.Getenv(SysinfoInterceptEnvVar) != "0" }
 
-// sysinfoProxy is the driver's side: where the proxy listens and the
-// seccomp policy that sends sysinfo to it.
+// startProfile is the seccomp policy file a container is started with,
+// in its own directory. It holds the sysinfo notify rule only while the
+// container starts (liblxc reads it before the container is STARTING):
+// once the container runs it is rewritten without, because lxc-attach
+// reads the policy again from the path the running container reports,
+// and liblxc 5.0.2's lxc-attach races on a policy with a notify rule
+// where no LSM orders it (the attached process sends its seccomp
+// listener on the socket the transient process is to send its pid on;
+// when the listener comes first lxc-attach exits 1 while the command
+// runs on unwatched). Processes the container's init starts (its
+// services, sshd, the console's shell) keep the interception; attached
+// ones (exec, web shells) have liblxc's default policy, where sysinfo
+// gives the host's figures.
+const startProfile = ".ctpanel-start.seccomp"
+
+// sysinfoProxy is the driver's side: where the proxy listens.
 type sysinfoProxy struct {
-	sock, profile string
-	mu            sync.Mutex
+	sock string
+	mu   sync.Mutex
 }
 
 func newSysinfoProxy(lxcpath string) *sysinfoProxy {
@@ -110,36 +123,58 @@ func newSysinfoProxy(lxcpath string) *sysinfoProxy {
 		sum := sha256.Sum256([]byte(lxcpath))
 		sock = filepath.Join(os.TempDir(), "ctpanel-sysinfo-"+hex.EncodeToString(sum[:8])+".sock")
 	}
-	return &sysinfoProxy{sock: sock, profile: filepath.Join(lxcpath, ".sysinfo.seccomp")}
+	return &sysinfoProxy{sock: sock}
 }
 
 // startItems are the config items lxc-start is given (--define) so that
-// the container's sysinfo calls come to the proxy, nil when it cannot
-// serve (the container then starts with liblxc's default policy). They
-// are not saved in the config: a container started by hand, without the
-// panel, must not depend on it.
-func (p *sysinfoProxy) startItems(name string) []lxcdriver.ConfigItem {
+// the sysinfo calls of the container in dir come to the proxy, nil when
+// it cannot serve (the container then starts with liblxc's default
+// policy). They are not saved in the config: a container started by
+// hand, without the panel, must not depend on it. settle must follow
+// the start.
+func (p *sysinfoProxy) startItems(name, dir string) []lxcdriver.ConfigItem {
 	if !SysinfoInterceptEnabled() {
 		return nil
 	}
-	if err := p.ensure(); err != nil {
+	profile := filepath.Join(dir, startProfile)
+	err := p.ensure()
+	if err == nil {
+		err = writeProfile(profile, true)
+	}
+	if err != nil {
 		slog.Warn("liblxc: sysinfo proxy unavailable; the container's sysinfo(2) shows the host's figures", "container", name, "error", err)
 		return nil
 	}
 	return []lxcdriver.ConfigItem{
-		{Key: "lxc.seccomp.profile", Value: p.profile},
+		{Key: "lxc.seccomp.profile", Value: profile},
 		{Key: "lxc.seccomp.notify.proxy", Value: "unix:" + p.sock},
 		{Key: "lxc.seccomp.notify.cookie", Value: name},
 	}
+}
+
+// settle rewrites the start policy of the container in dir without the
+// notify rule, if it has one, for the attaches to come (see
+// startProfile). Called once the container runs, and before each attach
+// in case the panel died between the two.
+func settle(dir string) error {
+	profile := filepath.Join(dir, startProfile)
+	have, err := os.ReadFile(profile)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !bytes.HasSuffix(have, []byte(seccompNotifyAction)) {
+		return nil
+	}
+	return writeProfile(profile, false)
 }
 
 // ensure makes sure a proxy answers on the socket, starting one if not.
 func (p *sysinfoProxy) ensure() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := p.writeProfile(); err != nil {
-		return err
-	}
 	answers := func() bool {
 		c, err := net.DialTimeout("unixpacket", p.sock, time.Second)
 		if err != nil {
@@ -186,20 +221,24 @@ func (p *sysinfoProxy) ensure() error {
 	return lastErr
 }
 
-func (p *sysinfoProxy) writeProfile() error {
-	base, err := os.ReadFile(commonSeccomp)
+// writeProfile writes liblxc's default policy to path, with the sysinfo
+// notify rule when notify.
+func writeProfile(path string, notify bool) error {
+	want, err := os.ReadFile(commonSeccomp)
 	if err != nil {
 		return fmt.Errorf("liblxc's seccomp policy: %w", err)
 	}
-	want := append(base, seccompNotifyAction...)
-	if have, err := os.ReadFile(p.profile); err == nil && bytes.Equal(have, want) {
+	if notify {
+		want = append(want, seccompNotifyAction...)
+	}
+	if have, err := os.ReadFile(path); err == nil && bytes.Equal(have, want) {
 		return nil
 	}
-	tmp := p.profile + ".tmp"
+	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, want, 0o600); err != nil {
 		return err
 	}
-	return os.Rename(tmp, p.profile)
+	return os.Rename(tmp, path)
 }
 
 // runSysinfoProxy is the proxy process: it serves sock until idle and
