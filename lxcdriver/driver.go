@@ -134,8 +134,10 @@ type Driver interface {
 	// On error nothing of dst is left behind.
 	Clone(ctx context.Context, src, dst string, opts CloneOptions) error
 	// Start starts a stopped container and returns once it is running.
-	// Starting a running container is not an error.
-	Start(ctx context.Context, name string) error
+	// Starting a running container is not an error. The extra config
+	// items apply to this start only and are not saved (the host side of
+	// its network interface, which the panel makes before each start).
+	Start(ctx context.Context, name string, extra ...ConfigItem) error
 	// Stop kills a container (lxc-stop -k). Stopping a stopped container is
 	// not an error. A frozen container is stopped too.
 	Stop(ctx context.Context, name string) error

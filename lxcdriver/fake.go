@@ -32,6 +32,8 @@ type fakeContainer struct {
 	state   State
 	initPID int
 	config  map[string]string
+	// started are the extra items of the last start.
+	started []ConfigItem
 	files   map[string][]byte
 	// origin is the container a snapshot clone was made from; liblxc
 	// refuses to destroy an origin while such clones exist, and so do we.
@@ -254,7 +256,7 @@ func (f *Fake) Clone(ctx context.Context, src, dst string, opts CloneOptions) er
 
 // Start implements Driver. A frozen container gives ErrFrozen, as in the
 // liblxc driver: starting it would not make it run.
-func (f *Fake) Start(ctx context.Context, name string) error {
+func (f *Fake) Start(ctx context.Context, name string, extra ...ConfigItem) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("fake: start %s: %w", name, err)
 	}
@@ -272,6 +274,7 @@ func (f *Fake) Start(ctx context.Context, name string) error {
 	}
 	f.nextPID++
 	ct.state, ct.initPID = StateRunning, f.nextPID
+	ct.started = append([]ConfigItem(nil), extra...)
 	// A fresh start: the saved limits apply and every counter, failcnt
 	// included, begins again.
 	ct.live, ct.usage = cloneLimits(ct.limits), nil
@@ -770,4 +773,15 @@ func (f *Fake) Beancounters(ctx context.Context, name string) ([]Counter, error)
 		row(ResCPU, units, cpuLimit),
 		oom,
 	}, nil
+}
+
+// StartedWith returns the extra config items name was last started with.
+func (f *Fake) StartedWith(name string) ([]ConfigItem, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ct, err := f.get("started with", name)
+	if err != nil {
+		return nil, err
+	}
+	return append([]ConfigItem(nil), ct.started...), nil
 }

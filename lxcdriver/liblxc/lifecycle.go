@@ -15,7 +15,7 @@ import (
 
 // Start implements lxcdriver.Driver. A frozen container gives ErrFrozen:
 // it is started already, but "start" would not make it run.
-func (d *Driver) Start(ctx context.Context, name string) error {
+func (d *Driver) Start(ctx context.Context, name string, extra ...lxcdriver.ConfigItem) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("liblxc: start %s: %w", name, err)
 	}
@@ -44,7 +44,7 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 	args := []string{"--lxcpath", d.lxcpath, "--name", name}
 	dir := filepath.Join(d.lxcpath, name)
 	proxied := d.sysinfo.startItems(name, dir)
-	for _, it := range proxied {
+	for _, it := range append(proxied, extra...) {
 		args = append(args, "--define", it.Key+"="+it.Value)
 	}
 	_, err = subprocess.Output(ctx, d.lxcStart, args...)
