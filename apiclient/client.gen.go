@@ -19,6 +19,24 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for AddIPAddressRequestFamily.
+const (
+	AddIPAddressRequestFamilyN4 AddIPAddressRequestFamily = 4
+	AddIPAddressRequestFamilyN6 AddIPAddressRequestFamily = 6
+)
+
+// Valid indicates whether the value is a known member of the AddIPAddressRequestFamily enum.
+func (e AddIPAddressRequestFamily) Valid() bool {
+	switch e {
+	case AddIPAddressRequestFamilyN4:
+		return true
+	case AddIPAddressRequestFamilyN6:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ContainerPhase.
 const (
 	ContainerPhaseCreating ContainerPhase = "creating"
@@ -88,6 +106,45 @@ func (e ContainerStatus) Valid() bool {
 	}
 }
 
+// Defines values for CreateIPPoolRequestMode.
+const (
+	CreateIPPoolRequestModeBridged CreateIPPoolRequestMode = "bridged"
+	CreateIPPoolRequestModeRouted  CreateIPPoolRequestMode = "routed"
+)
+
+// Valid indicates whether the value is a known member of the CreateIPPoolRequestMode enum.
+func (e CreateIPPoolRequestMode) Valid() bool {
+	switch e {
+	case CreateIPPoolRequestModeBridged:
+		return true
+	case CreateIPPoolRequestModeRouted:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateIPPoolRequestSharePrefix.
+const (
+	CreateIPPoolRequestSharePrefixN128 CreateIPPoolRequestSharePrefix = 128
+	CreateIPPoolRequestSharePrefixN32  CreateIPPoolRequestSharePrefix = 32
+	CreateIPPoolRequestSharePrefixN64  CreateIPPoolRequestSharePrefix = 64
+)
+
+// Valid indicates whether the value is a known member of the CreateIPPoolRequestSharePrefix enum.
+func (e CreateIPPoolRequestSharePrefix) Valid() bool {
+	switch e {
+	case CreateIPPoolRequestSharePrefixN128:
+		return true
+	case CreateIPPoolRequestSharePrefixN32:
+		return true
+	case CreateIPPoolRequestSharePrefixN64:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CreateTokenRequestRole.
 const (
 	CreateTokenRequestRoleAdmin    CreateTokenRequestRole = "admin"
@@ -145,6 +202,7 @@ const (
 	CredentialsOperationActionFreeze         CredentialsOperationAction = "freeze"
 	CredentialsOperationActionReinstall      CredentialsOperationAction = "reinstall"
 	CredentialsOperationActionRestart        CredentialsOperationAction = "restart"
+	CredentialsOperationActionSetAddresses   CredentialsOperationAction = "set_addresses"
 	CredentialsOperationActionSetCredentials CredentialsOperationAction = "set_credentials"
 	CredentialsOperationActionSetLimits      CredentialsOperationAction = "set_limits"
 	CredentialsOperationActionShutdown       CredentialsOperationAction = "shutdown"
@@ -172,6 +230,8 @@ func (e CredentialsOperationAction) Valid() bool {
 	case CredentialsOperationActionReinstall:
 		return true
 	case CredentialsOperationActionRestart:
+		return true
+	case CredentialsOperationActionSetAddresses:
 		return true
 	case CredentialsOperationActionSetCredentials:
 		return true
@@ -424,6 +484,81 @@ func (e HealthStatus) Valid() bool {
 	}
 }
 
+// Defines values for IPAddressFamily.
+const (
+	IPAddressFamilyN4 IPAddressFamily = 4
+	IPAddressFamilyN6 IPAddressFamily = 6
+)
+
+// Valid indicates whether the value is a known member of the IPAddressFamily enum.
+func (e IPAddressFamily) Valid() bool {
+	switch e {
+	case IPAddressFamilyN4:
+		return true
+	case IPAddressFamilyN6:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for IPPoolFamily.
+const (
+	IPPoolFamilyN4 IPPoolFamily = 4
+	IPPoolFamilyN6 IPPoolFamily = 6
+)
+
+// Valid indicates whether the value is a known member of the IPPoolFamily enum.
+func (e IPPoolFamily) Valid() bool {
+	switch e {
+	case IPPoolFamilyN4:
+		return true
+	case IPPoolFamilyN6:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for IPPoolMode.
+const (
+	IPPoolModeBridged IPPoolMode = "bridged"
+	IPPoolModeRouted  IPPoolMode = "routed"
+)
+
+// Valid indicates whether the value is a known member of the IPPoolMode enum.
+func (e IPPoolMode) Valid() bool {
+	switch e {
+	case IPPoolModeBridged:
+		return true
+	case IPPoolModeRouted:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for IPPoolSharePrefix.
+const (
+	IPPoolSharePrefixN128 IPPoolSharePrefix = 128
+	IPPoolSharePrefixN32  IPPoolSharePrefix = 32
+	IPPoolSharePrefixN64  IPPoolSharePrefix = 64
+)
+
+// Valid indicates whether the value is a known member of the IPPoolSharePrefix enum.
+func (e IPPoolSharePrefix) Valid() bool {
+	switch e {
+	case IPPoolSharePrefixN128:
+		return true
+	case IPPoolSharePrefixN32:
+		return true
+	case IPPoolSharePrefixN64:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for OperationAction.
 const (
 	OperationActionClone          OperationAction = "clone"
@@ -433,6 +568,7 @@ const (
 	OperationActionFreeze         OperationAction = "freeze"
 	OperationActionReinstall      OperationAction = "reinstall"
 	OperationActionRestart        OperationAction = "restart"
+	OperationActionSetAddresses   OperationAction = "set_addresses"
 	OperationActionSetCredentials OperationAction = "set_credentials"
 	OperationActionSetLimits      OperationAction = "set_limits"
 	OperationActionShutdown       OperationAction = "shutdown"
@@ -460,6 +596,8 @@ func (e OperationAction) Valid() bool {
 	case OperationActionReinstall:
 		return true
 	case OperationActionRestart:
+		return true
+	case OperationActionSetAddresses:
 		return true
 	case OperationActionSetCredentials:
 		return true
@@ -502,6 +640,45 @@ func (e OperationStatus) Valid() bool {
 	case OperationStatusRunning:
 		return true
 	case OperationStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PatchIPPoolRequestMode.
+const (
+	PatchIPPoolRequestModeBridged PatchIPPoolRequestMode = "bridged"
+	PatchIPPoolRequestModeRouted  PatchIPPoolRequestMode = "routed"
+)
+
+// Valid indicates whether the value is a known member of the PatchIPPoolRequestMode enum.
+func (e PatchIPPoolRequestMode) Valid() bool {
+	switch e {
+	case PatchIPPoolRequestModeBridged:
+		return true
+	case PatchIPPoolRequestModeRouted:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PatchIPPoolRequestSharePrefix.
+const (
+	PatchIPPoolRequestSharePrefixN128 PatchIPPoolRequestSharePrefix = 128
+	PatchIPPoolRequestSharePrefixN32  PatchIPPoolRequestSharePrefix = 32
+	PatchIPPoolRequestSharePrefixN64  PatchIPPoolRequestSharePrefix = 64
+)
+
+// Valid indicates whether the value is a known member of the PatchIPPoolRequestSharePrefix enum.
+func (e PatchIPPoolRequestSharePrefix) Valid() bool {
+	switch e {
+	case PatchIPPoolRequestSharePrefixN128:
+		return true
+	case PatchIPPoolRequestSharePrefixN32:
+		return true
+	case PatchIPPoolRequestSharePrefixN64:
 		return true
 	default:
 		return false
@@ -1102,6 +1279,21 @@ func (e PutTemplateParamsEnabled) Valid() bool {
 	}
 }
 
+// AddIPAddressRequest defines model for AddIPAddressRequest.
+type AddIPAddressRequest struct {
+	// Address "auto" (the default; the next free share of `pool`, or of the default pool of `family`) or an address or IPv6 prefix.
+	Address *string `json:"address,omitempty"`
+
+	// Family For "auto" without a pool: which default pool (4 unless given).
+	Family *AddIPAddressRequestFamily `json:"family,omitempty"`
+
+	// Pool A pool's name.
+	Pool *string `json:"pool,omitempty"`
+}
+
+// AddIPAddressRequestFamily For "auto" without a pool: which default pool (4 unless given).
+type AddIPAddressRequestFamily int
+
 // Alert A cumulative failcnt that grew, seen by the sampler or a live read.
 //
 // Example: {"acknowledged_at":null,"acknowledged_by":null,"at":"2024-05-01T12:00:00Z","ctid":101,"id":7,"new_failcnt":4,"old_failcnt":0,"resource":"numproc"}
@@ -1292,6 +1484,9 @@ type CreateContainerRequest struct {
 	// Example: web1.example.com
 	Hostname *Hostname `json:"hostname,omitempty"`
 
+	// IpAddresses Addresses given at create, in the same transaction: "auto" (next free address of the default IPv4 pool), "auto6" (next free share of the default IPv6 pool), or addresses. Errors name `ip_addresses[i]`.
+	IpAddresses *[]string `json:"ip_addresses,omitempty"`
+
 	// Name Optional unique name (null is the same as leaving it out). Letters, digits, '-', '_' and '.' (ASCII), at most 63 characters, starting with a letter or digit, without '..', and not all digits (that would read as a CTID). Unique.
 	Name *string `json:"name,omitempty"`
 
@@ -1351,6 +1546,30 @@ type CreateCustomerRequest struct {
 	// Example: acme
 	Username Username `json:"username"`
 }
+
+// CreateIPPoolRequest defines model for CreateIPPoolRequest.
+type CreateIPPoolRequest struct {
+	Bridge *string `json:"bridge,omitempty"`
+
+	// Cidr Create only: the range in CIDR form, no host bits.
+	Cidr    string `json:"cidr"`
+	Default *bool  `json:"default,omitempty"`
+
+	// Gateway An address of the range; "" clears it.
+	Gateway     *string                  `json:"gateway,omitempty"`
+	Mode        *CreateIPPoolRequestMode `json:"mode,omitempty"`
+	Name        string                   `json:"name"`
+	Nameservers *[]string                `json:"nameservers,omitempty"`
+
+	// SharePrefix Create only; default 32 for IPv4, 64 for IPv6 (128 when the pool is longer than /64).
+	SharePrefix *CreateIPPoolRequestSharePrefix `json:"share_prefix,omitempty"`
+}
+
+// CreateIPPoolRequestMode defines model for CreateIPPoolRequest.Mode.
+type CreateIPPoolRequestMode string
+
+// CreateIPPoolRequestSharePrefix Create only; default 32 for IPv4, 64 for IPv6 (128 when the pool is longer than /64).
+type CreateIPPoolRequestSharePrefix int
 
 // CreatePlanRequest Example: {"description":"1 CPU, 512M","limits":{"cpulimit":100,"numproc":"128","physpages":"512M","swappages":"256M"},"name":"small"}
 type CreatePlanRequest struct {
@@ -1443,7 +1662,7 @@ type CreatedWebhook struct {
 
 // CredentialsOperation defines model for CredentialsOperation.
 type CredentialsOperation struct {
-	// Action `set_limits` applies a container's stored limits (from `PATCH /api/v1/containers/{ref}/limits`, `POST /api/v1/containers/{ref}/change-plan`, a plan change or a plan edit). `suspend` and `unsuspend` stop or freeze the container and start or thaw it again; `reinstall` puts a fresh root filesystem under it; `set_credentials` sets root's password and SSH keys (`reset-password`); `destroy` is also what `terminate` queues.
+	// Action `set_limits` applies a container's stored limits (from `PATCH /api/v1/containers/{ref}/limits`, `POST /api/v1/containers/{ref}/change-plan`, a plan change or a plan edit). `suspend` and `unsuspend` stop or freeze the container and start or thaw it again; `reinstall` puts a fresh root filesystem under it; `set_credentials` sets root's password and SSH keys (`reset-password`); `destroy` is also what `terminate` queues. `set_addresses` puts the container's addresses on its interface (a running one at once).
 	Action    CredentialsOperationAction `json:"action"`
 	CreatedAt time.Time                  `json:"created_at"`
 
@@ -1464,7 +1683,7 @@ type CredentialsOperation struct {
 	Status       CredentialsOperationStatus `json:"status"`
 }
 
-// CredentialsOperationAction `set_limits` applies a container's stored limits (from `PATCH /api/v1/containers/{ref}/limits`, `POST /api/v1/containers/{ref}/change-plan`, a plan change or a plan edit). `suspend` and `unsuspend` stop or freeze the container and start or thaw it again; `reinstall` puts a fresh root filesystem under it; `set_credentials` sets root's password and SSH keys (`reset-password`); `destroy` is also what `terminate` queues.
+// CredentialsOperationAction `set_limits` applies a container's stored limits (from `PATCH /api/v1/containers/{ref}/limits`, `POST /api/v1/containers/{ref}/change-plan`, a plan change or a plan edit). `suspend` and `unsuspend` stop or freeze the container and start or thaw it again; `reinstall` puts a fresh root filesystem under it; `set_credentials` sets root's password and SSH keys (`reset-password`); `destroy` is also what `terminate` queues. `set_addresses` puts the container's addresses on its interface (a running one at once).
 type CredentialsOperationAction string
 
 // CredentialsOperationStatus defines model for CredentialsOperation.Status.
@@ -1742,6 +1961,75 @@ type HealthStatus string
 // Example: web1.example.com
 type Hostname = string
 
+// IPAddress defines model for IPAddress.
+type IPAddress struct {
+	// Address The address (a /32 or /128 share) or the routed prefix (2001:db8:10:5::/64).
+	Address string          `json:"address"`
+	Family  IPAddressFamily `json:"family"`
+	Pool    string          `json:"pool"`
+
+	// Reserved Reserved for the container's customer: it stays theirs when it comes off the container.
+	Reserved bool `json:"reserved"`
+}
+
+// IPAddressFamily defines model for IPAddress.Family.
+type IPAddressFamily int
+
+// IPAddressAccepted defines model for IPAddressAccepted.
+type IPAddressAccepted struct {
+	Address IPAddress `json:"address"`
+
+	// Operation Example: {"action":"create","created_at":"2024-05-01T12:00:00Z","ctid":101,"finished_at":null,"id":"0b6c0a4e-5d0f-4a8e-9c8e-2f4e7f5d9a11","requested_by":"admin (token ops)","started_at":null,"status":"pending"}
+	Operation Operation `json:"operation"`
+}
+
+// IPAddressList defines model for IPAddressList.
+type IPAddressList = []IPAddress
+
+// IPPool An IP pool: an IPv4 range or IPv6 prefix containers' addresses are given from. Pools never overlap (the database refuses it).
+type IPPool struct {
+	// Bridge The host bridge of a bridged pool; empty for routed.
+	Bridge string `json:"bridge"`
+
+	// Cidr The range, e.g. 198.18.0.0/24 or 2001:db8:10::/48.
+	Cidr      string    `json:"cidr"`
+	CreatedAt time.Time `json:"created_at"`
+
+	// Default `auto` takes from the default pool of its family.
+	Default bool         `json:"default"`
+	Family  IPPoolFamily `json:"family"`
+
+	// Gateway The provider's gateway in the range, never given to a container.
+	Gateway *string `json:"gateway"`
+	Id      int64   `json:"id"`
+
+	// Mode routed: a veth per container, /32 and /128 addresses, host routes. bridged is not available yet.
+	Mode        IPPoolMode `json:"mode"`
+	Name        string     `json:"name"`
+	Nameservers []string   `json:"nameservers"`
+
+	// SharePrefix One container's share: 32 (IPv4 address), 128 (IPv6 address) or 64 (a routed IPv6 /64).
+	SharePrefix IPPoolSharePrefix `json:"share_prefix"`
+
+	// Shares How many shares the pool can give (decimal; an IPv6 pool's may pass 2^64).
+	Shares string `json:"shares"`
+
+	// Used Shares on containers or reserved.
+	Used int `json:"used"`
+}
+
+// IPPoolFamily defines model for IPPool.Family.
+type IPPoolFamily int
+
+// IPPoolMode routed: a veth per container, /32 and /128 addresses, host routes. bridged is not available yet.
+type IPPoolMode string
+
+// IPPoolSharePrefix One container's share: 32 (IPv4 address), 128 (IPv6 address) or 64 (a routed IPv6 /64).
+type IPPoolSharePrefix int
+
+// IPPoolList defines model for IPPoolList.
+type IPPoolList = []IPPool
+
 // LimitPair A barrier and a limit in the resource's unit; 9223372036854775807 is unlimited.
 //
 // Example: {"barrier":131072,"limit":131072}
@@ -1864,7 +2152,7 @@ type Nameservers1 = []string
 
 // Operation Example: {"action":"create","created_at":"2024-05-01T12:00:00Z","ctid":101,"finished_at":null,"id":"0b6c0a4e-5d0f-4a8e-9c8e-2f4e7f5d9a11","requested_by":"admin (token ops)","started_at":null,"status":"pending"}
 type Operation struct {
-	// Action `set_limits` applies a container's stored limits (from `PATCH /api/v1/containers/{ref}/limits`, `POST /api/v1/containers/{ref}/change-plan`, a plan change or a plan edit). `suspend` and `unsuspend` stop or freeze the container and start or thaw it again; `reinstall` puts a fresh root filesystem under it; `set_credentials` sets root's password and SSH keys (`reset-password`); `destroy` is also what `terminate` queues.
+	// Action `set_limits` applies a container's stored limits (from `PATCH /api/v1/containers/{ref}/limits`, `POST /api/v1/containers/{ref}/change-plan`, a plan change or a plan edit). `suspend` and `unsuspend` stop or freeze the container and start or thaw it again; `reinstall` puts a fresh root filesystem under it; `set_credentials` sets root's password and SSH keys (`reset-password`); `destroy` is also what `terminate` queues. `set_addresses` puts the container's addresses on its interface (a running one at once).
 	Action    OperationAction `json:"action"`
 	CreatedAt time.Time       `json:"created_at"`
 
@@ -1882,7 +2170,7 @@ type Operation struct {
 	Status      OperationStatus `json:"status"`
 }
 
-// OperationAction `set_limits` applies a container's stored limits (from `PATCH /api/v1/containers/{ref}/limits`, `POST /api/v1/containers/{ref}/change-plan`, a plan change or a plan edit). `suspend` and `unsuspend` stop or freeze the container and start or thaw it again; `reinstall` puts a fresh root filesystem under it; `set_credentials` sets root's password and SSH keys (`reset-password`); `destroy` is also what `terminate` queues.
+// OperationAction `set_limits` applies a container's stored limits (from `PATCH /api/v1/containers/{ref}/limits`, `POST /api/v1/containers/{ref}/change-plan`, a plan change or a plan edit). `suspend` and `unsuspend` stop or freeze the container and start or thaw it again; `reinstall` puts a fresh root filesystem under it; `set_credentials` sets root's password and SSH keys (`reset-password`); `destroy` is also what `terminate` queues. `set_addresses` puts the container's addresses on its interface (a running one at once).
 type OperationAction string
 
 // OperationStatus defines model for Operation.Status.
@@ -1970,6 +2258,30 @@ type PatchCustomerRequest struct {
 	// Password A new panel password: 8 to 72 bytes (bcrypt hashes no more), no control characters.
 	Password *string `json:"password,omitempty"`
 }
+
+// PatchIPPoolRequest Fields left out are unchanged; `cidr` and `share_prefix` cannot change.
+type PatchIPPoolRequest struct {
+	Bridge *string `json:"bridge,omitempty"`
+
+	// Cidr Create only: the range in CIDR form, no host bits.
+	Cidr    *string `json:"cidr,omitempty"`
+	Default *bool   `json:"default,omitempty"`
+
+	// Gateway An address of the range; "" clears it.
+	Gateway     *string                 `json:"gateway,omitempty"`
+	Mode        *PatchIPPoolRequestMode `json:"mode,omitempty"`
+	Name        *string                 `json:"name,omitempty"`
+	Nameservers *[]string               `json:"nameservers,omitempty"`
+
+	// SharePrefix Create only; default 32 for IPv4, 64 for IPv6 (128 when the pool is longer than /64).
+	SharePrefix *PatchIPPoolRequestSharePrefix `json:"share_prefix,omitempty"`
+}
+
+// PatchIPPoolRequestMode defines model for PatchIPPoolRequest.Mode.
+type PatchIPPoolRequestMode string
+
+// PatchIPPoolRequestSharePrefix Create only; default 32 for IPv4, 64 for IPv6 (128 when the pool is longer than /64).
+type PatchIPPoolRequestSharePrefix int
 
 // PatchPlanRequest Only the fields present change. `limits` replaces the plan's limits as a whole (resources left out are then not set); it is not merged.
 //
@@ -2996,6 +3308,9 @@ type ExecContainerJSONRequestBody = ExecRequest
 // FreezeContainerJSONRequestBody defines body for FreezeContainer for application/json ContentType.
 type FreezeContainerJSONRequestBody = EmptyRequest
 
+// AddContainerIPAddressJSONRequestBody defines body for AddContainerIPAddress for application/json ContentType.
+type AddContainerIPAddressJSONRequestBody = AddIPAddressRequest
+
 // PatchContainerLimitsJSONRequestBody defines body for PatchContainerLimits for application/json ContentType.
 type PatchContainerLimitsJSONRequestBody = LimitsRequest
 
@@ -3043,6 +3358,12 @@ type PatchCustomerJSONRequestBody = PatchCustomerRequest
 
 // CreatePasswordLinkJSONRequestBody defines body for CreatePasswordLink for application/json ContentType.
 type CreatePasswordLinkJSONRequestBody = PasswordLinkRequest
+
+// CreateIPPoolJSONRequestBody defines body for CreateIPPool for application/json ContentType.
+type CreateIPPoolJSONRequestBody = CreateIPPoolRequest
+
+// PatchIPPoolJSONRequestBody defines body for PatchIPPool for application/json ContentType.
+type PatchIPPoolJSONRequestBody = PatchIPPoolRequest
 
 // CreatePlanJSONRequestBody defines body for CreatePlan for application/json ContentType.
 type CreatePlanJSONRequestBody = CreatePlanRequest
@@ -4033,6 +4354,38 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/containers/{ref}/freeze (the `FreezeContainer` operationId).
 	FreezeContainer(ctx context.Context, ref Ref, params *FreezeContainerParams, body FreezeContainerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListContainerIPAddresses List a container's addresses
+	//
+	// The container's shares as the database holds them (what its interface carries once its last `set_addresses` operation is done).
+	//
+	// Corresponds with GET /api/v1/containers/{ref}/ip-addresses (the `ListContainerIPAddresses` operationId).
+	ListContainerIPAddresses(ctx context.Context, ref Ref, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AddContainerIPAddressWithBody Add an address to a container
+	//
+	// vzctl set --ipadd: gives the container a share ("auto": the next free one) and queues `set_addresses`, which puts it on a running container at once; a stopped one has it from its next start. A customer may add to their own containers up to their plan's `ip_addresses` count (403 past it), with "auto" or an address reserved for them. An address in no pool, a network, broadcast or gateway address, or a share of the wrong size is 422 naming `address`; one in use is 409.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/containers/{ref}/ip-addresses (the `AddContainerIPAddress` operationId).
+	AddContainerIPAddressWithBody(ctx context.Context, ref Ref, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AddContainerIPAddress Add an address to a container
+	//
+	// vzctl set --ipadd: gives the container a share ("auto": the next free one) and queues `set_addresses`, which puts it on a running container at once; a stopped one has it from its next start. A customer may add to their own containers up to their plan's `ip_addresses` count (403 past it), with "auto" or an address reserved for them. An address in no pool, a network, broadcast or gateway address, or a share of the wrong size is 422 naming `address`; one in use is 409.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/containers/{ref}/ip-addresses (the `AddContainerIPAddress` operationId).
+	AddContainerIPAddress(ctx context.Context, ref Ref, body AddContainerIPAddressJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RemoveContainerIPAddress Remove an address from a container
+	//
+	// vzctl set --ipdel: the share goes back to the pool (or stays reserved for the customer) and `set_addresses` takes it off a running container at once.
+	//
+	// Corresponds with DELETE /api/v1/containers/{ref}/ip-addresses/{address} (the `RemoveContainerIPAddress` operationId).
+	RemoveContainerIPAddress(ctx context.Context, ref Ref, address string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetContainerLimits Get a container's limits
 	//
 	// The limits stored for the container, in the stored form (pages for *pages, bytes for kmemsize and tcpsndbuf; see Limits), and the plan it is on. Resources ctpanel has not set are absent; `limits` is `{}` when none are. These are the configured values: what the kernel enforces now is in `GET /api/v1/containers/{ref}/beancounters`. While a `set_limits` operation is pending they already show the new values (and go back to the old ones if it fails).
@@ -4494,6 +4847,63 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/events/ws (the `WatchEvents` operationId).
 	WatchEvents(ctx context.Context, params *WatchEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListIPPools List IP pools
+	//
+	// Every pool with how many of its shares are used. Staff only.
+	//
+	// Corresponds with GET /api/v1/ip-pools (the `ListIPPools` operationId).
+	ListIPPools(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateIPPoolWithBody Create an IP pool
+	//
+	// An IPv4 range or IPv6 prefix to give containers' addresses from. The database refuses a pool overlapping another (409 naming `cidr`) and a second default pool of a family (409 naming `default`). Staff only.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/ip-pools (the `CreateIPPool` operationId).
+	CreateIPPoolWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateIPPool Create an IP pool
+	//
+	// An IPv4 range or IPv6 prefix to give containers' addresses from. The database refuses a pool overlapping another (409 naming `cidr`) and a second default pool of a family (409 naming `default`). Staff only.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/ip-pools (the `CreateIPPool` operationId).
+	CreateIPPool(ctx context.Context, body CreateIPPoolJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteIPPool Delete an IP pool
+	//
+	// Only a pool none of whose shares is on a container or reserved (else 409). Staff only.
+	//
+	// Corresponds with DELETE /api/v1/ip-pools/{id} (the `DeleteIPPool` operationId).
+	DeleteIPPool(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetIPPool Get an IP pool
+	//
+	// One pool. Staff only.
+	//
+	// Corresponds with GET /api/v1/ip-pools/{id} (the `GetIPPool` operationId).
+	GetIPPool(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PatchIPPoolWithBody Change an IP pool
+	//
+	// Name, mode, gateway, nameservers and the default flag; the range and the share size cannot change. Staff only.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /api/v1/ip-pools/{id} (the `PatchIPPool` operationId).
+	PatchIPPoolWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PatchIPPool Change an IP pool
+	//
+	// Name, mode, gateway, nameservers and the default flag; the range and the share size cannot change. Staff only.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /api/v1/ip-pools/{id} (the `PatchIPPool` operationId).
+	PatchIPPool(ctx context.Context, id string, body PatchIPPoolJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetOpenAPI This API description
 	//
@@ -5316,6 +5726,78 @@ func (c *Client) FreezeContainerWithBody(ctx context.Context, ref Ref, params *F
 // Corresponds with POST /api/v1/containers/{ref}/freeze (the `FreezeContainer` operationId).
 func (c *Client) FreezeContainer(ctx context.Context, ref Ref, params *FreezeContainerParams, body FreezeContainerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewFreezeContainerRequest(c.Server, ref, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListContainerIPAddresses List a container's addresses
+//
+// The container's shares as the database holds them (what its interface carries once its last `set_addresses` operation is done).
+//
+// Corresponds with GET /api/v1/containers/{ref}/ip-addresses (the `ListContainerIPAddresses` operationId).
+func (c *Client) ListContainerIPAddresses(ctx context.Context, ref Ref, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListContainerIPAddressesRequest(c.Server, ref)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AddContainerIPAddressWithBody Add an address to a container
+//
+// vzctl set --ipadd: gives the container a share ("auto": the next free one) and queues `set_addresses`, which puts it on a running container at once; a stopped one has it from its next start. A customer may add to their own containers up to their plan's `ip_addresses` count (403 past it), with "auto" or an address reserved for them. An address in no pool, a network, broadcast or gateway address, or a share of the wrong size is 422 naming `address`; one in use is 409.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/containers/{ref}/ip-addresses (the `AddContainerIPAddress` operationId).
+func (c *Client) AddContainerIPAddressWithBody(ctx context.Context, ref Ref, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddContainerIPAddressRequestWithBody(c.Server, ref, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AddContainerIPAddress Add an address to a container
+//
+// vzctl set --ipadd: gives the container a share ("auto": the next free one) and queues `set_addresses`, which puts it on a running container at once; a stopped one has it from its next start. A customer may add to their own containers up to their plan's `ip_addresses` count (403 past it), with "auto" or an address reserved for them. An address in no pool, a network, broadcast or gateway address, or a share of the wrong size is 422 naming `address`; one in use is 409.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/containers/{ref}/ip-addresses (the `AddContainerIPAddress` operationId).
+func (c *Client) AddContainerIPAddress(ctx context.Context, ref Ref, body AddContainerIPAddressJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddContainerIPAddressRequest(c.Server, ref, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RemoveContainerIPAddress Remove an address from a container
+//
+// vzctl set --ipdel: the share goes back to the pool (or stays reserved for the customer) and `set_addresses` takes it off a running container at once.
+//
+// Corresponds with DELETE /api/v1/containers/{ref}/ip-addresses/{address} (the `RemoveContainerIPAddress` operationId).
+func (c *Client) RemoveContainerIPAddress(ctx context.Context, ref Ref, address string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRemoveContainerIPAddressRequest(c.Server, ref, address)
 	if err != nil {
 		return nil, err
 	}
@@ -6218,6 +6700,133 @@ func (c *Client) CreatePasswordLink(ctx context.Context, id CustomerId, params *
 // Corresponds with GET /api/v1/events/ws (the `WatchEvents` operationId).
 func (c *Client) WatchEvents(ctx context.Context, params *WatchEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewWatchEventsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListIPPools List IP pools
+//
+// Every pool with how many of its shares are used. Staff only.
+//
+// Corresponds with GET /api/v1/ip-pools (the `ListIPPools` operationId).
+func (c *Client) ListIPPools(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListIPPoolsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateIPPoolWithBody Create an IP pool
+//
+// An IPv4 range or IPv6 prefix to give containers' addresses from. The database refuses a pool overlapping another (409 naming `cidr`) and a second default pool of a family (409 naming `default`). Staff only.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/ip-pools (the `CreateIPPool` operationId).
+func (c *Client) CreateIPPoolWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateIPPoolRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateIPPool Create an IP pool
+//
+// An IPv4 range or IPv6 prefix to give containers' addresses from. The database refuses a pool overlapping another (409 naming `cidr`) and a second default pool of a family (409 naming `default`). Staff only.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/ip-pools (the `CreateIPPool` operationId).
+func (c *Client) CreateIPPool(ctx context.Context, body CreateIPPoolJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateIPPoolRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteIPPool Delete an IP pool
+//
+// Only a pool none of whose shares is on a container or reserved (else 409). Staff only.
+//
+// Corresponds with DELETE /api/v1/ip-pools/{id} (the `DeleteIPPool` operationId).
+func (c *Client) DeleteIPPool(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteIPPoolRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetIPPool Get an IP pool
+//
+// One pool. Staff only.
+//
+// Corresponds with GET /api/v1/ip-pools/{id} (the `GetIPPool` operationId).
+func (c *Client) GetIPPool(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetIPPoolRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PatchIPPoolWithBody Change an IP pool
+//
+// Name, mode, gateway, nameservers and the default flag; the range and the share size cannot change. Staff only.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /api/v1/ip-pools/{id} (the `PatchIPPool` operationId).
+func (c *Client) PatchIPPoolWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPatchIPPoolRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PatchIPPool Change an IP pool
+//
+// Name, mode, gateway, nameservers and the default flag; the range and the share size cannot change. Staff only.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /api/v1/ip-pools/{id} (the `PatchIPPool` operationId).
+func (c *Client) PatchIPPool(ctx context.Context, id string, body PatchIPPoolJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPatchIPPoolRequest(c.Server, id, body)
 	if err != nil {
 		return nil, err
 	}
@@ -7856,6 +8465,128 @@ func NewFreezeContainerRequestWithBody(server string, ref Ref, params *FreezeCon
 			req.Header.Set("Idempotency-Key", headerParam0)
 		}
 
+	}
+
+	return req, nil
+}
+
+// NewListContainerIPAddressesRequest constructs an http.Request for the ListContainerIPAddresses method
+func NewListContainerIPAddressesRequest(server string, ref Ref) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "ref", ref, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/containers/%s/ip-addresses", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAddContainerIPAddressRequest calls the generic AddContainerIPAddress builder with application/json body
+func NewAddContainerIPAddressRequest(server string, ref Ref, body AddContainerIPAddressJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAddContainerIPAddressRequestWithBody(server, ref, "application/json", bodyReader)
+}
+
+// NewAddContainerIPAddressRequestWithBody constructs an http.Request for the AddContainerIPAddress method, with any body, and a specified content type
+func NewAddContainerIPAddressRequestWithBody(server string, ref Ref, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "ref", ref, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/containers/%s/ip-addresses", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewRemoveContainerIPAddressRequest constructs an http.Request for the RemoveContainerIPAddress method
+func NewRemoveContainerIPAddressRequest(server string, ref Ref, address string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "ref", ref, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "address", address, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/containers/%s/ip-addresses/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
 	}
 
 	return req, nil
@@ -9589,6 +10320,188 @@ func NewWatchEventsRequest(server string, params *WatchEventsParams) (*http.Requ
 	return req, nil
 }
 
+// NewListIPPoolsRequest constructs an http.Request for the ListIPPools method
+func NewListIPPoolsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/ip-pools")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateIPPoolRequest calls the generic CreateIPPool builder with application/json body
+func NewCreateIPPoolRequest(server string, body CreateIPPoolJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateIPPoolRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateIPPoolRequestWithBody constructs an http.Request for the CreateIPPool method, with any body, and a specified content type
+func NewCreateIPPoolRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/ip-pools")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteIPPoolRequest constructs an http.Request for the DeleteIPPool method
+func NewDeleteIPPoolRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/ip-pools/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetIPPoolRequest constructs an http.Request for the GetIPPool method
+func NewGetIPPoolRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/ip-pools/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPatchIPPoolRequest calls the generic PatchIPPool builder with application/json body
+func NewPatchIPPoolRequest(server string, id string, body PatchIPPoolJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPatchIPPoolRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewPatchIPPoolRequestWithBody constructs an http.Request for the PatchIPPool method, with any body, and a specified content type
+func NewPatchIPPoolRequestWithBody(server string, id string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/ip-pools/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewGetOpenAPIRequest constructs an http.Request for the GetOpenAPI method
 func NewGetOpenAPIRequest(server string) (*http.Request, error) {
 	var err error
@@ -10863,6 +11776,42 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/containers/{ref}/freeze (the `FreezeContainer` operationId).
 	FreezeContainerWithResponse(ctx context.Context, ref Ref, params *FreezeContainerParams, body FreezeContainerJSONRequestBody, reqEditors ...RequestEditorFn) (*FreezeContainerResponse, error)
 
+	// ListContainerIPAddressesWithResponse List a container's addresses
+	//
+	// The container's shares as the database holds them (what its interface carries once its last `set_addresses` operation is done).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/containers/{ref}/ip-addresses (the `ListContainerIPAddresses` operationId).
+	ListContainerIPAddressesWithResponse(ctx context.Context, ref Ref, reqEditors ...RequestEditorFn) (*ListContainerIPAddressesResponse, error)
+
+	// AddContainerIPAddressWithBodyWithResponse Add an address to a container
+	//
+	// vzctl set --ipadd: gives the container a share ("auto": the next free one) and queues `set_addresses`, which puts it on a running container at once; a stopped one has it from its next start. A customer may add to their own containers up to their plan's `ip_addresses` count (403 past it), with "auto" or an address reserved for them. An address in no pool, a network, broadcast or gateway address, or a share of the wrong size is 422 naming `address`; one in use is 409.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/containers/{ref}/ip-addresses (the `AddContainerIPAddress` operationId).
+	AddContainerIPAddressWithBodyWithResponse(ctx context.Context, ref Ref, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddContainerIPAddressResponse, error)
+
+	// AddContainerIPAddressWithResponse Add an address to a container
+	//
+	// vzctl set --ipadd: gives the container a share ("auto": the next free one) and queues `set_addresses`, which puts it on a running container at once; a stopped one has it from its next start. A customer may add to their own containers up to their plan's `ip_addresses` count (403 past it), with "auto" or an address reserved for them. An address in no pool, a network, broadcast or gateway address, or a share of the wrong size is 422 naming `address`; one in use is 409.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/containers/{ref}/ip-addresses (the `AddContainerIPAddress` operationId).
+	AddContainerIPAddressWithResponse(ctx context.Context, ref Ref, body AddContainerIPAddressJSONRequestBody, reqEditors ...RequestEditorFn) (*AddContainerIPAddressResponse, error)
+
+	// RemoveContainerIPAddressWithResponse Remove an address from a container
+	//
+	// vzctl set --ipdel: the share goes back to the pool (or stays reserved for the customer) and `set_addresses` takes it off a running container at once.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/containers/{ref}/ip-addresses/{address} (the `RemoveContainerIPAddress` operationId).
+	RemoveContainerIPAddressWithResponse(ctx context.Context, ref Ref, address string, reqEditors ...RequestEditorFn) (*RemoveContainerIPAddressResponse, error)
+
 	// GetContainerLimitsWithResponse Get a container's limits
 	//
 	// The limits stored for the container, in the stored form (pages for *pages, bytes for kmemsize and tcpsndbuf; see Limits), and the plan it is on. Resources ctpanel has not set are absent; `limits` is `{}` when none are. These are the configured values: what the kernel enforces now is in `GET /api/v1/containers/{ref}/beancounters`. While a `set_limits` operation is pending they already show the new values (and go back to the old ones if it fails).
@@ -11348,6 +12297,69 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/events/ws (the `WatchEvents` operationId).
 	WatchEventsWithResponse(ctx context.Context, params *WatchEventsParams, reqEditors ...RequestEditorFn) (*WatchEventsResponse, error)
+
+	// ListIPPoolsWithResponse List IP pools
+	//
+	// Every pool with how many of its shares are used. Staff only.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/ip-pools (the `ListIPPools` operationId).
+	ListIPPoolsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListIPPoolsResponse, error)
+
+	// CreateIPPoolWithBodyWithResponse Create an IP pool
+	//
+	// An IPv4 range or IPv6 prefix to give containers' addresses from. The database refuses a pool overlapping another (409 naming `cidr`) and a second default pool of a family (409 naming `default`). Staff only.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/ip-pools (the `CreateIPPool` operationId).
+	CreateIPPoolWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateIPPoolResponse, error)
+
+	// CreateIPPoolWithResponse Create an IP pool
+	//
+	// An IPv4 range or IPv6 prefix to give containers' addresses from. The database refuses a pool overlapping another (409 naming `cidr`) and a second default pool of a family (409 naming `default`). Staff only.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/ip-pools (the `CreateIPPool` operationId).
+	CreateIPPoolWithResponse(ctx context.Context, body CreateIPPoolJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateIPPoolResponse, error)
+
+	// DeleteIPPoolWithResponse Delete an IP pool
+	//
+	// Only a pool none of whose shares is on a container or reserved (else 409). Staff only.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/ip-pools/{id} (the `DeleteIPPool` operationId).
+	DeleteIPPoolWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*DeleteIPPoolResponse, error)
+
+	// GetIPPoolWithResponse Get an IP pool
+	//
+	// One pool. Staff only.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/ip-pools/{id} (the `GetIPPool` operationId).
+	GetIPPoolWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetIPPoolResponse, error)
+
+	// PatchIPPoolWithBodyWithResponse Change an IP pool
+	//
+	// Name, mode, gateway, nameservers and the default flag; the range and the share size cannot change. Staff only.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/v1/ip-pools/{id} (the `PatchIPPool` operationId).
+	PatchIPPoolWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PatchIPPoolResponse, error)
+
+	// PatchIPPoolWithResponse Change an IP pool
+	//
+	// Name, mode, gateway, nameservers and the default flag; the range and the share size cannot change. Staff only.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/v1/ip-pools/{id} (the `PatchIPPool` operationId).
+	PatchIPPoolWithResponse(ctx context.Context, id string, body PatchIPPoolJSONRequestBody, reqEditors ...RequestEditorFn) (*PatchIPPoolResponse, error)
 
 	// GetOpenAPIWithResponse This API description
 	//
@@ -13326,6 +14338,270 @@ func (r FreezeContainerResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r FreezeContainerResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListContainerIPAddressesResponse401Headers the declared response headers of an HTTP 401 response for ListContainerIPAddresses
+type ListContainerIPAddressesResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type ListContainerIPAddressesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *IPAddressList
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListContainerIPAddressesResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListContainerIPAddressesResponse) GetJSON200() *IPAddressList {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListContainerIPAddressesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListContainerIPAddressesResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListContainerIPAddressesResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListContainerIPAddressesResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListContainerIPAddressesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListContainerIPAddressesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListContainerIPAddressesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListContainerIPAddressesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AddContainerIPAddressResponse202Headers the declared response headers of an HTTP 202 response for AddContainerIPAddress
+type AddContainerIPAddressResponse202Headers struct {
+	Location *string
+}
+
+// AddContainerIPAddressResponse401Headers the declared response headers of an HTTP 401 response for AddContainerIPAddress
+type AddContainerIPAddressResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type AddContainerIPAddressResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *IPAddressAccepted
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *AddContainerIPAddressResponse202Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AddContainerIPAddressResponse401Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r AddContainerIPAddressResponse) GetJSON202() *IPAddressAccepted {
+	return r.JSON202
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r AddContainerIPAddressResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AddContainerIPAddressResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AddContainerIPAddressResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r AddContainerIPAddressResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r AddContainerIPAddressResponse) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r AddContainerIPAddressResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r AddContainerIPAddressResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AddContainerIPAddressResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AddContainerIPAddressResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AddContainerIPAddressResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AddContainerIPAddressResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RemoveContainerIPAddressResponse202Headers the declared response headers of an HTTP 202 response for RemoveContainerIPAddress
+type RemoveContainerIPAddressResponse202Headers struct {
+	IdempotentReplayed *string
+	Location           *string
+}
+
+// RemoveContainerIPAddressResponse401Headers the declared response headers of an HTTP 401 response for RemoveContainerIPAddress
+type RemoveContainerIPAddressResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type RemoveContainerIPAddressResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *OperationAccepted
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *RemoveContainerIPAddressResponse202Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RemoveContainerIPAddressResponse401Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r RemoveContainerIPAddressResponse) GetJSON202() *OperationAccepted {
+	return r.JSON202
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RemoveContainerIPAddressResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r RemoveContainerIPAddressResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RemoveContainerIPAddressResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RemoveContainerIPAddressResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r RemoveContainerIPAddressResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RemoveContainerIPAddressResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RemoveContainerIPAddressResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RemoveContainerIPAddressResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -16010,6 +17286,421 @@ func (r WatchEventsResponse) ContentType() string {
 	return ""
 }
 
+// ListIPPoolsResponse401Headers the declared response headers of an HTTP 401 response for ListIPPools
+type ListIPPoolsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type ListIPPoolsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *IPPoolList
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListIPPoolsResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListIPPoolsResponse) GetJSON200() *IPPoolList {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListIPPoolsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListIPPoolsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListIPPoolsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListIPPoolsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListIPPoolsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListIPPoolsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListIPPoolsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateIPPoolResponse201Headers the declared response headers of an HTTP 201 response for CreateIPPool
+type CreateIPPoolResponse201Headers struct {
+	Location *string
+}
+
+// CreateIPPoolResponse401Headers the declared response headers of an HTTP 401 response for CreateIPPool
+type CreateIPPoolResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type CreateIPPoolResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *IPPool
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *CreateIPPoolResponse201Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CreateIPPoolResponse401Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateIPPoolResponse) GetJSON201() *IPPool {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateIPPoolResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreateIPPoolResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CreateIPPoolResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CreateIPPoolResponse) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r CreateIPPoolResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CreateIPPoolResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateIPPoolResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateIPPoolResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateIPPoolResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateIPPoolResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteIPPoolResponse401Headers the declared response headers of an HTTP 401 response for DeleteIPPool
+type DeleteIPPoolResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type DeleteIPPoolResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteIPPoolResponse401Headers
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteIPPoolResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteIPPoolResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteIPPoolResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r DeleteIPPoolResponse) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteIPPoolResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteIPPoolResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteIPPoolResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteIPPoolResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteIPPoolResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetIPPoolResponse401Headers the declared response headers of an HTTP 401 response for GetIPPool
+type GetIPPoolResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type GetIPPoolResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *IPPool
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetIPPoolResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetIPPoolResponse) GetJSON200() *IPPool {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetIPPoolResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetIPPoolResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetIPPoolResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetIPPoolResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetIPPoolResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetIPPoolResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetIPPoolResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetIPPoolResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PatchIPPoolResponse401Headers the declared response headers of an HTTP 401 response for PatchIPPool
+type PatchIPPoolResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type PatchIPPoolResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *IPPool
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PatchIPPoolResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PatchIPPoolResponse) GetJSON200() *IPPool {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r PatchIPPoolResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r PatchIPPoolResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r PatchIPPoolResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r PatchIPPoolResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r PatchIPPoolResponse) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r PatchIPPoolResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r PatchIPPoolResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r PatchIPPoolResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PatchIPPoolResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PatchIPPoolResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PatchIPPoolResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type GetOpenAPIResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -18231,6 +19922,66 @@ func (c *ClientWithResponses) FreezeContainerWithResponse(ctx context.Context, r
 	return ParseFreezeContainerResponse(rsp)
 }
 
+// ListContainerIPAddressesWithResponse List a container's addresses
+//
+// The container's shares as the database holds them (what its interface carries once its last `set_addresses` operation is done).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/containers/{ref}/ip-addresses (the `ListContainerIPAddresses` operationId).
+func (c *ClientWithResponses) ListContainerIPAddressesWithResponse(ctx context.Context, ref Ref, reqEditors ...RequestEditorFn) (*ListContainerIPAddressesResponse, error) {
+	rsp, err := c.ListContainerIPAddresses(ctx, ref, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListContainerIPAddressesResponse(rsp)
+}
+
+// AddContainerIPAddressWithBodyWithResponse Add an address to a container
+//
+// vzctl set --ipadd: gives the container a share ("auto": the next free one) and queues `set_addresses`, which puts it on a running container at once; a stopped one has it from its next start. A customer may add to their own containers up to their plan's `ip_addresses` count (403 past it), with "auto" or an address reserved for them. An address in no pool, a network, broadcast or gateway address, or a share of the wrong size is 422 naming `address`; one in use is 409.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/containers/{ref}/ip-addresses (the `AddContainerIPAddress` operationId).
+func (c *ClientWithResponses) AddContainerIPAddressWithBodyWithResponse(ctx context.Context, ref Ref, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddContainerIPAddressResponse, error) {
+	rsp, err := c.AddContainerIPAddressWithBody(ctx, ref, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAddContainerIPAddressResponse(rsp)
+}
+
+// AddContainerIPAddressWithResponse Add an address to a container
+//
+// vzctl set --ipadd: gives the container a share ("auto": the next free one) and queues `set_addresses`, which puts it on a running container at once; a stopped one has it from its next start. A customer may add to their own containers up to their plan's `ip_addresses` count (403 past it), with "auto" or an address reserved for them. An address in no pool, a network, broadcast or gateway address, or a share of the wrong size is 422 naming `address`; one in use is 409.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/containers/{ref}/ip-addresses (the `AddContainerIPAddress` operationId).
+func (c *ClientWithResponses) AddContainerIPAddressWithResponse(ctx context.Context, ref Ref, body AddContainerIPAddressJSONRequestBody, reqEditors ...RequestEditorFn) (*AddContainerIPAddressResponse, error) {
+	rsp, err := c.AddContainerIPAddress(ctx, ref, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAddContainerIPAddressResponse(rsp)
+}
+
+// RemoveContainerIPAddressWithResponse Remove an address from a container
+//
+// vzctl set --ipdel: the share goes back to the pool (or stays reserved for the customer) and `set_addresses` takes it off a running container at once.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/containers/{ref}/ip-addresses/{address} (the `RemoveContainerIPAddress` operationId).
+func (c *ClientWithResponses) RemoveContainerIPAddressWithResponse(ctx context.Context, ref Ref, address string, reqEditors ...RequestEditorFn) (*RemoveContainerIPAddressResponse, error) {
+	rsp, err := c.RemoveContainerIPAddress(ctx, ref, address, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRemoveContainerIPAddressResponse(rsp)
+}
+
 // GetContainerLimitsWithResponse Get a container's limits
 //
 // The limits stored for the container, in the stored form (pages for *pages, bytes for kmemsize and tcpsndbuf; see Limits), and the plan it is on. Resources ctpanel has not set are absent; `limits` is `{}` when none are. These are the configured values: what the kernel enforces now is in `GET /api/v1/containers/{ref}/beancounters`. While a `set_limits` operation is pending they already show the new values (and go back to the old ones if it fails).
@@ -18979,6 +20730,111 @@ func (c *ClientWithResponses) WatchEventsWithResponse(ctx context.Context, param
 		return nil, err
 	}
 	return ParseWatchEventsResponse(rsp)
+}
+
+// ListIPPoolsWithResponse List IP pools
+//
+// Every pool with how many of its shares are used. Staff only.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/ip-pools (the `ListIPPools` operationId).
+func (c *ClientWithResponses) ListIPPoolsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListIPPoolsResponse, error) {
+	rsp, err := c.ListIPPools(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListIPPoolsResponse(rsp)
+}
+
+// CreateIPPoolWithBodyWithResponse Create an IP pool
+//
+// An IPv4 range or IPv6 prefix to give containers' addresses from. The database refuses a pool overlapping another (409 naming `cidr`) and a second default pool of a family (409 naming `default`). Staff only.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/ip-pools (the `CreateIPPool` operationId).
+func (c *ClientWithResponses) CreateIPPoolWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateIPPoolResponse, error) {
+	rsp, err := c.CreateIPPoolWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateIPPoolResponse(rsp)
+}
+
+// CreateIPPoolWithResponse Create an IP pool
+//
+// An IPv4 range or IPv6 prefix to give containers' addresses from. The database refuses a pool overlapping another (409 naming `cidr`) and a second default pool of a family (409 naming `default`). Staff only.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/ip-pools (the `CreateIPPool` operationId).
+func (c *ClientWithResponses) CreateIPPoolWithResponse(ctx context.Context, body CreateIPPoolJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateIPPoolResponse, error) {
+	rsp, err := c.CreateIPPool(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateIPPoolResponse(rsp)
+}
+
+// DeleteIPPoolWithResponse Delete an IP pool
+//
+// Only a pool none of whose shares is on a container or reserved (else 409). Staff only.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/ip-pools/{id} (the `DeleteIPPool` operationId).
+func (c *ClientWithResponses) DeleteIPPoolWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*DeleteIPPoolResponse, error) {
+	rsp, err := c.DeleteIPPool(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteIPPoolResponse(rsp)
+}
+
+// GetIPPoolWithResponse Get an IP pool
+//
+// One pool. Staff only.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/ip-pools/{id} (the `GetIPPool` operationId).
+func (c *ClientWithResponses) GetIPPoolWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetIPPoolResponse, error) {
+	rsp, err := c.GetIPPool(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetIPPoolResponse(rsp)
+}
+
+// PatchIPPoolWithBodyWithResponse Change an IP pool
+//
+// Name, mode, gateway, nameservers and the default flag; the range and the share size cannot change. Staff only.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/v1/ip-pools/{id} (the `PatchIPPool` operationId).
+func (c *ClientWithResponses) PatchIPPoolWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PatchIPPoolResponse, error) {
+	rsp, err := c.PatchIPPoolWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePatchIPPoolResponse(rsp)
+}
+
+// PatchIPPoolWithResponse Change an IP pool
+//
+// Name, mode, gateway, nameservers and the default flag; the range and the share size cannot change. Staff only.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/v1/ip-pools/{id} (the `PatchIPPool` operationId).
+func (c *ClientWithResponses) PatchIPPoolWithResponse(ctx context.Context, id string, body PatchIPPoolJSONRequestBody, reqEditors ...RequestEditorFn) (*PatchIPPoolResponse, error) {
+	rsp, err := c.PatchIPPool(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePatchIPPoolResponse(rsp)
 }
 
 // GetOpenAPIWithResponse This API description
@@ -21073,6 +22929,255 @@ func ParseFreezeContainerResponse(rsp *http.Response) (*FreezeContainerResponse,
 		response.Headers202 = &headers
 	case rsp.StatusCode == 401:
 		var headers FreezeContainerResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListContainerIPAddressesResponse parses an HTTP response from a ListContainerIPAddressesWithResponse call
+func ParseListContainerIPAddressesResponse(rsp *http.Response) (*ListContainerIPAddressesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListContainerIPAddressesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest IPAddressList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListContainerIPAddressesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAddContainerIPAddressResponse parses an HTTP response from a AddContainerIPAddressWithResponse call
+func ParseAddContainerIPAddressResponse(rsp *http.Response) (*AddContainerIPAddressResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AddContainerIPAddressResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest IPAddressAccepted
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		var headers AddContainerIPAddressResponse202Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers202 = &headers
+	case rsp.StatusCode == 401:
+		var headers AddContainerIPAddressResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRemoveContainerIPAddressResponse parses an HTTP response from a RemoveContainerIPAddressWithResponse call
+func ParseRemoveContainerIPAddressResponse(rsp *http.Response) (*RemoveContainerIPAddressResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RemoveContainerIPAddressResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest OperationAccepted
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		var headers RemoveContainerIPAddressResponse202Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers202 = &headers
+	case rsp.StatusCode == 401:
+		var headers RemoveContainerIPAddressResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -23670,6 +25775,382 @@ func ParseWatchEventsResponse(rsp *http.Response) (*WatchEventsResponse, error) 
 		response.Headers101 = &headers
 	case rsp.StatusCode == 401:
 		var headers WatchEventsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListIPPoolsResponse parses an HTTP response from a ListIPPoolsWithResponse call
+func ParseListIPPoolsResponse(rsp *http.Response) (*ListIPPoolsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListIPPoolsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest IPPoolList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListIPPoolsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateIPPoolResponse parses an HTTP response from a CreateIPPoolWithResponse call
+func ParseCreateIPPoolResponse(rsp *http.Response) (*CreateIPPoolResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateIPPoolResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest IPPool
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers CreateIPPoolResponse201Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 401:
+		var headers CreateIPPoolResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteIPPoolResponse parses an HTTP response from a DeleteIPPoolWithResponse call
+func ParseDeleteIPPoolResponse(rsp *http.Response) (*DeleteIPPoolResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteIPPoolResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteIPPoolResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetIPPoolResponse parses an HTTP response from a GetIPPoolWithResponse call
+func ParseGetIPPoolResponse(rsp *http.Response) (*GetIPPoolResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetIPPoolResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest IPPool
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetIPPoolResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePatchIPPoolResponse parses an HTTP response from a PatchIPPoolWithResponse call
+func ParsePatchIPPoolResponse(rsp *http.Response) (*PatchIPPoolResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PatchIPPoolResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest IPPool
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers PatchIPPoolResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

@@ -48,8 +48,11 @@ type Container struct {
 	// staff convert it); Privileged says it still runs without them.
 	IDMapBase  *int64
 	Privileged bool
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// IPAddresses are its shares: an address for a /32 or /128, a
+	// routed prefix as address/len.
+	IPAddresses []string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // IDMapSize is how many host ids a container's block holds: container
@@ -64,6 +67,8 @@ const IDMapFirst = 100_000_000
 const containerCols = `c.ct_id, c.name, c.node_id, c.owner_id, u.username, c.plan_id, p.name, c.template,
 	c.origin_ctid, c.snapshot, c.hostname, c.nameservers, c.onboot, c.description,
 	c.phase, c.last_state, c.limits, c.suspended_at, c.suspend_mode, c.suspend_reason, c.idmap_base, c.privileged,
+	(SELECT coalesce(array_agg(CASE WHEN masklen(a.share) IN (32, 128) THEN host(a.share) ELSE text(a.share) END
+		ORDER BY family(a.share), a.share), '{}') FROM ip_addresses a WHERE a.ct_id = c.ct_id),
 	c.created_at, c.updated_at`
 
 const containerFrom = ` FROM containers c LEFT JOIN users u ON u.id = c.owner_id LEFT JOIN plans p ON p.id = c.plan_id `
@@ -73,7 +78,7 @@ func scanContainer(row pgx.Row) (Container, error) {
 	err := row.Scan(&c.CTID, &c.Name, &c.NodeID, &c.OwnerID, &c.OwnerName, &c.PlanID, &c.PlanName, &c.Template,
 		&c.OriginCTID, &c.Snapshot, &c.Hostname, &c.Nameservers, &c.OnBoot, &c.Description,
 		&c.Phase, &c.LastState, &c.Limits, &c.SuspendedAt, &c.SuspendMode, &c.SuspendReason, &c.IDMapBase, &c.Privileged,
-		&c.CreatedAt, &c.UpdatedAt)
+		&c.IPAddresses, &c.CreatedAt, &c.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, ErrNotFound
 	}

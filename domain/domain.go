@@ -54,6 +54,14 @@ func Conflict(format string, args ...any) *Error {
 	return Errorf(http.StatusConflict, "conflict", format, args...)
 }
 
+// ConflictField is a 409 naming the field whose value clashes with what
+// exists.
+func ConflictField(field, format string, args ...any) *Error {
+	e := Conflict(format, args...)
+	e.Fields = map[string]string{field: e.Message}
+	return e
+}
+
 // Forbidden is a 403: the caller's role may not do this.
 func Forbidden(format string, args ...any) *Error {
 	return Errorf(http.StatusForbidden, "forbidden", format, args...)

@@ -22,7 +22,7 @@ import (
 type Linux struct {
 	names Names
 	nft   string
-	mu  sync.Mutex
+	mu    sync.Mutex
 	// specs is every container with shares the filter knows of.
 	specs map[int]Spec
 }

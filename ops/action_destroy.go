@@ -51,5 +51,12 @@ func (a *Destroy) run(ctx context.Context, r *Runner, op db.Operation) error {
 	if err != nil && !errors.Is(err, lxcdriver.ErrNotFound) {
 		return err
 	}
+	if r.Net != nil {
+		// Its pair, routes and filter entries; its shares go back to
+		// the pool with the row.
+		if err := r.Net.Down(ctx, ctid); err != nil {
+			return err
+		}
+	}
 	return r.Store.DeleteContainer(ctx, ctid)
 }

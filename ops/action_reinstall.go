@@ -84,7 +84,7 @@ func (p *Reinstall) run(ctx context.Context, r *Runner, op db.Operation) error {
 		return err
 	}
 	if wasRunning {
-		return r.Drv.Start(ctx, name)
+		return r.start(ctx, ctid)
 	}
 	return nil
 }

@@ -24,7 +24,10 @@ func init() { register(ActionRestart, func() Action { return &Restart{} }) }
 func (*Restart) ActionName() string { return ActionRestart }
 
 func (a *Restart) run(ctx context.Context, r *Runner, op db.Operation) error {
-	return r.Drv.Restart(ctx, strconv.Itoa(op.CTID), timeoutOf(a.Timeout))
+	if err := r.Drv.Shutdown(ctx, strconv.Itoa(op.CTID), timeoutOf(a.Timeout)); err != nil {
+		return err
+	}
+	return r.start(ctx, op.CTID)
 }
 
 func (*Restart) settledState() lxcdriver.State { return lxcdriver.StateRunning }

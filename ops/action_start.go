@@ -2,7 +2,6 @@ package ops
 
 import (
 	"context"
-	"strconv"
 
 	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/lxcdriver"
@@ -20,7 +19,7 @@ func init() { register(ActionStart, func() Action { return &Start{} }) }
 func (*Start) ActionName() string { return ActionStart }
 
 func (*Start) run(ctx context.Context, r *Runner, op db.Operation) error {
-	return r.Drv.Start(ctx, strconv.Itoa(op.CTID))
+	return r.start(ctx, op.CTID)
 }
 
 func (*Start) settledState() lxcdriver.State { return lxcdriver.StateRunning }

@@ -25,5 +25,5 @@ func (a *Unsuspend) run(ctx context.Context, r *Runner, op db.Operation) error {
 	if a.Mode == "freeze" {
 		return r.Drv.Unfreeze(ctx, strconv.Itoa(op.CTID))
 	}
-	return r.Drv.Start(ctx, strconv.Itoa(op.CTID))
+	return r.start(ctx, op.CTID)
 }

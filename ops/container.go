@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/hostnet"
 	"github.com/ctpanel/ctpanel/lxcdriver"
 	"github.com/ctpanel/ctpanel/ubc"
 )
@@ -116,7 +117,7 @@ func (r *Runner) makeContainer(ctx context.Context, op db.Operation, start bool,
 	name := strconv.Itoa(c.CTID)
 	if c.Phase == db.PhaseReady { // finished by an earlier run of this job
 		if start {
-			return r.Drv.Start(ctx, name)
+			return r.start(ctx, c.CTID)
 		}
 		return nil
 	}
@@ -163,7 +164,7 @@ func (r *Runner) makeContainer(ctx context.Context, op db.Operation, start bool,
 		return err
 	}
 	if start {
-		if err := r.Drv.Start(ctx, name); err != nil {
+		if err := r.start(ctx, c.CTID); err != nil {
 			return err
 		}
 	}
@@ -267,4 +268,55 @@ func removeContainer(ctx context.Context, drv lxcdriver.Driver, name string) err
 		return err
 	}
 	return nil
+}
+
+// netSpec is what the host side of ctid's interface must carry: its
+// shares as the database holds them.
+func (r *Runner) netSpec(ctx context.Context, ctid int) (hostnet.Spec, error) {
+	addrs, err := r.Store.ContainerAddresses(ctx, ctid)
+	if err != nil {
+		return hostnet.Spec{}, err
+	}
+	s := hostnet.Spec{CTID: ctid}
+	for _, a := range addrs {
+		s.Shares = append(s.Shares, a.Share)
+	}
+	return s, nil
+}
+
+// start starts a container with its network: the host side made first
+// (veth pair, routes, filter) and the container end given to liblxc for
+// this start.
+func (r *Runner) start(ctx context.Context, ctid int) error {
+	var items []lxcdriver.ConfigItem
+	if r.Net != nil {
+		spec, err := r.netSpec(ctx, ctid)
+		if err != nil {
+			return err
+		}
+		if items, err = r.Net.Up(ctx, spec); err != nil {
+			return err
+		}
+	}
+	return r.Drv.Start(ctx, strconv.Itoa(ctid), items...)
+}
+
+// applyNetwork makes a running container's interface carry its shares
+// now; a stopped one gets them at its next start.
+func (r *Runner) applyNetwork(ctx context.Context, ctid int) error {
+	if r.Net == nil {
+		return nil
+	}
+	spec, err := r.netSpec(ctx, ctid)
+	if err != nil {
+		return err
+	}
+	info, err := r.Drv.Info(ctx, strconv.Itoa(ctid))
+	if err != nil {
+		return err
+	}
+	if info.State != lxcdriver.StateRunning && info.State != lxcdriver.StateFrozen {
+		return nil
+	}
+	return r.Net.Live(ctx, spec, info.InitPID)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/hostnet"
 	"github.com/ctpanel/ctpanel/lxcdriver"
 )
 
@@ -206,6 +207,32 @@ func requeue(ctx context.Context, store *db.Store, queue *Queue, log *slog.Logge
 	}
 	if failed > 0 {
 		log.Warn("operations without a job were failed", "count", failed)
+	}
+	return nil
+}
+
+// SyncNetwork makes the host side of containers' networks match the
+// database at start-up: pairs, routes and filter entries of containers
+// with addresses kept or made, the panel's stray ones removed, nothing
+// else of the host's touched.
+func SyncNetwork(ctx context.Context, store *db.Store, plane hostnet.Plane) error {
+	addrs, err := store.AssignedAddresses(ctx)
+	if err != nil {
+		return err
+	}
+	var specs []hostnet.Spec
+	at := map[int]int{} // CTID -> index in specs
+	for _, a := range addrs {
+		i, ok := at[*a.CTID]
+		if !ok {
+			i = len(specs)
+			at[*a.CTID] = i
+			specs = append(specs, hostnet.Spec{CTID: *a.CTID})
+		}
+		specs[i].Shares = append(specs[i].Shares, a.Share)
+	}
+	if err := plane.Sync(ctx, specs); err != nil {
+		return fmt.Errorf("ops: network reconciliation: %w", err)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/hostnet"
 	"github.com/ctpanel/ctpanel/lxcdriver"
 )
 
@@ -22,8 +23,11 @@ type Runner struct {
 	river.WorkerDefaults[JobArgs]
 	Store *db.Store
 	Drv   lxcdriver.Driver
-	Hub   *Hub
-	Log   *slog.Logger
+	// Net is the host side of containers' networks; nil leaves every
+	// container without an interface (lxc.net.0.type = empty).
+	Net hostnet.Plane
+	Hub *Hub
+	Log *slog.Logger
 	// TemplateCacheDir holds tar.gz OS templates (OpenVZ's template cache).
 	TemplateCacheDir string
 	// OnFinish, when set, hears of every finished operation and the

@@ -12,7 +12,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 
-pkgs=(lxc lxc-dev liblxc1 busybox-static lxcfs pkg-config postgresql gcc libc6-dev make rsync
+pkgs=(lxc lxc-dev liblxc1 busybox-static lxcfs nftables pkg-config postgresql gcc libc6-dev make rsync
 	ca-certificates curl tar gzip iproute2 procps e2fsprogs chromium)
 # npm builds the web pages' front-end libraries (scripts/build-web.sh): any
 # installed Node.js will do, else Debian's.

@@ -27,6 +27,7 @@ import (
 	"github.com/ctpanel/ctpanel/handlers/api"
 	"github.com/ctpanel/ctpanel/handlers/auth"
 	"github.com/ctpanel/ctpanel/handlers/pages"
+	"github.com/ctpanel/ctpanel/hostnet"
 	"github.com/ctpanel/ctpanel/lxcdriver"
 	"github.com/ctpanel/ctpanel/lxcdriver/liblxc"
 	"github.com/ctpanel/ctpanel/monitor"
@@ -132,7 +133,19 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 	workers := river.NewWorkers()
 	guard := webhooks.Guard{Allowed: cfg.WebhookAllowedNetworks}
 	river.AddWorker(workers, &webhooks.Sender{Store: a.Store, Client: guard.Client()})
-	a.runner = &ops.Runner{Store: a.Store, Drv: drv, Hub: a.Hub, Log: log,
+	var plane hostnet.Plane
+	if _, real := drv.(*liblxc.Driver); real {
+		names := cfg.NetNames
+		if names == (hostnet.Names{}) {
+			names = hostnet.DefaultNames
+		}
+		l, err := hostnet.New(names)
+		if err != nil {
+			return nil, err
+		}
+		plane = l
+	}
+	a.runner = &ops.Runner{Store: a.Store, Drv: drv, Net: plane, Hub: a.Hub, Log: log,
 		TemplateCacheDir: cfg.TemplateCacheDir(), OnFinish: a.operationFinished,
 		AfterRun: a.operationDone}
 	river.AddWorker(workers, a.runner)
@@ -168,6 +181,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 	a.Queue = queue
 	if err := ops.Reconcile(ctx, a.Store, drv, queue, log); err != nil {
 		return nil, err
+	}
+	if plane != nil {
+		if err := ops.SyncNetwork(ctx, a.Store, plane); err != nil {
+			return nil, err
+		}
 	}
 	if ids, err := a.Store.PrivilegedContainers(ctx); err != nil {
 		return nil, err

@@ -13,11 +13,17 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/ctpanel/ctpanel/hostnet"
 )
 
 // Config is everything ctpanel can be told; flags win over environment
 // variables, which win over defaults.
 type Config struct {
+	// NetNames name the host side of containers' networks (interfaces,
+	// nftables table); zero is hostnet.DefaultNames. Tests give each
+	// panel names of its own.
+	NetNames    hostnet.Names
 	Listen      string // CTPANEL_LISTEN
 	DatabaseURL string // CTPANEL_DATABASE_URL; empty = private cluster in DataDir
 	DataDir     string // CTPANEL_DATA_DIR

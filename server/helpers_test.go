@@ -10,12 +10,16 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/db/dbtest"
+	"github.com/ctpanel/ctpanel/hostnet"
 	"github.com/ctpanel/ctpanel/lxcdriver"
+	"github.com/ctpanel/ctpanel/lxcdriver/liblxc"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -26,6 +30,16 @@ type testPanel struct {
 	app   *App
 	srv   *httptest.Server
 	admin string
+}
+
+var netNameSeq atomic.Int64
+
+// testNetNames are host interface and nft table names of one test
+// panel's own: panels in one test process, and test processes beside
+// each other, never take each other's for strays.
+func testNetNames() hostnet.Names {
+	tag := strconv.FormatInt(int64(os.Getpid()%46656), 36) + strconv.FormatInt(netNameSeq.Add(1), 36)
+	return hostnet.Names{Host: "v" + tag + "x", Peer: "c" + tag + "x", Table: "ctpanel_t" + tag}
 }
 
 func testLogger() *slog.Logger {
@@ -39,6 +53,7 @@ func testLogger() *slog.Logger {
 func newTestPanel(t testing.TB, drv lxcdriver.Driver, lxcPath string) *testPanel {
 	t.Helper()
 	cfg := Config{DatabaseURL: dbtest.URL(t), DataDir: t.TempDir(), LXCPath: lxcPath, LogLevel: "warn", Listen: "127.0.0.1:0",
+		NetNames: testNetNames(),
 		// The tests' webhook receivers listen on loopback.
 		WebhookAllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
 	app, err := Open(context.Background(), cfg, testLogger(), drv)
@@ -51,6 +66,19 @@ func newTestPanel(t testing.TB, drv lxcdriver.Driver, lxcPath string) *testPanel
 			p.srv.Close()
 		}
 		p.app.Close()
+		if _, real := p.app.Drv.(*liblxc.Driver); real {
+			// The panel's host network objects go with it.
+			plane, err := hostnet.New(cfg.NetNames)
+			if err == nil {
+				err = plane.Sync(context.Background(), nil)
+			}
+			if err == nil {
+				err = plane.Remove(context.Background())
+			}
+			if err != nil {
+				t.Errorf("remove the test panel's host network: %v", err)
+			}
+		}
 	})
 	p.srv = httptest.NewServer(validateAgainstOpenAPI(t, app.Handler()))
 	p.admin = p.token(db.RoleAdmin, nil)

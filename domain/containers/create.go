@@ -37,6 +37,10 @@ type CreateInput struct {
 	// RootPassword and SSHKeys are injected into the new container.
 	RootPassword *string
 	SSHKeys      []string
+	// IPAddresses are given to it: "auto" (the default IPv4 pool's next
+	// free address), "auto6" (the default IPv6 pool's next free share),
+	// or addresses.
+	IPAddresses []string
 }
 
 // Create records a container to be made and its create operation (staff).
@@ -104,7 +108,22 @@ func (s *Service) Create(ctx context.Context, p db.Principal, in CreateInput) (d
 		merged, _ := json.Marshal(specOrEmpty(c.Limits).Merge(disk))
 		c.Limits = merged
 	}
-	return s.insertNew(ctx, p, c, in.CTID, &ops.Create{Start: in.Start, RootHash: cred.RootHash, SSHKeys: cred.SSHKeys})
+	var withAddrs func(context.Context, *db.Queries, db.Container) error
+	if len(in.IPAddresses) > 0 {
+		withAddrs = func(ctx context.Context, q *db.Queries, c db.Container) error {
+			for i, a := range in.IPAddresses {
+				req := AddressRequest{Address: a}
+				if a == "auto6" {
+					req = AddressRequest{Address: "auto", Family: 6}
+				}
+				if _, err := s.allocate(ctx, q, p, c, fmt.Sprintf("ip_addresses[%d]", i), req); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	return s.insertNew(ctx, p, c, in.CTID, &ops.Create{Start: in.Start, RootHash: cred.RootHash, SSHKeys: cred.SSHKeys}, withAddrs)
 }
 
 // CloneInput is lxc-copy's: the new container's identity, and whether it
@@ -150,14 +169,15 @@ func (s *Service) Clone(ctx context.Context, p db.Principal, ref string, in Clon
 	origin := src.CTID
 	c := db.Container{Name: in.Name, OwnerID: src.OwnerID, PlanID: src.PlanID, Limits: src.Limits, Template: src.Template,
 		OriginCTID: &origin, Snapshot: in.Snapshot, Hostname: in.Hostname, Nameservers: src.Nameservers}
-	return s.insertNew(ctx, p, c, in.CTID, &ops.Clone{SourceCTID: src.CTID, Snapshot: in.Snapshot, Start: in.Start})
+	return s.insertNew(ctx, p, c, in.CTID, &ops.Clone{SourceCTID: src.CTID, Snapshot: in.Snapshot, Start: in.Start}, nil)
 }
 
 // insertNew adds the row of a container to be made (by create or clone)
 // and records its operation, in one transaction, then starts it (a new
 // container has nothing queued before it). With no CTID asked for, the
 // next free one from 101 up is taken.
-func (s *Service) insertNew(ctx context.Context, p db.Principal, c db.Container, ctid *int, action ops.Action) (db.Operation, error) {
+func (s *Service) insertNew(ctx context.Context, p db.Principal, c db.Container, ctid *int, action ops.Action,
+	after func(context.Context, *db.Queries, db.Container) error) (db.Operation, error) {
 	// CTIDs liblxc already has are taken too: one lookup for a CTID asked
 	// for, the whole lxcpath only when one must be chosen.
 	var onDisk map[int]bool
@@ -191,6 +211,11 @@ func (s *Service) insertNew(ctx context.Context, p db.Principal, c db.Container,
 			}
 			if err := q.InsertContainer(ctx, c); err != nil {
 				return err
+			}
+			if after != nil {
+				if err := after(ctx, q, c); err != nil {
+					return err
+				}
 			}
 			details := map[string]any{"template": c.Template}
 			if c.OriginCTID != nil {

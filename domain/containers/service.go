@@ -115,7 +115,7 @@ type Suspension struct {
 func (s *Service) Describe(ctx context.Context, c db.Container) View {
 	v := View{
 		CTID: c.CTID, Name: c.Name, Phase: c.Phase, Hostname: c.Hostname,
-		IPAddresses: []string{}, Nameservers: c.Nameservers, OnBoot: c.OnBoot,
+		IPAddresses: append([]string{}, c.IPAddresses...), Nameservers: c.Nameservers, OnBoot: c.OnBoot,
 		Description: c.Description, Template: c.Template, Owner: c.OwnerName,
 		OriginCTID: c.OriginCTID, Snapshot: c.Snapshot, CreatedAt: c.CreatedAt,
 		Plan: c.PlanName, Privileged: c.Privileged,
@@ -141,7 +141,6 @@ func (s *Service) Describe(ctx context.Context, c db.Container) View {
 		return v
 	}
 	v.Status, v.NProc = string(info.State), info.NProc
-	v.IPAddresses = append(append(v.IPAddresses, info.IPv4...), info.IPv6...)
 	return v
 }
 

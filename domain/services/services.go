@@ -10,6 +10,7 @@ import (
 	"github.com/ctpanel/ctpanel/domain/alerts"
 	"github.com/ctpanel/ctpanel/domain/containers"
 	"github.com/ctpanel/ctpanel/domain/customers"
+	"github.com/ctpanel/ctpanel/domain/networks"
 	"github.com/ctpanel/ctpanel/domain/plans"
 	"github.com/ctpanel/ctpanel/domain/templates"
 	"github.com/ctpanel/ctpanel/domain/tokens"
@@ -29,6 +30,7 @@ type Set struct {
 	Tokens     *tokens.Service
 	Webhooks   *webhooks.Service
 	Alerts     *alerts.Service
+	Networks   *networks.Service
 }
 
 // Deps is what the services are built on.
@@ -58,5 +60,6 @@ func New(d Deps) *Set {
 		Tokens:     &tokens.Service{Store: d.Store, Log: d.Log},
 		Webhooks:   &webhooks.Service{Store: d.Store, Log: d.Log, Guard: d.WebhookGuard},
 		Alerts:     &alerts.Service{Store: d.Store},
+		Networks:   &networks.Service{Store: d.Store, Log: d.Log},
 	}
 }

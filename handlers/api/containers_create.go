@@ -48,6 +48,7 @@ func (a *API) CreateContainer(w http.ResponseWriter, r *http.Request) {
 		DiskSpace    *string    `json:"diskspace"`
 		RootPassword *string    `json:"root_password"`
 		SSHKeys      []string   `json:"ssh_keys"`
+		IPAddresses  []string   `json:"ip_addresses"`
 	}
 	if err := decodeJSON(w, r, &req, false); err != nil {
 		a.smartError(w, r, err)
@@ -56,7 +57,8 @@ func (a *API) CreateContainer(w http.ResponseWriter, r *http.Request) {
 	op, err := a.Containers.Create(r.Context(), principal(r), containers.CreateInput{
 		CTID: req.CTID, Name: req.Name, Hostname: req.Hostname, Template: req.Template, Start: req.Start,
 		Nameservers: req.Nameservers, OnBoot: req.OnBoot, Description: req.Description, Owner: req.Owner,
-		Plan: req.Plan, DiskSpace: req.DiskSpace, RootPassword: req.RootPassword, SSHKeys: req.SSHKeys})
+		Plan: req.Plan, DiskSpace: req.DiskSpace, RootPassword: req.RootPassword, SSHKeys: req.SSHKeys,
+		IPAddresses: req.IPAddresses})
 	a.acceptedNew(w, r, op, err)
 }
 

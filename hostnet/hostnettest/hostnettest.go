@@ -1,0 +1,107 @@
+// Package hostnettest is what tests of containers' networks share: a
+// "client" network namespace that plays the provider's router, in the
+// documentation ranges only.
+package hostnettest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ctpanel/ctpanel/hostnet"
+)
+
+// The client namespace sits on a link 198.19.255.0/30 and
+// 2001:db8:ffff::/64 to the host and routes 198.18.0.0/16 and
+// 2001:db8:10::/48 to it.
+const (
+	ClientV4 = "198.19.255.1"
+	UplinkV4 = "198.19.255.2"
+	ClientV6 = "2001:db8:ffff::1"
+	UplinkV6 = "2001:db8:ffff::2"
+)
+
+// Run runs a command and fails the test if it fails.
+func Run(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// KeepSysctls puts the host's forwarding settings back after the test.
+func KeepSysctls(t testing.TB) {
+	for k := range hostnet.HostSysctls {
+		p := filepath.Join("/proc/sys", k)
+		old, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.WriteFile(p, old, 0o644) })
+	}
+}
+
+// Client is the client namespace.
+type Client struct{ NS string }
+
+// NewClient makes the client namespace and its link to the host; the
+// test's cleanup removes both.
+func NewClient(t testing.TB) Client {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("network namespaces need root: run make test")
+	}
+	KeepSysctls(t)
+	ns := "ctpt-client-" + strconv.Itoa(os.Getpid())
+	up := "tu" + strconv.Itoa(os.Getpid()%100000)
+	Run(t, "ip", "netns", "add", ns)
+	t.Cleanup(func() {
+		_ = exec.Command("ip", "link", "del", up).Run()
+		_ = exec.Command("ip", "netns", "del", ns).Run()
+	})
+	Run(t, "ip", "link", "add", up, "type", "veth", "peer", "name", "eth0", "netns", ns)
+	Run(t, "ip", "addr", "add", UplinkV4+"/30", "dev", up)
+	Run(t, "ip", "addr", "add", UplinkV6+"/64", "dev", up, "nodad")
+	Run(t, "ip", "link", "set", up, "up")
+	in := func(args ...string) { Run(t, "ip", append([]string{"netns", "exec", ns, "ip"}, args...)...) }
+	in("link", "set", "lo", "up")
+	in("addr", "add", ClientV4+"/30", "dev", "eth0")
+	in("addr", "add", ClientV6+"/64", "dev", "eth0", "nodad")
+	in("link", "set", "eth0", "up")
+	in("route", "add", "198.18.0.0/16", "via", UplinkV4)
+	in("-6", "route", "add", "2001:db8:10::/48", "via", UplinkV6)
+	return Client{NS: ns}
+}
+
+// Exec runs a command in the client namespace.
+func (c Client) Exec(args ...string) ([]byte, error) {
+	return exec.Command("ip", append([]string{"netns", "exec", c.NS}, args...)...).CombinedOutput()
+}
+
+// Ping pings addr once from the client.
+func (c Client) Ping(addr string) error {
+	out, err := c.Exec("busybox", "ping", "-c", "1", "-W", "2", addr)
+	if err != nil {
+		return fmt.Errorf("ping %s: %v: %s", addr, err, out)
+	}
+	return nil
+}
+
+// WaitPing pings addr until it answers, for up to 5 s: a guest's IPv6
+// address is usable once its duplicate address detection is over.
+func (c Client) WaitPing(addr string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := c.Ping(addr)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+	}
+}
