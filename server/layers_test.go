@@ -29,6 +29,7 @@ var layers = []struct {
 	{"ubc", []string{"db", "domain/", "handlers/", "ops", "server"}},
 	{"db", []string{"domain/", "handlers/", "ops", "server", "lxcdriver/liblxc"}},
 	{"lxcdriver/", []string{"db", "domain/", "handlers/", "ops", "server", "monitor", "console"}},
+	{"hostnet/", []string{"db", "domain/", "handlers/", "ops", "server", "monitor", "console"}},
 	{"subprocess", []string{"db", "domain/", "handlers/", "ops", "server", "lxcdriver/", "monitor", "console"}},
 }
 
