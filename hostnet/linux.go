@@ -103,27 +103,16 @@ func (l *Linux) Up(ctx context.Context, s Spec) ([]lxcdriver.ConfigItem, error) 
 }
 
 // pair makes ctid's veth pair with its container end on the host (anew
-// when only one end is left) and sets its host end up, returning it.
+// unless both ends are there) and sets its host end up, returning it.
 func (l *Linux) pair(ctid int) (netlink.Link, error) {
 	hostName, peerName := l.names.HostName(ctid), l.names.PeerName(ctid)
-	host, err := netlink.LinkByName(hostName)
-	if err == nil {
-		if _, perr := netlink.LinkByName(peerName); perr != nil {
-			// The container end is gone or inside a container: start
-			// over with a pair of our own.
-			if err := netlink.LinkDel(host); err != nil {
-				return nil, fmt.Errorf("hostnet: remove %s: %w", hostName, err)
-			}
-			host = nil
-		}
-	} else if !isNotFound(err) {
-		return nil, fmt.Errorf("hostnet: %s: %w", hostName, err)
-	} else {
-		host = nil
-	}
-	if host == nil {
-		if old, err := netlink.LinkByName(peerName); err == nil {
-			_ = netlink.LinkDel(old)
+	host, herr := netlink.LinkByName(hostName)
+	_, perr := netlink.LinkByName(peerName)
+	if herr != nil || perr != nil {
+		// Missing, or its container end is inside a container: start
+		// over with a pair of our own.
+		if err := delLinks(hostName, peerName); err != nil {
+			return nil, err
 		}
 		veth := &netlink.Veth{
 			LinkAttrs:        netlink.LinkAttrs{Name: hostName, HardwareAddr: hostMAC(ctid)},
@@ -133,6 +122,7 @@ func (l *Linux) pair(ctid int) (netlink.Link, error) {
 		if err := netlink.LinkAdd(veth); err != nil {
 			return nil, fmt.Errorf("hostnet: make %s/%s: %w", hostName, peerName, err)
 		}
+		var err error
 		if host, err = netlink.LinkByName(hostName); err != nil {
 			return nil, fmt.Errorf("hostnet: %s: %w", hostName, err)
 		}
@@ -141,6 +131,23 @@ func (l *Linux) pair(ctid int) (netlink.Link, error) {
 		return nil, err
 	}
 	return host, nil
+}
+
+// delLinks removes the named links that are on the host.
+func delLinks(names ...string) error {
+	for _, name := range names {
+		link, err := netlink.LinkByName(name)
+		if isNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("hostnet: %s: %w", name, err)
+		}
+		if err := netlink.LinkDel(link); err != nil && !isNotFound(err) {
+			return fmt.Errorf("hostnet: remove %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // hostMAC is the host end's stable address.
@@ -386,17 +393,8 @@ func (l *Linux) Down(ctx context.Context, ctid int) error {
 }
 
 func (l *Linux) down(ctx context.Context, ctid int) error {
-	for _, name := range []string{l.names.HostName(ctid), l.names.PeerName(ctid)} {
-		link, err := netlink.LinkByName(name)
-		if isNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("hostnet: %s: %w", name, err)
-		}
-		if err := netlink.LinkDel(link); err != nil && !isNotFound(err) {
-			return fmt.Errorf("hostnet: remove %s: %w", name, err)
-		}
+	if err := delLinks(l.names.HostName(ctid), l.names.PeerName(ctid)); err != nil {
+		return err
 	}
 	if _, ok := l.specs[ctid]; !ok {
 		return nil
@@ -429,11 +427,8 @@ func (l *Linux) Sync(ctx context.Context, specs []Spec) error {
 			continue
 		}
 		if _, ok := want[id]; !ok {
-			if err := netlink.LinkDel(link); err != nil && !isNotFound(err) {
-				return fmt.Errorf("hostnet: remove stray %s: %w", name, err)
-			}
-			if peer, err := netlink.LinkByName(l.names.PeerName(id)); err == nil {
-				_ = netlink.LinkDel(peer)
+			if err := delLinks(name, l.names.PeerName(id)); err != nil {
+				return err
 			}
 		}
 	}

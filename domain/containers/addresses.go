@@ -7,8 +7,6 @@ import (
 	"math/big"
 	"net/netip"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/domain"
 	"github.com/ctpanel/ctpanel/ops"
@@ -79,31 +77,22 @@ type AddressRequest struct {
 // from "auto" or an address reserved for them.
 func (s *Service) AddAddress(ctx context.Context, p db.Principal, ref string, req AddressRequest) (AddressView, db.Operation, error) {
 	var view AddressView
-	var op db.Operation
-	err := s.Store.InTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
-		c, err := s.getForUpdate(ctx, q, p, ref)
-		if err != nil {
-			return err
-		}
+	op, err := s.queueWith(ctx, p, ref, "container.ip_address.add", func(q *db.Queries, c db.Container) (ops.Action, map[string]any, error) {
 		if c.Phase != db.PhaseReady {
-			return domain.Conflict("container %d is %s", c.CTID, c.Phase)
+			return nil, nil, domain.Conflict("container %d is %s", c.CTID, c.Phase)
 		}
 		if !p.IsStaff() {
 			if err := s.withinPlan(ctx, q, c, 1); err != nil {
-				return err
+				return nil, nil, err
 			}
 		}
 		a, err := s.allocate(ctx, q, p, c, "address", req)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		view = addressView(a)
-		act := &ops.SetAddresses{Added: []string{view.Address}}
-		op, err = s.Queue.EnqueueNow(ctx, tx, q, c.CTID, act,
-			domain.Entry(p, "container.ip_address.add", &c.CTID, map[string]any{"address": view.Address, "pool": view.Pool}))
-		return err
+		return &ops.SetAddresses{Added: []string{view.Address}}, map[string]any{"address": view.Address, "pool": view.Pool}, nil
 	})
-	s.Queue.AfterCommit(op, err)
 	return view, op, err
 }
 
@@ -326,27 +315,18 @@ func (s *Service) RemoveAddress(ctx context.Context, p db.Principal, ref, addres
 	if err != nil {
 		return db.Operation{}, domain.NotFound("%s", err.Error())
 	}
-	var op db.Operation
-	err = s.Store.InTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
-		c, err := s.getForUpdate(ctx, q, p, ref)
-		if err != nil {
-			return err
-		}
+	return s.queueWith(ctx, p, ref, "container.ip_address.remove", func(q *db.Queries, c db.Container) (ops.Action, map[string]any, error) {
 		a, err := q.AddressOf(ctx, want.Addr())
 		if errors.Is(err, db.ErrNotFound) || (err == nil && (a.CTID == nil || *a.CTID != c.CTID)) {
-			return domain.NotFound("container %d has no address %s", c.CTID, address)
+			return nil, nil, domain.NotFound("container %d has no address %s", c.CTID, address)
 		}
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		if err := q.SetAddressContainer(ctx, a.ID, nil); err != nil {
-			return err
+			return nil, nil, err
 		}
 		shown := shareString(a.Share)
-		op, err = s.Queue.EnqueueNow(ctx, tx, q, c.CTID, &ops.SetAddresses{Removed: []string{shown}},
-			domain.Entry(p, "container.ip_address.remove", &c.CTID, map[string]any{"address": shown}))
-		return err
+		return &ops.SetAddresses{Removed: []string{shown}}, map[string]any{"address": shown}, nil
 	})
-	s.Queue.AfterCommit(op, err)
-	return op, err
 }

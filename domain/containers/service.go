@@ -154,17 +154,34 @@ type check func(q *db.Queries, c db.Container) error
 // container at once. action is called after chk, so it may use what chk
 // saw.
 func (s *Service) queueOn(ctx context.Context, p db.Principal, ref string, chk check, action func() ops.Action) (db.Operation, error) {
+	return s.queueWith(ctx, p, ref, "", func(q *db.Queries, c db.Container) (ops.Action, map[string]any, error) {
+		if err := chk(q, c); err != nil {
+			return nil, nil, err
+		}
+		return action(), nil, nil
+	})
+}
+
+// queueWith is queueOn for a change that makes its operation, and the
+// details of its audit entry, while the row is locked. audit names the
+// entry; "" is container.<action>.
+func (s *Service) queueWith(ctx context.Context, p db.Principal, ref, audit string,
+	change func(q *db.Queries, c db.Container) (ops.Action, map[string]any, error)) (db.Operation, error) {
 	var op db.Operation
 	err := s.Store.InTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
 		c, err := s.getForUpdate(ctx, q, p, ref)
 		if err != nil {
 			return err
 		}
-		if err := chk(q, c); err != nil {
+		a, details, err := change(q, c)
+		if err != nil {
 			return err
 		}
-		a := action()
-		op, err = s.Queue.EnqueueNow(ctx, tx, q, c.CTID, a, domain.Entry(p, "container."+a.ActionName(), &c.CTID, nil))
+		name := audit
+		if name == "" {
+			name = "container." + a.ActionName()
+		}
+		op, err = s.Queue.EnqueueNow(ctx, tx, q, c.CTID, a, domain.Entry(p, name, &c.CTID, details))
 		return err
 	})
 	s.Queue.AfterCommit(op, err)

@@ -231,7 +231,6 @@ func (d *Driver) Shell(ctx context.Context, name string, cols, rows int, env []s
 		args = append(args, "--set-var", kv)
 	}
 	args = append(args, "--", "/bin/sh", "-c", loginShell)
-	d.settleAttach(name)
 	cmd := exec.Command(attach, args...)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = pty, pty, pty

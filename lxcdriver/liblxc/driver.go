@@ -93,6 +93,14 @@ func New(lxcpath string) (*Driver, error) {
 	d.sysinfo = newSysinfoProxy(abs)
 	// Served from the start, not only at the first Start: running
 	// containers' monitors reconnect to a proxy that had died.
+	// A panel that died between a start and its settle left a policy
+	// with the notify rule for attaches to read.
+	leftover, _ := filepath.Glob(filepath.Join(abs, "*", startProfile))
+	for _, f := range leftover {
+		if err := settle(filepath.Dir(f)); err != nil {
+			slog.Warn("liblxc: rewrite a start seccomp policy", "file", f, "error", err)
+		}
+	}
 	if SysinfoInterceptEnabled() {
 		if err := d.sysinfo.ensure(); err != nil {
 			slog.Warn("liblxc: sysinfo proxy unavailable; containers' sysinfo(2) shows the host's figures", "error", err)

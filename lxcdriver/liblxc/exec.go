@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -121,7 +120,6 @@ func (d *Driver) runAttached(ctx context.Context, c *lxc.Container, cmd []string
 	// process as they are (no pty of its own), so the command's exit and
 	// output are lxc-attach's.
 	// Not cancelled by ctx: stopAttached ends it in its own order.
-	d.settleAttach(c.Name())
 	attach := subprocess.Command(context.Background(), "lxc-attach", d.attachArgs(c.Name(), cmd, opts)...)
 	attach.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	// liblxc starts the attached process in its caller's working
@@ -291,13 +289,4 @@ func exitCode(ps *os.ProcessState) int {
 		return 128 + int(ws.Signal())
 	}
 	return ps.ExitCode()
-}
-
-// settleAttach makes sure the policy lxc-attach is to read for name has
-// no notify rule (see startProfile); the attach goes ahead whatever the
-// outcome.
-func (d *Driver) settleAttach(name string) {
-	if err := settle(filepath.Join(d.lxcpath, name)); err != nil {
-		slog.Warn("liblxc: rewrite the start seccomp policy before an attach", "container", name, "error", err)
-	}
 }

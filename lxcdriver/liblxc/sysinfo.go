@@ -154,8 +154,8 @@ func (p *sysinfoProxy) startItems(name, dir string) []lxcdriver.ConfigItem {
 
 // settle rewrites the start policy of the container in dir without the
 // notify rule, if it has one, for the attaches to come (see
-// startProfile). Called once the container runs, and before each attach
-// in case the panel died between the two.
+// startProfile). Called once the container runs, and by New for what a
+// panel that died in between left.
 func settle(dir string) error {
 	profile := filepath.Join(dir, startProfile)
 	have, err := os.ReadFile(profile)
