@@ -58,6 +58,12 @@ type Names struct {
 // DefaultNames are the panel's.
 var DefaultNames = Names{Host: "ctv", Peer: "ctc", Table: "ctpanel"}
 
+// TaggedNames are the names of a second panel on one host, or of a test's
+// (CTPANEL_NET_TAG): <tag>v<CTID>, <tag>c<CTID> and table ctpanel_<tag>.
+func TaggedNames(tag string) Names {
+	return Names{Host: tag + "v", Peer: tag + "c", Table: "ctpanel_" + tag}
+}
+
 // HostName is the host end of ctid's veth pair.
 func (n Names) HostName(ctid int) string { return n.Host + strconv.Itoa(ctid) }
 

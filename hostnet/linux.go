@@ -239,8 +239,12 @@ func ourRoutes() ([]netlink.Route, error) {
 	return all, nil
 }
 
-// filter rebuilds the nft table from l.specs, keeping counters.
+// filter rebuilds the nft table from l.specs, keeping counters; with no
+// container to filter there is no table.
 func (l *Linux) filter(ctx context.Context) error {
+	if len(l.specs) == 0 {
+		return l.removeTable(ctx)
+	}
 	counters, err := nftCounters(ctx, l.nft, l.names.Table)
 	if err != nil {
 		return err
@@ -482,7 +486,14 @@ func (l *Linux) Dropped(ctx context.Context, ctid int) (Counter, error) {
 }
 
 // Remove takes the panel's table away (tests, and a host leaving the
-// panel); the routes and pairs go with Sync(nil).
+// panel); the routes and pairs go with Sync(nil), which removes the
+// table too.
 func (l *Linux) Remove(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.removeTable(ctx)
+}
+
+func (l *Linux) removeTable(ctx context.Context) error {
 	return nftApply(ctx, l.nft, fmt.Sprintf("add table inet %s\ndelete table inet %s\n", l.names.Table, l.names.Table))
 }

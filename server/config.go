@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -23,7 +24,10 @@ type Config struct {
 	// NetNames name the host side of containers' networks (interfaces,
 	// nftables table); zero is hostnet.DefaultNames. Tests give each
 	// panel names of its own.
-	NetNames    hostnet.Names
+	NetNames hostnet.Names
+	// netTag (CTPANEL_NET_TAG) names them after a tag instead, for a
+	// second panel on one host (and the tests' panel processes).
+	netTag      string
 	Listen      string // CTPANEL_LISTEN
 	DatabaseURL string // CTPANEL_DATABASE_URL; empty = private cluster in DataDir
 	DataDir     string // CTPANEL_DATA_DIR
@@ -101,6 +105,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.CookieSecure = env("CTPANEL_COOKIE_SECURE", "") == "true"
 	fs.BoolVar(&c.CookieSecure, "cookie-secure", c.CookieSecure, "mark the session cookie Secure even on plain HTTP, behind a TLS proxy (CTPANEL_COOKIE_SECURE)")
 	c.AdminPassword = os.Getenv("CTPANEL_ADMIN_PASSWORD")
+	c.netTag = env("CTPANEL_NET_TAG", "")
 }
 
 func durationFlag(dst *time.Duration) func(string) error {
@@ -137,6 +142,8 @@ func splitList(s string) []string {
 	return out
 }
 
+var netTag = regexp.MustCompile(`^[a-z0-9]{1,4}$`)
+
 // Validate checks values a typo would break.
 func (c *Config) Validate() error {
 	if _, err := parseLevel(c.LogLevel); err != nil {
@@ -150,6 +157,12 @@ func (c *Config) Validate() error {
 		c.WebhookAllowedNetworks = append(c.WebhookAllowedNetworks, p.Masked())
 	}
 	c.webhookNetworks = ""
+	if c.netTag != "" {
+		if !netTag.MatchString(c.netTag) {
+			return fmt.Errorf("config: CTPANEL_NET_TAG must be 1 to 4 of a-z and 0-9, not %q", c.netTag)
+		}
+		c.NetNames = hostnet.TaggedNames(c.netTag)
+	}
 	if c.DataDir == "" || !filepath.IsAbs(c.DataDir) {
 		return fmt.Errorf("config: data dir must be an absolute path, not %q", c.DataDir)
 	}

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ctpanel/ctpanel/hostnet"
 )
 
 // serveProc is `ctpanel serve` as a real process, with its embedded
@@ -28,6 +30,8 @@ type serveProc struct {
 	cmd     *exec.Cmd
 	token   string
 	log     *syncBuffer
+	// netTag names its host network (CTPANEL_NET_TAG).
+	netTag string
 }
 
 // syncBuffer is the panel's output, written by its process's copier and
@@ -74,7 +78,8 @@ func (s *serveProc) start() {
 	s.log = &syncBuffer{}
 	s.cmd = exec.Command(s.bin, "serve")
 	s.cmd.Env = append(os.Environ(), "CTPANEL_LISTEN="+s.addr, "CTPANEL_DATA_DIR="+s.dataDir,
-		"CTPANEL_LXC_PATH="+s.lxcpath, "CTPANEL_DATABASE_URL=", "CTPANEL_LOG_LEVEL=info")
+		"CTPANEL_LXC_PATH="+s.lxcpath, "CTPANEL_DATABASE_URL=", "CTPANEL_LOG_LEVEL=info",
+		"CTPANEL_NET_TAG="+s.netTag)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
@@ -170,13 +175,14 @@ func newServeProc(t *testing.T, lxcpath, prefix string) *serveProc {
 		t.Fatal(err)
 	}
 	os.Chmod(dataDir, 0o755)
-	s := &serveProc{t: t, bin: buildCtpanel(t), dataDir: dataDir, lxcpath: lxcpath, addr: freeAddr(t)}
+	s := &serveProc{t: t, bin: buildCtpanel(t), dataDir: dataDir, lxcpath: lxcpath, addr: freeAddr(t), netTag: testNetTag()}
 	t.Cleanup(func() {
 		if s.cmd != nil && s.cmd.ProcessState == nil {
 			_ = s.cmd.Process.Signal(syscall.SIGTERM)
 			_ = s.cmd.Wait()
 		}
 		os.RemoveAll(dataDir)
+		removeTestNetwork(t, hostnet.TaggedNames(s.netTag))
 	})
 	return s
 }

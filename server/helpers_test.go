@@ -34,12 +34,24 @@ type testPanel struct {
 
 var netNameSeq atomic.Int64
 
-// testNetNames are host interface and nft table names of one test
-// panel's own: panels in one test process, and test processes beside
-// each other, never take each other's for strays.
-func testNetNames() hostnet.Names {
-	tag := strconv.FormatInt(int64(os.Getpid()%46656), 36) + strconv.FormatInt(netNameSeq.Add(1), 36)
-	return hostnet.Names{Host: "v" + tag + "x", Peer: "c" + tag + "x", Table: "ctpanel_t" + tag}
+// testNetTag tags the host interfaces and nft table of one test panel:
+// panels in one test process, and test processes beside each other,
+// never take each other's for strays.
+func testNetTag() string {
+	return strconv.FormatInt(int64(os.Getpid()%1296), 36) + strconv.FormatInt(netNameSeq.Add(1)%1296, 36)
+}
+
+func testNetNames() hostnet.Names { return hostnet.TaggedNames(testNetTag()) }
+
+// removeTestNetwork removes what a test panel left of its host network.
+func removeTestNetwork(t testing.TB, names hostnet.Names) {
+	plane, err := hostnet.New(names)
+	if err == nil {
+		err = plane.Sync(context.Background(), nil)
+	}
+	if err != nil {
+		t.Errorf("remove the test panel's host network: %v", err)
+	}
 }
 
 func testLogger() *slog.Logger {
@@ -67,17 +79,7 @@ func newTestPanel(t testing.TB, drv lxcdriver.Driver, lxcPath string) *testPanel
 		}
 		p.app.Close()
 		if _, real := p.app.Drv.(*liblxc.Driver); real {
-			// The panel's host network objects go with it.
-			plane, err := hostnet.New(cfg.NetNames)
-			if err == nil {
-				err = plane.Sync(context.Background(), nil)
-			}
-			if err == nil {
-				err = plane.Remove(context.Background())
-			}
-			if err != nil {
-				t.Errorf("remove the test panel's host network: %v", err)
-			}
+			removeTestNetwork(t, cfg.NetNames)
 		}
 	})
 	p.srv = httptest.NewServer(validateAgainstOpenAPI(t, app.Handler()))
