@@ -209,6 +209,12 @@ func (p *testPanel) run(token, method, path string, body any) map[string]any {
 	if loc == "" {
 		p.t.Fatalf("202 without Location: %s", r.Body)
 	}
+	return p.finished(token, loc)
+}
+
+// finished waits for the operation at loc to finish and returns it.
+func (p *testPanel) finished(token, loc string) map[string]any {
+	p.t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		op := p.expect(p.do(token, "GET", loc+"/wait?timeout=30", nil), http.StatusOK).json(p.t)

@@ -108,8 +108,7 @@ func (r response) jsonList(t testing.TB) []any {
 // waitOp waits for an operation to finish and requires it to succeed.
 func (p *testPanel) waitOp(id string) {
 	p.t.Helper()
-	op := p.expect(p.do(p.admin, "GET", "/api/v1/operations/"+id+"/wait?timeout=60", nil), http.StatusOK).json(p.t)
-	if op["status"] != db.OpSucceeded {
+	if op := p.finished(p.admin, "/api/v1/operations/"+id); op["status"] != db.OpSucceeded {
 		p.t.Fatalf("operation %s: %v: %v", id, op["status"], op["error"])
 	}
 }
