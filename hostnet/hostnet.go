@@ -45,6 +45,70 @@ type Spec struct {
 	// Shares are the container's blocks: /32 for IPv4, /128 or a routed
 	// /64 for IPv6.
 	Shares []netip.Prefix
+	// Bridge is the host bridge a bridged container's interface joins;
+	// empty, the container is routed.
+	Bridge string
+	// Networks are, for a bridged container, the networks its addresses
+	// are on (its pools), with their gateways.
+	Networks []Network
+	// RateIn and RateOut shape traffic to and from the container, in
+	// Mbit/s; 0 is unshaped.
+	RateIn, RateOut int
+}
+
+// Network is a bridged container's on-link network.
+type Network struct {
+	Prefix  netip.Prefix
+	Gateway netip.Addr // invalid: none
+}
+
+// network is the Network a bridged container's address a is on.
+func (s Spec) network(a netip.Addr) (Network, bool) {
+	for _, n := range s.Networks {
+		if n.Prefix.Contains(a) {
+			return n, true
+		}
+	}
+	return Network{}, false
+}
+
+// guestPrefix is the address and prefix length the container's eth0
+// holds for share: the share itself when routed (a /32, /128, or the
+// first address of a /64 as /128), the address in its network when
+// bridged.
+func (s Spec) guestPrefix(share netip.Prefix) netip.Prefix {
+	a := Address(share)
+	if s.Bridge != "" {
+		if n, ok := s.network(a); ok {
+			return netip.PrefixFrom(a, n.Prefix.Bits())
+		}
+	}
+	return netip.PrefixFrom(a, a.BitLen())
+}
+
+// gateways are the container's default gateways, IPv4 and IPv6 (each
+// invalid where it has none).
+func (s Spec) gateways() (v4, v6 netip.Addr) {
+	for _, sh := range s.Shares {
+		a := Address(sh)
+		gw := GatewayV6
+		if a.Is4() {
+			gw = GatewayV4
+		}
+		if s.Bridge != "" {
+			n, _ := s.network(a)
+			gw = n.Gateway
+		}
+		if !gw.IsValid() {
+			continue
+		}
+		if a.Is4() && !v4.IsValid() {
+			v4 = gw
+		} else if a.Is6() && !v6.IsValid() {
+			v6 = gw
+		}
+	}
+	return v4, v6
 }
 
 // Names are what a Plane's objects on the host are called: the prefixes
@@ -52,16 +116,24 @@ type Spec struct {
 // each plane names of its own, so that planes in parallel test processes
 // never take each other's objects for strays.
 type Names struct {
-	Host, Peer, Table string
+	// Host, Peer and Shaper prefix the host end, the container end and
+	// the IFB device that shapes what the container sends.
+	Host, Peer, Shaper string
+	Table              string
+	// NeighProto tags the plane's proxy ARP/NDP entries (neighbour
+	// entries have a protocol but no interface of the plane's to tell
+	// them by, as routes have).
+	NeighProto int
 }
 
 // DefaultNames are the panel's.
-var DefaultNames = Names{Host: "ctv", Peer: "ctc", Table: "ctpanel"}
+var DefaultNames = Names{Host: "ctv", Peer: "ctc", Shaper: "cti", Table: "ctpanel", NeighProto: RouteProtocol}
 
 // TaggedNames are the names of a second panel on one host, or of a test's
-// (CTPANEL_NET_TAG): <tag>v<CTID>, <tag>c<CTID> and table ctpanel_<tag>.
+// (CTPANEL_NET_TAG): <tag>v<CTID>, <tag>c<CTID>, <tag>i<CTID> and table
+// ctpanel_<tag>.
 func TaggedNames(tag string) Names {
-	return Names{Host: tag + "v", Peer: tag + "c", Table: "ctpanel_" + tag}
+	return Names{Host: tag + "v", Peer: tag + "c", Shaper: tag + "i", Table: "ctpanel_" + tag, NeighProto: RouteProtocol + 1}
 }
 
 // HostName is the host end of ctid's veth pair.
@@ -70,9 +142,15 @@ func (n Names) HostName(ctid int) string { return n.Host + strconv.Itoa(ctid) }
 // PeerName is the container end of ctid's veth pair while on the host.
 func (n Names) PeerName(ctid int) string { return n.Peer + strconv.Itoa(ctid) }
 
+// ShaperName is the IFB device that shapes what ctid sends.
+func (n Names) ShaperName(ctid int) string { return n.Shaper + strconv.Itoa(ctid) }
+
 // ctidOf is the CTID of a host end's name, 0 if it is not one.
-func (n Names) ctidOf(name string) int {
-	s, ok := strings.CutPrefix(name, n.Host)
+func (n Names) ctidOf(name string) int { return ctidAfter(name, n.Host) }
+
+// ctidAfter is the CTID in name after prefix, 0 if there is none.
+func ctidAfter(name, prefix string) int {
+	s, ok := strings.CutPrefix(name, prefix)
 	if !ok {
 		return 0
 	}
@@ -113,23 +191,24 @@ func (n Names) ConfigItems(s Spec) []lxcdriver.ConfigItem {
 		{Key: "lxc.net.0.flags", Value: "up"},
 		{Key: "lxc.net.0.hwaddr", Value: MAC(s.CTID).String()},
 	}
-	var v4, v6 bool
 	for _, sh := range sortedShares(s.Shares) {
-		a := Address(sh)
-		if a.Is4() {
-			v4 = true
-			// An explicit broadcast: liblxc would compute one from /32.
-			items = append(items, lxcdriver.ConfigItem{Key: "lxc.net.0.ipv4.address", Value: a.String() + "/32 0.0.0.0"})
+		p := s.guestPrefix(sh)
+		if p.Addr().Is4() {
+			v := p.String()
+			if p.IsSingleIP() {
+				v += " 0.0.0.0" // an explicit broadcast: liblxc would compute one from /32
+			}
+			items = append(items, lxcdriver.ConfigItem{Key: "lxc.net.0.ipv4.address", Value: v})
 		} else {
-			v6 = true
-			items = append(items, lxcdriver.ConfigItem{Key: "lxc.net.0.ipv6.address", Value: a.String() + "/128"})
+			items = append(items, lxcdriver.ConfigItem{Key: "lxc.net.0.ipv6.address", Value: p.String()})
 		}
 	}
-	if v4 {
-		items = append(items, lxcdriver.ConfigItem{Key: "lxc.net.0.ipv4.gateway", Value: GatewayV4.String()})
+	gw4, gw6 := s.gateways()
+	if gw4.IsValid() {
+		items = append(items, lxcdriver.ConfigItem{Key: "lxc.net.0.ipv4.gateway", Value: gw4.String()})
 	}
-	if v6 {
-		items = append(items, lxcdriver.ConfigItem{Key: "lxc.net.0.ipv6.gateway", Value: GatewayV6.String()})
+	if gw6.IsValid() {
+		items = append(items, lxcdriver.ConfigItem{Key: "lxc.net.0.ipv6.gateway", Value: gw6.String()})
 	}
 	return items
 }
@@ -165,6 +244,16 @@ type Plane interface {
 	Sync(ctx context.Context, specs []Spec) error
 	// Dropped is what the anti-spoofing filter has dropped from ctid.
 	Dropped(ctx context.Context, ctid int) (Counter, error)
+	// Traffic is every share's traffic counters.
+	Traffic(ctx context.Context) ([]Traffic, error)
+}
+
+// Traffic is what one share of a container received (In) and sent (Out)
+// since its counters began: at the host's boot, or when the share came.
+type Traffic struct {
+	CTID    int
+	Share   netip.Prefix
+	In, Out Counter
 }
 
 // Counter is a packet and byte count.
@@ -188,6 +277,17 @@ func checkSpec(s Spec) error {
 		case sh.Addr().Is4In6():
 			return fmt.Errorf("hostnet: container %d: share %s is an IPv4-mapped address", s.CTID, sh)
 		}
+		if s.Bridge != "" {
+			if !sh.IsSingleIP() {
+				return fmt.Errorf("hostnet: container %d: a bridged container's share %s must be one address", s.CTID, sh)
+			}
+			if _, ok := s.network(sh.Addr()); !ok {
+				return fmt.Errorf("hostnet: container %d: bridged address %s is on none of its networks", s.CTID, sh.Addr())
+			}
+		}
+	}
+	if s.RateIn < 0 || s.RateOut < 0 {
+		return fmt.Errorf("hostnet: container %d: negative rate", s.CTID)
 	}
 	return nil
 }

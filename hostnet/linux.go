@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -92,14 +93,33 @@ func (l *Linux) Up(ctx context.Context, s Spec) ([]lxcdriver.ConfigItem, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := l.routes(host, s); err != nil {
-		return nil, err
-	}
-	l.specs[s.CTID] = s
-	if err := l.filter(ctx); err != nil {
+	if err := l.hostSide(ctx, host, s); err != nil {
 		return nil, err
 	}
 	return l.names.ConfigItems(s), nil
+}
+
+// hostSide makes everything on the host for s but the pair itself: the
+// host end's settings, routes, proxy entries, shaping and filter.
+func (l *Linux) hostSide(ctx context.Context, host netlink.Link, s Spec) error {
+	if err := hostEnd(host, s); err != nil {
+		return err
+	}
+	if err := l.routes(host, s); err != nil {
+		return err
+	}
+	if err := l.shape(host, s); err != nil {
+		return err
+	}
+	if len(s.Shares) == 0 {
+		delete(l.specs, s.CTID)
+	} else {
+		l.specs[s.CTID] = s
+	}
+	if err := l.neighbours(); err != nil {
+		return err
+	}
+	return l.filter(ctx)
 }
 
 // pair makes ctid's veth pair with its container end on the host (anew
@@ -126,9 +146,6 @@ func (l *Linux) pair(ctid int) (netlink.Link, error) {
 		if host, err = netlink.LinkByName(hostName); err != nil {
 			return nil, fmt.Errorf("hostnet: %s: %w", hostName, err)
 		}
-	}
-	if err := hostEnd(host); err != nil {
-		return nil, err
 	}
 	return host, nil
 }
@@ -157,8 +174,9 @@ func hostMAC(ctid int) net.HardwareAddr {
 	return mac
 }
 
-// hostEnd sets the host end's sysctls, gateway addresses and state.
-func hostEnd(link netlink.Link) error {
+// hostEnd sets the host end's sysctls, gateway addresses (routed) or
+// bridge (bridged), and state.
+func hostEnd(link netlink.Link, s Spec) error {
 	name := link.Attrs().Name
 	for k, v := range map[string]string{
 		"net/ipv4/conf/" + name + "/rp_filter":      "1",
@@ -168,6 +186,14 @@ func hostEnd(link netlink.Link) error {
 	} {
 		if err := setSysctl(k, v); err != nil {
 			return err
+		}
+	}
+	if s.Bridge != "" {
+		return bridgePort(link, s.Bridge)
+	}
+	if link.Attrs().MasterIndex != 0 {
+		if err := netlink.LinkSetNoMaster(link); err != nil {
+			return fmt.Errorf("hostnet: take %s out of its bridge: %w", name, err)
 		}
 	}
 	for _, a := range []*netlink.Addr{
@@ -197,12 +223,48 @@ func prefixNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Masked().Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), bits)}
 }
 
-// routes makes the host's routes of s's shares through host, and
-// removes the panel's other routes through it.
+// bridgePort puts a bridged container's host end into bridge, up, with
+// none of the gateway addresses a routed one holds.
+func bridgePort(link netlink.Link, bridge string) error {
+	name := link.Attrs().Name
+	br, err := netlink.LinkByName(bridge)
+	if err != nil {
+		return fmt.Errorf("hostnet: bridge %q of %s: %w", bridge, name, err)
+	}
+	if br.Type() != "bridge" {
+		return fmt.Errorf("hostnet: %q is a %s, not a bridge", bridge, br.Type())
+	}
+	addrs, err := netlink.AddrList(link, netlink.FAMILY_ALL)
+	if err != nil {
+		return fmt.Errorf("hostnet: addresses of %s: %w", name, err)
+	}
+	for _, a := range addrs {
+		if ip, _ := netip.AddrFromSlice(a.IP); ip.Unmap() == GatewayV4 || ip == GatewayV6 {
+			if err := netlink.AddrDel(link, &a); err != nil {
+				return fmt.Errorf("hostnet: remove %s from %s: %w", ip, name, err)
+			}
+		}
+	}
+	if link.Attrs().MasterIndex != br.Attrs().Index {
+		if err := netlink.LinkSetMaster(link, br); err != nil {
+			return fmt.Errorf("hostnet: put %s into bridge %s: %w", name, bridge, err)
+		}
+	}
+	if err := netlink.LinkSetUp(link); err != nil {
+		return fmt.Errorf("hostnet: set %s up: %w", name, err)
+	}
+	return nil
+}
+
+// routes makes the host's routes of a routed s's shares through host,
+// and removes the panel's other routes through it (all of them, bridged).
 func (l *Linux) routes(host netlink.Link, s Spec) error {
 	idx := host.Attrs().Index
 	want := map[string]bool{}
 	for _, sh := range s.Shares {
+		if s.Bridge != "" {
+			break
+		}
 		r := &netlink.Route{LinkIndex: idx, Dst: prefixNet(sh), Protocol: RouteProtocol, Scope: netlink.SCOPE_LINK}
 		if sh.Addr().Is6() {
 			r.Scope = netlink.SCOPE_UNIVERSE
@@ -281,7 +343,11 @@ func (l *Linux) Live(ctx context.Context, s Spec, initPid int) error {
 			return l.down(ctx, s.CTID)
 		}
 		// Started without addresses: its interface comes now.
-		if _, err := l.pair(s.CTID); err != nil {
+		host, err := l.pair(s.CTID)
+		if err != nil {
+			return err
+		}
+		if err := hostEnd(host, s); err != nil {
 			return err
 		}
 		peer, err := netlink.LinkByName(l.names.PeerName(s.CTID))
@@ -308,80 +374,63 @@ func (l *Linux) Live(ctx context.Context, s Spec, initPid int) error {
 	if err != nil {
 		return fmt.Errorf("hostnet: container %d: %s: %w", s.CTID, l.names.HostName(s.CTID), err)
 	}
-	if err := hostEnd(host); err != nil {
-		return err
-	}
-	if err := l.routes(host, s); err != nil {
-		return err
-	}
-	if len(s.Shares) == 0 {
-		delete(l.specs, s.CTID)
-	} else {
-		l.specs[s.CTID] = s
-	}
-	return l.filter(ctx)
+	return l.hostSide(ctx, host, s)
 }
 
 // guestAddresses makes eth0 in the container carry exactly s's
 // addresses (link-local ones aside) and its default routes.
 func guestAddresses(h *netlink.Handle, eth0 netlink.Link, s Spec) error {
-	want := map[netip.Addr]bool{}
+	want := map[netip.Addr]netip.Prefix{}
 	for _, sh := range s.Shares {
-		want[Address(sh)] = true
+		p := s.guestPrefix(sh)
+		want[p.Addr()] = p
 	}
 	have, err := h.AddrList(eth0, netlink.FAMILY_ALL)
 	if err != nil {
 		return fmt.Errorf("addresses: %w", err)
 	}
-	var v4, v6 bool
 	for _, a := range have {
 		ip, _ := netip.AddrFromSlice(a.IP)
 		ip = ip.Unmap()
 		if ip.IsLinkLocalUnicast() {
 			continue
 		}
-		if !want[ip] {
+		ones, _ := a.Mask.Size()
+		if p, ok := want[ip]; !ok || p.Bits() != ones {
 			if err := h.AddrDel(eth0, &a); err != nil {
 				return fmt.Errorf("remove %s: %w", ip, err)
 			}
+			continue
 		}
 		delete(want, ip)
 	}
-	for a := range want {
-		bits := 32
-		if a.Is6() {
-			bits = 128
-		}
-		addr := &netlink.Addr{IPNet: &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(bits, bits)}}
+	for a, p := range want {
+		addr := &netlink.Addr{IPNet: &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(p.Bits(), a.BitLen())}}
 		if a.Is6() {
 			addr.Flags = unix.IFA_F_NODAD
-		} else {
+		} else if p.IsSingleIP() {
 			addr.Broadcast = net.IPv4zero
 		}
 		if err := h.AddrAdd(eth0, addr); err != nil {
 			return fmt.Errorf("add %s: %w", a, err)
 		}
 	}
-	for _, sh := range s.Shares {
-		if sh.Addr().Is4() {
-			v4 = true
-		} else {
-			v6 = true
-		}
-	}
+	gw4, gw6 := s.gateways()
 	idx := eth0.Attrs().Index
-	if v4 {
-		gw := &netlink.Route{LinkIndex: idx, Dst: prefixNet(netip.PrefixFrom(GatewayV4, 32)), Scope: netlink.SCOPE_LINK}
-		if err := h.RouteReplace(gw); err != nil {
-			return fmt.Errorf("route to %s: %w", GatewayV4, err)
+	if gw4.IsValid() {
+		if s.Bridge == "" {
+			gw := &netlink.Route{LinkIndex: idx, Dst: prefixNet(netip.PrefixFrom(gw4, 32)), Scope: netlink.SCOPE_LINK}
+			if err := h.RouteReplace(gw); err != nil {
+				return fmt.Errorf("route to %s: %w", gw4, err)
+			}
 		}
-		def := &netlink.Route{LinkIndex: idx, Dst: prefixNet(netip.MustParsePrefix("0.0.0.0/0")), Gw: GatewayV4.AsSlice()}
+		def := &netlink.Route{LinkIndex: idx, Dst: prefixNet(netip.MustParsePrefix("0.0.0.0/0")), Gw: gw4.AsSlice()}
 		if err := h.RouteReplace(def); err != nil {
 			return fmt.Errorf("default route: %w", err)
 		}
 	}
-	if v6 {
-		def := &netlink.Route{LinkIndex: idx, Dst: prefixNet(netip.MustParsePrefix("::/0")), Gw: GatewayV6.AsSlice()}
+	if gw6.IsValid() {
+		def := &netlink.Route{LinkIndex: idx, Dst: prefixNet(netip.MustParsePrefix("::/0")), Gw: gw6.AsSlice()}
 		if err := h.RouteReplace(def); err != nil {
 			return fmt.Errorf("default IPv6 route: %w", err)
 		}
@@ -397,13 +446,16 @@ func (l *Linux) Down(ctx context.Context, ctid int) error {
 }
 
 func (l *Linux) down(ctx context.Context, ctid int) error {
-	if err := delLinks(l.names.HostName(ctid), l.names.PeerName(ctid)); err != nil {
+	if err := delLinks(l.names.HostName(ctid), l.names.PeerName(ctid), l.names.ShaperName(ctid)); err != nil {
 		return err
 	}
 	if _, ok := l.specs[ctid]; !ok {
 		return nil
 	}
 	delete(l.specs, ctid)
+	if err := l.neighbours(); err != nil {
+		return err
+	}
 	return l.filter(ctx)
 }
 
@@ -426,6 +478,14 @@ func (l *Linux) Sync(ctx context.Context, specs []Spec) error {
 	}
 	for _, link := range links {
 		name := link.Attrs().Name
+		if id := ctidAfter(name, l.names.Shaper); id != 0 && link.Type() == "ifb" {
+			if s, ok := want[id]; !ok || s.RateOut == 0 {
+				if err := delLinks(name); err != nil {
+					return err
+				}
+			}
+			continue
+		}
 		id := l.names.ctidOf(name)
 		if id == 0 || link.Type() != "veth" {
 			continue
@@ -450,10 +510,13 @@ func (l *Linux) Sync(ctx context.Context, specs []Spec) error {
 		if err != nil {
 			return fmt.Errorf("hostnet: %s: %w", l.names.HostName(id), err)
 		}
-		if err := hostEnd(host); err != nil {
+		if err := hostEnd(host, s); err != nil {
 			return err
 		}
 		if err := l.routes(host, s); err != nil {
+			return err
+		}
+		if err := l.shape(host, s); err != nil {
 			return err
 		}
 		keep[host.Attrs().Index] = true
@@ -473,6 +536,9 @@ func (l *Linux) Sync(ctx context.Context, specs []Spec) error {
 		}
 	}
 	l.specs = want
+	if err := l.neighbours(); err != nil {
+		return err
+	}
 	return l.filter(ctx)
 }
 
@@ -495,5 +561,27 @@ func (l *Linux) Remove(ctx context.Context) error {
 }
 
 func (l *Linux) removeTable(ctx context.Context) error {
-	return nftApply(ctx, l.nft, fmt.Sprintf("add table inet %s\ndelete table inet %s\n", l.names.Table, l.names.Table))
+	var b strings.Builder
+	for _, fam := range []string{"inet", "bridge"} {
+		fmt.Fprintf(&b, "add table %s %s\ndelete table %s %s\n", fam, l.names.Table, fam, l.names.Table)
+	}
+	return nftApply(ctx, l.nft, b.String())
+}
+
+// Traffic implements Plane.
+func (l *Linux) Traffic(ctx context.Context) ([]Traffic, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m, err := nftCounters(ctx, l.nft, l.names.Table)
+	if err != nil {
+		return nil, err
+	}
+	var out []Traffic
+	for id, s := range l.specs {
+		for _, sh := range sortedShares(s.Shares) {
+			out = append(out, Traffic{CTID: id, Share: sh.Masked(),
+				In: m[trafficCounter("in", id, sh)], Out: m[trafficCounter("out", id, sh)]})
+		}
+	}
+	return out, nil
 }

@@ -19,7 +19,8 @@ import (
 // testNames are interface and table names of this test process's own.
 func testNames() hostnet.Names {
 	tag := strconv.Itoa(os.Getpid() % 1000)
-	return hostnet.Names{Host: "tv" + tag + "x", Peer: "tc" + tag + "x", Table: "ctpanel_test" + tag}
+	return hostnet.Names{Host: "tv" + tag + "x", Peer: "tc" + tag + "x", Shaper: "ti" + tag + "x",
+		Table: "ctpanel_test" + tag, NeighProto: hostnet.RouteProtocol + 2}
 }
 
 func startContainer(t *testing.T, plane *hostnet.Linux, spec hostnet.Spec) (*liblxc.Driver, string) {

@@ -105,3 +105,58 @@ func (c Client) WaitPing(addr string) error {
 		}
 	}
 }
+
+// LAN is a client namespace on a link of its own with the host: the
+// provider's network where a pool is on-link (Bridge empty: the host end
+// holds HostV4/HostV6 in the network) or the host bridge of a bridged
+// pool (Bridge: the host end is a port of it and holds no address).
+type LAN struct {
+	Client
+	// Dev is the host end of the client's link.
+	Dev    string
+	Bridge string
+}
+
+// NewLAN makes a client namespace holding clientV4 and clientV6 (with
+// their prefix lengths) on a link to the host. hostV4 and hostV6, when
+// given, go on the host end; bridged, the host end joins a bridge of
+// the test's own. The test's cleanup removes all of it.
+func NewLAN(t testing.TB, bridged bool, clientV4, clientV6, hostV4, hostV6 string) LAN {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("network namespaces need root: run make test")
+	}
+	KeepSysctls(t)
+	id := strconv.Itoa(os.Getpid() % 100000)
+	ns := "ctpt-lan-" + id
+	lan := LAN{Client: Client{NS: ns}, Dev: "tl" + id}
+	Run(t, "ip", "netns", "add", ns)
+	t.Cleanup(func() {
+		_ = exec.Command("ip", "link", "del", lan.Dev).Run()
+		if lan.Bridge != "" {
+			_ = exec.Command("ip", "link", "del", lan.Bridge).Run()
+		}
+		_ = exec.Command("ip", "netns", "del", ns).Run()
+	})
+	Run(t, "ip", "link", "add", lan.Dev, "type", "veth", "peer", "name", "eth0", "netns", ns)
+	if bridged {
+		lan.Bridge = "tb" + id
+		Run(t, "ip", "link", "add", lan.Bridge, "type", "bridge")
+		Run(t, "sysctl", "-qw", "net.ipv6.conf."+lan.Bridge+".disable_ipv6=1")
+		Run(t, "ip", "link", "set", lan.Bridge, "up")
+		Run(t, "ip", "link", "set", lan.Dev, "master", lan.Bridge)
+	}
+	if hostV4 != "" {
+		Run(t, "ip", "addr", "add", hostV4, "dev", lan.Dev)
+	}
+	if hostV6 != "" {
+		Run(t, "ip", "addr", "add", hostV6, "dev", lan.Dev, "nodad")
+	}
+	Run(t, "ip", "link", "set", lan.Dev, "up")
+	in := func(args ...string) { Run(t, "ip", append([]string{"netns", "exec", ns, "ip"}, args...)...) }
+	in("link", "set", "lo", "up")
+	in("addr", "add", clientV4, "dev", "eth0")
+	in("addr", "add", clientV6, "dev", "eth0", "nodad")
+	in("link", "set", "eth0", "up")
+	return lan
+}
