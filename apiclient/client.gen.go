@@ -205,6 +205,7 @@ const (
 	CredentialsOperationActionSetAddresses   CredentialsOperationAction = "set_addresses"
 	CredentialsOperationActionSetCredentials CredentialsOperationAction = "set_credentials"
 	CredentialsOperationActionSetLimits      CredentialsOperationAction = "set_limits"
+	CredentialsOperationActionSetNetwork     CredentialsOperationAction = "set_network"
 	CredentialsOperationActionShutdown       CredentialsOperationAction = "shutdown"
 	CredentialsOperationActionStart          CredentialsOperationAction = "start"
 	CredentialsOperationActionStop           CredentialsOperationAction = "stop"
@@ -236,6 +237,8 @@ func (e CredentialsOperationAction) Valid() bool {
 	case CredentialsOperationActionSetCredentials:
 		return true
 	case CredentialsOperationActionSetLimits:
+		return true
+	case CredentialsOperationActionSetNetwork:
 		return true
 	case CredentialsOperationActionShutdown:
 		return true
@@ -484,6 +487,24 @@ func (e HealthStatus) Valid() bool {
 	}
 }
 
+// Defines values for HeldIPAddressFamily.
+const (
+	HeldIPAddressFamilyN4 HeldIPAddressFamily = 4
+	HeldIPAddressFamilyN6 HeldIPAddressFamily = 6
+)
+
+// Valid indicates whether the value is a known member of the HeldIPAddressFamily enum.
+func (e HeldIPAddressFamily) Valid() bool {
+	switch e {
+	case HeldIPAddressFamilyN4:
+		return true
+	case HeldIPAddressFamilyN6:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for IPAddressFamily.
 const (
 	IPAddressFamilyN4 IPAddressFamily = 4
@@ -571,6 +592,7 @@ const (
 	OperationActionSetAddresses   OperationAction = "set_addresses"
 	OperationActionSetCredentials OperationAction = "set_credentials"
 	OperationActionSetLimits      OperationAction = "set_limits"
+	OperationActionSetNetwork     OperationAction = "set_network"
 	OperationActionShutdown       OperationAction = "shutdown"
 	OperationActionStart          OperationAction = "start"
 	OperationActionStop           OperationAction = "stop"
@@ -602,6 +624,8 @@ func (e OperationAction) Valid() bool {
 	case OperationActionSetCredentials:
 		return true
 	case OperationActionSetLimits:
+		return true
+	case OperationActionSetNetwork:
 		return true
 	case OperationActionShutdown:
 		return true
@@ -1583,6 +1607,9 @@ type CreatePlanRequest struct {
 	//
 	// Example: small
 	Name PlanName `json:"name"`
+
+	// Network Replaces the plan's network settings whole; changed rates reach its running containers live (a `set_network` operation each).
+	Network *PlanNetwork `json:"network,omitempty"`
 }
 
 // CreateTokenRequest Example: {"expires_in":"720h","name":"whmcs","role":"billing"}
@@ -1956,6 +1983,30 @@ type Health struct {
 // HealthStatus `ok`; `unavailable` when the database does not answer; `disk_full` when a file system the panel writes to (data dir with the private PostgreSQL, template store, lxcpath) has less than 8 MiB or no inode free.
 type HealthStatus string
 
+// HeldIPAddress Example: {"address":"198.18.0.9","ctid":null,"customer":"alice","family":4,"pool":"main-v4","reserved":true}
+type HeldIPAddress struct {
+	Address string `json:"address"`
+
+	// Ctid The container it is on, null when only reserved.
+	Ctid *int `json:"ctid"`
+
+	// Customer The customer it is reserved for.
+	Customer *string             `json:"customer,omitempty"`
+	Family   HeldIPAddressFamily `json:"family"`
+	Pool     string              `json:"pool"`
+
+	// Reserved Reserved for a customer: it goes back to them, not to the pool, when it comes off a container.
+	Reserved bool `json:"reserved"`
+}
+
+// HeldIPAddressFamily defines model for HeldIPAddress.Family.
+type HeldIPAddressFamily int
+
+// HeldIPAddressList Example: {"ip_addresses":[{"address":"198.18.0.9","ctid":null,"customer":"alice","family":4,"pool":"main-v4","reserved":true}]}
+type HeldIPAddressList struct {
+	IpAddresses []HeldIPAddress `json:"ip_addresses"`
+}
+
 // Hostname An RFC 1123 hostname: dot-separated labels of 1 to 63 letters, digits and '-', not starting or ending with '-'; at most 253 characters.
 //
 // Example: web1.example.com
@@ -2292,6 +2343,9 @@ type PatchPlanRequest struct {
 
 	// Limits The plan's new limits, re-applied to its ready containers. Errors name `limits.<resource>`; `null` is a 422 naming `limits`.
 	Limits *LimitsRequest `json:"limits,omitempty"`
+
+	// Network Replaces the plan's network settings whole; changed rates reach its running containers live (a `set_network` operation each).
+	Network *PlanNetwork `json:"network,omitempty"`
 }
 
 // PatchTemplateRequest defines model for PatchTemplateRequest.
@@ -2303,7 +2357,7 @@ type PatchTemplateRequest struct {
 	Enabled *bool `json:"enabled,omitempty"`
 }
 
-// Plan Example: {"containers":3,"description":"1 CPU, 512M","limits":{"cpulimit":100,"numproc":{"barrier":128,"limit":128},"physpages":{"barrier":131072,"limit":131072},"swappages":{"barrier":65536,"limit":65536}},"name":"small"}
+// Plan Example: {"containers":3,"description":"1 CPU, 512M","limits":{"cpulimit":100,"numproc":{"barrier":128,"limit":128},"physpages":{"barrier":131072,"limit":131072},"swappages":{"barrier":65536,"limit":65536}},"name":"small","network":{"ip_addresses":2,"rate_in_mbit":100,"rate_out_mbit":100}}
 type Plan struct {
 	// Containers How many containers are on the plan: the farm's for staff, a customer token's own for a customer.
 	Containers  int    `json:"containers"`
@@ -2314,6 +2368,11 @@ type Plan struct {
 	// Example: {"cpulimit":50,"cpuunits":1000,"numproc":{"barrier":200,"limit":200},"physpages":{"barrier":131072,"limit":131072},"swappages":{"barrier":65536,"limit":65536}}
 	Limits Limits `json:"limits"`
 	Name   string `json:"name"`
+
+	// Network A plan's network: how many addresses its customer may put on one container, and the rates its containers' traffic is shaped to (tc HTB on the host), in Mbit/s. null: no limit.
+	//
+	// Example: {"ip_addresses":2,"rate_in_mbit":100,"rate_out_mbit":100}
+	Network PlanNetwork `json:"network"`
 }
 
 // PlanList defines model for PlanList.
@@ -2326,12 +2385,25 @@ type PlanList struct {
 // Example: small
 type PlanName = string
 
+// PlanNetwork A plan's network: how many addresses its customer may put on one container, and the rates its containers' traffic is shaped to (tc HTB on the host), in Mbit/s. null: no limit.
+//
+// Example: {"ip_addresses":2,"rate_in_mbit":100,"rate_out_mbit":100}
+type PlanNetwork struct {
+	IpAddresses *int `json:"ip_addresses,omitempty"`
+
+	// RateInMbit To the container.
+	RateInMbit *int `json:"rate_in_mbit,omitempty"`
+
+	// RateOutMbit From the container.
+	RateOutMbit *int `json:"rate_out_mbit,omitempty"`
+}
+
 // PlanUpdate defines model for PlanUpdate.
 type PlanUpdate struct {
 	// Operations The `set_limits` operations queued, one per ready container on the plan; empty when `limits` was not sent or no ready container is on the plan.
 	Operations []Operation `json:"operations"`
 
-	// Plan Example: {"containers":3,"description":"1 CPU, 512M","limits":{"cpulimit":100,"numproc":{"barrier":128,"limit":128},"physpages":{"barrier":131072,"limit":131072},"swappages":{"barrier":65536,"limit":65536}},"name":"small"}
+	// Plan Example: {"containers":3,"description":"1 CPU, 512M","limits":{"cpulimit":100,"numproc":{"barrier":128,"limit":128},"physpages":{"barrier":131072,"limit":131072},"swappages":{"barrier":65536,"limit":65536}},"name":"small","network":{"ip_addresses":2,"rate_in_mbit":100,"rate_out_mbit":100}}
 	Plan Plan `json:"plan"`
 }
 
@@ -2351,6 +2423,18 @@ type ReinstallRequest struct {
 	//
 	// Example: busybox
 	Template string `json:"template"`
+}
+
+// ReserveIPAddressRequest Example: {"address":"auto","customer":"alice","pool":"main-v4"}
+type ReserveIPAddressRequest struct {
+	// Address "auto" (the default) takes the pool's next free share; or an address of a pool.
+	Address *string `json:"address,omitempty"`
+
+	// Customer The customer's username.
+	Customer string `json:"customer"`
+
+	// Pool The pool "auto" takes from (default: the default IPv4 pool).
+	Pool *string `json:"pool,omitempty"`
 }
 
 // ResetPasswordRequest Example: {"root_password":"correct horse battery"}
@@ -2694,9 +2778,25 @@ type TokenList struct {
 	Tokens []Token `json:"tokens"`
 }
 
+// Traffic Example: {"from":"2026-12-01T00:00:00Z","hours":[{"hour":"2026-12-04T13:00:00Z","in_bytes":52428800,"in_packets":36000,"out_bytes":1048576,"out_packets":18000}],"to":"2026-12-05T00:00:00Z"}
+type Traffic struct {
+	From  time.Time     `json:"from"`
+	Hours []TrafficHour `json:"hours"`
+	To    time.Time     `json:"to"`
+}
+
+// TrafficHour defines model for TrafficHour.
+type TrafficHour struct {
+	Hour       time.Time `json:"hour"`
+	InBytes    int       `json:"in_bytes"`
+	InPackets  int       `json:"in_packets"`
+	OutBytes   int       `json:"out_bytes"`
+	OutPackets int       `json:"out_packets"`
+}
+
 // Usage One container's usage over a period, for an invoice, folded from the sampler's stored history (raw samples and downsampled buckets), right across restarts. A container with no samples in the period (never running, or history expired) has zeros.
 //
-// Example: {"cpu_seconds":5231.4,"ctid":101,"disk_used_bytes":null,"failcnt":{"numproc":0,"physpages":3},"from":"2026-11-01T00:00:00Z","memory_avg_bytes":120586240,"memory_peak_bytes":268435456,"network_in_bytes":null,"network_out_bytes":null,"samples":259185,"to":"2026-12-01T00:00:00Z","uptime_seconds":2591850}
+// Example: {"cpu_seconds":5231.4,"ctid":101,"disk_used_bytes":null,"failcnt":{"numproc":0,"physpages":3},"from":"2026-11-01T00:00:00Z","memory_avg_bytes":120586240,"memory_peak_bytes":268435456,"network_in_bytes":73400320,"network_out_bytes":1073741824,"samples":259185,"to":"2026-12-01T00:00:00Z","uptime_seconds":2591850}
 type Usage struct {
 	// CpuSeconds CPU time used between the period's first and last sample; a counter that fell (a restart) counts from zero again.
 	CpuSeconds float32 `json:"cpu_seconds"`
@@ -2717,10 +2817,10 @@ type Usage struct {
 	// MemoryPeakBytes Highest memory use (`physpages` maxheld × 4096).
 	MemoryPeakBytes int64 `json:"memory_peak_bytes"`
 
-	// NetworkInBytes Not measured: null.
+	// NetworkInBytes Bytes (IP packets, headers included) to the container's addresses in the hours the period touches, counted per address by the panel's nftables counters and folded into the database every minute; 0 for a container without addresses.
 	NetworkInBytes *int64 `json:"network_in_bytes"`
 
-	// NetworkOutBytes Not measured: null.
+	// NetworkOutBytes Bytes (IP packets, headers included) from the container's addresses in the hours the period touches, counted per address by the panel's nftables counters and folded into the database every minute; 0 for a container without addresses.
 	NetworkOutBytes *int64 `json:"network_out_bytes"`
 
 	// Samples How many samples of the container (raw ticks, or downsampled buckets for older history) fall in the period.
@@ -2733,7 +2833,7 @@ type Usage struct {
 	UptimeSeconds float32 `json:"uptime_seconds"`
 }
 
-// UsageList Example: {"from":"2026-11-01T00:00:00Z","to":"2026-12-01T00:00:00Z","usage":[{"cpu_seconds":5231.4,"ctid":101,"disk_used_bytes":null,"failcnt":{"numproc":0,"physpages":3},"from":"2026-11-01T00:00:00Z","memory_avg_bytes":120586240,"memory_peak_bytes":268435456,"network_in_bytes":null,"network_out_bytes":null,"samples":259185,"to":"2026-12-01T00:00:00Z","uptime_seconds":2591850}]}
+// UsageList Example: {"from":"2026-11-01T00:00:00Z","to":"2026-12-01T00:00:00Z","usage":[{"cpu_seconds":5231.4,"ctid":101,"disk_used_bytes":null,"failcnt":{"numproc":0,"physpages":3},"from":"2026-11-01T00:00:00Z","memory_avg_bytes":120586240,"memory_peak_bytes":268435456,"network_in_bytes":73400320,"network_out_bytes":1073741824,"samples":259185,"to":"2026-12-01T00:00:00Z","uptime_seconds":2591850}]}
 type UsageList struct {
 	From time.Time `json:"from"`
 	To   time.Time `json:"to"`
@@ -3163,6 +3263,15 @@ type TerminateContainerParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// GetContainerTrafficParams defines parameters for GetContainerTraffic.
+type GetContainerTrafficParams struct {
+	// From Start of the period (inclusive), RFC 3339. Left out, one calendar month before now (not before `to`: with only an early `to`, `from` must be given too). Must be before `to`; a bad value is a 400 `invalid_parameter` naming `from`.
+	From *UsageFrom `form:"from,omitempty" json:"from,omitempty"`
+
+	// To End of the period (exclusive), RFC 3339; now when left out. A bad value is a 400 `invalid_parameter` naming `to`.
+	To *UsageTo `form:"to,omitempty" json:"to,omitempty"`
+}
+
 // UnfreezeContainerParams defines parameters for UnfreezeContainer.
 type UnfreezeContainerParams struct {
 	// IdempotencyKey Makes this POST safe to retry. The first request with a key runs; its answer (status, body and `Location`) is remembered for 24 hours, per token. A retry with the same key, route and body is not run again: it gets the remembered answer with `Idempotent-Replayed: true` (other headers, such as a create's `Content-Location`, are not replayed). The same key with another body or route is a 422 `idempotency_mismatch`; a retry while the first request is still being processed is a 409 `idempotency_in_progress` (retry shortly). Answers below 500, errors included, are remembered; a 5xx answer is not, so the key can be retried. 1 to 255 printable ASCII characters (anything else is a 400 `invalid_parameter`); left out or empty, the request is not deduplicated. Another token's same key is a different key. Ignored on calls made with the web panel's session cookie.
@@ -3358,6 +3467,9 @@ type PatchCustomerJSONRequestBody = PatchCustomerRequest
 
 // CreatePasswordLinkJSONRequestBody defines body for CreatePasswordLink for application/json ContentType.
 type CreatePasswordLinkJSONRequestBody = PasswordLinkRequest
+
+// ReserveIPAddressJSONRequestBody defines body for ReserveIPAddress for application/json ContentType.
+type ReserveIPAddressJSONRequestBody = ReserveIPAddressRequest
 
 // CreateIPPoolJSONRequestBody defines body for CreateIPPool for application/json ContentType.
 type CreateIPPoolJSONRequestBody = CreateIPPoolRequest
@@ -4664,6 +4776,13 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/containers/{ref}/terminate (the `TerminateContainer` operationId).
 	TerminateContainer(ctx context.Context, ref Ref, params *TerminateContainerParams, body TerminateContainerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetContainerTraffic A container's traffic per hour
+	//
+	// Bytes and packets to and from the container's addresses per hour over the period (default: the last month), as folded from the panel's per-address counters; the traffic chart on the container page draws it.
+	//
+	// Corresponds with GET /api/v1/containers/{ref}/traffic (the `GetContainerTraffic` operationId).
+	GetContainerTraffic(ctx context.Context, ref Ref, params *GetContainerTrafficParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// UnfreezeContainerWithBody Unfreeze a container (lxc-unfreeze)
 	//
 	// Queues a `unfreeze` operation. It is queued behind any unfinished operation on the same container and answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. 409 unless the container's phase is `ready`; whether liblxc can do it (e.g. start a running container) is reported by the operation. The body, if any, must be `{}`: `timeout` is refused with 400 `unknown_field` (it applies only to shutdown and restart).
@@ -4847,6 +4966,44 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/events/ws (the `WatchEvents` operationId).
 	WatchEvents(ctx context.Context, params *WatchEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListHeldIPAddresses List addresses given and reserved
+	//
+	// Every share on a container or reserved for a customer (staff); a customer's own: reserved for them or on their containers.
+	//
+	// Corresponds with GET /api/v1/ip-addresses (the `ListHeldIPAddresses` operationId).
+	ListHeldIPAddresses(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReserveIPAddressWithBody Reserve an address for a customer
+	//
+	// Sets a share aside for a customer without putting it on a container (an extra address sold to them). The customer then adds it to any of their containers by address (`POST /api/v1/containers/{ref}/ip-addresses`), and it comes back to them when it comes off. 422 names `address`, `pool` or `customer`; 409 when the address is in use or the pool is full.
+	//
+	// Staff only.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/ip-addresses (the `ReserveIPAddress` operationId).
+	ReserveIPAddressWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReserveIPAddress Reserve an address for a customer
+	//
+	// Sets a share aside for a customer without putting it on a container (an extra address sold to them). The customer then adds it to any of their containers by address (`POST /api/v1/containers/{ref}/ip-addresses`), and it comes back to them when it comes off. 422 names `address`, `pool` or `customer`; 409 when the address is in use or the pool is full.
+	//
+	// Staff only.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/ip-addresses (the `ReserveIPAddress` operationId).
+	ReserveIPAddress(ctx context.Context, body ReserveIPAddressJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UnreserveIPAddress Give a reservation up
+	//
+	// An address on no container goes back to the pool; one on a container stays there, no longer reserved. 404 when it is not reserved.
+	//
+	// Staff only.
+	//
+	// Corresponds with DELETE /api/v1/ip-addresses/{address} (the `UnreserveIPAddress` operationId).
+	UnreserveIPAddress(ctx context.Context, address string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListIPPools List IP pools
 	//
@@ -6356,6 +6513,23 @@ func (c *Client) TerminateContainer(ctx context.Context, ref Ref, params *Termin
 	return c.Client.Do(req)
 }
 
+// GetContainerTraffic A container's traffic per hour
+//
+// Bytes and packets to and from the container's addresses per hour over the period (default: the last month), as folded from the panel's per-address counters; the traffic chart on the container page draws it.
+//
+// Corresponds with GET /api/v1/containers/{ref}/traffic (the `GetContainerTraffic` operationId).
+func (c *Client) GetContainerTraffic(ctx context.Context, ref Ref, params *GetContainerTrafficParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetContainerTrafficRequest(c.Server, ref, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // UnfreezeContainerWithBody Unfreeze a container (lxc-unfreeze)
 //
 // Queues a `unfreeze` operation. It is queued behind any unfinished operation on the same container and answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. 409 unless the container's phase is `ready`; whether liblxc can do it (e.g. start a running container) is reported by the operation. The body, if any, must be `{}`: `timeout` is refused with 400 `unknown_field` (it applies only to shutdown and restart).
@@ -6700,6 +6874,84 @@ func (c *Client) CreatePasswordLink(ctx context.Context, id CustomerId, params *
 // Corresponds with GET /api/v1/events/ws (the `WatchEvents` operationId).
 func (c *Client) WatchEvents(ctx context.Context, params *WatchEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewWatchEventsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListHeldIPAddresses List addresses given and reserved
+//
+// Every share on a container or reserved for a customer (staff); a customer's own: reserved for them or on their containers.
+//
+// Corresponds with GET /api/v1/ip-addresses (the `ListHeldIPAddresses` operationId).
+func (c *Client) ListHeldIPAddresses(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListHeldIPAddressesRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReserveIPAddressWithBody Reserve an address for a customer
+//
+// Sets a share aside for a customer without putting it on a container (an extra address sold to them). The customer then adds it to any of their containers by address (`POST /api/v1/containers/{ref}/ip-addresses`), and it comes back to them when it comes off. 422 names `address`, `pool` or `customer`; 409 when the address is in use or the pool is full.
+//
+// Staff only.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/ip-addresses (the `ReserveIPAddress` operationId).
+func (c *Client) ReserveIPAddressWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReserveIPAddressRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReserveIPAddress Reserve an address for a customer
+//
+// Sets a share aside for a customer without putting it on a container (an extra address sold to them). The customer then adds it to any of their containers by address (`POST /api/v1/containers/{ref}/ip-addresses`), and it comes back to them when it comes off. 422 names `address`, `pool` or `customer`; 409 when the address is in use or the pool is full.
+//
+// Staff only.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/ip-addresses (the `ReserveIPAddress` operationId).
+func (c *Client) ReserveIPAddress(ctx context.Context, body ReserveIPAddressJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReserveIPAddressRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UnreserveIPAddress Give a reservation up
+//
+// An address on no container goes back to the pool; one on a container stays there, no longer reserved. 404 when it is not reserved.
+//
+// Staff only.
+//
+// Corresponds with DELETE /api/v1/ip-addresses/{address} (the `UnreserveIPAddress` operationId).
+func (c *Client) UnreserveIPAddress(ctx context.Context, address string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUnreserveIPAddressRequest(c.Server, address)
 	if err != nil {
 		return nil, err
 	}
@@ -9697,6 +9949,79 @@ func NewTerminateContainerRequestWithBody(server string, ref Ref, params *Termin
 	return req, nil
 }
 
+// NewGetContainerTrafficRequest constructs an http.Request for the GetContainerTraffic method
+func NewGetContainerTrafficRequest(server string, ref Ref, params *GetContainerTrafficParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "ref", ref, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/containers/%s/traffic", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.From != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "from", *params.From, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.To != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to", *params.To, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewUnfreezeContainerRequest calls the generic UnfreezeContainer builder with application/json body
 func NewUnfreezeContainerRequest(server string, ref Ref, params *UnfreezeContainerParams, body UnfreezeContainerJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -10315,6 +10640,107 @@ func NewWatchEventsRequest(server string, params *WatchEventsParams) (*http.Requ
 			req.Header.Set("Origin", headerParam4)
 		}
 
+	}
+
+	return req, nil
+}
+
+// NewListHeldIPAddressesRequest constructs an http.Request for the ListHeldIPAddresses method
+func NewListHeldIPAddressesRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/ip-addresses")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewReserveIPAddressRequest calls the generic ReserveIPAddress builder with application/json body
+func NewReserveIPAddressRequest(server string, body ReserveIPAddressJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewReserveIPAddressRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewReserveIPAddressRequestWithBody constructs an http.Request for the ReserveIPAddress method, with any body, and a specified content type
+func NewReserveIPAddressRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/ip-addresses")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewUnreserveIPAddressRequest constructs an http.Request for the UnreserveIPAddress method
+func NewUnreserveIPAddressRequest(server string, address string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "address", address, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/ip-addresses/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
 	}
 
 	return req, nil
@@ -12104,6 +12530,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/containers/{ref}/terminate (the `TerminateContainer` operationId).
 	TerminateContainerWithResponse(ctx context.Context, ref Ref, params *TerminateContainerParams, body TerminateContainerJSONRequestBody, reqEditors ...RequestEditorFn) (*TerminateContainerResponse, error)
 
+	// GetContainerTrafficWithResponse A container's traffic per hour
+	//
+	// Bytes and packets to and from the container's addresses per hour over the period (default: the last month), as folded from the panel's per-address counters; the traffic chart on the container page draws it.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/containers/{ref}/traffic (the `GetContainerTraffic` operationId).
+	GetContainerTrafficWithResponse(ctx context.Context, ref Ref, params *GetContainerTrafficParams, reqEditors ...RequestEditorFn) (*GetContainerTrafficResponse, error)
+
 	// UnfreezeContainerWithBodyWithResponse Unfreeze a container (lxc-unfreeze)
 	//
 	// Queues a `unfreeze` operation. It is queued behind any unfinished operation on the same container and answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. 409 unless the container's phase is `ready`; whether liblxc can do it (e.g. start a running container) is reported by the operation. The body, if any, must be `{}`: `timeout` is refused with 400 `unknown_field` (it applies only to shutdown and restart).
@@ -12297,6 +12732,48 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/events/ws (the `WatchEvents` operationId).
 	WatchEventsWithResponse(ctx context.Context, params *WatchEventsParams, reqEditors ...RequestEditorFn) (*WatchEventsResponse, error)
+
+	// ListHeldIPAddressesWithResponse List addresses given and reserved
+	//
+	// Every share on a container or reserved for a customer (staff); a customer's own: reserved for them or on their containers.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/ip-addresses (the `ListHeldIPAddresses` operationId).
+	ListHeldIPAddressesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListHeldIPAddressesResponse, error)
+
+	// ReserveIPAddressWithBodyWithResponse Reserve an address for a customer
+	//
+	// Sets a share aside for a customer without putting it on a container (an extra address sold to them). The customer then adds it to any of their containers by address (`POST /api/v1/containers/{ref}/ip-addresses`), and it comes back to them when it comes off. 422 names `address`, `pool` or `customer`; 409 when the address is in use or the pool is full.
+	//
+	// Staff only.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/ip-addresses (the `ReserveIPAddress` operationId).
+	ReserveIPAddressWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReserveIPAddressResponse, error)
+
+	// ReserveIPAddressWithResponse Reserve an address for a customer
+	//
+	// Sets a share aside for a customer without putting it on a container (an extra address sold to them). The customer then adds it to any of their containers by address (`POST /api/v1/containers/{ref}/ip-addresses`), and it comes back to them when it comes off. 422 names `address`, `pool` or `customer`; 409 when the address is in use or the pool is full.
+	//
+	// Staff only.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/ip-addresses (the `ReserveIPAddress` operationId).
+	ReserveIPAddressWithResponse(ctx context.Context, body ReserveIPAddressJSONRequestBody, reqEditors ...RequestEditorFn) (*ReserveIPAddressResponse, error)
+
+	// UnreserveIPAddressWithResponse Give a reservation up
+	//
+	// An address on no container goes back to the pool; one on a container stays there, no longer reserved. 404 when it is not reserved.
+	//
+	// Staff only.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/ip-addresses/{address} (the `UnreserveIPAddress` operationId).
+	UnreserveIPAddressWithResponse(ctx context.Context, address string, reqEditors ...RequestEditorFn) (*UnreserveIPAddressResponse, error)
 
 	// ListIPPoolsWithResponse List IP pools
 	//
@@ -16269,6 +16746,82 @@ func (r TerminateContainerResponse) ContentType() string {
 	return ""
 }
 
+// GetContainerTrafficResponse401Headers the declared response headers of an HTTP 401 response for GetContainerTraffic
+type GetContainerTrafficResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type GetContainerTrafficResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Traffic
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetContainerTrafficResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetContainerTrafficResponse) GetJSON200() *Traffic {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetContainerTrafficResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetContainerTrafficResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetContainerTrafficResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetContainerTrafficResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetContainerTrafficResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetContainerTrafficResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetContainerTrafficResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetContainerTrafficResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // UnfreezeContainerResponse202Headers the declared response headers of an HTTP 202 response for UnfreezeContainer
 type UnfreezeContainerResponse202Headers struct {
 	IdempotentReplayed *string
@@ -17280,6 +17833,227 @@ func (r WatchEventsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r WatchEventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListHeldIPAddressesResponse401Headers the declared response headers of an HTTP 401 response for ListHeldIPAddresses
+type ListHeldIPAddressesResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type ListHeldIPAddressesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *HeldIPAddressList
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListHeldIPAddressesResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListHeldIPAddressesResponse) GetJSON200() *HeldIPAddressList {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListHeldIPAddressesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListHeldIPAddressesResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListHeldIPAddressesResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListHeldIPAddressesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListHeldIPAddressesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListHeldIPAddressesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListHeldIPAddressesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ReserveIPAddressResponse401Headers the declared response headers of an HTTP 401 response for ReserveIPAddress
+type ReserveIPAddressResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type ReserveIPAddressResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *HeldIPAddress
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ReserveIPAddressResponse401Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r ReserveIPAddressResponse) GetJSON201() *HeldIPAddress {
+	return r.JSON201
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ReserveIPAddressResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ReserveIPAddressResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ReserveIPAddressResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r ReserveIPAddressResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ReserveIPAddressResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ReserveIPAddressResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReserveIPAddressResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReserveIPAddressResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReserveIPAddressResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// UnreserveIPAddressResponse401Headers the declared response headers of an HTTP 401 response for UnreserveIPAddress
+type UnreserveIPAddressResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type UnreserveIPAddressResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *UnreserveIPAddressResponse401Headers
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r UnreserveIPAddressResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r UnreserveIPAddressResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r UnreserveIPAddressResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r UnreserveIPAddressResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r UnreserveIPAddressResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UnreserveIPAddressResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UnreserveIPAddressResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UnreserveIPAddressResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -20436,6 +21210,21 @@ func (c *ClientWithResponses) TerminateContainerWithResponse(ctx context.Context
 	return ParseTerminateContainerResponse(rsp)
 }
 
+// GetContainerTrafficWithResponse A container's traffic per hour
+//
+// Bytes and packets to and from the container's addresses per hour over the period (default: the last month), as folded from the panel's per-address counters; the traffic chart on the container page draws it.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/containers/{ref}/traffic (the `GetContainerTraffic` operationId).
+func (c *ClientWithResponses) GetContainerTrafficWithResponse(ctx context.Context, ref Ref, params *GetContainerTrafficParams, reqEditors ...RequestEditorFn) (*GetContainerTrafficResponse, error) {
+	rsp, err := c.GetContainerTraffic(ctx, ref, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetContainerTrafficResponse(rsp)
+}
+
 // UnfreezeContainerWithBodyWithResponse Unfreeze a container (lxc-unfreeze)
 //
 // Queues a `unfreeze` operation. It is queued behind any unfinished operation on the same container and answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. 409 unless the container's phase is `ready`; whether liblxc can do it (e.g. start a running container) is reported by the operation. The body, if any, must be `{}`: `timeout` is refused with 400 `unknown_field` (it applies only to shutdown and restart).
@@ -20730,6 +21519,72 @@ func (c *ClientWithResponses) WatchEventsWithResponse(ctx context.Context, param
 		return nil, err
 	}
 	return ParseWatchEventsResponse(rsp)
+}
+
+// ListHeldIPAddressesWithResponse List addresses given and reserved
+//
+// Every share on a container or reserved for a customer (staff); a customer's own: reserved for them or on their containers.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/ip-addresses (the `ListHeldIPAddresses` operationId).
+func (c *ClientWithResponses) ListHeldIPAddressesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListHeldIPAddressesResponse, error) {
+	rsp, err := c.ListHeldIPAddresses(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListHeldIPAddressesResponse(rsp)
+}
+
+// ReserveIPAddressWithBodyWithResponse Reserve an address for a customer
+//
+// Sets a share aside for a customer without putting it on a container (an extra address sold to them). The customer then adds it to any of their containers by address (`POST /api/v1/containers/{ref}/ip-addresses`), and it comes back to them when it comes off. 422 names `address`, `pool` or `customer`; 409 when the address is in use or the pool is full.
+//
+// Staff only.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/ip-addresses (the `ReserveIPAddress` operationId).
+func (c *ClientWithResponses) ReserveIPAddressWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReserveIPAddressResponse, error) {
+	rsp, err := c.ReserveIPAddressWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReserveIPAddressResponse(rsp)
+}
+
+// ReserveIPAddressWithResponse Reserve an address for a customer
+//
+// Sets a share aside for a customer without putting it on a container (an extra address sold to them). The customer then adds it to any of their containers by address (`POST /api/v1/containers/{ref}/ip-addresses`), and it comes back to them when it comes off. 422 names `address`, `pool` or `customer`; 409 when the address is in use or the pool is full.
+//
+// Staff only.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/ip-addresses (the `ReserveIPAddress` operationId).
+func (c *ClientWithResponses) ReserveIPAddressWithResponse(ctx context.Context, body ReserveIPAddressJSONRequestBody, reqEditors ...RequestEditorFn) (*ReserveIPAddressResponse, error) {
+	rsp, err := c.ReserveIPAddress(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReserveIPAddressResponse(rsp)
+}
+
+// UnreserveIPAddressWithResponse Give a reservation up
+//
+// An address on no container goes back to the pool; one on a container stays there, no longer reserved. 404 when it is not reserved.
+//
+// Staff only.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/ip-addresses/{address} (the `UnreserveIPAddress` operationId).
+func (c *ClientWithResponses) UnreserveIPAddressWithResponse(ctx context.Context, address string, reqEditors ...RequestEditorFn) (*UnreserveIPAddressResponse, error) {
+	rsp, err := c.UnreserveIPAddress(ctx, address, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUnreserveIPAddressResponse(rsp)
 }
 
 // ListIPPoolsWithResponse List IP pools
@@ -24816,6 +25671,73 @@ func ParseTerminateContainerResponse(rsp *http.Response) (*TerminateContainerRes
 	return response, nil
 }
 
+// ParseGetContainerTrafficResponse parses an HTTP response from a GetContainerTrafficWithResponse call
+func ParseGetContainerTrafficResponse(rsp *http.Response) (*GetContainerTrafficResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetContainerTrafficResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Traffic
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetContainerTrafficResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseUnfreezeContainerResponse parses an HTTP response from a UnfreezeContainerWithResponse call
 func ParseUnfreezeContainerResponse(rsp *http.Response) (*UnfreezeContainerResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -25775,6 +26697,203 @@ func ParseWatchEventsResponse(rsp *http.Response) (*WatchEventsResponse, error) 
 		response.Headers101 = &headers
 	case rsp.StatusCode == 401:
 		var headers WatchEventsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListHeldIPAddressesResponse parses an HTTP response from a ListHeldIPAddressesWithResponse call
+func ParseListHeldIPAddressesResponse(rsp *http.Response) (*ListHeldIPAddressesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListHeldIPAddressesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest HeldIPAddressList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListHeldIPAddressesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseReserveIPAddressResponse parses an HTTP response from a ReserveIPAddressWithResponse call
+func ParseReserveIPAddressResponse(rsp *http.Response) (*ReserveIPAddressResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReserveIPAddressResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest HeldIPAddress
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ReserveIPAddressResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseUnreserveIPAddressResponse parses an HTTP response from a UnreserveIPAddressWithResponse call
+func ParseUnreserveIPAddressResponse(rsp *http.Response) (*UnreserveIPAddressResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UnreserveIPAddressResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers UnreserveIPAddressResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

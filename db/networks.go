@@ -313,3 +313,33 @@ func (q *Queries) SetPlanAddressLimit(ctx context.Context, planID int64, n *int)
 	}
 	return nil
 }
+
+// HeldIPAddress is a share with its customer's name.
+type HeldIPAddress struct {
+	IPAddress
+	Customer string
+}
+
+// HeldAddresses lists the shares given or reserved; with owner, only
+// those reserved for that customer or on their containers.
+func (q *Queries) HeldAddresses(ctx context.Context, owner *int64) ([]HeldIPAddress, error) {
+	rows, err := q.db.Query(ctx, `SELECT `+addressCols+`, coalesce(u.username, '') FROM ip_addresses a
+		JOIN ip_pools p ON p.id = a.pool_id LEFT JOIN users u ON u.id = a.customer_id
+		LEFT JOIN containers c ON c.ct_id = a.ct_id
+		WHERE $1::bigint IS NULL OR a.customer_id = $1 OR c.owner_id = $1
+		ORDER BY family(a.share), a.share`, owner)
+	if err != nil {
+		return nil, fmt.Errorf("store: held addresses: %w", err)
+	}
+	defer rows.Close()
+	var out []HeldIPAddress
+	for rows.Next() {
+		var h HeldIPAddress
+		a := &h.IPAddress
+		if err := rows.Scan(&a.ID, &a.PoolID, &a.PoolName, &a.Share, &a.CTID, &a.CustomerID, &a.CreatedAt, &h.Customer); err != nil {
+			return nil, fmt.Errorf("store: held addresses: %w", err)
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}

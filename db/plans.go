@@ -18,16 +18,26 @@ type Plan struct {
 	Description string
 	Limits      json.RawMessage // ubc.Spec as JSON
 	Containers  int
+	Network     PlanNetwork
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 }
 
+// PlanNetwork is a plan's network: how many addresses its customer may
+// put on one container, and its rates in Mbit/s (nil: none set).
+type PlanNetwork struct {
+	IPAddresses *int `json:"ip_addresses"`
+	RateInMbit  *int `json:"rate_in_mbit"`
+	RateOutMbit *int `json:"rate_out_mbit"`
+}
+
 const planCols = `p.id, p.name, p.description, p.limits, p.created_at, p.updated_at,
-	(SELECT count(*) FROM containers c WHERE c.plan_id = p.id)`
+	(SELECT count(*) FROM containers c WHERE c.plan_id = p.id), p.ip_addresses, p.rate_in_mbit, p.rate_out_mbit`
 
 func scanPlan(row pgx.Row) (Plan, error) {
 	var p Plan
-	err := row.Scan(&p.ID, &p.Name, &p.Description, &p.Limits, &p.CreatedAt, &p.UpdatedAt, &p.Containers)
+	err := row.Scan(&p.ID, &p.Name, &p.Description, &p.Limits, &p.CreatedAt, &p.UpdatedAt, &p.Containers,
+		&p.Network.IPAddresses, &p.Network.RateInMbit, &p.Network.RateOutMbit)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return p, ErrNotFound
 	}
@@ -89,6 +99,16 @@ func (q *Queries) UpdatePlan(ctx context.Context, id int64, description string, 
 		id, description, jsonOrEmpty(limits))
 	if err != nil {
 		return fmt.Errorf("store: update plan %d: %w", id, err)
+	}
+	return nil
+}
+
+// SetPlanNetwork sets a plan's network settings.
+func (q *Queries) SetPlanNetwork(ctx context.Context, id int64, n PlanNetwork) error {
+	_, err := q.db.Exec(ctx, `UPDATE plans SET ip_addresses = $2, rate_in_mbit = $3, rate_out_mbit = $4, updated_at = now()
+		WHERE id = $1`, id, n.IPAddresses, n.RateInMbit, n.RateOutMbit)
+	if err != nil {
+		return fmt.Errorf("store: plan %d network: %w", id, err)
 	}
 	return nil
 }

@@ -2,15 +2,12 @@ package hostnet_test
 
 import (
 	"context"
-	"encoding/json"
 	"math"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ctpanel/ctpanel/hostnet"
 	"github.com/ctpanel/ctpanel/hostnet/hostnettest"
@@ -40,48 +37,6 @@ func newPlane(t *testing.T) (*hostnet.Linux, hostnet.Names) {
 	return plane, names
 }
 
-// iperf measures TCP from the client to addr (reverse: from addr to the
-// client) with an iperf3 server in the network namespace of pid, and
-// returns the receiver's Mbit/s and the bytes the sender sent.
-func iperf(t *testing.T, client hostnettest.Client, pid int, addr string, reverse bool) (float64, uint64) {
-	t.Helper()
-	if _, err := exec.LookPath("iperf3"); err != nil {
-		t.Fatal("iperf3 (Debian package iperf3) is needed: run make test")
-	}
-	srv := exec.Command("nsenter", "-t", strconv.Itoa(pid), "-n", "iperf3", "-s", "-1", "-p", "5201")
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
-	args := []string{"iperf3", "-c", addr, "-p", "5201", "-t", "4", "-O", "1", "-J"}
-	if reverse {
-		args = append(args, "-R")
-	}
-	var out []byte
-	var err error
-	for range 20 {
-		if out, err = client.Exec(args...); err == nil {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("iperf3: %v: %s", err, out)
-	}
-	var res struct {
-		End struct {
-			SumSent     struct{ Bytes uint64 } `json:"sum_sent"`
-			SumReceived struct {
-				BitsPerSecond float64 `json:"bits_per_second"`
-			} `json:"sum_received"`
-		} `json:"end"`
-	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("iperf3 output: %v: %s", err, out)
-	}
-	return res.End.SumReceived.BitsPerSecond / hostnet.Mbit, res.End.SumSent.Bytes
-}
-
 func within(got, want, frac float64) bool { return math.Abs(got-want) <= want*frac }
 
 // TestRateLimitsAndTraffic: a container with 20 Mbit/s in and out gets
@@ -98,10 +53,10 @@ func TestRateLimitsAndTraffic(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid := initPid(t, d, name)
-	before, link0 := trafficOf(t, plane, ctid), linkStats(t, testNames().HostName(ctid))
+	before, link0 := trafficOf(t, plane, ctid), hostnettest.ReadLinkStats(t, testNames().HostName(ctid))
 
-	in, _ := iperf(t, client, pid, addr, false)
-	out, _ := iperf(t, client, pid, addr, true)
+	in := client.Iperf(t, pid, addr, false)
+	out := client.Iperf(t, pid, addr, true)
 	t.Logf("20 Mbit/s plan: in %.1f, out %.1f Mbit/s", in, out)
 	if !within(in, 20, 0.15) || !within(out, 20, 0.15) {
 		t.Errorf("at 20 Mbit/s: measured in %.1f, out %.1f", in, out)
@@ -109,10 +64,9 @@ func TestRateLimitsAndTraffic(t *testing.T) {
 	// What the counters of the address counted (IP packets) is what the
 	// host end's own statistics say went through it, less the Ethernet
 	// headers (and the odd ARP or neighbour frame).
-	after, link1 := trafficOf(t, plane, ctid), linkStats(t, testNames().HostName(ctid))
+	after, link1 := trafficOf(t, plane, ctid), hostnettest.ReadLinkStats(t, testNames().HostName(ctid))
 	gotIn, gotOut := after.In.Bytes-before.In.Bytes, after.Out.Bytes-before.Out.Bytes
-	wantIn := (link1.txBytes - link0.txBytes) - 14*(link1.txPackets-link0.txPackets)
-	wantOut := (link1.rxBytes - link0.rxBytes) - 14*(link1.rxPackets-link0.rxPackets)
+	wantIn, wantOut := hostnettest.IPBytes(link0, link1)
 	t.Logf("counted %d in, %d out; the interface %d in, %d out", gotIn, gotOut, wantIn, wantOut)
 	if gotIn < 10_000_000 || !within(float64(gotIn), float64(wantIn), 0.01) {
 		t.Errorf("counted in %d bytes, the interface says %d", gotIn, wantIn)
@@ -125,8 +79,8 @@ func TestRateLimitsAndTraffic(t *testing.T) {
 	if err := plane.Live(context.Background(), spec, pid); err != nil {
 		t.Fatalf("live rate change: %v", err)
 	}
-	in, _ = iperf(t, client, pid, addr, false)
-	out, _ = iperf(t, client, pid, addr, true)
+	in = client.Iperf(t, pid, addr, false)
+	out = client.Iperf(t, pid, addr, true)
 	t.Logf("50 Mbit/s plan: in %.1f, out %.1f Mbit/s", in, out)
 	if !within(in, 50, 0.15) || !within(out, 50, 0.15) {
 		t.Errorf("at 50 Mbit/s after a live change: measured in %.1f, out %.1f", in, out)
@@ -143,24 +97,6 @@ func TestRateLimitsAndTraffic(t *testing.T) {
 	if c := trafficOf(t, plane, ctid); c.In.Bytes < after.In.Bytes {
 		t.Errorf("traffic counter went back after a change: %+v, was %+v", c, after)
 	}
-}
-
-type stats struct{ rxBytes, rxPackets, txBytes, txPackets uint64 }
-
-func linkStats(t *testing.T, dev string) stats {
-	t.Helper()
-	read := func(name string) uint64 {
-		b, err := os.ReadFile("/sys/class/net/" + dev + "/statistics/" + name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	return stats{read("rx_bytes"), read("rx_packets"), read("tx_bytes"), read("tx_packets")}
 }
 
 func trafficOf(t *testing.T, plane *hostnet.Linux, ctid int) hostnet.Traffic {

@@ -53,7 +53,11 @@ func (a *Destroy) run(ctx context.Context, r *Runner, op db.Operation) error {
 	}
 	if r.Net != nil {
 		// Its pair, routes and filter entries; its shares go back to
-		// the pool with the row.
+		// the pool with the row (and its traffic, folded in last, stays
+		// until the row goes).
+		if err := r.foldTraffic(ctx); err != nil {
+			return err
+		}
 		if err := r.Net.Down(ctx, ctid); err != nil {
 			return err
 		}

@@ -33,6 +33,10 @@ func (a *SetLimits) run(ctx context.Context, r *Runner, op db.Operation) error {
 		err = r.applyDisk(ctx, c)
 	}
 	if err == nil {
+		// A plan's rates come with it.
+		err = r.applyNetwork(ctx, op.CTID)
+	}
+	if err == nil {
 		return nil
 	}
 	if a.PreviousLimits != nil {

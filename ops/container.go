@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -271,17 +272,52 @@ func removeContainer(ctx context.Context, drv lxcdriver.Driver, name string) err
 }
 
 // netSpec is what the host side of ctid's interface must carry: its
-// shares as the database holds them.
+// shares as the database holds them, with their pools' mode and its
+// plan's rates.
 func (r *Runner) netSpec(ctx context.Context, ctid int) (hostnet.Spec, error) {
-	addrs, err := r.Store.ContainerAddresses(ctx, ctid)
+	shares, err := r.Store.NetShares(ctx, ctid)
 	if err != nil {
 		return hostnet.Spec{}, err
 	}
-	s := hostnet.Spec{CTID: ctid}
-	for _, a := range addrs {
-		s.Shares = append(s.Shares, a.Share)
+	specs := NetSpecs(shares)
+	if len(specs) == 0 {
+		return hostnet.Spec{CTID: ctid}, nil
 	}
-	return s, nil
+	return specs[0], nil
+}
+
+// NetSpecs groups shares (ordered by CTID) into each container's Spec.
+// A container's shares in bridged pools make it bridged (into the first
+// one's bridge: the domain keeps a container to one mode and bridge).
+func NetSpecs(shares []db.NetShare) []hostnet.Spec {
+	var out []hostnet.Spec
+	for _, n := range shares {
+		if len(out) == 0 || out[len(out)-1].CTID != n.CTID {
+			s := hostnet.Spec{CTID: n.CTID}
+			if n.RateInMbit != nil {
+				s.RateIn = *n.RateInMbit
+			}
+			if n.RateOutMbit != nil {
+				s.RateOut = *n.RateOutMbit
+			}
+			out = append(out, s)
+		}
+		s := &out[len(out)-1]
+		s.Shares = append(s.Shares, n.Share)
+		if n.Mode == db.ModeBridged {
+			if s.Bridge == "" {
+				s.Bridge = n.Bridge
+			}
+			nw := hostnet.Network{Prefix: n.PoolCIDR}
+			if n.Gateway != nil {
+				nw.Gateway = *n.Gateway
+			}
+			if !slices.Contains(s.Networks, nw) {
+				s.Networks = append(s.Networks, nw)
+			}
+		}
+	}
+	return out
 }
 
 // start starts a container with its network: the host side made first
@@ -316,7 +352,12 @@ func (r *Runner) applyNetwork(ctx context.Context, ctid int) error {
 		return err
 	}
 	if info.State != lxcdriver.StateRunning && info.State != lxcdriver.StateFrozen {
-		return nil
+		// Its next start makes the interface; what its shares' counters
+		// hold is folded in before they may go.
+		return r.foldTraffic(ctx)
+	}
+	if err := r.foldTraffic(ctx); err != nil {
+		return err
 	}
 	return r.Net.Live(ctx, spec, info.InitPID)
 }

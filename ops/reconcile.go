@@ -216,21 +216,11 @@ func requeue(ctx context.Context, store *db.Store, queue *Queue, log *slog.Logge
 // with addresses kept or made, the panel's stray ones removed, nothing
 // else of the host's touched.
 func SyncNetwork(ctx context.Context, store *db.Store, plane hostnet.Plane) error {
-	addrs, err := store.AssignedAddresses(ctx)
+	shares, err := store.NetShares(ctx, 0)
 	if err != nil {
 		return err
 	}
-	var specs []hostnet.Spec
-	at := map[int]int{} // CTID -> index in specs
-	for _, a := range addrs {
-		i, ok := at[*a.CTID]
-		if !ok {
-			i = len(specs)
-			at[*a.CTID] = i
-			specs = append(specs, hostnet.Spec{CTID: *a.CTID})
-		}
-		specs[i].Shares = append(specs[i].Shares, a.Share)
-	}
+	specs := NetSpecs(shares)
 	if err := plane.Sync(ctx, specs); err != nil {
 		return fmt.Errorf("ops: network reconciliation: %w", err)
 	}

@@ -62,6 +62,10 @@ type App struct {
 	// stopHooks ends the webhook dispatcher.
 	stopHooks func()
 	monDone   chan struct{}
+	// stopTraffic ends the traffic fold loop, trafficDone when it has
+	// folded a last time.
+	stopTraffic context.CancelFunc
+	trafficDone chan struct{}
 }
 
 // OpenDB connects to the configured database, starting the private
@@ -219,6 +223,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 		defer close(dispatched)
 		dispatch.Run(dctx, events)
 	}()
+	if plane != nil {
+		tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		a.stopTraffic, a.trafficDone = cancel, make(chan struct{})
+		go a.foldTraffic(tctx, plane)
+	}
 	if cfg.SampleInterval > 0 {
 		mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		a.stopMon, a.monDone = cancel, make(chan struct{})
@@ -229,6 +238,33 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 	}
 	ok = true
 	return a, nil
+}
+
+// foldTraffic folds the traffic counters into the database every
+// TrafficInterval, and once more when ctx ends.
+func (a *App) foldTraffic(ctx context.Context, plane hostnet.Plane) {
+	defer close(a.trafficDone)
+	every := a.Cfg.TrafficInterval
+	if every <= 0 {
+		every = time.Minute
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := ops.FoldTraffic(fctx, a.Store, plane); err != nil {
+				a.Log.Warn("traffic: last fold at shutdown", "err", err)
+			}
+			cancel()
+			return
+		case <-t.C:
+			if err := ops.FoldTraffic(ctx, a.Store, plane); err != nil && ctx.Err() == nil {
+				a.Log.Warn("traffic: fold failed; the next one counts the same bytes", "err", err)
+			}
+		}
+	}
 }
 
 // scanTemplateCache registers every *.tar.gz in the template cache dir as
@@ -332,6 +368,10 @@ func (a *App) Close() {
 	if a.stopMon != nil {
 		a.stopMon()
 		<-a.monDone
+	}
+	if a.stopTraffic != nil {
+		a.stopTraffic()
+		<-a.trafficDone
 	}
 	if a.River != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -38,6 +38,9 @@ type Config struct {
 	SampleInterval time.Duration
 	// HistoryRetention is how long samples are kept (CTPANEL_HISTORY_RETENTION).
 	HistoryRetention time.Duration
+	// TrafficInterval is how often traffic counters are folded into the
+	// database (CTPANEL_TRAFFIC_INTERVAL, default 1m).
+	TrafficInterval time.Duration
 	// AllowedOrigins may open websockets besides the panel's own origin
 	// (CTPANEL_ALLOWED_ORIGINS, comma-separated).
 	AllowedOrigins []string
@@ -84,6 +87,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LXCPath, "lxc-path", env("CTPANEL_LXC_PATH", ""), "liblxc lxcpath; empty is liblxc's default (CTPANEL_LXC_PATH)")
 	fs.StringVar(&c.LogLevel, "log-level", env("CTPANEL_LOG_LEVEL", "info"), "debug, info, warn or error (CTPANEL_LOG_LEVEL)")
 	fs.Func("sample-interval", "beancounter sampling interval, 0 disables (CTPANEL_SAMPLE_INTERVAL, default 10s)", durationFlag(&c.SampleInterval))
+	fs.Func("traffic-interval", "how often traffic counters are folded into the database (CTPANEL_TRAFFIC_INTERVAL, default 1m)", durationFlag(&c.TrafficInterval))
 	fs.Func("history-retention", "how long beancounter history is kept (CTPANEL_HISTORY_RETENTION, default 720h)", durationFlag(&c.HistoryRetention))
 	fs.Func("allowed-origins", "comma-separated origins that may open websockets besides the panel's own (CTPANEL_ALLOWED_ORIGINS)", func(s string) error {
 		c.AllowedOrigins = splitList(s)
@@ -91,6 +95,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	})
 	c.SampleInterval = envDuration("CTPANEL_SAMPLE_INTERVAL", 10*time.Second)
 	c.HistoryRetention = envDuration("CTPANEL_HISTORY_RETENTION", 30*24*time.Hour)
+	c.TrafficInterval = envDuration("CTPANEL_TRAFFIC_INTERVAL", time.Minute)
 	c.AllowedOrigins = splitList(env("CTPANEL_ALLOWED_ORIGINS", ""))
 	c.PublicURLs = splitList(env("CTPANEL_PUBLIC_URL", ""))
 	fs.Func("public-url", "comma-separated URLs users reach the panel at, the first used in links; other Hosts are refused (CTPANEL_PUBLIC_URL)", func(s string) error {
@@ -165,6 +170,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" || !filepath.IsAbs(c.DataDir) {
 		return fmt.Errorf("config: data dir must be an absolute path, not %q", c.DataDir)
+	}
+	if c.TrafficInterval < time.Second {
+		return fmt.Errorf("config: traffic interval must be at least 1s")
 	}
 	if c.SampleInterval < 0 || (c.SampleInterval > 0 && c.SampleInterval < time.Second) {
 		return fmt.Errorf("config: sample interval must be 0 (off) or at least 1s")

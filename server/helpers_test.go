@@ -65,7 +65,7 @@ func testLogger() *slog.Logger {
 func newTestPanel(t testing.TB, drv lxcdriver.Driver, lxcPath string) *testPanel {
 	t.Helper()
 	cfg := Config{DatabaseURL: dbtest.URL(t), DataDir: t.TempDir(), LXCPath: lxcPath, LogLevel: "warn", Listen: "127.0.0.1:0",
-		NetNames: testNetNames(),
+		NetNames: testNetNames(), TrafficInterval: time.Second,
 		// The tests' webhook receivers listen on loopback.
 		WebhookAllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
 	app, err := Open(context.Background(), cfg, testLogger(), drv)

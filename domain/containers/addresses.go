@@ -123,51 +123,21 @@ func (s *Service) withinPlan(ctx context.Context, q *db.Queries, c db.Container,
 // field in what it refuses.
 func (s *Service) allocate(ctx context.Context, q *db.Queries, p db.Principal, c db.Container, field string, req AddressRequest) (db.IPAddress, error) {
 	f := domain.FieldErrors{}
-	var pool db.IPPool
-	var err error
-	auto := req.Address == "" || req.Address == "auto"
-	var want netip.Prefix
-	if !auto {
-		want, err = parseShare(req.Address)
-		if err != nil {
-			f.Add(field, err.Error())
-			return db.IPAddress{}, f.Err()
-		}
-	}
-	switch {
-	case req.Pool != "":
-		pool, err = q.GetPoolByName(ctx, req.Pool)
-		if errors.Is(err, db.ErrNotFound) {
-			f.Add("pool", fmt.Sprintf("no IP pool %q", req.Pool))
-			return db.IPAddress{}, f.Err()
-		}
-	case auto:
-		fam := req.Family
-		if fam == 0 {
-			fam = 4
-		}
-		if fam != 4 && fam != 6 {
-			f.Add("family", "must be 4 or 6")
-			return db.IPAddress{}, f.Err()
-		}
-		pool, err = q.DefaultPool(ctx, fam)
-		if errors.Is(err, db.ErrNotFound) {
-			f.Add(field, fmt.Sprintf("there is no default IPv%d pool to take an address from; name a pool", fam))
-			return db.IPAddress{}, f.Err()
-		}
-	default:
-		pool, err = q.PoolContaining(ctx, want.Addr())
-		if errors.Is(err, db.ErrNotFound) {
-			f.Add(field, fmt.Sprintf("%s is in no IP pool", req.Address))
-			return db.IPAddress{}, f.Err()
-		}
-	}
+	pool, want, auto, err := choosePool(ctx, q, field, req)
 	if err != nil {
 		return db.IPAddress{}, err
 	}
-	// One allocation from a pool at a time; the constraints stay the proof.
-	if pool, err = q.GetPool(ctx, pool.ID, true); err != nil {
+	// A container's interface is routed or in one bridge: its addresses
+	// come from pools of one kind.
+	have, err := q.NetShares(ctx, c.CTID)
+	if err != nil {
 		return db.IPAddress{}, err
+	}
+	for _, h := range have {
+		if h.Mode != pool.Mode || h.Bridge != pool.Bridge {
+			return db.IPAddress{}, domain.ConflictField(field, "container %d's addresses are %s; one from %s pool %s cannot join them",
+				c.CTID, linkKind(h.Mode, h.Bridge), pool.Mode, pool.Name)
+		}
 	}
 	ctid := c.CTID
 	if auto {
@@ -217,6 +187,57 @@ func (s *Service) allocate(ctx context.Context, q *db.Queries, p db.Principal, c
 	}
 	existing.CTID = &ctid
 	return existing, nil
+}
+
+// choosePool is the pool req takes a share from (locked until the
+// transaction ends: one allocation from a pool at a time; the constraints
+// stay the proof), the share asked for unless auto, and whether auto.
+func choosePool(ctx context.Context, q *db.Queries, field string, req AddressRequest) (db.IPPool, netip.Prefix, bool, error) {
+	f := domain.FieldErrors{}
+	var pool db.IPPool
+	var err error
+	auto := req.Address == "" || req.Address == "auto"
+	var want netip.Prefix
+	if !auto {
+		want, err = parseShare(req.Address)
+		if err != nil {
+			f.Add(field, err.Error())
+			return pool, want, auto, f.Err()
+		}
+	}
+	switch {
+	case req.Pool != "":
+		pool, err = q.GetPoolByName(ctx, req.Pool)
+		if errors.Is(err, db.ErrNotFound) {
+			f.Add("pool", fmt.Sprintf("no IP pool %q", req.Pool))
+			return pool, want, auto, f.Err()
+		}
+	case auto:
+		fam := req.Family
+		if fam == 0 {
+			fam = 4
+		}
+		if fam != 4 && fam != 6 {
+			f.Add("family", "must be 4 or 6")
+			return pool, want, auto, f.Err()
+		}
+		pool, err = q.DefaultPool(ctx, fam)
+		if errors.Is(err, db.ErrNotFound) {
+			f.Add(field, fmt.Sprintf("there is no default IPv%d pool to take an address from; name a pool", fam))
+			return pool, want, auto, f.Err()
+		}
+	default:
+		pool, err = q.PoolContaining(ctx, want.Addr())
+		if errors.Is(err, db.ErrNotFound) {
+			f.Add(field, fmt.Sprintf("%s is in no IP pool", req.Address))
+			return pool, want, auto, f.Err()
+		}
+	}
+	if err != nil {
+		return pool, want, auto, err
+	}
+	pool, err = q.GetPool(ctx, pool.ID, true)
+	return pool, want, auto, err
 }
 
 // parseShare reads an address ("198.18.0.5", "2001:db8::5") or a prefix
@@ -329,4 +350,11 @@ func (s *Service) RemoveAddress(ctx context.Context, p db.Principal, ref, addres
 		shown := shareString(a.Share)
 		return &ops.SetAddresses{Removed: []string{shown}}, map[string]any{"address": shown}, nil
 	})
+}
+
+func linkKind(mode, bridge string) string {
+	if mode == db.ModeBridged {
+		return "bridged into " + bridge
+	}
+	return mode
 }

@@ -89,6 +89,11 @@ func (s *Service) Usage(ctx context.Context, p db.Principal, ref string, from, t
 		return Usage{}, err
 	}
 	u := usageOf(c.CTID, from, to, samples)
+	hours, err := s.Store.TrafficHours(ctx, c.CTID, from, to)
+	if err != nil {
+		return Usage{}, err
+	}
+	addTraffic(&u, hours)
 	if du, err := s.Drv.DiskUsage(ctx, strconv.Itoa(c.CTID)); err == nil && du.Loop {
 		u.DiskUsedBytes = &du.UsedBytes
 	}
@@ -109,9 +114,56 @@ func (s *Service) AllUsage(ctx context.Context, p db.Principal, from, to time.Ti
 	for _, s := range samples {
 		by[s.CTID] = append(by[s.CTID], s)
 	}
+	hours, err := s.Store.TrafficHours(ctx, 0, from, to)
+	if err != nil {
+		return nil, err
+	}
+	traffic := map[int][]db.TrafficHour{}
+	for _, h := range hours {
+		traffic[h.CTID] = append(traffic[h.CTID], h)
+	}
 	out := make([]Usage, 0, len(list))
 	for _, c := range list {
-		out = append(out, usageOf(c.CTID, from, to, by[c.CTID]))
+		u := usageOf(c.CTID, from, to, by[c.CTID])
+		addTraffic(&u, traffic[c.CTID])
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+// addTraffic puts the traffic of the hours in u's period into u: counted
+// per hour, so the hours from's and to's instants fall in count whole.
+func addTraffic(u *Usage, hours []db.TrafficHour) {
+	var in, out uint64
+	for _, h := range hours {
+		in += h.InBytes
+		out += h.OutBytes
+	}
+	u.NetworkInBytes, u.NetworkOutBytes = &in, &out
+}
+
+// TrafficHour is one hour of a container's traffic as the pages chart it.
+type TrafficHour struct {
+	Hour       time.Time `json:"hour"`
+	InBytes    uint64    `json:"in_bytes"`
+	OutBytes   uint64    `json:"out_bytes"`
+	InPackets  uint64    `json:"in_packets"`
+	OutPackets uint64    `json:"out_packets"`
+}
+
+// Traffic is container ref's traffic per hour between from and to.
+func (s *Service) Traffic(ctx context.Context, p db.Principal, ref string, from, to time.Time) ([]TrafficHour, error) {
+	c, err := s.Get(ctx, p, ref)
+	if err != nil {
+		return nil, err
+	}
+	hours, err := s.Store.TrafficHours(ctx, c.CTID, from, to)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]TrafficHour, 0, len(hours))
+	for _, h := range hours {
+		out = append(out, TrafficHour{Hour: h.Hour, InBytes: h.InBytes, OutBytes: h.OutBytes, InPackets: h.InPackets, OutPackets: h.OutPackets})
 	}
 	return out, nil
 }

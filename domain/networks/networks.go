@@ -18,6 +18,8 @@ import (
 	"github.com/ctpanel/ctpanel/domain/policy"
 )
 
+var bridgeName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
+
 // Service is the IP pools domain.
 type Service struct {
 	Store *db.Store
@@ -191,13 +193,21 @@ func check(in PoolInput, base db.IPPool, create bool) (db.IPPool, error) {
 	if in.Bridge != nil {
 		pl.Bridge = *in.Bridge
 	}
+	if !create && base.Used > 0 && (pl.Mode != base.Mode || pl.Bridge != base.Bridge) {
+		f.Add("mode", "cannot be changed while the pool's addresses are in use")
+	}
 	switch pl.Mode {
 	case db.ModeRouted:
 		if pl.Bridge != "" {
 			f.Add("bridge", "applies to bridged pools only")
 		}
 	case db.ModeBridged:
-		f.Add("mode", "bridged mode is not available yet; use routed")
+		if !bridgeName.MatchString(pl.Bridge) {
+			f.Add("bridge", "a bridged pool needs the name of a host bridge: 1 to 15 of A-Z a-z 0-9 _ . -")
+		}
+		if pl.SharePrefix == 64 {
+			f.Add("share_prefix", "a bridged pool gives single addresses (128): a /64 can only be routed")
+		}
 	default:
 		f.Add("mode", "must be routed or bridged")
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/jackc/pgx/v5"
@@ -29,16 +30,33 @@ type Service struct {
 
 // View is a plan as both front ends show it.
 type View struct {
-	Name        string   `json:"name"`
-	Description string   `json:"description"`
-	Limits      ubc.Spec `json:"limits"`
-	Containers  int      `json:"containers"`
+	Name        string         `json:"name"`
+	Description string         `json:"description"`
+	Limits      ubc.Spec       `json:"limits"`
+	Network     db.PlanNetwork `json:"network"`
+	Containers  int            `json:"containers"`
 }
 
 // ViewOf decodes a plan's row.
 func ViewOf(p db.Plan) (View, error) {
 	spec, err := ubc.Decode(p.Limits)
-	return View{Name: p.Name, Description: p.Description, Limits: spec, Containers: p.Containers}, err
+	return View{Name: p.Name, Description: p.Description, Limits: spec, Network: p.Network, Containers: p.Containers}, err
+}
+
+// MaxRateMbit is the highest rate a plan may set (100 Gbit/s).
+const MaxRateMbit = 100_000
+
+// CheckNetwork refuses a plan network with a negative address count or
+// a rate out of range, naming the field under prefix.
+func CheckNetwork(f domain.FieldErrors, prefix string, n db.PlanNetwork) {
+	if n.IPAddresses != nil && (*n.IPAddresses < 0 || *n.IPAddresses > 65536) {
+		f.Add(prefix+"ip_addresses", "must be between 0 and 65536 (null: no limit)")
+	}
+	for name, r := range map[string]*int{"rate_in_mbit": n.RateInMbit, "rate_out_mbit": n.RateOutMbit} {
+		if r != nil && (*r < 1 || *r > MaxRateMbit) {
+			f.Add(prefix+name, fmt.Sprintf("must be between 1 and %d Mbit/s (null: unlimited)", MaxRateMbit))
+		}
+	}
 }
 
 // List is every plan. Containers counts the farm's containers on each for
@@ -107,7 +125,7 @@ func (s *Service) ownCounts(ctx context.Context, p db.Principal) (map[int64]int,
 
 // Create makes plan name (staff) with limits (a JSON object of vzctl
 // values, nil for none).
-func (s *Service) Create(ctx context.Context, p db.Principal, name string, description *string, limits json.RawMessage) (View, error) {
+func (s *Service) Create(ctx context.Context, p db.Principal, name string, description *string, limits json.RawMessage, network *db.PlanNetwork) (View, error) {
 	if err := policy.RequireStaff(p); err != nil {
 		return View{}, err
 	}
@@ -115,6 +133,9 @@ func (s *Service) Create(ctx context.Context, p db.Principal, name string, descr
 	policy.CheckName(f, "name", name)
 	if description != nil {
 		policy.CheckDescription(f, "description", *description)
+	}
+	if network != nil {
+		CheckNetwork(f, "network.", *network)
 	}
 	if err := f.Err(); err != nil {
 		return View{}, err
@@ -131,27 +152,41 @@ func (s *Service) Create(ctx context.Context, p db.Principal, name string, descr
 	if description != nil {
 		desc = *description
 	}
-	pl, err := s.Store.CreatePlan(ctx, name, desc, raw)
+	var pl db.Plan
+	err := s.Store.InTx(ctx, func(_ pgx.Tx, q *db.Queries) error {
+		var err error
+		if pl, err = q.CreatePlan(ctx, name, desc, raw); err != nil || network == nil {
+			return err
+		}
+		if err := q.SetPlanNetwork(ctx, pl.ID, *network); err != nil {
+			return err
+		}
+		pl.Network = *network
+		return nil
+	})
 	if err != nil {
 		return View{}, err
 	}
-	s.audit(ctx, p, "plan.create", map[string]any{"plan": name, "limits": spec})
+	s.audit(ctx, p, "plan.create", map[string]any{"plan": name, "limits": spec, "network": pl.Network})
 	return ViewOf(pl)
 }
 
 // Update changes plan name (staff): new limits replace the plan's and are
 // re-applied, live, to every container on it (the set_limits operations
 // returned), so a plan change is never reset later.
-func (s *Service) Update(ctx context.Context, p db.Principal, name string, description *string, limits json.RawMessage) (View, []db.Operation, error) {
+func (s *Service) Update(ctx context.Context, p db.Principal, name string, description *string, limits json.RawMessage, network *db.PlanNetwork) (View, []db.Operation, error) {
 	if err := policy.RequireStaff(p); err != nil {
 		return View{}, nil, err
 	}
+	f := domain.FieldErrors{}
 	if description != nil {
-		f := domain.FieldErrors{}
 		policy.CheckDescription(f, "description", *description)
-		if err := f.Err(); err != nil {
-			return View{}, nil, err
-		}
+	}
+	if network != nil {
+		CheckNetwork(f, "network.", *network)
+	}
+	if err := f.Err(); err != nil {
+		return View{}, nil, err
 	}
 	var spec *ubc.Spec
 	if limits != nil {
@@ -181,6 +216,29 @@ func (s *Service) Update(ctx context.Context, p db.Principal, name string, descr
 		if err := q.UpdatePlan(ctx, pl.ID, desc, raw); err != nil {
 			return err
 		}
+		if network != nil {
+			if err := q.SetPlanNetwork(ctx, pl.ID, *network); err != nil {
+				return err
+			}
+		}
+		// New rates reach the plan's containers live, unless their
+		// limits' set_limits below applies them anyway.
+		if network != nil && spec == nil && !sameRates(pl.Network, *network) {
+			ids, err := q.ContainersOnPlan(ctx, pl.ID)
+			if err != nil {
+				return err
+			}
+			for _, id := range ids {
+				if _, err := q.LockContainer(ctx, id); err != nil {
+					return err
+				}
+				op, err := s.Queue.Enqueue(ctx, tx, q, id, &ops.SetNetwork{Plan: name}, domain.Entry(p, "", nil, nil))
+				if err != nil {
+					return err
+				}
+				queued = append(queued, op)
+			}
+		}
 		if spec != nil {
 			ids, err := q.ContainersOnPlan(ctx, pl.ID)
 			if err != nil {
@@ -202,6 +260,9 @@ func (s *Service) Update(ctx context.Context, p db.Principal, name string, descr
 			}
 		}
 		details := map[string]any{"plan": name, "operations": len(queued)}
+		if network != nil {
+			details["network"] = network
+		}
 		if spec != nil {
 			details["limits"] = spec
 		}
@@ -216,6 +277,11 @@ func (s *Service) Update(ctx context.Context, p db.Principal, name string, descr
 	}
 	v, err := ViewOf(plan)
 	return v, queued, err
+}
+
+func sameRates(a, b db.PlanNetwork) bool {
+	eq := func(x, y *int) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
+	return eq(a.RateInMbit, b.RateInMbit) && eq(a.RateOutMbit, b.RateOutMbit)
 }
 
 // Delete removes plan name (staff); refused while containers use it.

@@ -18,11 +18,11 @@ func TestPlanEditReachesEveryContainerOnIt(t *testing.T) {
 	e := domaintest.New(t)
 	ctx := context.Background()
 	staff := domaintest.Staff()
-	if _, err := e.Plans.Create(ctx, staff, "vps-s", nil, []byte(`{"numproc":"bad"}`)); domain.AsError(err) == nil ||
+	if _, err := e.Plans.Create(ctx, staff, "vps-s", nil, []byte(`{"numproc":"bad"}`), nil); domain.AsError(err) == nil ||
 		domain.AsError(err).Fields["limits.numproc"] == "" {
 		t.Fatalf("a bad limit: %v, want a 422 naming limits.numproc", err)
 	}
-	if _, err := e.Plans.Create(ctx, staff, "vps-s", nil, []byte(`{"numproc":"100"}`)); err != nil {
+	if _, err := e.Plans.Create(ctx, staff, "vps-s", nil, []byte(`{"numproc":"100"}`), nil); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 2; i++ {
@@ -32,7 +32,7 @@ func TestPlanEditReachesEveryContainerOnIt(t *testing.T) {
 		}
 		e.Wait(t, op.ID)
 	}
-	v, queued, err := e.Plans.Update(ctx, staff, "vps-s", nil, []byte(`{"numproc":"200"}`))
+	v, queued, err := e.Plans.Update(ctx, staff, "vps-s", nil, []byte(`{"numproc":"200"}`), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestCustomersSeeTheirOwnCountsOnPlans(t *testing.T) {
 	staff := domaintest.Staff()
 	alice := e.Customer(t, "alice")
 	e.Customer(t, "bob")
-	if _, err := e.Plans.Create(ctx, staff, "vps-s", nil, nil); err != nil {
+	if _, err := e.Plans.Create(ctx, staff, "vps-s", nil, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, owner := range []string{"alice", "bob", "bob"} {
@@ -81,5 +81,48 @@ func TestCustomersSeeTheirOwnCountsOnPlans(t *testing.T) {
 	mine, err := e.Plans.List(ctx, alice)
 	if err != nil || len(mine) != 1 || mine[0].Containers != 1 {
 		t.Fatalf("alice's view %+v (%v), want 1 container of hers", mine, err)
+	}
+}
+
+// TestPlanNetwork: a plan's address count and rates are checked, stored
+// and shown; changed rates queue a set_network for each container on it.
+func TestPlanNetwork(t *testing.T) {
+	e := domaintest.New(t)
+	ctx := context.Background()
+	staff := domaintest.Staff()
+	bad, zero := -1, 0
+	_, err := e.Plans.Create(ctx, staff, "net", nil, nil, &db.PlanNetwork{IPAddresses: &bad, RateInMbit: &zero})
+	if ae := domain.AsError(err); ae == nil || ae.Fields["network.ip_addresses"] == "" || ae.Fields["network.rate_in_mbit"] == "" {
+		t.Fatalf("a bad plan network: %v, want a 422 naming network.ip_addresses and network.rate_in_mbit", err)
+	}
+	two, twenty := 2, 20
+	v, err := e.Plans.Create(ctx, staff, "net", nil, nil, &db.PlanNetwork{IPAddresses: &two, RateInMbit: &twenty})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Network.IPAddresses == nil || *v.Network.IPAddresses != 2 || v.Network.RateInMbit == nil || *v.Network.RateInMbit != 20 || v.Network.RateOutMbit != nil {
+		t.Fatalf("created plan's network %+v", v.Network)
+	}
+	op, err := e.Containers.Create(ctx, staff, containers.CreateInput{Template: "busybox", Plan: "net"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Wait(t, op.ID)
+	// The description alone queues nothing.
+	desc := "small"
+	if _, queued, err := e.Plans.Update(ctx, staff, "net", &desc, nil, nil); err != nil || len(queued) != 0 {
+		t.Fatalf("description only: %d operations (%v)", len(queued), err)
+	}
+	fifty := 50
+	v, queued, err := e.Plans.Update(ctx, staff, "net", nil, nil, &db.PlanNetwork{IPAddresses: &two, RateInMbit: &fifty, RateOutMbit: &fifty})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(queued) != 1 || queued[0].Action != "set_network" || *v.Network.RateOutMbit != 50 {
+		t.Fatalf("rates changed: %d operations %+v, network %+v; want one set_network", len(queued), queued, v.Network)
+	}
+	got, err := e.Plans.Get(ctx, staff, "net")
+	if err != nil || *got.Network.RateInMbit != 50 || got.Description != "small" {
+		t.Fatalf("stored plan %+v (%v)", got, err)
 	}
 }

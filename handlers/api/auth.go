@@ -63,7 +63,8 @@ func tokenScopeAllows(p db.Principal, r *http.Request) error {
 	own := strconv.FormatInt(*p.ScopeOwner, 10)
 	switch {
 	case path == "/api/v1/containers", strings.HasPrefix(path, "/api/v1/containers/"),
-		strings.HasPrefix(path, "/api/v1/operations/"):
+		strings.HasPrefix(path, "/api/v1/operations/"),
+		path == "/api/v1/ip-addresses", strings.HasPrefix(path, "/api/v1/ip-addresses/"):
 		return nil
 	case read && (path == "/api/v1/plans" || strings.HasPrefix(path, "/api/v1/plans/") ||
 		path == "/api/v1/templates" || strings.HasPrefix(path, "/api/v1/templates/")):

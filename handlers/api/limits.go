@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/ctpanel/ctpanel/db"
+
 	"github.com/ctpanel/ctpanel/domain/containers"
 	"github.com/ctpanel/ctpanel/domain/plans"
 )
@@ -63,12 +65,13 @@ func (a *API) CreatePlan(w http.ResponseWriter, r *http.Request) {
 		Name        string          `json:"name"`
 		Description *string         `json:"description"`
 		Limits      json.RawMessage `json:"limits"`
+		Network     *db.PlanNetwork `json:"network"`
 	}
 	if err := decodeJSON(w, r, &req, false); err != nil {
 		a.smartError(w, r, err)
 		return
 	}
-	v, err := a.Plans.Create(r.Context(), principal(r), req.Name, req.Description, req.Limits)
+	v, err := a.Plans.Create(r.Context(), principal(r), req.Name, req.Description, req.Limits, req.Network)
 	if err != nil {
 		a.smartError(w, r, err)
 		return
@@ -84,12 +87,13 @@ func (a *API) PatchPlan(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Description *string         `json:"description"`
 		Limits      json.RawMessage `json:"limits"`
+		Network     *db.PlanNetwork `json:"network"`
 	}
 	if err := decodeJSON(w, r, &req, false); err != nil {
 		a.smartError(w, r, err)
 		return
 	}
-	v, queued, err := a.Plans.Update(r.Context(), principal(r), urlParam(r, "name"), req.Description, req.Limits)
+	v, queued, err := a.Plans.Update(r.Context(), principal(r), urlParam(r, "name"), req.Description, req.Limits, req.Network)
 	if err != nil {
 		a.smartError(w, r, err)
 		return

@@ -141,3 +141,56 @@ func (a *API) RemoveAddress(w http.ResponseWriter, r *http.Request) {
 	op, err := a.Containers.RemoveAddress(r.Context(), principal(r), ref(r), urlParam(r, "address"))
 	a.answerOp(w, r, op, err)
 }
+
+// ListHeldAddresses is GET /api/v1/ip-addresses: the addresses given and
+// reserved (a customer's own only).
+func (a *API) ListHeldAddresses(w http.ResponseWriter, r *http.Request) {
+	list, err := a.Containers.HeldAddresses(r.Context(), principal(r))
+	if err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ip_addresses": list})
+}
+
+// ReserveAddress is POST /api/v1/ip-addresses {"address": "auto" |
+// address, "pool": name, "customer": username} (staff): 201 with the
+// reservation.
+func (a *API) ReserveAddress(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Address  string `json:"address"`
+		Pool     string `json:"pool"`
+		Customer string `json:"customer"`
+	}
+	if err := decodeJSON(w, r, &req, false); err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	v, err := a.Containers.Reserve(r.Context(), principal(r), containers.ReserveInput{Address: req.Address, Pool: req.Pool, Customer: req.Customer})
+	if err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, v)
+}
+
+// UnreserveAddress is DELETE /api/v1/ip-addresses/{address} (staff).
+func (a *API) UnreserveAddress(w http.ResponseWriter, r *http.Request) {
+	a.noContent(w, r, a.Containers.Unreserve(r.Context(), principal(r), urlParam(r, "address")))
+}
+
+// ContainerTraffic is GET /api/v1/containers/{ref}/traffic?from=&to=
+// (default the last month): bytes and packets in and out per hour.
+func (a *API) ContainerTraffic(w http.ResponseWriter, r *http.Request) {
+	from, to, err := usagePeriod(r)
+	if err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	hours, err := a.Containers.Traffic(r.Context(), principal(r), ref(r), from, to)
+	if err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"from": from, "to": to, "hours": hours})
+}

@@ -2,7 +2,10 @@ package pages
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
+
+	"github.com/ctpanel/ctpanel/db"
 
 	"github.com/go-chi/chi/v5"
 
@@ -50,7 +53,7 @@ func prefixed(f FieldErrors) FieldErrors {
 func (u *UI) CreatePlan(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	desc := r.PostFormValue("description")
-	_, err := u.Plans.Create(r.Context(), principal(r), name, &desc, limitsJSON(r.PostFormValue))
+	_, err := u.Plans.Create(r.Context(), principal(r), name, &desc, limitsJSON(r.PostFormValue), planNetworkForm(r.PostFormValue))
 	if err != nil {
 		fields, msg, status, ok := u.formRefusal(w, r, err)
 		if !ok {
@@ -83,7 +86,7 @@ func (u *UI) UpdatePlan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	desc := r.PostFormValue("description")
-	_, _, err = u.Plans.Update(r.Context(), principal(r), name, &desc, limitsJSON(r.PostFormValue))
+	_, _, err = u.Plans.Update(r.Context(), principal(r), name, &desc, limitsJSON(r.PostFormValue), planNetworkForm(r.PostFormValue))
 	if err != nil {
 		fields, msg, status, ok := u.formRefusal(w, r, err)
 		if !ok {
@@ -109,4 +112,29 @@ func (u *UI) DeletePlan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/plans?done=deleted", http.StatusSeeOther)
+}
+
+// planNetworkForm reads a plan form's network fields (empty: no limit);
+// nil when the form has none of them. A value that is not a number is
+// passed on as -1, which the domain refuses naming the field.
+func planNetworkForm(get func(string) string) *db.PlanNetwork {
+	var n db.PlanNetwork
+	any := false
+	for key, dst := range map[string]**int{"network.ip_addresses": &n.IPAddresses,
+		"network.rate_in_mbit": &n.RateInMbit, "network.rate_out_mbit": &n.RateOutMbit} {
+		v := strings.TrimSpace(get(key))
+		if v == "" {
+			continue
+		}
+		any = true
+		i, err := strconv.Atoi(v)
+		if err != nil {
+			i = -1
+		}
+		*dst = &i
+	}
+	if !any && get("network.present") == "" {
+		return nil
+	}
+	return &n
 }

@@ -4,6 +4,7 @@
 package hostnettest
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -159,4 +160,72 @@ func NewLAN(t testing.TB, bridged bool, clientV4, clientV6, hostV4, hostV6 strin
 	in("addr", "add", clientV6, "dev", "eth0", "nodad")
 	in("link", "set", "eth0", "up")
 	return lan
+}
+
+// Iperf measures TCP from the client to addr (reverse: from addr to the
+// client) for 4 s (the first left out) with an iperf3 server in the
+// network namespace of pid, and returns the receiver's Mbit/s.
+func (c Client) Iperf(t testing.TB, pid int, addr string, reverse bool) float64 {
+	t.Helper()
+	if _, err := exec.LookPath("iperf3"); err != nil {
+		t.Fatal("iperf3 (Debian package iperf3) is needed: run make test")
+	}
+	srv := exec.Command("nsenter", "-t", strconv.Itoa(pid), "-n", "iperf3", "-s", "-1", "-p", "5201")
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	args := []string{"iperf3", "-c", addr, "-p", "5201", "-t", "4", "-O", "1", "-J"}
+	if reverse {
+		args = append(args, "-R")
+	}
+	var out []byte
+	var err error
+	for range 20 {
+		if out, err = c.Exec(args...); err == nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("iperf3: %v: %s", err, out)
+	}
+	var res struct {
+		End struct {
+			SumReceived struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("iperf3 output: %v: %s", err, out)
+	}
+	return res.End.SumReceived.BitsPerSecond / 1e6
+}
+
+// LinkStats are an interface's byte and packet counters.
+type LinkStats struct{ RxBytes, RxPackets, TxBytes, TxPackets uint64 }
+
+// ReadLinkStats reads dev's counters.
+func ReadLinkStats(t testing.TB, dev string) LinkStats {
+	t.Helper()
+	read := func(name string) uint64 {
+		b, err := os.ReadFile("/sys/class/net/" + dev + "/statistics/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	return LinkStats{read("rx_bytes"), read("rx_packets"), read("tx_bytes"), read("tx_packets")}
+}
+
+// IPBytes are what went to (in) and from (out) the container behind the
+// host end whose counters went from a to b, less the Ethernet headers:
+// what the panel's per-address counters count.
+func IPBytes(a, b LinkStats) (in, out uint64) {
+	return (b.TxBytes - a.TxBytes) - 14*(b.TxPackets-a.TxPackets), (b.RxBytes - a.RxBytes) - 14*(b.RxPackets-a.RxPackets)
 }
