@@ -343,3 +343,26 @@ func (q *Queries) HeldAddresses(ctx context.Context, owner *int64) ([]HeldIPAddr
 	}
 	return out, rows.Err()
 }
+
+// PoolNameservers are the nameservers of the pools container ctid's
+// addresses are from, IPv4 pools' first, without repeats.
+func (q *Queries) PoolNameservers(ctx context.Context, ctid int) ([]netip.Addr, error) {
+	rows, err := q.db.Query(ctx, `SELECT ns FROM (
+			SELECT DISTINCT ON (ns) ns, family(p.cidr) AS fam, p.id, o.n FROM ip_addresses a
+			JOIN ip_pools p ON p.id = a.pool_id, unnest(p.nameservers) WITH ORDINALITY AS o(ns, n)
+			WHERE a.ct_id = $1 ORDER BY ns, family(p.cidr), p.id, o.n) s
+		ORDER BY fam, id, n`, ctid)
+	if err != nil {
+		return nil, fmt.Errorf("store: pool nameservers: %w", err)
+	}
+	defer rows.Close()
+	var out []netip.Addr
+	for rows.Next() {
+		var a netip.Addr
+		if err := rows.Scan(&a); err != nil {
+			return nil, fmt.Errorf("store: pool nameservers: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}

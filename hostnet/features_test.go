@@ -123,18 +123,18 @@ func trafficOf(t *testing.T, plane *hostnet.Linux, ctid int) hostnet.Traffic {
 // with the plane's protocol, go with the container.
 func TestProxyNeighbours(t *testing.T) {
 	plane, names := newPlane(t)
-	lan := hostnettest.NewLAN(t, false, "198.18.20.1/24", "2001:db8:20::1/64", "198.18.20.254/24", "2001:db8:20::fffe/64")
+	lan := hostnettest.NewLAN(t, false, "198.18.50.1/24", "2001:db8:50::1/64", "198.18.50.254/24", "2001:db8:50::fffe/64")
 	const ctid = 99521
 	spec := hostnet.Spec{CTID: ctid, Shares: []netip.Prefix{
-		netip.MustParsePrefix("198.18.20.10/32"), netip.MustParsePrefix("2001:db8:20::10/128")}}
+		netip.MustParsePrefix("198.18.50.10/32"), netip.MustParsePrefix("2001:db8:50::10/128")}}
 	d, name := startContainer(t, plane, spec)
-	if err := lan.WaitPing("198.18.20.10"); err != nil {
+	if err := lan.WaitPing("198.18.50.10"); err != nil {
 		t.Errorf("on-link client pings the container's IPv4 address: %v", err)
 	}
-	if err := lan.WaitPing("2001:db8:20::10"); err != nil {
+	if err := lan.WaitPing("2001:db8:50::10"); err != nil {
 		t.Errorf("on-link client pings the container's IPv6 address: %v", err)
 	}
-	if out, code := sh(t, d, name, "ping -c 1 -W 2 198.18.20.1 && ping -c 1 -W 2 2001:db8:20::1"); code != 0 {
+	if out, code := sh(t, d, name, "ping -c 1 -W 2 198.18.50.1 && ping -c 1 -W 2 2001:db8:50::1"); code != 0 {
 		t.Errorf("container pings the on-link client: exit %d: %s", code, out)
 	}
 	proto := strconv.Itoa(names.NeighProto)
@@ -151,7 +151,7 @@ func TestProxyNeighbours(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, fam := range []string{"-4", "-6"} {
-		if out := hostnettest.Run(t, "ip", fam, "neigh", "show", "proxy"); strings.Contains(out, "198.18.20.10") || strings.Contains(out, "2001:db8:20::10") {
+		if out := hostnettest.Run(t, "ip", fam, "neigh", "show", "proxy"); strings.Contains(out, "198.18.50.10") || strings.Contains(out, "2001:db8:50::10") {
 			t.Errorf("proxy entries left after Down: %s", out)
 		}
 	}

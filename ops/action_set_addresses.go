@@ -25,5 +25,13 @@ func init() { register(ActionSetAddresses, func() Action { return &SetAddresses{
 func (*SetAddresses) ActionName() string { return ActionSetAddresses }
 
 func (*SetAddresses) run(ctx context.Context, r *Runner, op db.Operation) error {
-	return r.applyNetwork(ctx, op.CTID)
+	if err := r.applyNetwork(ctx, op.CTID); err != nil {
+		return err
+	}
+	// The pools' nameservers, for a container without its own.
+	c, err := r.Store.GetContainer(ctx, op.CTID)
+	if err != nil {
+		return err
+	}
+	return r.writeResolver(ctx, c)
 }

@@ -199,14 +199,32 @@ func (r *Runner) writeIdentity(ctx context.Context, c db.Container) error {
 	if err := r.Drv.WriteFile(ctx, name, "/etc/hostname", []byte(hostnameOf(c)+"\n"), 0o644); err != nil {
 		return fmt.Errorf("write hostname: %w", err)
 	}
-	if len(c.Nameservers) > 0 {
-		var b strings.Builder
-		for _, ns := range c.Nameservers {
-			b.WriteString("nameserver " + ns + "\n")
+	return r.writeResolver(ctx, c)
+}
+
+// writeResolver writes resolv.conf from the container's own nameservers,
+// else from those of the pools its addresses are from; with neither it
+// leaves the file as the image has it.
+func (r *Runner) writeResolver(ctx context.Context, c db.Container) error {
+	servers := c.Nameservers
+	if len(servers) == 0 {
+		pool, err := r.Store.PoolNameservers(ctx, c.CTID)
+		if err != nil {
+			return err
 		}
-		if err := r.Drv.WriteFile(ctx, name, "/etc/resolv.conf", []byte(b.String()), 0o644); err != nil {
-			return fmt.Errorf("write resolv.conf: %w", err)
+		for _, a := range pool {
+			servers = append(servers, a.String())
 		}
+	}
+	if len(servers) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	for _, ns := range servers {
+		b.WriteString("nameserver " + ns + "\n")
+	}
+	if err := r.Drv.WriteFile(ctx, strconv.Itoa(c.CTID), "/etc/resolv.conf", []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("write resolv.conf: %w", err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/hostnet/hostnettest"
+	"github.com/ctpanel/ctpanel/lxcdriver"
 )
 
 // TestNetworkThroughTheAPI: pools and addresses through the API on a real
@@ -46,6 +48,11 @@ func TestNetworkThroughTheAPI(t *testing.T) {
 	}
 	if err := client.WaitPing("2001:db8:10::1"); err != nil {
 		t.Errorf("IPv6: %v", err)
+	}
+	// The pool's nameserver, for a container created without its own.
+	if res, err := p.app.Drv.Exec(context.Background(), "101", []string{"cat", "/etc/resolv.conf"}, lxcdriver.ExecOptions{}); err != nil ||
+		!strings.Contains(string(res.Stdout), "nameserver 198.18.20.53") {
+		t.Errorf("resolv.conf in the container: %q (%v), want the pool's nameserver", res.Stdout, err)
 	}
 
 	// Bad input: 4xx naming the field, nothing given.

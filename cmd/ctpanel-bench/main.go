@@ -44,6 +44,9 @@ type options struct {
 	fixedOnly    bool
 	consoleOnly  bool
 	con          consoleOptions
+	network      bool // also run the network benchmark (network.go)
+	networkOnly  bool
+	net          netOptions
 }
 
 func main() {
@@ -63,6 +66,9 @@ func main() {
 	fs.BoolVar(&o.console, "console", true, "also run the console benchmark: shell keystroke echo and cat throughput, websocket next to lxc-attach")
 	fs.BoolVar(&o.consoleOnly, "console-only", false, "run only the console benchmark")
 	registerConsoleFlags(fs, &o.con)
+	fs.BoolVar(&o.network, "network", true, "also run the network benchmark: what the interface adds to a start, and the CPU to fold traffic counters")
+	fs.BoolVar(&o.networkOnly, "network-only", false, "run only the network benchmark")
+	registerNetFlags(fs, &o.net)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: ctpanel-bench [flags]\n\nRuns the same container lifecycles through ctpanel's REST API and through\nliblxc directly, and compares them. Needs root and liblxc.\n\n")
 		fs.PrintDefaults()
@@ -82,6 +88,15 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if o.networkOnly {
+		o.net.lxcpath = o.lxcpath
+		if err := runNetworkBench(ctx, o.net, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "ctpanel-bench: network:", err)
+			stop()
+			os.Exit(1)
+		}
+		return
+	}
 	if !o.consoleOnly {
 		if err := run(ctx, o, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "ctpanel-bench:", err)
@@ -93,6 +108,14 @@ func main() {
 		o.con.lxcpath, o.con.json = o.lxcpath, o.json
 		if err := runConsoleBench(ctx, o.con, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "ctpanel-bench: console:", err)
+			stop()
+			os.Exit(1)
+		}
+	}
+	if o.network && !o.fixedOnly && !o.consoleOnly {
+		o.net.lxcpath = o.lxcpath
+		if err := runNetworkBench(ctx, o.net, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "ctpanel-bench: network:", err)
 			stop()
 			os.Exit(1)
 		}
