@@ -21,7 +21,7 @@ func TestNetTag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (hostnet.Names{Host: "ab1v", Peer: "ab1c", Table: "ctpanel_ab1"}); c.NetNames != want {
+	if want := (hostnet.Names{Host: "ab1v", Peer: "ab1c", Shaper: "ab1i", Table: "ctpanel_ab1", NeighProto: hostnet.RouteProtocol + 1}); c.NetNames != want {
 		t.Errorf("names %+v, want %+v", c.NetNames, want)
 	}
 	for _, bad := range []string{"toolong", "a-b", "AB"} {
