@@ -182,7 +182,7 @@ func (c Client) Iperf(t testing.TB, pid int, addr string, reverse bool) float64 
 		t.Fatal("iperf3 (Debian package iperf3) is needed: run make test")
 	}
 	// Now and then a run reports nothing received (a stalled first
-	// connection, seen about once in ten runs with or without shaping):
+	// connection, seen now and then when test packages run side by side):
 	// measured again, up to three times, as one would by hand.
 	var mbit float64
 	for range 3 {
