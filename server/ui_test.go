@@ -554,8 +554,20 @@ func TestUIStaffPagesAndActions(t *testing.T) {
 	if pg.Status != http.StatusSeeOther {
 		t.Fatalf("settings: %d %s", pg.Status, pg.Body)
 	}
-	b.expect(b.post("/plans", url.Values{"name": {"big"}, "numproc": {"2000"}, "physpages": {"1G"}}), http.StatusSeeOther)
-	b.expect(b.get("/plans"), 200, "big", "1G")
+	b.expect(b.post("/plans", url.Values{"name": {"big"}, "numproc": {"2000"}, "physpages": {"1G"},
+		"network.present": {"1"}, "network.rate_in_mbit": {"lots"}, "network.ip_addresses": {"-3"}}), http.StatusUnprocessableEntity,
+		"network.rate_in_mbit", "network.ip_addresses", "between 1 and 100000 Mbit/s", "between 0 and 65536")
+	b.expect(b.post("/plans", url.Values{"name": {"big"}, "numproc": {"2000"}, "physpages": {"1G"},
+		"network.present": {"1"}, "network.rate_in_mbit": {"250"}, "network.ip_addresses": {"3"}}), http.StatusSeeOther)
+	b.expect(b.get("/plans"), 200, "big", "1G", "250")
+	if v := p.expect(p.do(p.admin, "GET", "/api/v1/plans/big", nil), 200).json(t)["network"].(map[string]any); v["rate_in_mbit"] != float64(250) || v["ip_addresses"] != float64(3) || v["rate_out_mbit"] != nil {
+		t.Fatalf("the plan's network from the form: %v", v)
+	}
+	// Blank clears.
+	b.expect(b.post("/plans/big", url.Values{"numproc": {"2000"}, "network.present": {"1"}, "network.ip_addresses": {"3"}}), http.StatusSeeOther)
+	if v := p.expect(p.do(p.admin, "GET", "/api/v1/plans/big", nil), 200).json(t)["network"].(map[string]any); v["rate_in_mbit"] != nil || v["ip_addresses"] != float64(3) {
+		t.Fatalf("the plan's network after clearing the rate: %v", v)
+	}
 	b.expect(b.post("/customers", url.Values{"username": {"carol"}, "email": {"carol@example.com"}, "password": {"carol password"}}), http.StatusSeeOther)
 	carol := p.browser()
 	carol.mustLogin("carol", "carol password")

@@ -22,7 +22,7 @@ type planRow struct {
 // PlansPage is GET /plans (staff): every plan with its limits, and a form
 // for a new one.
 func (u *UI) PlansPage(w http.ResponseWriter, r *http.Request) {
-	u.plansPage(w, r, http.StatusOK, view{"New": formFields(func(string) string { return "" })})
+	u.plansPage(w, r, http.StatusOK, view{"New": planFormFields(func(string) string { return "" })})
 }
 
 func (u *UI) plansPage(w http.ResponseWriter, r *http.Request, status int, v view) {
@@ -33,7 +33,7 @@ func (u *UI) plansPage(w http.ResponseWriter, r *http.Request, status int, v vie
 	}
 	rows := make([]planRow, 0, len(list))
 	for _, pv := range list {
-		rows = append(rows, planRow{View: pv, Fields: specFields(pv.Limits)})
+		rows = append(rows, planRow{View: pv, Fields: append(specFields(pv.Limits), netFields(pv.Network)...)})
 	}
 	v["Plans"] = rows
 	v["Done"] = r.URL.Query().Get("done")
@@ -59,7 +59,7 @@ func (u *UI) CreatePlan(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
-		u.plansPage(w, r, status, view{"New": formFields(r.PostFormValue), "NewName": name, "NewDescription": desc,
+		u.plansPage(w, r, status, view{"New": planFormFields(r.PostFormValue), "NewName": name, "NewDescription": desc,
 			"Errors": prefixed(fields), "Message": msg})
 		return
 	}
@@ -74,7 +74,7 @@ func (u *UI) PlanPage(w http.ResponseWriter, r *http.Request) {
 		u.pageError(w, r, err)
 		return
 	}
-	u.render(w, r, http.StatusOK, "plan", view{"P": pv, "Fields": specFields(pv.Limits), "Description": pv.Description})
+	u.render(w, r, http.StatusOK, "plan", view{"P": pv, "Fields": append(specFields(pv.Limits), netFields(pv.Network)...), "Description": pv.Description})
 }
 
 // UpdatePlan is POST /plans/{name}: the API's plan PATCH.
@@ -92,7 +92,7 @@ func (u *UI) UpdatePlan(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
-		u.render(w, r, status, "plan", view{"P": pv, "Fields": formFields(r.PostFormValue), "Description": desc,
+		u.render(w, r, status, "plan", view{"P": pv, "Fields": planFormFields(r.PostFormValue), "Description": desc,
 			"Errors": prefixed(fields), "Message": msg})
 		return
 	}
@@ -104,7 +104,7 @@ func (u *UI) DeletePlan(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
 	err := u.Plans.Delete(r.Context(), principal(r), name)
 	if ae := domain.AsError(err); ae != nil && ae.Status == http.StatusConflict {
-		u.plansPage(w, r, http.StatusConflict, view{"New": formFields(func(string) string { return "" }), "Message": ae.Message})
+		u.plansPage(w, r, http.StatusConflict, view{"New": planFormFields(func(string) string { return "" }), "Message": ae.Message})
 		return
 	}
 	if err != nil {
@@ -137,4 +137,32 @@ func planNetworkForm(get func(string) string) *db.PlanNetwork {
 		return nil
 	}
 	return &n
+}
+
+// planNetFields are a plan's network inputs, after its limits.
+var planNetFields = []limitField{
+	{Name: "network.ip_addresses", Label: "addresses per container", Hint: "2 (empty: no limit)"},
+	{Name: "network.rate_in_mbit", Label: "rate in, Mbit/s", Hint: "100 (empty: unlimited)"},
+	{Name: "network.rate_out_mbit", Label: "rate out, Mbit/s", Hint: "100 (empty: unlimited)"},
+}
+
+// netFields lays a plan's network out as inputs.
+func netFields(n db.PlanNetwork) []limitField {
+	out := append([]limitField(nil), planNetFields...)
+	for i, v := range []*int{n.IPAddresses, n.RateInMbit, n.RateOutMbit} {
+		if v != nil {
+			out[i].Value = strconv.Itoa(*v)
+		}
+	}
+	return out
+}
+
+// planFormFields are a plan form's limit and network inputs as posted.
+func planFormFields(get func(string) string) []limitField {
+	out := formFields(get)
+	for _, f := range planNetFields {
+		f.Value = strings.TrimSpace(get(f.Name))
+		out = append(out, f)
+	}
+	return out
 }
