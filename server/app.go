@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -176,7 +177,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 	a.API.Disks = []diskspace.Volume{{Name: "data", Path: cfg.DataDir}, {Name: "templates", Path: cfg.TemplateCacheDir()}}
 	if l, real := drv.(*liblxc.Driver); real {
 		a.API.Disks = append(a.API.Disks, diskspace.Volume{Name: "lxcpath", Path: l.LXCPath()})
-		a.API.HostWarnings = hostWarnings
+		a.API.HostWarnings = a.hostWarnings
 		if err := liblxc.LXCFSRunning(); err != nil {
 			log.Warn("containers will see the host's memory, CPUs and uptime", "err", err)
 		}
@@ -418,11 +419,22 @@ func (a *App) EnsureAdminToken(ctx context.Context) (string, error) {
 
 // hostWarnings is /healthz's list of what on the host works but not as it
 // should.
-func hostWarnings() map[string]string {
+func (a *App) hostWarnings() map[string]string {
+	warn := map[string]string{}
 	if err := liblxc.LXCFSRunning(); err != nil {
-		return map[string]string{"lxcfs": err.Error()}
+		warn["lxcfs"] = err.Error()
 	}
-	return nil
+	// The panel sets these whenever a container gets an interface;
+	// something on the host has changed them since.
+	if wrong := hostnet.CheckSysctls(); len(wrong) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if addrs, err := a.Store.AssignedAddresses(ctx); err == nil && len(addrs) > 0 {
+			slices.Sort(wrong)
+			warn["network"] = "host sysctls not as routed containers need (the panel sets them again at the next start or address change): " + strings.Join(wrong, ", ")
+		}
+	}
+	return warn
 }
 
 // loopbackListen says whether addr (host:port) listens on loopback only.

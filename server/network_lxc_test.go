@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -49,6 +51,14 @@ func TestNetworkThroughTheAPI(t *testing.T) {
 	if err := client.WaitPing("2001:db8:10::1"); err != nil {
 		t.Errorf("IPv6: %v", err)
 	}
+	// A host sysctl changed behind the panel's back is reported, and put
+	// back at the next address change.
+	if err := os.WriteFile("/proc/sys/net/ipv4/conf/all/send_redirects", []byte("1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if h := p.expect(p.do("", "GET", "/healthz", nil), 200).json(t); !strings.Contains(fmt.Sprint(h["warnings"]), "send_redirects") {
+		t.Errorf("healthz with send_redirects=1: %v", h)
+	}
 	// The pool's nameserver, for a container created without its own.
 	if res, err := p.app.Drv.Exec(context.Background(), "101", []string{"cat", "/etc/resolv.conf"}, lxcdriver.ExecOptions{}); err != nil ||
 		!strings.Contains(string(res.Stdout), "nameserver 198.18.20.53") {
@@ -80,6 +90,9 @@ func TestNetworkThroughTheAPI(t *testing.T) {
 	p.waitOp(r["operation"].(map[string]any)["id"].(string))
 	if err := client.Ping("198.18.20.77"); err != nil {
 		t.Errorf("an address added live: %v", err)
+	}
+	if h := p.expect(p.do("", "GET", "/healthz", nil), 200).json(t); strings.Contains(fmt.Sprint(h["warnings"]), "send_redirects") {
+		t.Errorf("healthz after an address change: %v", h)
 	}
 	p.ok(p.admin, "DELETE", "/api/v1/containers/101/ip-addresses/198.18.20.77", nil)
 	if err := client.Ping("198.18.20.77"); err == nil {
