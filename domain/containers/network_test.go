@@ -12,7 +12,6 @@ import (
 	"github.com/ctpanel/ctpanel/domain/networks"
 )
 
-
 // TestReservationsAndPoolKinds: staff reserve an address for a customer,
 // who sees it and puts it on their own container, where it counts toward
 // their plan; nobody else sees it. A container's addresses come from pools
