@@ -72,6 +72,14 @@ func (u *UI) showContainer(w http.ResponseWriter, r *http.Request, status int, e
 		},
 		"Console": "/containers/" + strconv.Itoa(c.CTID) + "/console",
 	}
+	netv, err := u.networkData(r, c.CTID)
+	if err != nil {
+		u.serverError(w, r, err)
+		return
+	}
+	for k, val := range netv {
+		data[k] = val
+	}
 	if p.IsStaff() {
 		trail, err := u.Store.ListAudit(ctx, db.AuditFilter{CTID: &c.CTID, Limit: 30})
 		if err != nil {

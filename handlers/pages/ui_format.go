@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"math/big"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,9 +16,10 @@ import (
 // funcs are the template functions of every page.
 func (u *UI) funcs() template.FuncMap {
 	return template.FuncMap{
-		"static":   u.assetURL,
-		"hasAsset": u.hasAsset,
-		"fieldErr": func(f FieldErrors, name string) string { return f[name] },
+		"static":     u.assetURL,
+		"hasAsset":   u.hasAsset,
+		"fieldErr":   func(f FieldErrors, name string) string { return f[name] },
+		"freeShares": freeShares,
 		"deref": func(s *string) string {
 			if s == nil {
 				return ""
@@ -280,4 +282,14 @@ func actionLabel(action string) string {
 		return "Applying limits"
 	}
 	return strings.ReplaceAll(action, "_", " ")
+}
+
+// freeShares is a pool's free shares: its shares (a decimal string, as an
+// IPv6 pool's can pass 2^64) less those used.
+func freeShares(shares string, used int) string {
+	n, ok := new(big.Int).SetString(shares, 10)
+	if !ok {
+		return shares
+	}
+	return n.Sub(n, big.NewInt(int64(used))).String()
 }
