@@ -99,16 +99,22 @@ func (l *Linux) Up(ctx context.Context, s Spec) ([]lxcdriver.ConfigItem, error) 
 	return l.names.ConfigItems(s), nil
 }
 
-// hostSide makes everything on the host for s but the pair itself: the
-// host end's settings, routes, proxy entries, shaping and filter.
-func (l *Linux) hostSide(ctx context.Context, host netlink.Link, s Spec) error {
+// configure sets the host end up for s: its settings, its routes and
+// its shaping.
+func (l *Linux) configure(host netlink.Link, s Spec) error {
 	if err := hostEnd(host, s); err != nil {
 		return err
 	}
 	if err := l.routes(host, s); err != nil {
 		return err
 	}
-	if err := l.shape(host, s); err != nil {
+	return l.shape(host, s)
+}
+
+// hostSide makes everything on the host for s but the pair itself: the
+// host end's settings, routes, proxy entries, shaping and filter.
+func (l *Linux) hostSide(ctx context.Context, host netlink.Link, s Spec) error {
+	if err := l.configure(host, s); err != nil {
 		return err
 	}
 	if len(s.Shares) == 0 {
@@ -510,13 +516,7 @@ func (l *Linux) Sync(ctx context.Context, specs []Spec) error {
 		if err != nil {
 			return fmt.Errorf("hostnet: %s: %w", l.names.HostName(id), err)
 		}
-		if err := hostEnd(host, s); err != nil {
-			return err
-		}
-		if err := l.routes(host, s); err != nil {
-			return err
-		}
-		if err := l.shape(host, s); err != nil {
+		if err := l.configure(host, s); err != nil {
 			return err
 		}
 		keep[host.Attrs().Index] = true

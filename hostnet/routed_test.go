@@ -73,26 +73,8 @@ func sh(t *testing.T, d *liblxc.Driver, name, script string) (string, int) {
 // stops; Sync removes the pair, routes and filter of a container it is
 // not given.
 func TestRoutedContainer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("makes network namespaces and a real container")
-	}
-	if os.Geteuid() != 0 {
-		t.Fatal("needs root: run make test")
-	}
+	plane, names := newPlane(t)
 	client := hostnettest.NewClient(t)
-	names := testNames()
-	plane, err := hostnet.New(names)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := plane.Sync(context.Background(), nil); err != nil {
-			t.Errorf("sync to nothing: %v", err)
-		}
-		if err := plane.Remove(context.Background()); err != nil {
-			t.Errorf("remove table: %v", err)
-		}
-	})
 	const ctid = 99501
 	spec := hostnet.Spec{CTID: ctid, Shares: []netip.Prefix{
 		netip.MustParsePrefix("198.18.10.5/32"), netip.MustParsePrefix("2001:db8:10:5::/64")}}
