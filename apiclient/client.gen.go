@@ -37,6 +37,45 @@ func (e AddIPAddressRequestFamily) Valid() bool {
 	}
 }
 
+// Defines values for BackupStatus.
+const (
+	BackupStatusFailed    BackupStatus = "failed"
+	BackupStatusPending   BackupStatus = "pending"
+	BackupStatusRunning   BackupStatus = "running"
+	BackupStatusSucceeded BackupStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the BackupStatus enum.
+func (e BackupStatus) Valid() bool {
+	switch e {
+	case BackupStatusFailed:
+		return true
+	case BackupStatusPending:
+		return true
+	case BackupStatusRunning:
+		return true
+	case BackupStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BackupTargetKind.
+const (
+	Dir BackupTargetKind = "dir"
+)
+
+// Valid indicates whether the value is a known member of the BackupTargetKind enum.
+func (e BackupTargetKind) Valid() bool {
+	switch e {
+	case Dir:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ContainerPhase.
 const (
 	ContainerPhaseCreating ContainerPhase = "creating"
@@ -195,6 +234,7 @@ func (e CreatedTokenRole) Valid() bool {
 
 // Defines values for CredentialsOperationAction.
 const (
+	CredentialsOperationActionBackup         CredentialsOperationAction = "backup"
 	CredentialsOperationActionClone          CredentialsOperationAction = "clone"
 	CredentialsOperationActionConfigure      CredentialsOperationAction = "configure"
 	CredentialsOperationActionCreate         CredentialsOperationAction = "create"
@@ -202,6 +242,7 @@ const (
 	CredentialsOperationActionFreeze         CredentialsOperationAction = "freeze"
 	CredentialsOperationActionReinstall      CredentialsOperationAction = "reinstall"
 	CredentialsOperationActionRestart        CredentialsOperationAction = "restart"
+	CredentialsOperationActionRestore        CredentialsOperationAction = "restore"
 	CredentialsOperationActionSetAddresses   CredentialsOperationAction = "set_addresses"
 	CredentialsOperationActionSetCredentials CredentialsOperationAction = "set_credentials"
 	CredentialsOperationActionSetLimits      CredentialsOperationAction = "set_limits"
@@ -218,6 +259,8 @@ const (
 // Valid indicates whether the value is a known member of the CredentialsOperationAction enum.
 func (e CredentialsOperationAction) Valid() bool {
 	switch e {
+	case CredentialsOperationActionBackup:
+		return true
 	case CredentialsOperationActionClone:
 		return true
 	case CredentialsOperationActionConfigure:
@@ -231,6 +274,8 @@ func (e CredentialsOperationAction) Valid() bool {
 	case CredentialsOperationActionReinstall:
 		return true
 	case CredentialsOperationActionRestart:
+		return true
+	case CredentialsOperationActionRestore:
 		return true
 	case CredentialsOperationActionSetAddresses:
 		return true
@@ -582,6 +627,7 @@ func (e IPPoolSharePrefix) Valid() bool {
 
 // Defines values for OperationAction.
 const (
+	OperationActionBackup         OperationAction = "backup"
 	OperationActionClone          OperationAction = "clone"
 	OperationActionConfigure      OperationAction = "configure"
 	OperationActionCreate         OperationAction = "create"
@@ -589,6 +635,7 @@ const (
 	OperationActionFreeze         OperationAction = "freeze"
 	OperationActionReinstall      OperationAction = "reinstall"
 	OperationActionRestart        OperationAction = "restart"
+	OperationActionRestore        OperationAction = "restore"
 	OperationActionSetAddresses   OperationAction = "set_addresses"
 	OperationActionSetCredentials OperationAction = "set_credentials"
 	OperationActionSetLimits      OperationAction = "set_limits"
@@ -605,6 +652,8 @@ const (
 // Valid indicates whether the value is a known member of the OperationAction enum.
 func (e OperationAction) Valid() bool {
 	switch e {
+	case OperationActionBackup:
+		return true
 	case OperationActionClone:
 		return true
 	case OperationActionConfigure:
@@ -618,6 +667,8 @@ func (e OperationAction) Valid() bool {
 	case OperationActionReinstall:
 		return true
 	case OperationActionRestart:
+		return true
+	case OperationActionRestore:
 		return true
 	case OperationActionSetAddresses:
 		return true
@@ -1353,6 +1404,62 @@ type AllBeancounters struct {
 	Containers []ContainerBeancounters `json:"containers"`
 }
 
+// Backup Example: {"created_at":"2026-12-05T02:00:00Z","ctid":101,"finished_at":"2026-12-05T02:01:10Z","freeze_ms":180,"id":"0b7f3c52-1d7e-4c57-9a53-5b1f0f2a9f10","manifest":{"ctid":101,"hostname":"web1.example.com","ip_addresses":["198.18.0.5"],"limits":{},"nameservers":[],"template":"busybox"},"size_bytes":1073741824,"status":"succeeded","stored_bytes":4194304,"target":"local"}
+type Backup struct {
+	CreatedAt  time.Time  `json:"created_at"`
+	Ctid       int        `json:"ctid"`
+	Error      *string    `json:"error,omitempty"`
+	FinishedAt *time.Time `json:"finished_at"`
+
+	// FreezeMs How long a running container was frozen (the second, delta pass); null for a stopped one.
+	FreezeMs *int               `json:"freeze_ms"`
+	Id       openapi_types.UUID `json:"id"`
+
+	// Manifest The container as it was: template, hostname, nameservers, plan, limits, addresses.
+	Manifest map[string]interface{} `json:"manifest"`
+
+	// SizeBytes The container's files as read.
+	SizeBytes *int         `json:"size_bytes"`
+	Status    BackupStatus `json:"status"`
+
+	// StoredBytes What the target grew by: deduplicated against every backup on it, and compressed (zstd).
+	StoredBytes *int   `json:"stored_bytes"`
+	Target      string `json:"target"`
+}
+
+// BackupStatus defines model for Backup.Status.
+type BackupStatus string
+
+// BackupAccepted defines model for BackupAccepted.
+type BackupAccepted struct {
+	// Backup Example: {"created_at":"2026-12-05T02:00:00Z","ctid":101,"finished_at":"2026-12-05T02:01:10Z","freeze_ms":180,"id":"0b7f3c52-1d7e-4c57-9a53-5b1f0f2a9f10","manifest":{"ctid":101,"hostname":"web1.example.com","ip_addresses":["198.18.0.5"],"limits":{},"nameservers":[],"template":"busybox"},"size_bytes":1073741824,"status":"succeeded","stored_bytes":4194304,"target":"local"}
+	Backup Backup `json:"backup"`
+
+	// Operation Example: {"action":"create","created_at":"2024-05-01T12:00:00Z","ctid":101,"finished_at":null,"id":"0b6c0a4e-5d0f-4a8e-9c8e-2f4e7f5d9a11","requested_by":"admin (token ops)","started_at":null,"status":"pending"}
+	Operation Operation `json:"operation"`
+}
+
+// BackupList Example: {"backups":[{"created_at":"2026-12-05T02:00:00Z","ctid":101,"finished_at":"2026-12-05T02:01:10Z","freeze_ms":180,"id":"0b7f3c52-1d7e-4c57-9a53-5b1f0f2a9f10","manifest":{"ctid":101,"hostname":"web1.example.com","ip_addresses":["198.18.0.5"],"limits":{},"nameservers":[],"template":"busybox"},"size_bytes":1073741824,"status":"succeeded","stored_bytes":4194304,"target":"local"}]}
+type BackupList struct {
+	Backups []Backup `json:"backups"`
+}
+
+// BackupTarget Example: {"created_at":"2026-12-05T12:00:00Z","kind":"dir","name":"local","path":"/srv/backups"}
+type BackupTarget struct {
+	CreatedAt time.Time        `json:"created_at"`
+	Kind      BackupTargetKind `json:"kind"`
+	Name      string           `json:"name"`
+	Path      string           `json:"path"`
+}
+
+// BackupTargetKind defines model for BackupTarget.Kind.
+type BackupTargetKind string
+
+// BackupTargetList Example: {"backup_targets":[{"created_at":"2026-12-05T12:00:00Z","kind":"dir","name":"local","path":"/srv/backups"}]}
+type BackupTargetList struct {
+	BackupTargets []BackupTarget `json:"backup_targets"`
+}
+
 // BeancounterRow One beancounter row, in `/proc/user_beancounters`' units: `numproc` (tasks), `physpages` and `swappages` (pages of 4096 bytes), `kmemsize` and `tcpsndbuf` (bytes; TCP send and receive buffers together, there is no tcprcvbuf row), `cpu` (held and maxheld are CPU time in ms, barrier is cpuunits, limit is cpulimit in percent of one CPU or unlimited, failcnt counts throttled periods) and `oom` (only failcnt: OOM kills). A resource the host cannot account is absent, not zero. 9223372036854775807 is unlimited.
 //
 // Example: {"barrier":200,"failcnt":5,"failcnt_since_start":1,"held":7,"limit":200,"maxheld":12,"resource":"numproc"}
@@ -1486,6 +1593,21 @@ type ContainerLimits struct {
 // ContainerList defines model for ContainerList.
 type ContainerList struct {
 	Containers []Container `json:"containers"`
+}
+
+// CreateBackupRequest Example: {"target":"local"}
+type CreateBackupRequest struct {
+	Target string `json:"target"`
+}
+
+// CreateBackupTargetRequest Example: {"kind":"dir","name":"local","path":"/srv/backups"}
+type CreateBackupTargetRequest struct {
+	// Kind "dir": a folder on this host (a mounted disk or share, not the containers' own disk). SFTP is not there yet.
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+
+	// Path Absolute path; the restic repository is made in it at the first backup.
+	Path string `json:"path"`
 }
 
 // CreateContainerRequest `root_password` and `ssh_keys` are injected into the new container's root account before it is first started.
@@ -2450,6 +2572,12 @@ type ResetPasswordRequest struct {
 	SshKeys *SSHKeys `json:"ssh_keys,omitempty"`
 }
 
+// RestoreBackupRequest Example: {}
+type RestoreBackupRequest struct {
+	// Ctid Left out: in place. Another CTID (a new container) is not there yet (422).
+	Ctid *int `json:"ctid,omitempty"`
+}
+
 // RootPassword root's password inside the container: 8 to 128 bytes, no control characters. It is written to the container's `/etc/shadow` as a SHA-512 crypt hash (other accounts are kept) and never stored by ctpanel, not even in the operation.
 //
 // Example: correct horse battery
@@ -3393,6 +3521,12 @@ type WebhookDeliveryParams struct {
 	XCtpanelSignature string `json:"X-Ctpanel-Signature"`
 }
 
+// CreateBackupTargetJSONRequestBody defines body for CreateBackupTarget for application/json ContentType.
+type CreateBackupTargetJSONRequestBody = CreateBackupTargetRequest
+
+// RestoreBackupJSONRequestBody defines body for RestoreBackup for application/json ContentType.
+type RestoreBackupJSONRequestBody = RestoreBackupRequest
+
 // CreateBeancounterSnapshotJSONRequestBody defines body for CreateBeancounterSnapshot for application/json ContentType.
 type CreateBeancounterSnapshotJSONRequestBody = SnapshotRequest
 
@@ -3401,6 +3535,9 @@ type CreateContainerJSONRequestBody = CreateContainerRequest
 
 // PatchContainerJSONRequestBody defines body for PatchContainer for application/json ContentType.
 type PatchContainerJSONRequestBody = PatchContainerRequest
+
+// CreateBackupJSONRequestBody defines body for CreateBackup for application/json ContentType.
+type CreateBackupJSONRequestBody = CreateBackupRequest
 
 // ChangeContainerPlanJSONRequestBody defines body for ChangeContainerPlan for application/json ContentType.
 type ChangeContainerPlanJSONRequestBody = ChangePlanRequest
@@ -4194,6 +4331,74 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/alerts/{id}/ack (the `AckAlert` operationId).
 	AckAlert(ctx context.Context, id AlertId, params *AckAlertParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListBackupTargets List backup targets
+	//
+	// Staff only.
+	//
+	// Corresponds with GET /api/v1/backup-targets (the `ListBackupTargets` operationId).
+	ListBackupTargets(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateBackupTargetWithBody Add a backup target
+	//
+	// A folder a restic repository (encrypted with a password the panel makes, deduplicated, zstd-compressed) is kept in. 422 names `name`, `kind` or `path`; 409 when the name is taken.
+	//
+	// Staff only.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/backup-targets (the `CreateBackupTarget` operationId).
+	CreateBackupTargetWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateBackupTarget Add a backup target
+	//
+	// A folder a restic repository (encrypted with a password the panel makes, deduplicated, zstd-compressed) is kept in. 422 names `name`, `kind` or `path`; 409 when the name is taken.
+	//
+	// Staff only.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/backup-targets (the `CreateBackupTarget` operationId).
+	CreateBackupTarget(ctx context.Context, body CreateBackupTargetJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteBackupTarget Remove a backup target
+	//
+	// Refused (409) while backups are kept on it. Staff only.
+	//
+	// Corresponds with DELETE /api/v1/backup-targets/{name} (the `DeleteBackupTarget` operationId).
+	DeleteBackupTarget(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteBackup Delete a backup
+	//
+	// Its snapshot goes, and the data no other backup needs (restic forget --prune). 409 while it runs.
+	//
+	// Corresponds with DELETE /api/v1/backups/{id} (the `DeleteBackup` operationId).
+	DeleteBackup(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetBackup A backup
+	//
+	// A customer's own only (404 otherwise).
+	//
+	// Corresponds with GET /api/v1/backups/{id} (the `GetBackup` operationId).
+	GetBackup(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RestoreBackupWithBody Restore a backup in place
+	//
+	// Queues a `restore` operation: the snapshot is restored beside the container's rootfs and every file checked against its checksum before the container is touched; then it is stopped, the trees swapped, and started again if it ran (the old tree is put back if the restored one does not start). CTID, addresses, limits and configuration stay.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/backups/{id}/restore (the `RestoreBackup` operationId).
+	RestoreBackupWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RestoreBackup Restore a backup in place
+	//
+	// Queues a `restore` operation: the snapshot is restored beside the container's rootfs and every file checked against its checksum before the container is touched; then it is stopped, the trees swapped, and started again if it ran (the old tree is put back if the restored one does not start). CTID, addresses, limits and configuration stay.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/backups/{id}/restore (the `RestoreBackup` operationId).
+	RestoreBackup(ctx context.Context, id string, body RestoreBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListBeancounters Every running container's beancounters (/proc/user_beancounters)
 	//
 	// The host's `/proc/user_beancounters`: the rows of every `ready`, running container the caller may see (all for staff, their own for a customer), by CTID; stopped containers are left out. Rows as in `GET /api/v1/containers/{ref}/beancounters`.
@@ -4321,6 +4526,31 @@ type ClientInterface interface {
 	//
 	// Corresponds with PATCH /api/v1/containers/{ref} (the `PatchContainer` operationId).
 	PatchContainer(ctx context.Context, ref Ref, body PatchContainerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListContainerBackups A container's backups
+	//
+	// Newest first; a customer sees their own.
+	//
+	// Corresponds with GET /api/v1/containers/{ref}/backups (the `ListContainerBackups` operationId).
+	ListContainerBackups(ctx context.Context, ref Ref, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateBackupWithBody Back a container up
+	//
+	// Queues a `backup` operation. A running container is read once while it runs, then frozen for a second pass that reads only what changed (the backup), then thawed; a watchdog thaws it after 2 minutes whatever happens. A stopped one is read once. Only a directory rootfs is backed up so far (a loop disk fails the operation). 422 names `target`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/containers/{ref}/backups (the `CreateBackup` operationId).
+	CreateBackupWithBody(ctx context.Context, ref Ref, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateBackup Back a container up
+	//
+	// Queues a `backup` operation. A running container is read once while it runs, then frozen for a second pass that reads only what changed (the backup), then thawed; a watchdog thaws it after 2 minutes whatever happens. A stopped one is read once. Only a directory rootfs is backed up so far (a loop disk fails the operation). 422 names `target`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/containers/{ref}/backups (the `CreateBackup` operationId).
+	CreateBackup(ctx context.Context, ref Ref, body CreateBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetContainerBeancounters A container's beancounters (/proc/user_beancounters)
 	//
@@ -5381,6 +5611,154 @@ func (c *Client) AckAlert(ctx context.Context, id AlertId, params *AckAlertParam
 	return c.Client.Do(req)
 }
 
+// ListBackupTargets List backup targets
+//
+// Staff only.
+//
+// Corresponds with GET /api/v1/backup-targets (the `ListBackupTargets` operationId).
+func (c *Client) ListBackupTargets(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListBackupTargetsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateBackupTargetWithBody Add a backup target
+//
+// A folder a restic repository (encrypted with a password the panel makes, deduplicated, zstd-compressed) is kept in. 422 names `name`, `kind` or `path`; 409 when the name is taken.
+//
+// Staff only.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/backup-targets (the `CreateBackupTarget` operationId).
+func (c *Client) CreateBackupTargetWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateBackupTargetRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateBackupTarget Add a backup target
+//
+// A folder a restic repository (encrypted with a password the panel makes, deduplicated, zstd-compressed) is kept in. 422 names `name`, `kind` or `path`; 409 when the name is taken.
+//
+// Staff only.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/backup-targets (the `CreateBackupTarget` operationId).
+func (c *Client) CreateBackupTarget(ctx context.Context, body CreateBackupTargetJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateBackupTargetRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteBackupTarget Remove a backup target
+//
+// Refused (409) while backups are kept on it. Staff only.
+//
+// Corresponds with DELETE /api/v1/backup-targets/{name} (the `DeleteBackupTarget` operationId).
+func (c *Client) DeleteBackupTarget(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteBackupTargetRequest(c.Server, name)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteBackup Delete a backup
+//
+// Its snapshot goes, and the data no other backup needs (restic forget --prune). 409 while it runs.
+//
+// Corresponds with DELETE /api/v1/backups/{id} (the `DeleteBackup` operationId).
+func (c *Client) DeleteBackup(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteBackupRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetBackup A backup
+//
+// A customer's own only (404 otherwise).
+//
+// Corresponds with GET /api/v1/backups/{id} (the `GetBackup` operationId).
+func (c *Client) GetBackup(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetBackupRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RestoreBackupWithBody Restore a backup in place
+//
+// Queues a `restore` operation: the snapshot is restored beside the container's rootfs and every file checked against its checksum before the container is touched; then it is stopped, the trees swapped, and started again if it ran (the old tree is put back if the restored one does not start). CTID, addresses, limits and configuration stay.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/backups/{id}/restore (the `RestoreBackup` operationId).
+func (c *Client) RestoreBackupWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRestoreBackupRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RestoreBackup Restore a backup in place
+//
+// Queues a `restore` operation: the snapshot is restored beside the container's rootfs and every file checked against its checksum before the container is touched; then it is stopped, the trees swapped, and started again if it ran (the old tree is put back if the restored one does not start). CTID, addresses, limits and configuration stay.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/backups/{id}/restore (the `RestoreBackup` operationId).
+func (c *Client) RestoreBackup(ctx context.Context, id string, body RestoreBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRestoreBackupRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListBeancounters Every running container's beancounters (/proc/user_beancounters)
 //
 // The host's `/proc/user_beancounters`: the rows of every `ready`, running container the caller may see (all for staff, their own for a customer), by CTID; stopped containers are left out. Rows as in `GET /api/v1/containers/{ref}/beancounters`.
@@ -5619,6 +5997,61 @@ func (c *Client) PatchContainerWithBody(ctx context.Context, ref Ref, contentTyp
 // Corresponds with PATCH /api/v1/containers/{ref} (the `PatchContainer` operationId).
 func (c *Client) PatchContainer(ctx context.Context, ref Ref, body PatchContainerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPatchContainerRequest(c.Server, ref, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListContainerBackups A container's backups
+//
+// Newest first; a customer sees their own.
+//
+// Corresponds with GET /api/v1/containers/{ref}/backups (the `ListContainerBackups` operationId).
+func (c *Client) ListContainerBackups(ctx context.Context, ref Ref, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListContainerBackupsRequest(c.Server, ref)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateBackupWithBody Back a container up
+//
+// Queues a `backup` operation. A running container is read once while it runs, then frozen for a second pass that reads only what changed (the backup), then thawed; a watchdog thaws it after 2 minutes whatever happens. A stopped one is read once. Only a directory rootfs is backed up so far (a loop disk fails the operation). 422 names `target`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/containers/{ref}/backups (the `CreateBackup` operationId).
+func (c *Client) CreateBackupWithBody(ctx context.Context, ref Ref, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateBackupRequestWithBody(c.Server, ref, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateBackup Back a container up
+//
+// Queues a `backup` operation. A running container is read once while it runs, then frozen for a second pass that reads only what changed (the backup), then thawed; a watchdog thaws it after 2 minutes whatever happens. A stopped one is read once. Only a directory rootfs is backed up so far (a loop disk fails the operation). 422 names `target`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/containers/{ref}/backups (the `CreateBackup` operationId).
+func (c *Client) CreateBackup(ctx context.Context, ref Ref, body CreateBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateBackupRequest(c.Server, ref, body)
 	if err != nil {
 		return nil, err
 	}
@@ -7754,6 +8187,222 @@ func NewAckAlertRequest(server string, id AlertId, params *AckAlertParams) (*htt
 	return req, nil
 }
 
+// NewListBackupTargetsRequest constructs an http.Request for the ListBackupTargets method
+func NewListBackupTargetsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/backup-targets")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateBackupTargetRequest calls the generic CreateBackupTarget builder with application/json body
+func NewCreateBackupTargetRequest(server string, body CreateBackupTargetJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateBackupTargetRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateBackupTargetRequestWithBody constructs an http.Request for the CreateBackupTarget method, with any body, and a specified content type
+func NewCreateBackupTargetRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/backup-targets")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteBackupTargetRequest constructs an http.Request for the DeleteBackupTarget method
+func NewDeleteBackupTargetRequest(server string, name string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/backup-targets/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDeleteBackupRequest constructs an http.Request for the DeleteBackup method
+func NewDeleteBackupRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/backups/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetBackupRequest constructs an http.Request for the GetBackup method
+func NewGetBackupRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/backups/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRestoreBackupRequest calls the generic RestoreBackup builder with application/json body
+func NewRestoreBackupRequest(server string, id string, body RestoreBackupJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRestoreBackupRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewRestoreBackupRequestWithBody constructs an http.Request for the RestoreBackup method, with any body, and a specified content type
+func NewRestoreBackupRequestWithBody(server string, id string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/backups/%s/restore", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewListBeancountersRequest constructs an http.Request for the ListBeancounters method
 func NewListBeancountersRequest(server string, params *ListBeancountersParams) (*http.Request, error) {
 	var err error
@@ -8194,6 +8843,87 @@ func NewPatchContainerRequestWithBody(server string, ref Ref, contentType string
 	}
 
 	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListContainerBackupsRequest constructs an http.Request for the ListContainerBackups method
+func NewListContainerBackupsRequest(server string, ref Ref) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "ref", ref, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/containers/%s/backups", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateBackupRequest calls the generic CreateBackup builder with application/json body
+func NewCreateBackupRequest(server string, ref Ref, body CreateBackupJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateBackupRequestWithBody(server, ref, "application/json", bodyReader)
+}
+
+// NewCreateBackupRequestWithBody constructs an http.Request for the CreateBackup method, with any body, and a specified content type
+func NewCreateBackupRequestWithBody(server string, ref Ref, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "ref", ref, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/containers/%s/backups", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
 	if err != nil {
 		return nil, err
 	}
@@ -11914,6 +12644,82 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/alerts/{id}/ack (the `AckAlert` operationId).
 	AckAlertWithResponse(ctx context.Context, id AlertId, params *AckAlertParams, reqEditors ...RequestEditorFn) (*AckAlertResponse, error)
 
+	// ListBackupTargetsWithResponse List backup targets
+	//
+	// Staff only.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/backup-targets (the `ListBackupTargets` operationId).
+	ListBackupTargetsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListBackupTargetsResponse, error)
+
+	// CreateBackupTargetWithBodyWithResponse Add a backup target
+	//
+	// A folder a restic repository (encrypted with a password the panel makes, deduplicated, zstd-compressed) is kept in. 422 names `name`, `kind` or `path`; 409 when the name is taken.
+	//
+	// Staff only.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/backup-targets (the `CreateBackupTarget` operationId).
+	CreateBackupTargetWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateBackupTargetResponse, error)
+
+	// CreateBackupTargetWithResponse Add a backup target
+	//
+	// A folder a restic repository (encrypted with a password the panel makes, deduplicated, zstd-compressed) is kept in. 422 names `name`, `kind` or `path`; 409 when the name is taken.
+	//
+	// Staff only.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/backup-targets (the `CreateBackupTarget` operationId).
+	CreateBackupTargetWithResponse(ctx context.Context, body CreateBackupTargetJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateBackupTargetResponse, error)
+
+	// DeleteBackupTargetWithResponse Remove a backup target
+	//
+	// Refused (409) while backups are kept on it. Staff only.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/backup-targets/{name} (the `DeleteBackupTarget` operationId).
+	DeleteBackupTargetWithResponse(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*DeleteBackupTargetResponse, error)
+
+	// DeleteBackupWithResponse Delete a backup
+	//
+	// Its snapshot goes, and the data no other backup needs (restic forget --prune). 409 while it runs.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/backups/{id} (the `DeleteBackup` operationId).
+	DeleteBackupWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*DeleteBackupResponse, error)
+
+	// GetBackupWithResponse A backup
+	//
+	// A customer's own only (404 otherwise).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/backups/{id} (the `GetBackup` operationId).
+	GetBackupWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetBackupResponse, error)
+
+	// RestoreBackupWithBodyWithResponse Restore a backup in place
+	//
+	// Queues a `restore` operation: the snapshot is restored beside the container's rootfs and every file checked against its checksum before the container is touched; then it is stopped, the trees swapped, and started again if it ran (the old tree is put back if the restored one does not start). CTID, addresses, limits and configuration stay.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/backups/{id}/restore (the `RestoreBackup` operationId).
+	RestoreBackupWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RestoreBackupResponse, error)
+
+	// RestoreBackupWithResponse Restore a backup in place
+	//
+	// Queues a `restore` operation: the snapshot is restored beside the container's rootfs and every file checked against its checksum before the container is touched; then it is stopped, the trees swapped, and started again if it ran (the old tree is put back if the restored one does not start). CTID, addresses, limits and configuration stay.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/backups/{id}/restore (the `RestoreBackup` operationId).
+	RestoreBackupWithResponse(ctx context.Context, id string, body RestoreBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*RestoreBackupResponse, error)
+
 	// ListBeancountersWithResponse Every running container's beancounters (/proc/user_beancounters)
 	//
 	// The host's `/proc/user_beancounters`: the rows of every `ready`, running container the caller may see (all for staff, their own for a customer), by CTID; stopped containers are left out. Rows as in `GET /api/v1/containers/{ref}/beancounters`.
@@ -12053,6 +12859,33 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PATCH /api/v1/containers/{ref} (the `PatchContainer` operationId).
 	PatchContainerWithResponse(ctx context.Context, ref Ref, body PatchContainerJSONRequestBody, reqEditors ...RequestEditorFn) (*PatchContainerResponse, error)
+
+	// ListContainerBackupsWithResponse A container's backups
+	//
+	// Newest first; a customer sees their own.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/containers/{ref}/backups (the `ListContainerBackups` operationId).
+	ListContainerBackupsWithResponse(ctx context.Context, ref Ref, reqEditors ...RequestEditorFn) (*ListContainerBackupsResponse, error)
+
+	// CreateBackupWithBodyWithResponse Back a container up
+	//
+	// Queues a `backup` operation. A running container is read once while it runs, then frozen for a second pass that reads only what changed (the backup), then thawed; a watchdog thaws it after 2 minutes whatever happens. A stopped one is read once. Only a directory rootfs is backed up so far (a loop disk fails the operation). 422 names `target`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/containers/{ref}/backups (the `CreateBackup` operationId).
+	CreateBackupWithBodyWithResponse(ctx context.Context, ref Ref, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateBackupResponse, error)
+
+	// CreateBackupWithResponse Back a container up
+	//
+	// Queues a `backup` operation. A running container is read once while it runs, then frozen for a second pass that reads only what changed (the backup), then thawed; a watchdog thaws it after 2 minutes whatever happens. A stopped one is read once. Only a directory rootfs is backed up so far (a loop disk fails the operation). 422 names `target`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/containers/{ref}/backups (the `CreateBackup` operationId).
+	CreateBackupWithResponse(ctx context.Context, ref Ref, body CreateBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateBackupResponse, error)
 
 	// GetContainerBeancountersWithResponse A container's beancounters (/proc/user_beancounters)
 	//
@@ -13321,6 +14154,484 @@ func (r AckAlertResponse) ContentType() string {
 	return ""
 }
 
+// ListBackupTargetsResponse401Headers the declared response headers of an HTTP 401 response for ListBackupTargets
+type ListBackupTargetsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type ListBackupTargetsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BackupTargetList
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListBackupTargetsResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListBackupTargetsResponse) GetJSON200() *BackupTargetList {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListBackupTargetsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListBackupTargetsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListBackupTargetsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListBackupTargetsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListBackupTargetsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListBackupTargetsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListBackupTargetsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateBackupTargetResponse401Headers the declared response headers of an HTTP 401 response for CreateBackupTarget
+type CreateBackupTargetResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type CreateBackupTargetResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *BackupTarget
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CreateBackupTargetResponse401Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateBackupTargetResponse) GetJSON201() *BackupTarget {
+	return r.JSON201
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreateBackupTargetResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CreateBackupTargetResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CreateBackupTargetResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r CreateBackupTargetResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CreateBackupTargetResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateBackupTargetResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateBackupTargetResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateBackupTargetResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateBackupTargetResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteBackupTargetResponse401Headers the declared response headers of an HTTP 401 response for DeleteBackupTarget
+type DeleteBackupTargetResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type DeleteBackupTargetResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteBackupTargetResponse401Headers
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteBackupTargetResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteBackupTargetResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteBackupTargetResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r DeleteBackupTargetResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteBackupTargetResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteBackupTargetResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteBackupTargetResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteBackupTargetResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteBackupTargetResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteBackupResponse401Headers the declared response headers of an HTTP 401 response for DeleteBackup
+type DeleteBackupResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type DeleteBackupResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteBackupResponse401Headers
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteBackupResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteBackupResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteBackupResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r DeleteBackupResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteBackupResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteBackupResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteBackupResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteBackupResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteBackupResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetBackupResponse401Headers the declared response headers of an HTTP 401 response for GetBackup
+type GetBackupResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type GetBackupResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Backup
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetBackupResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetBackupResponse) GetJSON200() *Backup {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetBackupResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetBackupResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetBackupResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetBackupResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetBackupResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetBackupResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetBackupResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetBackupResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RestoreBackupResponse202Headers the declared response headers of an HTTP 202 response for RestoreBackup
+type RestoreBackupResponse202Headers struct {
+	IdempotentReplayed *string
+	Location           *string
+}
+
+// RestoreBackupResponse401Headers the declared response headers of an HTTP 401 response for RestoreBackup
+type RestoreBackupResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type RestoreBackupResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *OperationAccepted
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *RestoreBackupResponse202Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RestoreBackupResponse401Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r RestoreBackupResponse) GetJSON202() *OperationAccepted {
+	return r.JSON202
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RestoreBackupResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r RestoreBackupResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RestoreBackupResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r RestoreBackupResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r RestoreBackupResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RestoreBackupResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r RestoreBackupResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RestoreBackupResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RestoreBackupResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RestoreBackupResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListBeancountersResponse401Headers the declared response headers of an HTTP 401 response for ListBeancounters
 type ListBeancountersResponse401Headers struct {
 	WWWAuthenticate *string
@@ -14074,6 +15385,172 @@ func (r PatchContainerResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r PatchContainerResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListContainerBackupsResponse401Headers the declared response headers of an HTTP 401 response for ListContainerBackups
+type ListContainerBackupsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type ListContainerBackupsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BackupList
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListContainerBackupsResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListContainerBackupsResponse) GetJSON200() *BackupList {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListContainerBackupsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListContainerBackupsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListContainerBackupsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListContainerBackupsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListContainerBackupsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListContainerBackupsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListContainerBackupsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListContainerBackupsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateBackupResponse401Headers the declared response headers of an HTTP 401 response for CreateBackup
+type CreateBackupResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type CreateBackupResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *BackupAccepted
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CreateBackupResponse401Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r CreateBackupResponse) GetJSON202() *BackupAccepted {
+	return r.JSON202
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreateBackupResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CreateBackupResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r CreateBackupResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CreateBackupResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r CreateBackupResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CreateBackupResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateBackupResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateBackupResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateBackupResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateBackupResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -20264,6 +21741,130 @@ func (c *ClientWithResponses) AckAlertWithResponse(ctx context.Context, id Alert
 	return ParseAckAlertResponse(rsp)
 }
 
+// ListBackupTargetsWithResponse List backup targets
+//
+// Staff only.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/backup-targets (the `ListBackupTargets` operationId).
+func (c *ClientWithResponses) ListBackupTargetsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListBackupTargetsResponse, error) {
+	rsp, err := c.ListBackupTargets(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListBackupTargetsResponse(rsp)
+}
+
+// CreateBackupTargetWithBodyWithResponse Add a backup target
+//
+// A folder a restic repository (encrypted with a password the panel makes, deduplicated, zstd-compressed) is kept in. 422 names `name`, `kind` or `path`; 409 when the name is taken.
+//
+// Staff only.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/backup-targets (the `CreateBackupTarget` operationId).
+func (c *ClientWithResponses) CreateBackupTargetWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateBackupTargetResponse, error) {
+	rsp, err := c.CreateBackupTargetWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateBackupTargetResponse(rsp)
+}
+
+// CreateBackupTargetWithResponse Add a backup target
+//
+// A folder a restic repository (encrypted with a password the panel makes, deduplicated, zstd-compressed) is kept in. 422 names `name`, `kind` or `path`; 409 when the name is taken.
+//
+// Staff only.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/backup-targets (the `CreateBackupTarget` operationId).
+func (c *ClientWithResponses) CreateBackupTargetWithResponse(ctx context.Context, body CreateBackupTargetJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateBackupTargetResponse, error) {
+	rsp, err := c.CreateBackupTarget(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateBackupTargetResponse(rsp)
+}
+
+// DeleteBackupTargetWithResponse Remove a backup target
+//
+// Refused (409) while backups are kept on it. Staff only.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/backup-targets/{name} (the `DeleteBackupTarget` operationId).
+func (c *ClientWithResponses) DeleteBackupTargetWithResponse(ctx context.Context, name string, reqEditors ...RequestEditorFn) (*DeleteBackupTargetResponse, error) {
+	rsp, err := c.DeleteBackupTarget(ctx, name, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteBackupTargetResponse(rsp)
+}
+
+// DeleteBackupWithResponse Delete a backup
+//
+// Its snapshot goes, and the data no other backup needs (restic forget --prune). 409 while it runs.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/backups/{id} (the `DeleteBackup` operationId).
+func (c *ClientWithResponses) DeleteBackupWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*DeleteBackupResponse, error) {
+	rsp, err := c.DeleteBackup(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteBackupResponse(rsp)
+}
+
+// GetBackupWithResponse A backup
+//
+// A customer's own only (404 otherwise).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/backups/{id} (the `GetBackup` operationId).
+func (c *ClientWithResponses) GetBackupWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetBackupResponse, error) {
+	rsp, err := c.GetBackup(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetBackupResponse(rsp)
+}
+
+// RestoreBackupWithBodyWithResponse Restore a backup in place
+//
+// Queues a `restore` operation: the snapshot is restored beside the container's rootfs and every file checked against its checksum before the container is touched; then it is stopped, the trees swapped, and started again if it ran (the old tree is put back if the restored one does not start). CTID, addresses, limits and configuration stay.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/backups/{id}/restore (the `RestoreBackup` operationId).
+func (c *ClientWithResponses) RestoreBackupWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RestoreBackupResponse, error) {
+	rsp, err := c.RestoreBackupWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRestoreBackupResponse(rsp)
+}
+
+// RestoreBackupWithResponse Restore a backup in place
+//
+// Queues a `restore` operation: the snapshot is restored beside the container's rootfs and every file checked against its checksum before the container is touched; then it is stopped, the trees swapped, and started again if it ran (the old tree is put back if the restored one does not start). CTID, addresses, limits and configuration stay.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/backups/{id}/restore (the `RestoreBackup` operationId).
+func (c *ClientWithResponses) RestoreBackupWithResponse(ctx context.Context, id string, body RestoreBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*RestoreBackupResponse, error) {
+	rsp, err := c.RestoreBackup(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRestoreBackupResponse(rsp)
+}
+
 // ListBeancountersWithResponse Every running container's beancounters (/proc/user_beancounters)
 //
 // The host's `/proc/user_beancounters`: the rows of every `ready`, running container the caller may see (all for staff, their own for a customer), by CTID; stopped containers are left out. Rows as in `GET /api/v1/containers/{ref}/beancounters`.
@@ -20474,6 +22075,51 @@ func (c *ClientWithResponses) PatchContainerWithResponse(ctx context.Context, re
 		return nil, err
 	}
 	return ParsePatchContainerResponse(rsp)
+}
+
+// ListContainerBackupsWithResponse A container's backups
+//
+// Newest first; a customer sees their own.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/containers/{ref}/backups (the `ListContainerBackups` operationId).
+func (c *ClientWithResponses) ListContainerBackupsWithResponse(ctx context.Context, ref Ref, reqEditors ...RequestEditorFn) (*ListContainerBackupsResponse, error) {
+	rsp, err := c.ListContainerBackups(ctx, ref, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListContainerBackupsResponse(rsp)
+}
+
+// CreateBackupWithBodyWithResponse Back a container up
+//
+// Queues a `backup` operation. A running container is read once while it runs, then frozen for a second pass that reads only what changed (the backup), then thawed; a watchdog thaws it after 2 minutes whatever happens. A stopped one is read once. Only a directory rootfs is backed up so far (a loop disk fails the operation). 422 names `target`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/containers/{ref}/backups (the `CreateBackup` operationId).
+func (c *ClientWithResponses) CreateBackupWithBodyWithResponse(ctx context.Context, ref Ref, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateBackupResponse, error) {
+	rsp, err := c.CreateBackupWithBody(ctx, ref, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateBackupResponse(rsp)
+}
+
+// CreateBackupWithResponse Back a container up
+//
+// Queues a `backup` operation. A running container is read once while it runs, then frozen for a second pass that reads only what changed (the backup), then thawed; a watchdog thaws it after 2 minutes whatever happens. A stopped one is read once. Only a directory rootfs is backed up so far (a loop disk fails the operation). 422 names `target`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/containers/{ref}/backups (the `CreateBackup` operationId).
+func (c *ClientWithResponses) CreateBackupWithResponse(ctx context.Context, ref Ref, body CreateBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateBackupResponse, error) {
+	rsp, err := c.CreateBackup(ctx, ref, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateBackupResponse(rsp)
 }
 
 // GetContainerBeancountersWithResponse A container's beancounters (/proc/user_beancounters)
@@ -22330,6 +23976,445 @@ func ParseAckAlertResponse(rsp *http.Response) (*AckAlertResponse, error) {
 	return response, nil
 }
 
+// ParseListBackupTargetsResponse parses an HTTP response from a ListBackupTargetsWithResponse call
+func ParseListBackupTargetsResponse(rsp *http.Response) (*ListBackupTargetsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListBackupTargetsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BackupTargetList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListBackupTargetsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateBackupTargetResponse parses an HTTP response from a CreateBackupTargetWithResponse call
+func ParseCreateBackupTargetResponse(rsp *http.Response) (*CreateBackupTargetResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateBackupTargetResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest BackupTarget
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers CreateBackupTargetResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteBackupTargetResponse parses an HTTP response from a DeleteBackupTargetWithResponse call
+func ParseDeleteBackupTargetResponse(rsp *http.Response) (*DeleteBackupTargetResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteBackupTargetResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteBackupTargetResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteBackupResponse parses an HTTP response from a DeleteBackupWithResponse call
+func ParseDeleteBackupResponse(rsp *http.Response) (*DeleteBackupResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteBackupResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteBackupResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetBackupResponse parses an HTTP response from a GetBackupWithResponse call
+func ParseGetBackupResponse(rsp *http.Response) (*GetBackupResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetBackupResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Backup
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetBackupResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRestoreBackupResponse parses an HTTP response from a RestoreBackupWithResponse call
+func ParseRestoreBackupResponse(rsp *http.Response) (*RestoreBackupResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RestoreBackupResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest OperationAccepted
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		var headers RestoreBackupResponse202Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers202 = &headers
+	case rsp.StatusCode == 401:
+		var headers RestoreBackupResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListBeancountersResponse parses an HTTP response from a ListBeancountersWithResponse call
 func ParseListBeancountersResponse(rsp *http.Response) (*ListBeancountersResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -23046,6 +25131,154 @@ func ParsePatchContainerResponse(rsp *http.Response) (*PatchContainerResponse, e
 		response.Headers202 = &headers
 	case rsp.StatusCode == 401:
 		var headers PatchContainerResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListContainerBackupsResponse parses an HTTP response from a ListContainerBackupsWithResponse call
+func ParseListContainerBackupsResponse(rsp *http.Response) (*ListContainerBackupsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListContainerBackupsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BackupList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListContainerBackupsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateBackupResponse parses an HTTP response from a CreateBackupWithResponse call
+func ParseCreateBackupResponse(rsp *http.Response) (*CreateBackupResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateBackupResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest BackupAccepted
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers CreateBackupResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

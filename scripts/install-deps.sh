@@ -14,7 +14,7 @@ fi
 
 pkgs=(lxc lxc-dev liblxc1 busybox-static lxcfs nftables pkg-config postgresql gcc libc6-dev make rsync
 	ca-certificates curl tar gzip iproute2 procps e2fsprogs chromium
-	iperf3 util-linux)
+	iperf3 util-linux restic)
 # npm builds the web pages' front-end libraries (scripts/build-web.sh): any
 # installed Node.js will do, else Debian's.
 if ! command -v npm >/dev/null 2>&1; then

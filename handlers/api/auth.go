@@ -64,7 +64,8 @@ func tokenScopeAllows(p db.Principal, r *http.Request) error {
 	switch {
 	case path == "/api/v1/containers", strings.HasPrefix(path, "/api/v1/containers/"),
 		strings.HasPrefix(path, "/api/v1/operations/"),
-		path == "/api/v1/ip-addresses", strings.HasPrefix(path, "/api/v1/ip-addresses/"):
+		path == "/api/v1/ip-addresses", strings.HasPrefix(path, "/api/v1/ip-addresses/"),
+		strings.HasPrefix(path, "/api/v1/backups/"):
 		return nil
 	case read && (path == "/api/v1/plans" || strings.HasPrefix(path, "/api/v1/plans/") ||
 		path == "/api/v1/templates" || strings.HasPrefix(path, "/api/v1/templates/")):

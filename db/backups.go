@@ -1,0 +1,198 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// BackupTarget is a row of backup_targets.
+type BackupTarget struct {
+	ID           int64
+	Name         string
+	Kind         string
+	Path         string
+	RepoPassword string
+	CreatedAt    time.Time
+}
+
+const targetCols = `id, name, kind, path, repo_password, created_at`
+
+func scanTarget(row pgx.Row) (BackupTarget, error) {
+	var t BackupTarget
+	err := row.Scan(&t.ID, &t.Name, &t.Kind, &t.Path, &t.RepoPassword, &t.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return t, ErrNotFound
+	}
+	return t, err
+}
+
+// InsertTarget adds a target; a taken name is a ConflictError on name.
+func (q *Queries) InsertTarget(ctx context.Context, t BackupTarget) (BackupTarget, error) {
+	out, err := scanTarget(q.db.QueryRow(ctx, `INSERT INTO backup_targets (name, kind, path, repo_password)
+		VALUES ($1, $2, $3, $4) RETURNING `+targetCols, t.Name, t.Kind, t.Path, t.RepoPassword))
+	if _, ok := uniqueViolation(err); ok {
+		return out, &ConflictError{Field: "name"}
+	}
+	if err != nil {
+		return out, fmt.Errorf("store: insert backup target: %w", err)
+	}
+	return out, nil
+}
+
+// ListTargets lists the targets by name.
+func (q *Queries) ListTargets(ctx context.Context) ([]BackupTarget, error) {
+	rows, err := q.db.Query(ctx, `SELECT `+targetCols+` FROM backup_targets ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("store: list backup targets: %w", err)
+	}
+	defer rows.Close()
+	var out []BackupTarget
+	for rows.Next() {
+		t, err := scanTarget(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list backup targets: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// GetTarget finds a target by name.
+func (q *Queries) GetTarget(ctx context.Context, name string) (BackupTarget, error) {
+	return scanTarget(q.db.QueryRow(ctx, `SELECT `+targetCols+` FROM backup_targets WHERE name = $1`, name))
+}
+
+// GetTargetByID finds a target by id.
+func (q *Queries) GetTargetByID(ctx context.Context, id int64) (BackupTarget, error) {
+	return scanTarget(q.db.QueryRow(ctx, `SELECT `+targetCols+` FROM backup_targets WHERE id = $1`, id))
+}
+
+// DeleteTarget removes a target no backup is on (ErrInUse).
+func (q *Queries) DeleteTarget(ctx context.Context, id int64) error {
+	_, err := q.db.Exec(ctx, `DELETE FROM backup_targets WHERE id = $1`, id)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23503" {
+		return fmt.Errorf("store: delete backup target %d: %w", id, ErrInUse)
+	}
+	if err != nil {
+		return fmt.Errorf("store: delete backup target %d: %w", id, err)
+	}
+	return nil
+}
+
+// Backup is a row of backups, with its target's name.
+type Backup struct {
+	ID         string
+	CTID       int
+	OwnerID    *int64
+	TargetID   int64
+	TargetName string
+	Status     string
+	SnapshotID string
+	SourcePath string
+	Manifest   json.RawMessage
+	SizeBytes  *int64
+	AddedBytes *int64
+	FreezeMS   *int
+	Error      string
+	CreatedAt  time.Time
+	FinishedAt *time.Time
+}
+
+// Backup statuses.
+const (
+	BackupPending   = "pending"
+	BackupRunning   = "running"
+	BackupSucceeded = "succeeded"
+	BackupFailed    = "failed"
+)
+
+const backupCols = `b.id, b.ct_id, b.owner_id, b.target_id, t.name, b.status, b.snapshot_id, b.source_path, b.manifest,
+	b.size_bytes, b.added_bytes, b.freeze_ms, b.error, b.created_at, b.finished_at`
+
+func scanBackup(row pgx.Row) (Backup, error) {
+	var b Backup
+	err := row.Scan(&b.ID, &b.CTID, &b.OwnerID, &b.TargetID, &b.TargetName, &b.Status, &b.SnapshotID, &b.SourcePath,
+		&b.Manifest, &b.SizeBytes, &b.AddedBytes, &b.FreezeMS, &b.Error, &b.CreatedAt, &b.FinishedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return b, ErrNotFound
+	}
+	return b, err
+}
+
+// InsertBackup records a backup about to be made and returns its id.
+func (q *Queries) InsertBackup(ctx context.Context, b Backup) (string, error) {
+	var id string
+	err := q.db.QueryRow(ctx, `INSERT INTO backups (ct_id, owner_id, target_id, manifest) VALUES ($1, $2, $3, $4) RETURNING id::text`,
+		b.CTID, b.OwnerID, b.TargetID, jsonOrEmpty(b.Manifest)).Scan(&id)
+	if err != nil {
+		return "", fmt.Errorf("store: insert backup: %w", err)
+	}
+	return id, nil
+}
+
+// GetBackup finds a backup.
+func (q *Queries) GetBackup(ctx context.Context, id string) (Backup, error) {
+	b, err := scanBackup(q.db.QueryRow(ctx, `SELECT `+backupCols+` FROM backups b JOIN backup_targets t ON t.id = b.target_id
+		WHERE b.id::text = $1`, id))
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return b, fmt.Errorf("store: get backup %s: %w", id, err)
+	}
+	return b, err
+}
+
+// ListBackups lists a container's backups (ctid 0: all), newest first;
+// with owner, only that customer's.
+func (q *Queries) ListBackups(ctx context.Context, ctid int, owner *int64) ([]Backup, error) {
+	rows, err := q.db.Query(ctx, `SELECT `+backupCols+` FROM backups b JOIN backup_targets t ON t.id = b.target_id
+		WHERE ($1 = 0 OR b.ct_id = $1) AND ($2::bigint IS NULL OR b.owner_id = $2)
+		ORDER BY b.created_at DESC, b.id`, ctid, owner)
+	if err != nil {
+		return nil, fmt.Errorf("store: list backups: %w", err)
+	}
+	defer rows.Close()
+	var out []Backup
+	for rows.Next() {
+		b, err := scanBackup(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list backups: %w", err)
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// SetBackupRunning marks a backup begun, from sourcePath.
+func (q *Queries) SetBackupRunning(ctx context.Context, id, sourcePath string) error {
+	_, err := q.db.Exec(ctx, `UPDATE backups SET status = 'running', source_path = $2 WHERE id::text = $1`, id, sourcePath)
+	if err != nil {
+		return fmt.Errorf("store: backup %s running: %w", id, err)
+	}
+	return nil
+}
+
+// FinishBackup records a backup's outcome: its snapshot and figures, or
+// its error.
+func (q *Queries) FinishBackup(ctx context.Context, b Backup) error {
+	_, err := q.db.Exec(ctx, `UPDATE backups SET status = $2, snapshot_id = $3, size_bytes = $4, added_bytes = $5,
+		freeze_ms = $6, error = $7, finished_at = now() WHERE id::text = $1`,
+		b.ID, b.Status, b.SnapshotID, b.SizeBytes, b.AddedBytes, b.FreezeMS, b.Error)
+	if err != nil {
+		return fmt.Errorf("store: finish backup %s: %w", b.ID, err)
+	}
+	return nil
+}
+
+// DeleteBackup removes a backup's row.
+func (q *Queries) DeleteBackup(ctx context.Context, id string) error {
+	if _, err := q.db.Exec(ctx, `DELETE FROM backups WHERE id::text = $1`, id); err != nil {
+		return fmt.Errorf("store: delete backup %s: %w", id, err)
+	}
+	return nil
+}

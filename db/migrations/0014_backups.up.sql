@@ -1,0 +1,35 @@
+-- Backups (issue: snapshots, backups and restore). A target is where a
+-- restic repository lives (a folder; SFTP later); its password is the
+-- panel's, generated when the target is made. A backup is one restic
+-- snapshot of one container, with what it was recorded beside it. Backups
+-- outlive their container (no foreign key on ct_id): the owner column
+-- keeps them the customer's.
+CREATE TABLE backup_targets (
+    id            bigserial PRIMARY KEY,
+    name          text NOT NULL UNIQUE,
+    kind          text NOT NULL CHECK (kind IN ('dir')),
+    path          text NOT NULL,
+    repo_password text NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE backups (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    ct_id       integer NOT NULL,
+    owner_id    bigint REFERENCES users (id) ON DELETE SET NULL,
+    target_id   bigint NOT NULL REFERENCES backup_targets (id) ON DELETE RESTRICT,
+    status      text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'running', 'succeeded', 'failed')),
+    snapshot_id text NOT NULL DEFAULT '',
+    -- Where the root filesystem was on the host (its path in the snapshot).
+    source_path text NOT NULL DEFAULT '',
+    -- The container as it was: template, hostname, limits, plan, addresses.
+    manifest    jsonb NOT NULL DEFAULT '{}',
+    size_bytes  bigint,
+    added_bytes bigint,
+    freeze_ms   integer,
+    error       text NOT NULL DEFAULT '',
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz
+);
+CREATE INDEX backups_ct_idx ON backups (ct_id, created_at DESC);
+CREATE INDEX backups_owner_idx ON backups (owner_id);

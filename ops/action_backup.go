@@ -1,0 +1,152 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/ctpanel/ctpanel/backup"
+	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/lxcdriver"
+)
+
+// ActionBackup backs a container up to a target.
+const ActionBackup = "backup"
+
+// MaxFreeze is the longest a backup keeps a container frozen: past it a
+// watchdog thaws the container whatever the copy is doing (the backup then
+// fails rather than block the VPS).
+var MaxFreeze = 2 * time.Minute
+
+// Backup is one backup, as Proxmox's suspend mode makes it: a first pass
+// while the container runs, then a freeze, a second pass that reads only
+// what changed since (restic against the first snapshot), and a thaw; the
+// second snapshot is the backup. A stopped container is read once, with
+// no freeze.
+type Backup struct {
+	BackupID string `json:"backup_id"`
+}
+
+func init() { register(ActionBackup, func() Action { return &Backup{} }) }
+
+// ActionName is "backup".
+func (*Backup) ActionName() string { return ActionBackup }
+
+// rootfsDirer is a driver that can name a container's rootfs directory.
+type rootfsDirer interface {
+	RootfsDir(ctx context.Context, name string) (string, error)
+}
+
+// repoOf is a target's restic repository.
+func repoOf(t db.BackupTarget) backup.Repo {
+	return backup.Repo{URL: t.Path, Password: t.RepoPassword}
+}
+
+func (a *Backup) run(ctx context.Context, r *Runner, op db.Operation) (err error) {
+	b, err := r.Store.GetBackup(ctx, a.BackupID)
+	if err != nil {
+		return err
+	}
+	if b.Status == db.BackupSucceeded {
+		return nil
+	}
+	res := db.Backup{ID: b.ID, Status: db.BackupFailed}
+	defer func() {
+		if err != nil {
+			res.Error = err.Error()
+			if ferr := r.Store.FinishBackup(context.WithoutCancel(ctx), res); ferr != nil {
+				err = errors.Join(err, ferr)
+			}
+		}
+	}()
+	target, err := r.Store.GetTargetByID(ctx, b.TargetID)
+	if err != nil {
+		return err
+	}
+	rd, ok := r.Drv.(rootfsDirer)
+	if !ok {
+		return fmt.Errorf("this driver cannot back containers up: %w", lxcdriver.ErrUnsupported)
+	}
+	name := strconv.Itoa(op.CTID)
+	dir, err := rd.RootfsDir(ctx, name)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(target.Path, 0o700); err != nil {
+		return fmt.Errorf("backup target %s: %w", target.Name, err)
+	}
+	repo := repoOf(target)
+	if err := repo.Init(ctx); err != nil {
+		return fmt.Errorf("backup target %s: %w", target.Name, err)
+	}
+	state, err := r.Drv.State(ctx, name)
+	if err != nil {
+		return err
+	}
+	if state == lxcdriver.StateFrozen && b.Status == db.BackupRunning {
+		// A panel that died mid-freeze left it so: thaw, and start over.
+		if err := r.Drv.Unfreeze(ctx, name); err != nil {
+			return err
+		}
+		state = lxcdriver.StateRunning
+	}
+	if err := r.Store.SetBackupRunning(ctx, b.ID, dir); err != nil {
+		return err
+	}
+	tags := []string{"ctpanel", "backup-" + b.ID, "ct-" + name}
+	var sum backup.Summary
+	var added uint64
+	if state == lxcdriver.StateRunning {
+		first, err := repo.Backup(ctx, dir, "", append(tags, "first-pass"), nil)
+		if err != nil && !errors.Is(err, backup.ErrIncomplete) {
+			return err // files that vanished while it ran are read again frozen
+		}
+		frozenFor, second, err := r.frozenPass(ctx, name, func(ctx context.Context) (backup.Summary, error) {
+			return repo.Backup(ctx, dir, first.SnapshotID, tags, nil)
+		})
+		ms := int(frozenFor.Milliseconds())
+		res.FreezeMS = &ms
+		if err != nil {
+			return err
+		}
+		if err := repo.Forget(ctx, false, first.SnapshotID); err != nil {
+			return err
+		}
+		sum, added = second, first.DataAdded+second.DataAdded
+	} else {
+		if sum, err = repo.Backup(ctx, dir, "", tags, nil); err != nil {
+			return err
+		}
+		added = sum.DataAdded
+	}
+	size, stored := int64(sum.TotalBytes), int64(added)
+	res.Status, res.SnapshotID, res.SizeBytes, res.AddedBytes = db.BackupSucceeded, sum.SnapshotID, &size, &stored
+	return r.Store.FinishBackup(ctx, res)
+}
+
+// frozenPass freezes the container, runs pass and thaws it, on every
+// path: a watchdog thaws it after MaxFreeze even if pass hangs. It returns
+// how long the container was frozen.
+func (r *Runner) frozenPass(ctx context.Context, name string, pass func(context.Context) (backup.Summary, error)) (time.Duration, backup.Summary, error) {
+	if err := r.Drv.Freeze(ctx, name); err != nil {
+		return 0, backup.Summary{}, err
+	}
+	start := time.Now()
+	passCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	watchdog := time.AfterFunc(MaxFreeze, func() {
+		cancel()
+		_ = r.Drv.Unfreeze(context.WithoutCancel(ctx), name)
+	})
+	sum, err := pass(passCtx)
+	watchdog.Stop()
+	thawErr := r.Drv.Unfreeze(context.WithoutCancel(ctx), name)
+	frozen := time.Since(start)
+	if passCtx.Err() != nil && ctx.Err() == nil {
+		err = fmt.Errorf("the frozen pass took longer than %s; thawed and given up", MaxFreeze)
+	}
+	return frozen, sum, errors.Join(err, thawErr)
+}
