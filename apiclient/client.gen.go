@@ -61,6 +61,27 @@ func (e BackupStatus) Valid() bool {
 	}
 }
 
+// Defines values for BackupPolicyWhenFull.
+const (
+	Empty  BackupPolicyWhenFull = ""
+	Refuse BackupPolicyWhenFull = "refuse"
+	Rotate BackupPolicyWhenFull = "rotate"
+)
+
+// Valid indicates whether the value is a known member of the BackupPolicyWhenFull enum.
+func (e BackupPolicyWhenFull) Valid() bool {
+	switch e {
+	case Empty:
+		return true
+	case Refuse:
+		return true
+	case Rotate:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for BackupTargetKind.
 const (
 	Dir BackupTargetKind = "dir"
@@ -1404,7 +1425,7 @@ type AllBeancounters struct {
 	Containers []ContainerBeancounters `json:"containers"`
 }
 
-// Backup Example: {"created_at":"2026-12-05T02:00:00Z","ctid":101,"finished_at":"2026-12-05T02:01:10Z","freeze_ms":180,"id":"0b7f3c52-1d7e-4c57-9a53-5b1f0f2a9f10","manifest":{"ctid":101,"hostname":"web1.example.com","ip_addresses":["198.18.0.5"],"limits":{},"nameservers":[],"template":"busybox"},"size_bytes":1073741824,"status":"succeeded","stored_bytes":4194304,"target":"local"}
+// Backup Example: {"created_at":"2026-12-05T02:00:00Z","ctid":101,"finished_at":"2026-12-05T02:01:10Z","freeze_ms":180,"id":"0b7f3c52-1d7e-4c57-9a53-5b1f0f2a9f10","manifest":{"ctid":101,"hostname":"web1.example.com","ip_addresses":["198.18.0.5"],"limits":{},"nameservers":[],"template":"busybox"},"protected":false,"size_bytes":1073741824,"status":"succeeded","stored_bytes":4194304,"target":"local"}
 type Backup struct {
 	CreatedAt  time.Time  `json:"created_at"`
 	Ctid       int        `json:"ctid"`
@@ -1417,6 +1438,9 @@ type Backup struct {
 
 	// Manifest The container as it was: template, hostname, nameservers, plan, limits, addresses.
 	Manifest map[string]interface{} `json:"manifest"`
+
+	// Protected Never removed by retention or rotation.
+	Protected bool `json:"protected"`
 
 	// SizeBytes The container's files as read.
 	SizeBytes *int         `json:"size_bytes"`
@@ -1432,17 +1456,36 @@ type BackupStatus string
 
 // BackupAccepted defines model for BackupAccepted.
 type BackupAccepted struct {
-	// Backup Example: {"created_at":"2026-12-05T02:00:00Z","ctid":101,"finished_at":"2026-12-05T02:01:10Z","freeze_ms":180,"id":"0b7f3c52-1d7e-4c57-9a53-5b1f0f2a9f10","manifest":{"ctid":101,"hostname":"web1.example.com","ip_addresses":["198.18.0.5"],"limits":{},"nameservers":[],"template":"busybox"},"size_bytes":1073741824,"status":"succeeded","stored_bytes":4194304,"target":"local"}
+	// Backup Example: {"created_at":"2026-12-05T02:00:00Z","ctid":101,"finished_at":"2026-12-05T02:01:10Z","freeze_ms":180,"id":"0b7f3c52-1d7e-4c57-9a53-5b1f0f2a9f10","manifest":{"ctid":101,"hostname":"web1.example.com","ip_addresses":["198.18.0.5"],"limits":{},"nameservers":[],"template":"busybox"},"protected":false,"size_bytes":1073741824,"status":"succeeded","stored_bytes":4194304,"target":"local"}
 	Backup Backup `json:"backup"`
 
 	// Operation Example: {"action":"create","created_at":"2024-05-01T12:00:00Z","ctid":101,"finished_at":null,"id":"0b6c0a4e-5d0f-4a8e-9c8e-2f4e7f5d9a11","requested_by":"admin (token ops)","started_at":null,"status":"pending"}
 	Operation Operation `json:"operation"`
 }
 
-// BackupList Example: {"backups":[{"created_at":"2026-12-05T02:00:00Z","ctid":101,"finished_at":"2026-12-05T02:01:10Z","freeze_ms":180,"id":"0b7f3c52-1d7e-4c57-9a53-5b1f0f2a9f10","manifest":{"ctid":101,"hostname":"web1.example.com","ip_addresses":["198.18.0.5"],"limits":{},"nameservers":[],"template":"busybox"},"size_bytes":1073741824,"status":"succeeded","stored_bytes":4194304,"target":"local"}]}
+// BackupList Example: {"backups":[{"created_at":"2026-12-05T02:00:00Z","ctid":101,"finished_at":"2026-12-05T02:01:10Z","freeze_ms":180,"id":"0b7f3c52-1d7e-4c57-9a53-5b1f0f2a9f10","manifest":{"ctid":101,"hostname":"web1.example.com","ip_addresses":["198.18.0.5"],"limits":{},"nameservers":[],"template":"busybox"},"protected":false,"size_bytes":1073741824,"status":"succeeded","stored_bytes":4194304,"target":"local"}]}
 type BackupList struct {
 	Backups []Backup `json:"backups"`
 }
+
+// BackupPolicy A plan's backups: at most `max` per container (null: no limit); when a container has them all, a new one is refused (`when_full` "refuse", the default: 409) or the oldest unprotected one goes once the new one is made ("rotate"); `keep` is applied after each backup as restic's forget --keep-* and Proxmox's prune do (days and weeks of the host's time zone). Protected backups are never removed.
+//
+// Example: {"keep":{"daily":7,"hourly":0,"last":0,"monthly":0,"weekly":4,"yearly":0},"max":7,"when_full":"rotate"}
+type BackupPolicy struct {
+	Keep *struct {
+		Daily   *int `json:"daily,omitempty"`
+		Hourly  *int `json:"hourly,omitempty"`
+		Last    *int `json:"last,omitempty"`
+		Monthly *int `json:"monthly,omitempty"`
+		Weekly  *int `json:"weekly,omitempty"`
+		Yearly  *int `json:"yearly,omitempty"`
+	} `json:"keep,omitempty"`
+	Max      *int                  `json:"max,omitempty"`
+	WhenFull *BackupPolicyWhenFull `json:"when_full,omitempty"`
+}
+
+// BackupPolicyWhenFull defines model for BackupPolicy.WhenFull.
+type BackupPolicyWhenFull string
 
 // BackupTarget Example: {"created_at":"2026-12-05T12:00:00Z","kind":"dir","name":"local","path":"/srv/backups"}
 type BackupTarget struct {
@@ -1719,6 +1762,9 @@ type CreateIPPoolRequestSharePrefix int
 
 // CreatePlanRequest Example: {"description":"1 CPU, 512M","limits":{"cpulimit":100,"numproc":"128","physpages":"512M","swappages":"256M"},"name":"small"}
 type CreatePlanRequest struct {
+	// Backups Replaces the plan's backup policy whole.
+	Backups *BackupPolicy `json:"backups,omitempty"`
+
 	// Description Free text; no control characters other than newline and tab.
 	Description *Description `json:"description,omitempty"`
 
@@ -2460,6 +2506,9 @@ type PatchIPPoolRequestSharePrefix int
 //
 // Example: {"limits":{"cpulimit":100,"numproc":"300","physpages":"1G"}}
 type PatchPlanRequest struct {
+	// Backups Replaces the plan's backup policy whole.
+	Backups *BackupPolicy `json:"backups,omitempty"`
+
 	// Description Free text; no control characters other than newline and tab.
 	Description *Description `json:"description,omitempty"`
 
@@ -2479,8 +2528,13 @@ type PatchTemplateRequest struct {
 	Enabled *bool `json:"enabled,omitempty"`
 }
 
-// Plan Example: {"containers":3,"description":"1 CPU, 512M","limits":{"cpulimit":100,"numproc":{"barrier":128,"limit":128},"physpages":{"barrier":131072,"limit":131072},"swappages":{"barrier":65536,"limit":65536}},"name":"small","network":{"ip_addresses":2,"rate_in_mbit":100,"rate_out_mbit":100}}
+// Plan Example: {"backups":{"keep":{"daily":7,"hourly":0,"last":0,"monthly":0,"weekly":4,"yearly":0},"max":7,"when_full":"rotate"},"containers":3,"description":"1 CPU, 512M","limits":{"cpulimit":100,"numproc":{"barrier":128,"limit":128},"physpages":{"barrier":131072,"limit":131072},"swappages":{"barrier":65536,"limit":65536}},"name":"small","network":{"ip_addresses":2,"rate_in_mbit":100,"rate_out_mbit":100}}
 type Plan struct {
+	// Backups A plan's backups: at most `max` per container (null: no limit); when a container has them all, a new one is refused (`when_full` "refuse", the default: 409) or the oldest unprotected one goes once the new one is made ("rotate"); `keep` is applied after each backup as restic's forget --keep-* and Proxmox's prune do (days and weeks of the host's time zone). Protected backups are never removed.
+	//
+	// Example: {"keep":{"daily":7,"hourly":0,"last":0,"monthly":0,"weekly":4,"yearly":0},"max":7,"when_full":"rotate"}
+	Backups BackupPolicy `json:"backups"`
+
 	// Containers How many containers are on the plan: the farm's for staff, a customer token's own for a customer.
 	Containers  int    `json:"containers"`
 	Description string `json:"description"`
@@ -2525,7 +2579,7 @@ type PlanUpdate struct {
 	// Operations The `set_limits` operations queued, one per ready container on the plan; empty when `limits` was not sent or no ready container is on the plan.
 	Operations []Operation `json:"operations"`
 
-	// Plan Example: {"containers":3,"description":"1 CPU, 512M","limits":{"cpulimit":100,"numproc":{"barrier":128,"limit":128},"physpages":{"barrier":131072,"limit":131072},"swappages":{"barrier":65536,"limit":65536}},"name":"small","network":{"ip_addresses":2,"rate_in_mbit":100,"rate_out_mbit":100}}
+	// Plan Example: {"backups":{"keep":{"daily":7,"hourly":0,"last":0,"monthly":0,"weekly":4,"yearly":0},"max":7,"when_full":"rotate"},"containers":3,"description":"1 CPU, 512M","limits":{"cpulimit":100,"numproc":{"barrier":128,"limit":128},"physpages":{"barrier":131072,"limit":131072},"swappages":{"barrier":65536,"limit":65536}},"name":"small","network":{"ip_addresses":2,"rate_in_mbit":100,"rate_out_mbit":100}}
 	Plan Plan `json:"plan"`
 }
 
@@ -3160,6 +3214,11 @@ type AckAlertParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// PatchBackupJSONBody defines parameters for PatchBackup.
+type PatchBackupJSONBody struct {
+	Protected *bool `json:"protected,omitempty"`
+}
+
 // ListBeancountersParams defines parameters for ListBeancounters.
 type ListBeancountersParams struct {
 	// Format `text` answers in the text layout (`text/plain`); any other value answers JSON, whatever `Accept` says. Left out, `Accept` decides: text when it names `text/plain` and not `application/json`, else JSON.
@@ -3523,6 +3582,9 @@ type WebhookDeliveryParams struct {
 
 // CreateBackupTargetJSONRequestBody defines body for CreateBackupTarget for application/json ContentType.
 type CreateBackupTargetJSONRequestBody = CreateBackupTargetRequest
+
+// PatchBackupJSONRequestBody defines body for PatchBackup for application/json ContentType.
+type PatchBackupJSONRequestBody PatchBackupJSONBody
 
 // RestoreBackupJSONRequestBody defines body for RestoreBackup for application/json ContentType.
 type RestoreBackupJSONRequestBody = RestoreBackupRequest
@@ -4381,6 +4443,24 @@ type ClientInterface interface {
 	// Corresponds with GET /api/v1/backups/{id} (the `GetBackup` operationId).
 	GetBackup(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// PatchBackupWithBody Protect a backup
+	//
+	// `{"protected": true}` keeps the backup from retention and rotation; false lets them have it. 422 names `protected` when it is missing.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /api/v1/backups/{id} (the `PatchBackup` operationId).
+	PatchBackupWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PatchBackup Protect a backup
+	//
+	// `{"protected": true}` keeps the backup from retention and rotation; false lets them have it. 422 names `protected` when it is missing.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /api/v1/backups/{id} (the `PatchBackup` operationId).
+	PatchBackup(ctx context.Context, id string, body PatchBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// RestoreBackupWithBody Restore a backup in place
 	//
 	// Queues a `restore` operation: the snapshot is restored beside the container's rootfs and every file checked against its checksum before the container is touched; then it is stopped, the trees swapped, and started again if it ran (the old tree is put back if the restored one does not start). CTID, addresses, limits and configuration stay.
@@ -4536,7 +4616,7 @@ type ClientInterface interface {
 
 	// CreateBackupWithBody Back a container up
 	//
-	// Queues a `backup` operation. A running container is read once while it runs, then frozen for a second pass that reads only what changed (the backup), then thawed; a watchdog thaws it after 2 minutes whatever happens. A stopped one is read once. Only a directory rootfs is backed up so far (a loop disk fails the operation). 422 names `target`.
+	// Queues a `backup` operation. A running container is read once while it runs, then frozen for a second pass that reads only what changed (the backup), then thawed; a watchdog thaws it after 2 minutes whatever happens. A stopped one is read once. Only a directory rootfs is backed up so far (a loop disk fails the operation). 422 names `target`. 409 when the container's plan keeps no more backups (`when_full` "refuse").
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -4545,7 +4625,7 @@ type ClientInterface interface {
 
 	// CreateBackup Back a container up
 	//
-	// Queues a `backup` operation. A running container is read once while it runs, then frozen for a second pass that reads only what changed (the backup), then thawed; a watchdog thaws it after 2 minutes whatever happens. A stopped one is read once. Only a directory rootfs is backed up so far (a loop disk fails the operation). 422 names `target`.
+	// Queues a `backup` operation. A running container is read once while it runs, then frozen for a second pass that reads only what changed (the backup), then thawed; a watchdog thaws it after 2 minutes whatever happens. A stopped one is read once. Only a directory rootfs is backed up so far (a loop disk fails the operation). 422 names `target`. 409 when the container's plan keeps no more backups (`when_full` "refuse").
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -5721,6 +5801,44 @@ func (c *Client) GetBackup(ctx context.Context, id string, reqEditors ...Request
 	return c.Client.Do(req)
 }
 
+// PatchBackupWithBody Protect a backup
+//
+// `{"protected": true}` keeps the backup from retention and rotation; false lets them have it. 422 names `protected` when it is missing.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /api/v1/backups/{id} (the `PatchBackup` operationId).
+func (c *Client) PatchBackupWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPatchBackupRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PatchBackup Protect a backup
+//
+// `{"protected": true}` keeps the backup from retention and rotation; false lets them have it. 422 names `protected` when it is missing.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /api/v1/backups/{id} (the `PatchBackup` operationId).
+func (c *Client) PatchBackup(ctx context.Context, id string, body PatchBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPatchBackupRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // RestoreBackupWithBody Restore a backup in place
 //
 // Queues a `restore` operation: the snapshot is restored beside the container's rootfs and every file checked against its checksum before the container is touched; then it is stopped, the trees swapped, and started again if it ran (the old tree is put back if the restored one does not start). CTID, addresses, limits and configuration stay.
@@ -6026,7 +6144,7 @@ func (c *Client) ListContainerBackups(ctx context.Context, ref Ref, reqEditors .
 
 // CreateBackupWithBody Back a container up
 //
-// Queues a `backup` operation. A running container is read once while it runs, then frozen for a second pass that reads only what changed (the backup), then thawed; a watchdog thaws it after 2 minutes whatever happens. A stopped one is read once. Only a directory rootfs is backed up so far (a loop disk fails the operation). 422 names `target`.
+// Queues a `backup` operation. A running container is read once while it runs, then frozen for a second pass that reads only what changed (the backup), then thawed; a watchdog thaws it after 2 minutes whatever happens. A stopped one is read once. Only a directory rootfs is backed up so far (a loop disk fails the operation). 422 names `target`. 409 when the container's plan keeps no more backups (`when_full` "refuse").
 //
 // Takes any type of body and a specified content type.
 //
@@ -6045,7 +6163,7 @@ func (c *Client) CreateBackupWithBody(ctx context.Context, ref Ref, contentType 
 
 // CreateBackup Back a container up
 //
-// Queues a `backup` operation. A running container is read once while it runs, then frozen for a second pass that reads only what changed (the backup), then thawed; a watchdog thaws it after 2 minutes whatever happens. A stopped one is read once. Only a directory rootfs is backed up so far (a loop disk fails the operation). 422 names `target`.
+// Queues a `backup` operation. A running container is read once while it runs, then frozen for a second pass that reads only what changed (the backup), then thawed; a watchdog thaws it after 2 minutes whatever happens. A stopped one is read once. Only a directory rootfs is backed up so far (a loop disk fails the operation). 422 names `target`. 409 when the container's plan keeps no more backups (`when_full` "refuse").
 //
 // Takes a body of the `application/json` content type.
 //
@@ -8352,6 +8470,53 @@ func NewGetBackupRequest(server string, id string) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewPatchBackupRequest calls the generic PatchBackup builder with application/json body
+func NewPatchBackupRequest(server string, id string, body PatchBackupJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPatchBackupRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewPatchBackupRequestWithBody constructs an http.Request for the PatchBackup method, with any body, and a specified content type
+func NewPatchBackupRequestWithBody(server string, id string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/backups/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -12702,6 +12867,24 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/v1/backups/{id} (the `GetBackup` operationId).
 	GetBackupWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetBackupResponse, error)
 
+	// PatchBackupWithBodyWithResponse Protect a backup
+	//
+	// `{"protected": true}` keeps the backup from retention and rotation; false lets them have it. 422 names `protected` when it is missing.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/v1/backups/{id} (the `PatchBackup` operationId).
+	PatchBackupWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PatchBackupResponse, error)
+
+	// PatchBackupWithResponse Protect a backup
+	//
+	// `{"protected": true}` keeps the backup from retention and rotation; false lets them have it. 422 names `protected` when it is missing.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/v1/backups/{id} (the `PatchBackup` operationId).
+	PatchBackupWithResponse(ctx context.Context, id string, body PatchBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*PatchBackupResponse, error)
+
 	// RestoreBackupWithBodyWithResponse Restore a backup in place
 	//
 	// Queues a `restore` operation: the snapshot is restored beside the container's rootfs and every file checked against its checksum before the container is touched; then it is stopped, the trees swapped, and started again if it ran (the old tree is put back if the restored one does not start). CTID, addresses, limits and configuration stay.
@@ -12871,7 +13054,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateBackupWithBodyWithResponse Back a container up
 	//
-	// Queues a `backup` operation. A running container is read once while it runs, then frozen for a second pass that reads only what changed (the backup), then thawed; a watchdog thaws it after 2 minutes whatever happens. A stopped one is read once. Only a directory rootfs is backed up so far (a loop disk fails the operation). 422 names `target`.
+	// Queues a `backup` operation. A running container is read once while it runs, then frozen for a second pass that reads only what changed (the backup), then thawed; a watchdog thaws it after 2 minutes whatever happens. A stopped one is read once. Only a directory rootfs is backed up so far (a loop disk fails the operation). 422 names `target`. 409 when the container's plan keeps no more backups (`when_full` "refuse").
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12880,7 +13063,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateBackupWithResponse Back a container up
 	//
-	// Queues a `backup` operation. A running container is read once while it runs, then frozen for a second pass that reads only what changed (the backup), then thawed; a watchdog thaws it after 2 minutes whatever happens. A stopped one is read once. Only a directory rootfs is backed up so far (a loop disk fails the operation). 422 names `target`.
+	// Queues a `backup` operation. A running container is read once while it runs, then frozen for a second pass that reads only what changed (the backup), then thawed; a watchdog thaws it after 2 minutes whatever happens. A stopped one is read once. Only a directory rootfs is backed up so far (a loop disk fails the operation). 422 names `target`. 409 when the container's plan keeps no more backups (`when_full` "refuse").
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -14528,6 +14711,89 @@ func (r GetBackupResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetBackupResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PatchBackupResponse401Headers the declared response headers of an HTTP 401 response for PatchBackup
+type PatchBackupResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type PatchBackupResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Backup
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PatchBackupResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PatchBackupResponse) GetJSON200() *Backup {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r PatchBackupResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r PatchBackupResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r PatchBackupResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r PatchBackupResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r PatchBackupResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r PatchBackupResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PatchBackupResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PatchBackupResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PatchBackupResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -21835,6 +22101,36 @@ func (c *ClientWithResponses) GetBackupWithResponse(ctx context.Context, id stri
 	return ParseGetBackupResponse(rsp)
 }
 
+// PatchBackupWithBodyWithResponse Protect a backup
+//
+// `{"protected": true}` keeps the backup from retention and rotation; false lets them have it. 422 names `protected` when it is missing.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/v1/backups/{id} (the `PatchBackup` operationId).
+func (c *ClientWithResponses) PatchBackupWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PatchBackupResponse, error) {
+	rsp, err := c.PatchBackupWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePatchBackupResponse(rsp)
+}
+
+// PatchBackupWithResponse Protect a backup
+//
+// `{"protected": true}` keeps the backup from retention and rotation; false lets them have it. 422 names `protected` when it is missing.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/v1/backups/{id} (the `PatchBackup` operationId).
+func (c *ClientWithResponses) PatchBackupWithResponse(ctx context.Context, id string, body PatchBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*PatchBackupResponse, error) {
+	rsp, err := c.PatchBackup(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePatchBackupResponse(rsp)
+}
+
 // RestoreBackupWithBodyWithResponse Restore a backup in place
 //
 // Queues a `restore` operation: the snapshot is restored beside the container's rootfs and every file checked against its checksum before the container is touched; then it is stopped, the trees swapped, and started again if it ran (the old tree is put back if the restored one does not start). CTID, addresses, limits and configuration stay.
@@ -22094,7 +22390,7 @@ func (c *ClientWithResponses) ListContainerBackupsWithResponse(ctx context.Conte
 
 // CreateBackupWithBodyWithResponse Back a container up
 //
-// Queues a `backup` operation. A running container is read once while it runs, then frozen for a second pass that reads only what changed (the backup), then thawed; a watchdog thaws it after 2 minutes whatever happens. A stopped one is read once. Only a directory rootfs is backed up so far (a loop disk fails the operation). 422 names `target`.
+// Queues a `backup` operation. A running container is read once while it runs, then frozen for a second pass that reads only what changed (the backup), then thawed; a watchdog thaws it after 2 minutes whatever happens. A stopped one is read once. Only a directory rootfs is backed up so far (a loop disk fails the operation). 422 names `target`. 409 when the container's plan keeps no more backups (`when_full` "refuse").
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -22109,7 +22405,7 @@ func (c *ClientWithResponses) CreateBackupWithBodyWithResponse(ctx context.Conte
 
 // CreateBackupWithResponse Back a container up
 //
-// Queues a `backup` operation. A running container is read once while it runs, then frozen for a second pass that reads only what changed (the backup), then thawed; a watchdog thaws it after 2 minutes whatever happens. A stopped one is read once. Only a directory rootfs is backed up so far (a loop disk fails the operation). 422 names `target`.
+// Queues a `backup` operation. A running container is read once while it runs, then frozen for a second pass that reads only what changed (the backup), then thawed; a watchdog thaws it after 2 minutes whatever happens. A stopped one is read once. Only a directory rootfs is backed up so far (a loop disk fails the operation). 422 names `target`. 409 when the container's plan keeps no more backups (`when_full` "refuse").
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -24304,6 +24600,80 @@ func ParseGetBackupResponse(rsp *http.Response) (*GetBackupResponse, error) {
 	switch {
 	case rsp.StatusCode == 401:
 		var headers GetBackupResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePatchBackupResponse parses an HTTP response from a PatchBackupWithResponse call
+func ParsePatchBackupResponse(rsp *http.Response) (*PatchBackupResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PatchBackupResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Backup
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers PatchBackupResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

@@ -101,6 +101,7 @@ type Backup struct {
 	AddedBytes *int64
 	FreezeMS   *int
 	Error      string
+	Protected  bool
 	CreatedAt  time.Time
 	FinishedAt *time.Time
 }
@@ -114,12 +115,12 @@ const (
 )
 
 const backupCols = `b.id, b.ct_id, b.owner_id, b.target_id, t.name, b.status, b.snapshot_id, b.source_path, b.manifest,
-	b.size_bytes, b.added_bytes, b.freeze_ms, b.error, b.created_at, b.finished_at`
+	b.size_bytes, b.added_bytes, b.freeze_ms, b.error, b.protected, b.created_at, b.finished_at`
 
 func scanBackup(row pgx.Row) (Backup, error) {
 	var b Backup
 	err := row.Scan(&b.ID, &b.CTID, &b.OwnerID, &b.TargetID, &b.TargetName, &b.Status, &b.SnapshotID, &b.SourcePath,
-		&b.Manifest, &b.SizeBytes, &b.AddedBytes, &b.FreezeMS, &b.Error, &b.CreatedAt, &b.FinishedAt)
+		&b.Manifest, &b.SizeBytes, &b.AddedBytes, &b.FreezeMS, &b.Error, &b.Protected, &b.CreatedAt, &b.FinishedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return b, ErrNotFound
 	}
@@ -195,4 +196,22 @@ func (q *Queries) DeleteBackup(ctx context.Context, id string) error {
 		return fmt.Errorf("store: delete backup %s: %w", id, err)
 	}
 	return nil
+}
+
+// SetBackupProtected sets a backup's protected flag.
+func (q *Queries) SetBackupProtected(ctx context.Context, id string, protected bool) error {
+	if _, err := q.db.Exec(ctx, `UPDATE backups SET protected = $2 WHERE id::text = $1`, id, protected); err != nil {
+		return fmt.Errorf("store: protect backup %s: %w", id, err)
+	}
+	return nil
+}
+
+// CountBackups is how many of a container's backups are made or being
+// made (failed ones aside).
+func (q *Queries) CountBackups(ctx context.Context, ctid int) (int, error) {
+	var n int
+	if err := q.db.QueryRow(ctx, `SELECT count(*) FROM backups WHERE ct_id = $1 AND status <> 'failed'`, ctid).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count backups of %d: %w", ctid, err)
+	}
+	return n, nil
 }

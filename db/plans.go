@@ -19,8 +19,10 @@ type Plan struct {
 	Limits      json.RawMessage // ubc.Spec as JSON
 	Containers  int
 	Network     PlanNetwork
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// BackupPolicy is backup.Policy as JSON.
+	BackupPolicy json.RawMessage
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // PlanNetwork is a plan's network: how many addresses its customer may
@@ -32,12 +34,12 @@ type PlanNetwork struct {
 }
 
 const planCols = `p.id, p.name, p.description, p.limits, p.created_at, p.updated_at,
-	(SELECT count(*) FROM containers c WHERE c.plan_id = p.id), p.ip_addresses, p.rate_in_mbit, p.rate_out_mbit`
+	(SELECT count(*) FROM containers c WHERE c.plan_id = p.id), p.ip_addresses, p.rate_in_mbit, p.rate_out_mbit, p.backup_policy`
 
 func scanPlan(row pgx.Row) (Plan, error) {
 	var p Plan
 	err := row.Scan(&p.ID, &p.Name, &p.Description, &p.Limits, &p.CreatedAt, &p.UpdatedAt, &p.Containers,
-		&p.Network.IPAddresses, &p.Network.RateInMbit, &p.Network.RateOutMbit)
+		&p.Network.IPAddresses, &p.Network.RateInMbit, &p.Network.RateOutMbit, &p.BackupPolicy)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return p, ErrNotFound
 	}
@@ -109,6 +111,14 @@ func (q *Queries) SetPlanNetwork(ctx context.Context, id int64, n PlanNetwork) e
 		WHERE id = $1`, id, n.IPAddresses, n.RateInMbit, n.RateOutMbit)
 	if err != nil {
 		return fmt.Errorf("store: plan %d network: %w", id, err)
+	}
+	return nil
+}
+
+// SetPlanBackupPolicy sets a plan's backup policy (JSON).
+func (q *Queries) SetPlanBackupPolicy(ctx context.Context, id int64, policy json.RawMessage) error {
+	if _, err := q.db.Exec(ctx, `UPDATE plans SET backup_policy = $2, updated_at = now() WHERE id = $1`, id, jsonOrEmpty(policy)); err != nil {
+		return fmt.Errorf("store: plan %d backup policy: %w", id, err)
 	}
 	return nil
 }

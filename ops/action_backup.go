@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -124,7 +125,70 @@ func (a *Backup) run(ctx context.Context, r *Runner, op db.Operation) (err error
 	}
 	size, stored := int64(sum.TotalBytes), int64(added)
 	res.Status, res.SnapshotID, res.SizeBytes, res.AddedBytes = db.BackupSucceeded, sum.SnapshotID, &size, &stored
-	return r.Store.FinishBackup(ctx, res)
+	if err := r.Store.FinishBackup(ctx, res); err != nil {
+		return err
+	}
+	// The backup is good whatever retention does; a retention that fails
+	// is done again after the next backup.
+	if err := r.applyRetention(ctx, op.CTID, target); err != nil {
+		r.Log.Warn("backup retention", "ctid", op.CTID, "target", target.Name, "err", err)
+	}
+	return nil
+}
+
+// applyRetention removes what the container's plan does not keep of its
+// finished backups on target: retention, then rotation past the plan's
+// count. Days and weeks are the host's local ones.
+func (r *Runner) applyRetention(ctx context.Context, ctid int, target db.BackupTarget) error {
+	c, err := r.Store.GetContainer(ctx, ctid)
+	if err != nil {
+		return err
+	}
+	var pol backup.Policy
+	if c.PlanID != nil {
+		pl, err := r.Store.GetPlanByID(ctx, *c.PlanID)
+		if err != nil {
+			return err
+		}
+		if len(pl.BackupPolicy) > 0 {
+			if err := json.Unmarshal(pl.BackupPolicy, &pol); err != nil {
+				return err
+			}
+		}
+	}
+	if pol.Keep.Empty() && (pol.Max == nil || !pol.Rotates()) {
+		return nil
+	}
+	list, err := r.Store.ListBackups(ctx, ctid, nil)
+	if err != nil {
+		return err
+	}
+	var items []backup.Item
+	snap := map[string]string{}
+	for _, b := range list {
+		if b.TargetID == target.ID && b.Status == db.BackupSucceeded {
+			items = append(items, backup.Item{ID: b.ID, At: b.CreatedAt, Protected: b.Protected})
+			snap[b.ID] = b.SnapshotID
+		}
+	}
+	drop := pol.Drop(items, time.Local)
+	if len(drop) == 0 {
+		return nil
+	}
+	var ids []string
+	for _, id := range drop {
+		ids = append(ids, snap[id])
+	}
+	if err := repoOf(target).Forget(ctx, true, ids...); err != nil {
+		return err
+	}
+	for _, id := range drop {
+		if err := r.Store.DeleteBackup(ctx, id); err != nil {
+			return err
+		}
+	}
+	r.Log.Info("backup retention", "ctid", ctid, "removed", len(drop))
+	return nil
 }
 
 // frozenPass freezes the container, runs pass and thaws it, on every

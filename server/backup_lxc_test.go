@@ -104,6 +104,28 @@ func TestBackupAndRestoreThroughTheAPI(t *testing.T) {
 	if list := p.expect(p.do(alice, "GET", "/api/v1/containers/101/backups", nil), 200).json(t)["backups"].([]any); len(list) != 1 {
 		t.Fatalf("after a delete: %v", list)
 	}
+
+	// The plan's count: refused when full, then rotated (the protected
+	// one stays).
+	p.expect(p.doMalformed(p.admin, "PATCH", "/api/v1/plans/p200", `{"backups": {"max": 2, "when_full": "sometimes"}}`),
+		http.StatusUnprocessableEntity).errorField(t, "backups.when_full")
+	p.expect(p.do(p.admin, "PATCH", "/api/v1/plans/p200", map[string]any{"backups": map[string]any{"max": 2}}), http.StatusOK)
+	third := p.backup(t, alice, "101")
+	p.expect(p.do(alice, "POST", "/api/v1/containers/101/backups", map[string]any{"target": "local"}), http.StatusConflict)
+	p.expect(p.do(p.admin, "PATCH", "/api/v1/plans/p200", map[string]any{"backups": map[string]any{"max": 2, "when_full": "rotate"}}), http.StatusOK)
+	p.expect(p.do(alice, "PATCH", "/api/v1/backups/"+id, map[string]any{}), http.StatusUnprocessableEntity).errorField(t, "protected")
+	if v := p.expect(p.do(alice, "PATCH", "/api/v1/backups/"+id, map[string]any{"protected": true}), http.StatusOK).json(t); v["protected"] != true {
+		t.Fatalf("protect: %v", v)
+	}
+	p.expect(p.do(bob, "PATCH", "/api/v1/backups/"+id, map[string]any{"protected": false}), http.StatusNotFound)
+	fourth := p.backup(t, alice, "101")
+	var left []string
+	for _, b := range p.expect(p.do(alice, "GET", "/api/v1/containers/101/backups", nil), 200).json(t)["backups"].([]any) {
+		left = append(left, b.(map[string]any)["id"].(string))
+	}
+	if len(left) != 2 || left[0] != fourth["id"] || left[1] != id {
+		t.Errorf("after rotation: %v, want the newest (%v) and the protected one (%s); %v rotated out", left, fourth["id"], id, third["id"])
+	}
 	p.expect(p.do(p.admin, "DELETE", "/api/v1/backup-targets/local", nil), http.StatusConflict)
 }
 

@@ -133,6 +133,7 @@ func Router(a *api.API, ui *pages.UI) chi.Router {
 		r.With(a.RequireStaff).Delete("/backup-targets/{name}", a.DeleteBackupTarget)
 		r.Get("/backups/{id}", a.GetBackup)
 		r.Delete("/backups/{id}", a.DeleteBackup)
+		r.Patch("/backups/{id}", a.PatchBackup)
 		r.Post("/backups/{id}/restore", a.RestoreBackup)
 		r.Get("/ip-addresses", a.ListHeldAddresses)
 		r.With(a.RequireStaff).Post("/ip-addresses", a.ReserveAddress)

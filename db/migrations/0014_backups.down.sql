@@ -1,2 +1,3 @@
+ALTER TABLE plans DROP COLUMN backup_policy;
 DROP TABLE backups;
 DROP TABLE backup_targets;

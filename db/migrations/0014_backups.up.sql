@@ -33,3 +33,12 @@ CREATE TABLE backups (
 );
 CREATE INDEX backups_ct_idx ON backups (ct_id, created_at DESC);
 CREATE INDEX backups_owner_idx ON backups (owner_id);
+
+-- A protected backup is never removed by retention or rotation.
+ALTER TABLE backups ADD COLUMN protected boolean NOT NULL DEFAULT false;
+
+-- A plan's backups: how many a container keeps at most, what happens
+-- when it is full (refuse a new one, or rotate the oldest out), and the
+-- retention applied after each backup (keep-last/hourly/daily/weekly/
+-- monthly/yearly, as restic and Proxmox apply them).
+ALTER TABLE plans ADD COLUMN backup_policy jsonb NOT NULL DEFAULT '{}';

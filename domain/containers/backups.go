@@ -129,13 +129,14 @@ type BackupView struct {
 	FreezeMS    *int            `json:"freeze_ms"`
 	Manifest    json.RawMessage `json:"manifest"`
 	Error       string          `json:"error,omitempty"`
+	Protected   bool            `json:"protected"`
 	CreatedAt   time.Time       `json:"created_at"`
 	FinishedAt  *time.Time      `json:"finished_at"`
 }
 
 func backupView(b db.Backup) BackupView {
 	return BackupView{ID: b.ID, CTID: b.CTID, Target: b.TargetName, Status: b.Status, SizeBytes: b.SizeBytes,
-		StoredBytes: b.AddedBytes, FreezeMS: b.FreezeMS, Manifest: b.Manifest, Error: b.Error,
+		StoredBytes: b.AddedBytes, FreezeMS: b.FreezeMS, Manifest: b.Manifest, Error: b.Error, Protected: b.Protected,
 		CreatedAt: b.CreatedAt, FinishedAt: b.FinishedAt}
 }
 
@@ -166,6 +167,19 @@ func (s *Service) CreateBackup(ctx context.Context, p db.Principal, ref, target 
 		if err != nil {
 			return nil, nil, err
 		}
+		pol, err := PlanBackupPolicy(ctx, q, c.PlanID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if pol.Max != nil {
+			n, err := q.CountBackups(ctx, c.CTID)
+			if err != nil {
+				return nil, nil, err
+			}
+			if *pol.Max == 0 || (n >= *pol.Max && !pol.Rotates()) {
+				return nil, nil, domain.Conflict("container %d's plan keeps %d backup(s) and it has %d: delete one first", c.CTID, *pol.Max, n)
+			}
+		}
 		m, _ := json.Marshal(manifest{CTID: c.CTID, Name: c.Name, Template: c.Template, Hostname: c.Hostname,
 			Nameservers: c.Nameservers, Plan: c.PlanID, Limits: specOrEmptyJSON(c.Limits), IPAddresses: c.IPAddresses})
 		b := db.Backup{CTID: c.CTID, OwnerID: c.OwnerID, TargetID: t.ID, Manifest: m}
@@ -180,6 +194,42 @@ func (s *Service) CreateBackup(ctx context.Context, p db.Principal, ref, target 
 		return &ops.Backup{BackupID: b.ID}, map[string]any{"backup": b.ID, "target": target}, nil
 	})
 	return view, op, err
+}
+
+// PlanBackupPolicy is the backup policy of plan id (none: nil).
+func PlanBackupPolicy(ctx context.Context, q *db.Queries, id *int64) (backup.Policy, error) {
+	var pol backup.Policy
+	if id == nil {
+		return pol, nil
+	}
+	pl, err := q.GetPlanByID(ctx, *id)
+	if errors.Is(err, db.ErrNotFound) {
+		return pol, nil
+	}
+	if err != nil {
+		return pol, err
+	}
+	if len(pl.BackupPolicy) > 0 {
+		if err := json.Unmarshal(pl.BackupPolicy, &pol); err != nil {
+			return pol, fmt.Errorf("plan %s: backup policy: %w", pl.Name, err)
+		}
+	}
+	return pol, nil
+}
+
+// ProtectBackup sets whether backup id is protected from retention and
+// rotation (its customer, or staff).
+func (s *Service) ProtectBackup(ctx context.Context, p db.Principal, id string, protected bool) (BackupView, error) {
+	b, err := s.getBackup(ctx, p, id)
+	if err != nil {
+		return BackupView{}, err
+	}
+	if err := s.Store.SetBackupProtected(ctx, b.ID, protected); err != nil {
+		return BackupView{}, err
+	}
+	b.Protected = protected
+	s.audit(ctx, p, "backup.protect", map[string]any{"backup": b.ID, "protected": protected})
+	return backupView(b), nil
 }
 
 func specOrEmptyJSON(raw json.RawMessage) json.RawMessage {

@@ -37,7 +37,7 @@ func TestReservationsAndPoolKinds(t *testing.T) {
 		Bridge: ptr("br0"), Gateway: ptr("198.18.61.1")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Plans.Create(ctx, staff, "two", nil, nil, &db.PlanNetwork{IPAddresses: ptr(2)}); err != nil {
+	if _, err := e.Plans.Create(ctx, staff, "two", nil, nil, &db.PlanNetwork{IPAddresses: ptr(2)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	op, err := e.Containers.Create(ctx, staff, containers.CreateInput{Template: "busybox", Owner: "alice", Plan: "two", IPAddresses: []string{"auto"}})

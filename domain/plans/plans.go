@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/ctpanel/ctpanel/backup"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ctpanel/ctpanel/db"
@@ -34,13 +36,30 @@ type View struct {
 	Description string         `json:"description"`
 	Limits      ubc.Spec       `json:"limits"`
 	Network     db.PlanNetwork `json:"network"`
+	Backups     backup.Policy  `json:"backups"`
 	Containers  int            `json:"containers"`
 }
 
 // ViewOf decodes a plan's row.
 func ViewOf(p db.Plan) (View, error) {
 	spec, err := ubc.Decode(p.Limits)
-	return View{Name: p.Name, Description: p.Description, Limits: spec, Network: p.Network, Containers: p.Containers}, err
+	v := View{Name: p.Name, Description: p.Description, Limits: spec, Network: p.Network, Containers: p.Containers}
+	if len(p.BackupPolicy) > 0 {
+		if perr := json.Unmarshal(p.BackupPolicy, &v.Backups); perr != nil && err == nil {
+			err = perr
+		}
+	}
+	return v, err
+}
+
+// checkBackups refuses a bad backup policy, naming its fields.
+func checkBackups(f domain.FieldErrors, b *backup.Policy) {
+	if b == nil {
+		return
+	}
+	for field, msg := range b.Check("backups.") {
+		f.Add(field, msg)
+	}
 }
 
 // MaxRateMbit is the highest rate a plan may set (100 Gbit/s).
@@ -125,7 +144,7 @@ func (s *Service) ownCounts(ctx context.Context, p db.Principal) (map[int64]int,
 
 // Create makes plan name (staff) with limits (a JSON object of vzctl
 // values, nil for none).
-func (s *Service) Create(ctx context.Context, p db.Principal, name string, description *string, limits json.RawMessage, network *db.PlanNetwork) (View, error) {
+func (s *Service) Create(ctx context.Context, p db.Principal, name string, description *string, limits json.RawMessage, network *db.PlanNetwork, backups *backup.Policy) (View, error) {
 	if err := policy.RequireStaff(p); err != nil {
 		return View{}, err
 	}
@@ -137,6 +156,7 @@ func (s *Service) Create(ctx context.Context, p db.Principal, name string, descr
 	if network != nil {
 		CheckNetwork(f, "network.", *network)
 	}
+	checkBackups(f, backups)
 	if err := f.Err(); err != nil {
 		return View{}, err
 	}
@@ -155,8 +175,18 @@ func (s *Service) Create(ctx context.Context, p db.Principal, name string, descr
 	var pl db.Plan
 	err := s.Store.InTx(ctx, func(_ pgx.Tx, q *db.Queries) error {
 		var err error
-		if pl, err = q.CreatePlan(ctx, name, desc, raw); err != nil || network == nil {
+		if pl, err = q.CreatePlan(ctx, name, desc, raw); err != nil {
 			return err
+		}
+		if backups != nil {
+			pol, _ := json.Marshal(backups)
+			if err := q.SetPlanBackupPolicy(ctx, pl.ID, pol); err != nil {
+				return err
+			}
+			pl.BackupPolicy = pol
+		}
+		if network == nil {
+			return nil
 		}
 		if err := q.SetPlanNetwork(ctx, pl.ID, *network); err != nil {
 			return err
@@ -174,7 +204,7 @@ func (s *Service) Create(ctx context.Context, p db.Principal, name string, descr
 // Update changes plan name (staff): new limits replace the plan's and are
 // re-applied, live, to every container on it (the set_limits operations
 // returned), so a plan change is never reset later.
-func (s *Service) Update(ctx context.Context, p db.Principal, name string, description *string, limits json.RawMessage, network *db.PlanNetwork) (View, []db.Operation, error) {
+func (s *Service) Update(ctx context.Context, p db.Principal, name string, description *string, limits json.RawMessage, network *db.PlanNetwork, backups *backup.Policy) (View, []db.Operation, error) {
 	if err := policy.RequireStaff(p); err != nil {
 		return View{}, nil, err
 	}
@@ -185,6 +215,7 @@ func (s *Service) Update(ctx context.Context, p db.Principal, name string, descr
 	if network != nil {
 		CheckNetwork(f, "network.", *network)
 	}
+	checkBackups(f, backups)
 	if err := f.Err(); err != nil {
 		return View{}, nil, err
 	}
@@ -218,6 +249,12 @@ func (s *Service) Update(ctx context.Context, p db.Principal, name string, descr
 		}
 		if network != nil {
 			if err := q.SetPlanNetwork(ctx, pl.ID, *network); err != nil {
+				return err
+			}
+		}
+		if backups != nil {
+			pol, _ := json.Marshal(backups)
+			if err := q.SetPlanBackupPolicy(ctx, pl.ID, pol); err != nil {
 				return err
 			}
 		}

@@ -18,11 +18,11 @@ func TestPlanEditReachesEveryContainerOnIt(t *testing.T) {
 	e := domaintest.New(t)
 	ctx := context.Background()
 	staff := domaintest.Staff()
-	if _, err := e.Plans.Create(ctx, staff, "vps-s", nil, []byte(`{"numproc":"bad"}`), nil); domain.AsError(err) == nil ||
+	if _, err := e.Plans.Create(ctx, staff, "vps-s", nil, []byte(`{"numproc":"bad"}`), nil, nil); domain.AsError(err) == nil ||
 		domain.AsError(err).Fields["limits.numproc"] == "" {
 		t.Fatalf("a bad limit: %v, want a 422 naming limits.numproc", err)
 	}
-	if _, err := e.Plans.Create(ctx, staff, "vps-s", nil, []byte(`{"numproc":"100"}`), nil); err != nil {
+	if _, err := e.Plans.Create(ctx, staff, "vps-s", nil, []byte(`{"numproc":"100"}`), nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 2; i++ {
@@ -32,7 +32,7 @@ func TestPlanEditReachesEveryContainerOnIt(t *testing.T) {
 		}
 		e.Wait(t, op.ID)
 	}
-	v, queued, err := e.Plans.Update(ctx, staff, "vps-s", nil, []byte(`{"numproc":"200"}`), nil)
+	v, queued, err := e.Plans.Update(ctx, staff, "vps-s", nil, []byte(`{"numproc":"200"}`), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestCustomersSeeTheirOwnCountsOnPlans(t *testing.T) {
 	staff := domaintest.Staff()
 	alice := e.Customer(t, "alice")
 	e.Customer(t, "bob")
-	if _, err := e.Plans.Create(ctx, staff, "vps-s", nil, nil, nil); err != nil {
+	if _, err := e.Plans.Create(ctx, staff, "vps-s", nil, nil, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, owner := range []string{"alice", "bob", "bob"} {
@@ -91,12 +91,12 @@ func TestPlanNetwork(t *testing.T) {
 	ctx := context.Background()
 	staff := domaintest.Staff()
 	bad, zero := -1, 0
-	_, err := e.Plans.Create(ctx, staff, "net", nil, nil, &db.PlanNetwork{IPAddresses: &bad, RateInMbit: &zero})
+	_, err := e.Plans.Create(ctx, staff, "net", nil, nil, &db.PlanNetwork{IPAddresses: &bad, RateInMbit: &zero}, nil)
 	if ae := domain.AsError(err); ae == nil || ae.Fields["network.ip_addresses"] == "" || ae.Fields["network.rate_in_mbit"] == "" {
 		t.Fatalf("a bad plan network: %v, want a 422 naming network.ip_addresses and network.rate_in_mbit", err)
 	}
 	two, twenty := 2, 20
-	v, err := e.Plans.Create(ctx, staff, "net", nil, nil, &db.PlanNetwork{IPAddresses: &two, RateInMbit: &twenty})
+	v, err := e.Plans.Create(ctx, staff, "net", nil, nil, &db.PlanNetwork{IPAddresses: &two, RateInMbit: &twenty}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,11 +110,11 @@ func TestPlanNetwork(t *testing.T) {
 	e.Wait(t, op.ID)
 	// The description alone queues nothing.
 	desc := "small"
-	if _, queued, err := e.Plans.Update(ctx, staff, "net", &desc, nil, nil); err != nil || len(queued) != 0 {
+	if _, queued, err := e.Plans.Update(ctx, staff, "net", &desc, nil, nil, nil); err != nil || len(queued) != 0 {
 		t.Fatalf("description only: %d operations (%v)", len(queued), err)
 	}
 	fifty := 50
-	v, queued, err := e.Plans.Update(ctx, staff, "net", nil, nil, &db.PlanNetwork{IPAddresses: &two, RateInMbit: &fifty, RateOutMbit: &fifty})
+	v, queued, err := e.Plans.Update(ctx, staff, "net", nil, nil, &db.PlanNetwork{IPAddresses: &two, RateInMbit: &fifty, RateOutMbit: &fifty}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

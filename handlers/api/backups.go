@@ -3,6 +3,8 @@ package api
 import (
 	"net/http"
 
+	"github.com/ctpanel/ctpanel/domain"
+
 	"github.com/ctpanel/ctpanel/domain/containers"
 )
 
@@ -98,4 +100,27 @@ func (a *API) RestoreBackup(w http.ResponseWriter, r *http.Request) {
 	}
 	op, err := a.Containers.RestoreBackup(r.Context(), principal(r), urlParam(r, "id"), req.CTID)
 	a.answerOp(w, r, op, err)
+}
+
+// PatchBackup is PATCH /api/v1/backups/{id} {"protected": bool}.
+func (a *API) PatchBackup(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Protected *bool `json:"protected"`
+	}
+	if err := decodeJSON(w, r, &req, false); err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	if req.Protected == nil {
+		f := domain.FieldErrors{}
+		f.Add("protected", "is required: true or false")
+		a.smartError(w, r, f.Err())
+		return
+	}
+	v, err := a.Containers.ProtectBackup(r.Context(), principal(r), urlParam(r, "id"), *req.Protected)
+	if err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/ctpanel/ctpanel/backup"
+
 	"github.com/ctpanel/ctpanel/db"
 
 	"github.com/ctpanel/ctpanel/domain/containers"
@@ -66,12 +68,13 @@ func (a *API) CreatePlan(w http.ResponseWriter, r *http.Request) {
 		Description *string         `json:"description"`
 		Limits      json.RawMessage `json:"limits"`
 		Network     *db.PlanNetwork `json:"network"`
+		Backups     *backup.Policy  `json:"backups"`
 	}
 	if err := decodeJSON(w, r, &req, false); err != nil {
 		a.smartError(w, r, err)
 		return
 	}
-	v, err := a.Plans.Create(r.Context(), principal(r), req.Name, req.Description, req.Limits, req.Network)
+	v, err := a.Plans.Create(r.Context(), principal(r), req.Name, req.Description, req.Limits, req.Network, req.Backups)
 	if err != nil {
 		a.smartError(w, r, err)
 		return
@@ -88,12 +91,13 @@ func (a *API) PatchPlan(w http.ResponseWriter, r *http.Request) {
 		Description *string         `json:"description"`
 		Limits      json.RawMessage `json:"limits"`
 		Network     *db.PlanNetwork `json:"network"`
+		Backups     *backup.Policy  `json:"backups"`
 	}
 	if err := decodeJSON(w, r, &req, false); err != nil {
 		a.smartError(w, r, err)
 		return
 	}
-	v, queued, err := a.Plans.Update(r.Context(), principal(r), urlParam(r, "name"), req.Description, req.Limits, req.Network)
+	v, queued, err := a.Plans.Update(r.Context(), principal(r), urlParam(r, "name"), req.Description, req.Limits, req.Network, req.Backups)
 	if err != nil {
 		a.smartError(w, r, err)
 		return

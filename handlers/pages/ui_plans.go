@@ -53,7 +53,7 @@ func prefixed(f FieldErrors) FieldErrors {
 func (u *UI) CreatePlan(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	desc := r.PostFormValue("description")
-	_, err := u.Plans.Create(r.Context(), principal(r), name, &desc, limitsJSON(r.PostFormValue), planNetworkForm(r.PostFormValue))
+	_, err := u.Plans.Create(r.Context(), principal(r), name, &desc, limitsJSON(r.PostFormValue), planNetworkForm(r.PostFormValue), nil)
 	if err != nil {
 		fields, msg, status, ok := u.formRefusal(w, r, err)
 		if !ok {
@@ -86,7 +86,7 @@ func (u *UI) UpdatePlan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	desc := r.PostFormValue("description")
-	_, _, err = u.Plans.Update(r.Context(), principal(r), name, &desc, limitsJSON(r.PostFormValue), planNetworkForm(r.PostFormValue))
+	_, _, err = u.Plans.Update(r.Context(), principal(r), name, &desc, limitsJSON(r.PostFormValue), planNetworkForm(r.PostFormValue), nil)
 	if err != nil {
 		fields, msg, status, ok := u.formRefusal(w, r, err)
 		if !ok {

@@ -1,0 +1,129 @@
+package backup
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Keep is a retention policy, as restic's forget --keep-* and Proxmox's
+// prune apply it: the Last newest backups, and the newest backup of each
+// of the Hourly newest hours that have one, of the Daily newest days, the
+// Weekly newest ISO weeks, the Monthly newest months and the Yearly
+// newest years. A backup any rule keeps is kept. All zero keeps everything.
+type Keep struct {
+	Last    int `json:"last"`
+	Hourly  int `json:"hourly"`
+	Daily   int `json:"daily"`
+	Weekly  int `json:"weekly"`
+	Monthly int `json:"monthly"`
+	Yearly  int `json:"yearly"`
+}
+
+// Empty says whether k keeps everything.
+func (k Keep) Empty() bool { return k == Keep{} }
+
+// Item is one backup as retention sees it.
+type Item struct {
+	ID        string
+	At        time.Time
+	Protected bool
+}
+
+// Apply says which of items k keeps (protected ones always); times are
+// bucketed in loc.
+func (k Keep) Apply(items []Item, loc *time.Location) map[string]bool {
+	keep := map[string]bool{}
+	sorted := append([]Item(nil), items...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].At.After(sorted[j].At) })
+	for i, it := range sorted {
+		if it.Protected || k.Empty() || i < k.Last {
+			keep[it.ID] = true
+		}
+	}
+	rules := []struct {
+		n      int
+		bucket func(time.Time) string
+	}{
+		{k.Hourly, func(t time.Time) string { return t.Format("2006-01-02 15") }},
+		{k.Daily, func(t time.Time) string { return t.Format("2006-01-02") }},
+		{k.Weekly, func(t time.Time) string { y, w := t.ISOWeek(); return fmt.Sprintf("%d-%02d", y, w) }},
+		{k.Monthly, func(t time.Time) string { return t.Format("2006-01") }},
+		{k.Yearly, func(t time.Time) string { return t.Format("2006") }},
+	}
+	for _, r := range rules {
+		last, kept := "", 0
+		for _, it := range sorted {
+			if kept >= r.n {
+				break
+			}
+			if b := r.bucket(it.At.In(loc)); b != last {
+				keep[it.ID] = true
+				last = b
+				kept++
+			}
+		}
+	}
+	return keep
+}
+
+// Policy is a plan's backups: at most Max per container (nil: no
+// limit), and when a container has Max, a new one is refused
+// (WhenFull "refuse", the default) or the oldest unprotected one goes once
+// the new one is made ("rotate"); Keep is applied after each backup.
+type Policy struct {
+	Max      *int   `json:"max"`
+	WhenFull string `json:"when_full"`
+	Keep     Keep   `json:"keep"`
+}
+
+// Rotates says whether a full container's oldest backup makes room.
+func (p Policy) Rotates() bool { return p.WhenFull == "rotate" }
+
+// Check names what is wrong with p, field by field (under prefix).
+func (p Policy) Check(prefix string) map[string]string {
+	bad := map[string]string{}
+	if p.Max != nil && (*p.Max < 0 || *p.Max > 10000) {
+		bad[prefix+"max"] = "must be between 0 and 10000 (null: no limit)"
+	}
+	if p.WhenFull != "" && p.WhenFull != "refuse" && p.WhenFull != "rotate" {
+		bad[prefix+"when_full"] = `must be "refuse" or "rotate"`
+	}
+	for name, n := range map[string]int{"last": p.Keep.Last, "hourly": p.Keep.Hourly, "daily": p.Keep.Daily,
+		"weekly": p.Keep.Weekly, "monthly": p.Keep.Monthly, "yearly": p.Keep.Yearly} {
+		if n < 0 || n > 10000 {
+			bad[prefix+"keep."+name] = "must be between 0 and 10000"
+		}
+	}
+	return bad
+}
+
+// Drop is what retention and rotation remove of items (a container's
+// finished backups on one target): what p.Keep does not keep, then, past
+// p.Max when p rotates, the oldest unprotected of the rest.
+func (p Policy) Drop(items []Item, loc *time.Location) []string {
+	keep := p.Keep.Apply(items, loc)
+	sorted := append([]Item(nil), items...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].At.Before(sorted[j].At) })
+	var drop []string
+	kept := 0
+	for _, it := range sorted {
+		if keep[it.ID] {
+			kept++
+		} else {
+			drop = append(drop, it.ID)
+		}
+	}
+	if p.Max != nil && p.Rotates() {
+		for _, it := range sorted {
+			if kept <= *p.Max {
+				break
+			}
+			if keep[it.ID] && !it.Protected {
+				drop = append(drop, it.ID)
+				kept--
+			}
+		}
+	}
+	return drop
+}
