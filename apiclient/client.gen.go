@@ -2628,7 +2628,7 @@ type ResetPasswordRequest struct {
 
 // RestoreBackupRequest Example: {}
 type RestoreBackupRequest struct {
-	// Ctid Left out: in place. Another CTID (a new container) is not there yet (422).
+	// Ctid Left out (or the backup's own): in place. Another CTID (staff): a new container made as the backup's manifest says (template, hostname, nameservers, plan, owner; no addresses) and started with the backup's files; 409 when the CTID is taken.
 	Ctid *int `json:"ctid,omitempty"`
 }
 
@@ -4461,18 +4461,18 @@ type ClientInterface interface {
 	// Corresponds with PATCH /api/v1/backups/{id} (the `PatchBackup` operationId).
 	PatchBackup(ctx context.Context, id string, body PatchBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// RestoreBackupWithBody Restore a backup in place
+	// RestoreBackupWithBody Restore a backup
 	//
-	// Queues a `restore` operation: the snapshot is restored beside the container's rootfs and every file checked against its checksum before the container is touched; then it is stopped, the trees swapped, and started again if it ran (the old tree is put back if the restored one does not start). CTID, addresses, limits and configuration stay.
+	// Queues a `restore` operation (with `ctid`, staff: into a new container, made first): the snapshot is restored beside the container's rootfs and every file checked against its checksum before the container is touched; then it is stopped, the trees swapped, and started again if it ran (the old tree is put back if the restored one does not start). CTID, addresses, limits and configuration stay.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/backups/{id}/restore (the `RestoreBackup` operationId).
 	RestoreBackupWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// RestoreBackup Restore a backup in place
+	// RestoreBackup Restore a backup
 	//
-	// Queues a `restore` operation: the snapshot is restored beside the container's rootfs and every file checked against its checksum before the container is touched; then it is stopped, the trees swapped, and started again if it ran (the old tree is put back if the restored one does not start). CTID, addresses, limits and configuration stay.
+	// Queues a `restore` operation (with `ctid`, staff: into a new container, made first): the snapshot is restored beside the container's rootfs and every file checked against its checksum before the container is touched; then it is stopped, the trees swapped, and started again if it ran (the old tree is put back if the restored one does not start). CTID, addresses, limits and configuration stay.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -5839,9 +5839,9 @@ func (c *Client) PatchBackup(ctx context.Context, id string, body PatchBackupJSO
 	return c.Client.Do(req)
 }
 
-// RestoreBackupWithBody Restore a backup in place
+// RestoreBackupWithBody Restore a backup
 //
-// Queues a `restore` operation: the snapshot is restored beside the container's rootfs and every file checked against its checksum before the container is touched; then it is stopped, the trees swapped, and started again if it ran (the old tree is put back if the restored one does not start). CTID, addresses, limits and configuration stay.
+// Queues a `restore` operation (with `ctid`, staff: into a new container, made first): the snapshot is restored beside the container's rootfs and every file checked against its checksum before the container is touched; then it is stopped, the trees swapped, and started again if it ran (the old tree is put back if the restored one does not start). CTID, addresses, limits and configuration stay.
 //
 // Takes any type of body and a specified content type.
 //
@@ -5858,9 +5858,9 @@ func (c *Client) RestoreBackupWithBody(ctx context.Context, id string, contentTy
 	return c.Client.Do(req)
 }
 
-// RestoreBackup Restore a backup in place
+// RestoreBackup Restore a backup
 //
-// Queues a `restore` operation: the snapshot is restored beside the container's rootfs and every file checked against its checksum before the container is touched; then it is stopped, the trees swapped, and started again if it ran (the old tree is put back if the restored one does not start). CTID, addresses, limits and configuration stay.
+// Queues a `restore` operation (with `ctid`, staff: into a new container, made first): the snapshot is restored beside the container's rootfs and every file checked against its checksum before the container is touched; then it is stopped, the trees swapped, and started again if it ran (the old tree is put back if the restored one does not start). CTID, addresses, limits and configuration stay.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -12885,18 +12885,18 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PATCH /api/v1/backups/{id} (the `PatchBackup` operationId).
 	PatchBackupWithResponse(ctx context.Context, id string, body PatchBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*PatchBackupResponse, error)
 
-	// RestoreBackupWithBodyWithResponse Restore a backup in place
+	// RestoreBackupWithBodyWithResponse Restore a backup
 	//
-	// Queues a `restore` operation: the snapshot is restored beside the container's rootfs and every file checked against its checksum before the container is touched; then it is stopped, the trees swapped, and started again if it ran (the old tree is put back if the restored one does not start). CTID, addresses, limits and configuration stay.
+	// Queues a `restore` operation (with `ctid`, staff: into a new container, made first): the snapshot is restored beside the container's rootfs and every file checked against its checksum before the container is touched; then it is stopped, the trees swapped, and started again if it ran (the old tree is put back if the restored one does not start). CTID, addresses, limits and configuration stay.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/backups/{id}/restore (the `RestoreBackup` operationId).
 	RestoreBackupWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RestoreBackupResponse, error)
 
-	// RestoreBackupWithResponse Restore a backup in place
+	// RestoreBackupWithResponse Restore a backup
 	//
-	// Queues a `restore` operation: the snapshot is restored beside the container's rootfs and every file checked against its checksum before the container is touched; then it is stopped, the trees swapped, and started again if it ran (the old tree is put back if the restored one does not start). CTID, addresses, limits and configuration stay.
+	// Queues a `restore` operation (with `ctid`, staff: into a new container, made first): the snapshot is restored beside the container's rootfs and every file checked against its checksum before the container is touched; then it is stopped, the trees swapped, and started again if it ran (the old tree is put back if the restored one does not start). CTID, addresses, limits and configuration stay.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -22131,9 +22131,9 @@ func (c *ClientWithResponses) PatchBackupWithResponse(ctx context.Context, id st
 	return ParsePatchBackupResponse(rsp)
 }
 
-// RestoreBackupWithBodyWithResponse Restore a backup in place
+// RestoreBackupWithBodyWithResponse Restore a backup
 //
-// Queues a `restore` operation: the snapshot is restored beside the container's rootfs and every file checked against its checksum before the container is touched; then it is stopped, the trees swapped, and started again if it ran (the old tree is put back if the restored one does not start). CTID, addresses, limits and configuration stay.
+// Queues a `restore` operation (with `ctid`, staff: into a new container, made first): the snapshot is restored beside the container's rootfs and every file checked against its checksum before the container is touched; then it is stopped, the trees swapped, and started again if it ran (the old tree is put back if the restored one does not start). CTID, addresses, limits and configuration stay.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -22146,9 +22146,9 @@ func (c *ClientWithResponses) RestoreBackupWithBodyWithResponse(ctx context.Cont
 	return ParseRestoreBackupResponse(rsp)
 }
 
-// RestoreBackupWithResponse Restore a backup in place
+// RestoreBackupWithResponse Restore a backup
 //
-// Queues a `restore` operation: the snapshot is restored beside the container's rootfs and every file checked against its checksum before the container is touched; then it is stopped, the trees swapped, and started again if it ran (the old tree is put back if the restored one does not start). CTID, addresses, limits and configuration stay.
+// Queues a `restore` operation (with `ctid`, staff: into a new container, made first): the snapshot is restored beside the container's rootfs and every file checked against its checksum before the container is touched; then it is stopped, the trees swapped, and started again if it ran (the old tree is put back if the restored one does not start). CTID, addresses, limits and configuration stay.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

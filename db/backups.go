@@ -215,3 +215,13 @@ func (q *Queries) CountBackups(ctx context.Context, ctid int) (int, error) {
 	}
 	return n, nil
 }
+
+// UsernameOf is user id's name.
+func (q *Queries) UsernameOf(ctx context.Context, id int64) (string, error) {
+	var name string
+	err := q.db.QueryRow(ctx, `SELECT username FROM users WHERE id = $1`, id).Scan(&name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	return name, err
+}

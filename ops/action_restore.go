@@ -24,6 +24,9 @@ const ActionRestore = "restore"
 // addresses, limits and configuration stay as they are.
 type Restore struct {
 	BackupID string `json:"backup_id"`
+	// Start starts the container afterwards even if it was stopped (a
+	// restore into a new container).
+	Start bool `json:"start,omitempty"`
 }
 
 func init() { register(ActionRestore, func() Action { return &Restore{} }) }
@@ -90,7 +93,7 @@ func (a *Restore) run(ctx context.Context, r *Runner, op db.Operation) error {
 	if err := os.Rename(restored, dir); err != nil {
 		return errors.Join(err, os.Rename(old, dir))
 	}
-	if wasUp {
+	if wasUp || a.Start {
 		if err := r.start(ctx, op.CTID); err != nil {
 			// Put the old tree back and bring it up as it was.
 			_ = r.Drv.Stop(ctx, name)

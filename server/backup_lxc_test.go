@@ -65,7 +65,7 @@ func TestBackupAndRestoreThroughTheAPI(t *testing.T) {
 	p.expect(p.do(bob, "DELETE", "/api/v1/backups/"+id, nil), http.StatusNotFound)
 	p.expect(p.do(bob, "GET", "/api/v1/containers/101/backups", nil), http.StatusNotFound)
 	p.expect(p.do(p.admin, "GET", "/api/v1/backups/not-a-uuid", nil), http.StatusNotFound)
-	p.expect(p.do(alice, "POST", "/api/v1/backups/"+id+"/restore", map[string]any{"ctid": 150}), http.StatusUnprocessableEntity).errorField(t, "ctid")
+	p.expect(p.do(alice, "POST", "/api/v1/backups/"+id+"/restore", map[string]any{"ctid": 150}), http.StatusForbidden)
 
 	// Restore in place: the sequence in the restored tree is whole.
 	exec("echo after-backup > /root/marker")
@@ -95,6 +95,23 @@ func TestBackupAndRestoreThroughTheAPI(t *testing.T) {
 	if np, _ := lim["limits"].(map[string]any)["numproc"].(map[string]any); np["limit"] != float64(200) || lim["ctid"] != float64(101) {
 		t.Errorf("limits after restore: %v", lim)
 	}
+
+	// Into a new container (staff): it boots with the data, alice's.
+	p.expect(p.do(p.admin, "POST", "/api/v1/backups/"+id+"/restore", map[string]any{"ctid": 101}), http.StatusAccepted) // in place, said so
+	r = p.expect(p.do(p.admin, "POST", "/api/v1/backups/"+id+"/restore", map[string]any{"ctid": 150}), http.StatusAccepted).json(t)
+	p.waitOp(r["id"].(string))
+	if info, err := p.app.Drv.Info(context.Background(), "150"); err != nil || info.State != lxcdriver.StateRunning {
+		t.Fatalf("the new container: %+v %v", info, err)
+	}
+	res, err := p.app.Drv.Exec(context.Background(), "150", []string{"wc", "-c", "/root/big"}, lxcdriver.ExecOptions{})
+	if err != nil || !strings.HasPrefix(string(res.Stdout), strconv.Itoa(32<<20)) {
+		t.Errorf("the new container's data: %q %v", res.Stdout, err)
+	}
+	if ct := p.expect(p.do(alice, "GET", "/api/v1/containers/150", nil), 200).json(t); ct["plan"] != "p200" {
+		t.Errorf("the new container: %v, want alice's on p200", ct)
+	}
+	p.expect(p.do(p.admin, "POST", "/api/v1/backups/"+id+"/restore", map[string]any{"ctid": 150}), http.StatusConflict)
+	p.ok(p.admin, "DELETE", "/api/v1/containers/150?force=true", nil)
 
 	// Listing and deleting.
 	if list := p.expect(p.do(alice, "GET", "/api/v1/containers/101/backups", nil), 200).json(t)["backups"].([]any); len(list) != 2 {

@@ -196,6 +196,37 @@ func (s *Service) CreateBackup(ctx context.Context, p db.Principal, ref, target 
 	return view, op, err
 }
 
+// restoreNew makes container ctid as the backup's manifest describes it
+// (template, hostname, nameservers, plan, owner; no addresses: those
+// stayed with the old container) and restores the backup into it, then
+// starts it.
+func (s *Service) restoreNew(ctx context.Context, p db.Principal, b db.Backup, ctid int) (db.Operation, error) {
+	if err := policy.RequireStaff(p); err != nil {
+		return db.Operation{}, err
+	}
+	var m manifest
+	if err := json.Unmarshal(b.Manifest, &m); err != nil {
+		return db.Operation{}, fmt.Errorf("backup %s: manifest: %w", b.ID, err)
+	}
+	in := CreateInput{CTID: &ctid, Template: m.Template, Hostname: m.Hostname, Nameservers: m.Nameservers}
+	if m.Plan != nil {
+		if pl, err := s.Store.GetPlanByID(ctx, *m.Plan); err == nil {
+			in.Plan = pl.Name
+		}
+	}
+	if b.OwnerID != nil {
+		if name, err := s.Store.UsernameOf(ctx, *b.OwnerID); err == nil {
+			in.Owner = name
+		}
+	}
+	if _, err := s.Create(ctx, p, in); err != nil {
+		return db.Operation{}, err
+	}
+	return s.queueWith(ctx, p, strconv.Itoa(ctid), "container.restore", func(q *db.Queries, c db.Container) (ops.Action, map[string]any, error) {
+		return &ops.Restore{BackupID: b.ID, Start: true}, map[string]any{"backup": b.ID, "from_ctid": b.CTID}, nil
+	})
+}
+
 // PlanBackupPolicy is the backup policy of plan id (none: nil).
 func PlanBackupPolicy(ctx context.Context, q *db.Queries, id *int64) (backup.Policy, error) {
 	var pol backup.Policy
@@ -308,19 +339,17 @@ func (s *Service) DeleteBackup(ctx context.Context, p db.Principal, id string) e
 }
 
 // RestoreBackup puts backup id back into its container, in place (its
-// customer, or staff); ctid, a new container, is not there yet.
+// customer, or staff), or with ctid into a new container (staff).
 func (s *Service) RestoreBackup(ctx context.Context, p db.Principal, id string, ctid *int) (db.Operation, error) {
 	b, err := s.getBackup(ctx, p, id)
 	if err != nil {
 		return db.Operation{}, err
 	}
-	if ctid != nil && *ctid != b.CTID {
-		f := domain.FieldErrors{}
-		f.Add("ctid", "restoring into another container is not there yet: restore in place (leave ctid out)")
-		return db.Operation{}, f.Err()
-	}
 	if b.Status != db.BackupSucceeded {
 		return db.Operation{}, domain.Conflict("backup %s is %s: only a finished backup can be restored", b.ID, b.Status)
+	}
+	if ctid != nil && *ctid != b.CTID {
+		return s.restoreNew(ctx, p, b, *ctid)
 	}
 	return s.queueWith(ctx, p, strconv.Itoa(b.CTID), "container.restore", func(q *db.Queries, c db.Container) (ops.Action, map[string]any, error) {
 		if c.SuspendedAt != nil && !p.IsStaff() {
