@@ -2978,8 +2978,14 @@ type TrafficHour struct {
 
 // Usage One container's usage over a period, for an invoice, folded from the sampler's stored history (raw samples and downsampled buckets), right across restarts. A container with no samples in the period (never running, or history expired) has zeros.
 //
-// Example: {"cpu_seconds":5231.4,"ctid":101,"disk_used_bytes":null,"failcnt":{"numproc":0,"physpages":3},"from":"2026-11-01T00:00:00Z","memory_avg_bytes":120586240,"memory_peak_bytes":268435456,"network_in_bytes":73400320,"network_out_bytes":1073741824,"samples":259185,"to":"2026-12-01T00:00:00Z","uptime_seconds":2591850}
+// Example: {"backup_stored_bytes":52428800,"backups":3,"cpu_seconds":5231.4,"ctid":101,"disk_used_bytes":null,"failcnt":{"numproc":0,"physpages":3},"from":"2026-11-01T00:00:00Z","memory_avg_bytes":120586240,"memory_peak_bytes":268435456,"network_in_bytes":73400320,"network_out_bytes":1073741824,"samples":259185,"to":"2026-12-01T00:00:00Z","uptime_seconds":2591850}
 type Usage struct {
+	// BackupStoredBytes What those backups added to their targets when each was made (deduplicated against what was there, compressed). Data a deleted backup added and a kept one still uses is not counted again.
+	BackupStoredBytes int `json:"backup_stored_bytes"`
+
+	// Backups The container's finished backups now.
+	Backups int `json:"backups"`
+
 	// CpuSeconds CPU time used between the period's first and last sample; a counter that fell (a restart) counts from zero again.
 	CpuSeconds float32 `json:"cpu_seconds"`
 	Ctid       int     `json:"ctid"`
@@ -3015,7 +3021,7 @@ type Usage struct {
 	UptimeSeconds float32 `json:"uptime_seconds"`
 }
 
-// UsageList Example: {"from":"2026-11-01T00:00:00Z","to":"2026-12-01T00:00:00Z","usage":[{"cpu_seconds":5231.4,"ctid":101,"disk_used_bytes":null,"failcnt":{"numproc":0,"physpages":3},"from":"2026-11-01T00:00:00Z","memory_avg_bytes":120586240,"memory_peak_bytes":268435456,"network_in_bytes":73400320,"network_out_bytes":1073741824,"samples":259185,"to":"2026-12-01T00:00:00Z","uptime_seconds":2591850}]}
+// UsageList Example: {"from":"2026-11-01T00:00:00Z","to":"2026-12-01T00:00:00Z","usage":[{"backup_stored_bytes":52428800,"backups":3,"cpu_seconds":5231.4,"ctid":101,"disk_used_bytes":null,"failcnt":{"numproc":0,"physpages":3},"from":"2026-11-01T00:00:00Z","memory_avg_bytes":120586240,"memory_peak_bytes":268435456,"network_in_bytes":73400320,"network_out_bytes":1073741824,"samples":259185,"to":"2026-12-01T00:00:00Z","uptime_seconds":2591850}]}
 type UsageList struct {
 	From time.Time `json:"from"`
 	To   time.Time `json:"to"`

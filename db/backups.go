@@ -225,3 +225,30 @@ func (q *Queries) UsernameOf(ctx context.Context, id int64) (string, error) {
 	}
 	return name, err
 }
+
+// BackupUsage is a container's finished backups: how many, and what they
+// added to their targets.
+type BackupUsage struct {
+	Count       int
+	StoredBytes int64
+}
+
+// BackupUsageOf is BackupUsage of every container with backups.
+func (q *Queries) BackupUsageOf(ctx context.Context) (map[int]BackupUsage, error) {
+	rows, err := q.db.Query(ctx, `SELECT ct_id, count(*), coalesce(sum(added_bytes), 0)::bigint FROM backups
+		WHERE status = 'succeeded' GROUP BY ct_id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: backup usage: %w", err)
+	}
+	defer rows.Close()
+	out := map[int]BackupUsage{}
+	for rows.Next() {
+		var id int
+		var u BackupUsage
+		if err := rows.Scan(&id, &u.Count, &u.StoredBytes); err != nil {
+			return nil, fmt.Errorf("store: backup usage: %w", err)
+		}
+		out[id] = u
+	}
+	return out, rows.Err()
+}

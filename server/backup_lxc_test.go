@@ -143,6 +143,11 @@ func TestBackupAndRestoreThroughTheAPI(t *testing.T) {
 	if len(left) != 2 || left[0] != fourth["id"] || left[1] != id {
 		t.Errorf("after rotation: %v, want the newest (%v) and the protected one (%s); %v rotated out", left, fourth["id"], id, third["id"])
 	}
+	// Billing reads the count and the bytes kept.
+	u := p.expect(p.do(p.admin, "GET", "/api/v1/containers/101/usage", nil), 200).json(t)
+	if u["backups"] != float64(2) || u["backup_stored_bytes"].(float64) != second["stored_bytes"].(float64)+fourth["stored_bytes"].(float64) {
+		t.Errorf("usage: %v backups, %v stored; want 2, and what the two kept added (%v + %v)", u["backups"], u["backup_stored_bytes"], second["stored_bytes"], fourth["stored_bytes"])
+	}
 	p.expect(p.do(p.admin, "DELETE", "/api/v1/backup-targets/local", nil), http.StatusConflict)
 }
 

@@ -12,18 +12,22 @@ import (
 
 // Usage is one container's usage for an invoice period.
 type Usage struct {
-	CTID            int               `json:"ctid"`
-	From            time.Time         `json:"from"`
-	To              time.Time         `json:"to"`
-	CPUSeconds      float64           `json:"cpu_seconds"`
-	MemoryPeakBytes uint64            `json:"memory_peak_bytes"`
-	MemoryAvgBytes  uint64            `json:"memory_avg_bytes"`
-	NetworkInBytes  *uint64           `json:"network_in_bytes"`
-	NetworkOutBytes *uint64           `json:"network_out_bytes"`
-	DiskUsedBytes   *uint64           `json:"disk_used_bytes"`
-	UptimeSeconds   float64           `json:"uptime_seconds"`
-	Failcnt         map[string]uint64 `json:"failcnt"`
-	Samples         int               `json:"samples"`
+	CTID            int       `json:"ctid"`
+	From            time.Time `json:"from"`
+	To              time.Time `json:"to"`
+	CPUSeconds      float64   `json:"cpu_seconds"`
+	MemoryPeakBytes uint64    `json:"memory_peak_bytes"`
+	MemoryAvgBytes  uint64    `json:"memory_avg_bytes"`
+	NetworkInBytes  *uint64   `json:"network_in_bytes"`
+	NetworkOutBytes *uint64   `json:"network_out_bytes"`
+	DiskUsedBytes   *uint64   `json:"disk_used_bytes"`
+	// Backups and BackupStoredBytes are the container's finished backups
+	// now, and what they added to their targets (deduplicated, compressed).
+	Backups           int               `json:"backups"`
+	BackupStoredBytes int64             `json:"backup_stored_bytes"`
+	UptimeSeconds     float64           `json:"uptime_seconds"`
+	Failcnt           map[string]uint64 `json:"failcnt"`
+	Samples           int               `json:"samples"`
 }
 
 // uptimeGap: consecutive samples closer than this count as up between them
@@ -94,6 +98,11 @@ func (s *Service) Usage(ctx context.Context, p db.Principal, ref string, from, t
 		return Usage{}, err
 	}
 	addTraffic(&u, hours)
+	bu, err := s.Store.BackupUsageOf(ctx)
+	if err != nil {
+		return Usage{}, err
+	}
+	u.Backups, u.BackupStoredBytes = bu[c.CTID].Count, bu[c.CTID].StoredBytes
 	if du, err := s.Drv.DiskUsage(ctx, strconv.Itoa(c.CTID)); err == nil && du.Loop {
 		u.DiskUsedBytes = &du.UsedBytes
 	}
@@ -122,10 +131,15 @@ func (s *Service) AllUsage(ctx context.Context, p db.Principal, from, to time.Ti
 	for _, h := range hours {
 		traffic[h.CTID] = append(traffic[h.CTID], h)
 	}
+	bu, err := s.Store.BackupUsageOf(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]Usage, 0, len(list))
 	for _, c := range list {
 		u := usageOf(c.CTID, from, to, by[c.CTID])
 		addTraffic(&u, traffic[c.CTID])
+		u.Backups, u.BackupStoredBytes = bu[c.CTID].Count, bu[c.CTID].StoredBytes
 		out = append(out, u)
 	}
 	return out, nil
