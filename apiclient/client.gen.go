@@ -1446,7 +1446,7 @@ type Backup struct {
 	SizeBytes *int         `json:"size_bytes"`
 	Status    BackupStatus `json:"status"`
 
-	// StoredBytes What the target grew by: deduplicated against every backup on it, and compressed (zstd).
+	// StoredBytes The new data this backup added to its target: after deduplication against every backup on it, before zstd compression (restic 0.14 reports no packed size).
 	StoredBytes *int   `json:"stored_bytes"`
 	Target      string `json:"target"`
 }
@@ -2980,7 +2980,7 @@ type TrafficHour struct {
 //
 // Example: {"backup_stored_bytes":52428800,"backups":3,"cpu_seconds":5231.4,"ctid":101,"disk_used_bytes":null,"failcnt":{"numproc":0,"physpages":3},"from":"2026-11-01T00:00:00Z","memory_avg_bytes":120586240,"memory_peak_bytes":268435456,"network_in_bytes":73400320,"network_out_bytes":1073741824,"samples":259185,"to":"2026-12-01T00:00:00Z","uptime_seconds":2591850}
 type Usage struct {
-	// BackupStoredBytes What those backups added to their targets when each was made (deduplicated against what was there, compressed). Data a deleted backup added and a kept one still uses is not counted again.
+	// BackupStoredBytes The new data those backups added to their targets when each was made: after deduplication against what was there, before zstd compression (restic 0.14 reports no packed size). Data a deleted backup added and a kept one still uses is not counted again.
 	BackupStoredBytes int `json:"backup_stored_bytes"`
 
 	// Backups The container's finished backups now.

@@ -47,6 +47,9 @@ type options struct {
 	network      bool // also run the network benchmark (network.go)
 	networkOnly  bool
 	net          netOptions
+	backups      bool // also run the backup benchmark (backups.go)
+	backupsOnly  bool
+	bk           backupOptions
 }
 
 func main() {
@@ -69,6 +72,9 @@ func main() {
 	fs.BoolVar(&o.network, "network", true, "also run the network benchmark: what the interface adds to a start, and the CPU to fold traffic counters")
 	fs.BoolVar(&o.networkOnly, "network-only", false, "run only the network benchmark")
 	registerNetFlags(fs, &o.net)
+	fs.BoolVar(&o.backups, "backups", true, "also run the backup benchmark: the panel's engine next to tar | zstd")
+	fs.BoolVar(&o.backupsOnly, "backups-only", false, "run only the backup benchmark")
+	registerBackupFlags(fs, &o.bk)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: ctpanel-bench [flags]\n\nRuns the same container lifecycles through ctpanel's REST API and through\nliblxc directly, and compares them. Needs root and liblxc.\n\n")
 		fs.PrintDefaults()
@@ -88,6 +94,14 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if o.backupsOnly {
+		if err := runBackupBench(ctx, o.bk, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "ctpanel-bench: backups:", err)
+			stop()
+			os.Exit(1)
+		}
+		return
+	}
 	if o.networkOnly {
 		o.net.lxcpath = o.lxcpath
 		if err := runNetworkBench(ctx, o.net, os.Stdout); err != nil {
@@ -116,6 +130,13 @@ func main() {
 		o.net.lxcpath = o.lxcpath
 		if err := runNetworkBench(ctx, o.net, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "ctpanel-bench: network:", err)
+			stop()
+			os.Exit(1)
+		}
+	}
+	if o.backups && !o.fixedOnly && !o.consoleOnly {
+		if err := runBackupBench(ctx, o.bk, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "ctpanel-bench: backups:", err)
 			stop()
 			os.Exit(1)
 		}

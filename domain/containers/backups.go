@@ -123,7 +123,7 @@ type BackupView struct {
 	Target string `json:"target"`
 	Status string `json:"status"`
 	// SizeBytes is the container's files as read; StoredBytes what the
-	// target grew by (deduplicated and compressed).
+	// target grew by: new data after deduplication, before compression (restic 0.14 reports no packed size).
 	SizeBytes   *int64          `json:"size_bytes"`
 	StoredBytes *int64          `json:"stored_bytes"`
 	FreezeMS    *int            `json:"freeze_ms"`

@@ -22,7 +22,7 @@ type Usage struct {
 	NetworkOutBytes *uint64   `json:"network_out_bytes"`
 	DiskUsedBytes   *uint64   `json:"disk_used_bytes"`
 	// Backups and BackupStoredBytes are the container's finished backups
-	// now, and what they added to their targets (deduplicated, compressed).
+	// now, and the new data they added to their targets (deduplicated; before compression).
 	Backups           int               `json:"backups"`
 	BackupStoredBytes int64             `json:"backup_stored_bytes"`
 	UptimeSeconds     float64           `json:"uptime_seconds"`
