@@ -1487,6 +1487,20 @@ type BackupPolicy struct {
 // BackupPolicyWhenFull defines model for BackupPolicy.WhenFull.
 type BackupPolicyWhenFull string
 
+// BackupSchedule Example: {"ctid":101,"last_backup":null,"last_run_at":null,"next_run_at":"2026-12-06T02:37:00Z","target":"local","time":"02:37"}
+type BackupSchedule struct {
+	Ctid int `json:"ctid"`
+
+	// LastBackup The backup the last run made.
+	LastBackup *string    `json:"last_backup"`
+	LastRunAt  *time.Time `json:"last_run_at"`
+	NextRunAt  time.Time  `json:"next_run_at"`
+	Target     string     `json:"target"`
+
+	// Time HH:MM of the host's day.
+	Time string `json:"time"`
+}
+
 // BackupTarget Example: {"created_at":"2026-12-05T12:00:00Z","kind":"dir","name":"local","path":"/srv/backups"}
 type BackupTarget struct {
 	CreatedAt time.Time        `json:"created_at"`
@@ -2583,6 +2597,14 @@ type PlanUpdate struct {
 	Plan Plan `json:"plan"`
 }
 
+// PutBackupScheduleRequest Example: {"target":"local","time":"auto"}
+type PutBackupScheduleRequest struct {
+	Target string `json:"target"`
+
+	// Time "HH:MM" of the host's day, or "auto" (the default): a time between 01:00 and 05:00 picked by CTID, so that not all containers start at once.
+	Time *string `json:"time,omitempty"`
+}
+
 // ReinstallRequest Example: {"root_password":"another pass","ssh_keys":["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB0g6D3sQk8b8b8b8b8b8b8b8b8b8b8b8b8b8b8b8b8b test@acme"],"template":"busybox"}
 type ReinstallRequest struct {
 	// RootPassword root's password inside the container: 8 to 128 bytes, no control characters. It is written to the container's `/etc/shadow` as a SHA-512 crypt hash (other accounts are kept) and never stored by ctpanel, not even in the operation.
@@ -3604,6 +3626,9 @@ type CreateContainerJSONRequestBody = CreateContainerRequest
 // PatchContainerJSONRequestBody defines body for PatchContainer for application/json ContentType.
 type PatchContainerJSONRequestBody = PatchContainerRequest
 
+// PutBackupScheduleJSONRequestBody defines body for PutBackupSchedule for application/json ContentType.
+type PutBackupScheduleJSONRequestBody = PutBackupScheduleRequest
+
 // CreateBackupJSONRequestBody defines body for CreateBackup for application/json ContentType.
 type CreateBackupJSONRequestBody = CreateBackupRequest
 
@@ -4612,6 +4637,36 @@ type ClientInterface interface {
 	//
 	// Corresponds with PATCH /api/v1/containers/{ref} (the `PatchContainer` operationId).
 	PatchContainer(ctx context.Context, ref Ref, body PatchContainerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteBackupSchedule Stop a container's scheduled backups
+	//
+	// Corresponds with DELETE /api/v1/containers/{ref}/backup-schedule (the `DeleteBackupSchedule` operationId).
+	DeleteBackupSchedule(ctx context.Context, ref Ref, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetBackupSchedule A container's backup schedule
+	//
+	// 404 when it has none.
+	//
+	// Corresponds with GET /api/v1/containers/{ref}/backup-schedule (the `GetBackupSchedule` operationId).
+	GetBackupSchedule(ctx context.Context, ref Ref, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutBackupScheduleWithBody Back a container up daily
+	//
+	// A backup to `target` every day at `time`. A run the panel missed while it was down is made once when it is back; then the schedule moves on to the next day. A run the plan refuses (full) is logged and tried the next day. At most `CTPANEL_BACKUP_CONCURRENCY` (2) backups run at once on a host. 422 names `target` or `time`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /api/v1/containers/{ref}/backup-schedule (the `PutBackupSchedule` operationId).
+	PutBackupScheduleWithBody(ctx context.Context, ref Ref, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutBackupSchedule Back a container up daily
+	//
+	// A backup to `target` every day at `time`. A run the panel missed while it was down is made once when it is back; then the schedule moves on to the next day. A run the plan refuses (full) is logged and tried the next day. At most `CTPANEL_BACKUP_CONCURRENCY` (2) backups run at once on a host. 422 names `target` or `time`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /api/v1/containers/{ref}/backup-schedule (the `PutBackupSchedule` operationId).
+	PutBackupSchedule(ctx context.Context, ref Ref, body PutBackupScheduleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListContainerBackups A container's backups
 	//
@@ -6121,6 +6176,76 @@ func (c *Client) PatchContainerWithBody(ctx context.Context, ref Ref, contentTyp
 // Corresponds with PATCH /api/v1/containers/{ref} (the `PatchContainer` operationId).
 func (c *Client) PatchContainer(ctx context.Context, ref Ref, body PatchContainerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPatchContainerRequest(c.Server, ref, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteBackupSchedule Stop a container's scheduled backups
+//
+// Corresponds with DELETE /api/v1/containers/{ref}/backup-schedule (the `DeleteBackupSchedule` operationId).
+func (c *Client) DeleteBackupSchedule(ctx context.Context, ref Ref, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteBackupScheduleRequest(c.Server, ref)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetBackupSchedule A container's backup schedule
+//
+// 404 when it has none.
+//
+// Corresponds with GET /api/v1/containers/{ref}/backup-schedule (the `GetBackupSchedule` operationId).
+func (c *Client) GetBackupSchedule(ctx context.Context, ref Ref, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetBackupScheduleRequest(c.Server, ref)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutBackupScheduleWithBody Back a container up daily
+//
+// A backup to `target` every day at `time`. A run the panel missed while it was down is made once when it is back; then the schedule moves on to the next day. A run the plan refuses (full) is logged and tried the next day. At most `CTPANEL_BACKUP_CONCURRENCY` (2) backups run at once on a host. 422 names `target` or `time`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /api/v1/containers/{ref}/backup-schedule (the `PutBackupSchedule` operationId).
+func (c *Client) PutBackupScheduleWithBody(ctx context.Context, ref Ref, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutBackupScheduleRequestWithBody(c.Server, ref, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutBackupSchedule Back a container up daily
+//
+// A backup to `target` every day at `time`. A run the panel missed while it was down is made once when it is back; then the schedule moves on to the next day. A run the plan refuses (full) is logged and tried the next day. At most `CTPANEL_BACKUP_CONCURRENCY` (2) backups run at once on a host. 422 names `target` or `time`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /api/v1/containers/{ref}/backup-schedule (the `PutBackupSchedule` operationId).
+func (c *Client) PutBackupSchedule(ctx context.Context, ref Ref, body PutBackupScheduleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutBackupScheduleRequest(c.Server, ref, body)
 	if err != nil {
 		return nil, err
 	}
@@ -9014,6 +9139,121 @@ func NewPatchContainerRequestWithBody(server string, ref Ref, contentType string
 	}
 
 	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteBackupScheduleRequest constructs an http.Request for the DeleteBackupSchedule method
+func NewDeleteBackupScheduleRequest(server string, ref Ref) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "ref", ref, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/containers/%s/backup-schedule", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetBackupScheduleRequest constructs an http.Request for the GetBackupSchedule method
+func NewGetBackupScheduleRequest(server string, ref Ref) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "ref", ref, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/containers/%s/backup-schedule", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPutBackupScheduleRequest calls the generic PutBackupSchedule builder with application/json body
+func NewPutBackupScheduleRequest(server string, ref Ref, body PutBackupScheduleJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPutBackupScheduleRequestWithBody(server, ref, "application/json", bodyReader)
+}
+
+// NewPutBackupScheduleRequestWithBody constructs an http.Request for the PutBackupSchedule method, with any body, and a specified content type
+func NewPutBackupScheduleRequestWithBody(server string, ref Ref, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "ref", ref, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/containers/%s/backup-schedule", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
 	if err != nil {
 		return nil, err
 	}
@@ -13049,6 +13289,40 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PATCH /api/v1/containers/{ref} (the `PatchContainer` operationId).
 	PatchContainerWithResponse(ctx context.Context, ref Ref, body PatchContainerJSONRequestBody, reqEditors ...RequestEditorFn) (*PatchContainerResponse, error)
 
+	// DeleteBackupScheduleWithResponse Stop a container's scheduled backups
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/containers/{ref}/backup-schedule (the `DeleteBackupSchedule` operationId).
+	DeleteBackupScheduleWithResponse(ctx context.Context, ref Ref, reqEditors ...RequestEditorFn) (*DeleteBackupScheduleResponse, error)
+
+	// GetBackupScheduleWithResponse A container's backup schedule
+	//
+	// 404 when it has none.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/containers/{ref}/backup-schedule (the `GetBackupSchedule` operationId).
+	GetBackupScheduleWithResponse(ctx context.Context, ref Ref, reqEditors ...RequestEditorFn) (*GetBackupScheduleResponse, error)
+
+	// PutBackupScheduleWithBodyWithResponse Back a container up daily
+	//
+	// A backup to `target` every day at `time`. A run the panel missed while it was down is made once when it is back; then the schedule moves on to the next day. A run the plan refuses (full) is logged and tried the next day. At most `CTPANEL_BACKUP_CONCURRENCY` (2) backups run at once on a host. 422 names `target` or `time`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/containers/{ref}/backup-schedule (the `PutBackupSchedule` operationId).
+	PutBackupScheduleWithBodyWithResponse(ctx context.Context, ref Ref, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutBackupScheduleResponse, error)
+
+	// PutBackupScheduleWithResponse Back a container up daily
+	//
+	// A backup to `target` every day at `time`. A run the panel missed while it was down is made once when it is back; then the schedule moves on to the next day. A run the plan refuses (full) is logged and tried the next day. At most `CTPANEL_BACKUP_CONCURRENCY` (2) backups run at once on a host. 422 names `target` or `time`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/containers/{ref}/backup-schedule (the `PutBackupSchedule` operationId).
+	PutBackupScheduleWithResponse(ctx context.Context, ref Ref, body PutBackupScheduleJSONRequestBody, reqEditors ...RequestEditorFn) (*PutBackupScheduleResponse, error)
+
 	// ListContainerBackupsWithResponse A container's backups
 	//
 	// Newest first; a customer sees their own.
@@ -15657,6 +15931,234 @@ func (r PatchContainerResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r PatchContainerResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteBackupScheduleResponse401Headers the declared response headers of an HTTP 401 response for DeleteBackupSchedule
+type DeleteBackupScheduleResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type DeleteBackupScheduleResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteBackupScheduleResponse401Headers
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteBackupScheduleResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteBackupScheduleResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteBackupScheduleResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteBackupScheduleResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteBackupScheduleResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteBackupScheduleResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteBackupScheduleResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteBackupScheduleResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetBackupScheduleResponse401Headers the declared response headers of an HTTP 401 response for GetBackupSchedule
+type GetBackupScheduleResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type GetBackupScheduleResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BackupSchedule
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetBackupScheduleResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetBackupScheduleResponse) GetJSON200() *BackupSchedule {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetBackupScheduleResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetBackupScheduleResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetBackupScheduleResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetBackupScheduleResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetBackupScheduleResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetBackupScheduleResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetBackupScheduleResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetBackupScheduleResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PutBackupScheduleResponse401Headers the declared response headers of an HTTP 401 response for PutBackupSchedule
+type PutBackupScheduleResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type PutBackupScheduleResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BackupSchedule
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PutBackupScheduleResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PutBackupScheduleResponse) GetJSON200() *BackupSchedule {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r PutBackupScheduleResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r PutBackupScheduleResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r PutBackupScheduleResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r PutBackupScheduleResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r PutBackupScheduleResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r PutBackupScheduleResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PutBackupScheduleResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PutBackupScheduleResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PutBackupScheduleResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -22379,6 +22881,64 @@ func (c *ClientWithResponses) PatchContainerWithResponse(ctx context.Context, re
 	return ParsePatchContainerResponse(rsp)
 }
 
+// DeleteBackupScheduleWithResponse Stop a container's scheduled backups
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/containers/{ref}/backup-schedule (the `DeleteBackupSchedule` operationId).
+func (c *ClientWithResponses) DeleteBackupScheduleWithResponse(ctx context.Context, ref Ref, reqEditors ...RequestEditorFn) (*DeleteBackupScheduleResponse, error) {
+	rsp, err := c.DeleteBackupSchedule(ctx, ref, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteBackupScheduleResponse(rsp)
+}
+
+// GetBackupScheduleWithResponse A container's backup schedule
+//
+// 404 when it has none.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/containers/{ref}/backup-schedule (the `GetBackupSchedule` operationId).
+func (c *ClientWithResponses) GetBackupScheduleWithResponse(ctx context.Context, ref Ref, reqEditors ...RequestEditorFn) (*GetBackupScheduleResponse, error) {
+	rsp, err := c.GetBackupSchedule(ctx, ref, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetBackupScheduleResponse(rsp)
+}
+
+// PutBackupScheduleWithBodyWithResponse Back a container up daily
+//
+// A backup to `target` every day at `time`. A run the panel missed while it was down is made once when it is back; then the schedule moves on to the next day. A run the plan refuses (full) is logged and tried the next day. At most `CTPANEL_BACKUP_CONCURRENCY` (2) backups run at once on a host. 422 names `target` or `time`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/containers/{ref}/backup-schedule (the `PutBackupSchedule` operationId).
+func (c *ClientWithResponses) PutBackupScheduleWithBodyWithResponse(ctx context.Context, ref Ref, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutBackupScheduleResponse, error) {
+	rsp, err := c.PutBackupScheduleWithBody(ctx, ref, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutBackupScheduleResponse(rsp)
+}
+
+// PutBackupScheduleWithResponse Back a container up daily
+//
+// A backup to `target` every day at `time`. A run the panel missed while it was down is made once when it is back; then the schedule moves on to the next day. A run the plan refuses (full) is logged and tried the next day. At most `CTPANEL_BACKUP_CONCURRENCY` (2) backups run at once on a host. 422 names `target` or `time`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/containers/{ref}/backup-schedule (the `PutBackupSchedule` operationId).
+func (c *ClientWithResponses) PutBackupScheduleWithResponse(ctx context.Context, ref Ref, body PutBackupScheduleJSONRequestBody, reqEditors ...RequestEditorFn) (*PutBackupScheduleResponse, error) {
+	rsp, err := c.PutBackupSchedule(ctx, ref, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutBackupScheduleResponse(rsp)
+}
+
 // ListContainerBackupsWithResponse A container's backups
 //
 // Newest first; a customer sees their own.
@@ -25507,6 +26067,210 @@ func ParsePatchContainerResponse(rsp *http.Response) (*PatchContainerResponse, e
 		response.Headers202 = &headers
 	case rsp.StatusCode == 401:
 		var headers PatchContainerResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteBackupScheduleResponse parses an HTTP response from a DeleteBackupScheduleWithResponse call
+func ParseDeleteBackupScheduleResponse(rsp *http.Response) (*DeleteBackupScheduleResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteBackupScheduleResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteBackupScheduleResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetBackupScheduleResponse parses an HTTP response from a GetBackupScheduleWithResponse call
+func ParseGetBackupScheduleResponse(rsp *http.Response) (*GetBackupScheduleResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetBackupScheduleResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BackupSchedule
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetBackupScheduleResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePutBackupScheduleResponse parses an HTTP response from a PutBackupScheduleWithResponse call
+func ParsePutBackupScheduleResponse(rsp *http.Response) (*PutBackupScheduleResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PutBackupScheduleResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BackupSchedule
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers PutBackupScheduleResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

@@ -252,3 +252,82 @@ func (q *Queries) BackupUsageOf(ctx context.Context) (map[int]BackupUsage, error
 	}
 	return out, rows.Err()
 }
+
+// BackupSchedule is a row of backup_schedules, with its target's name.
+type BackupSchedule struct {
+	CTID        int
+	TargetID    int64
+	TargetName  string
+	MinuteOfDay int
+	NextRunAt   time.Time
+	LastRunAt   *time.Time
+	LastBackup  *string
+}
+
+const scheduleCols = `s.ct_id, s.target_id, t.name, s.minute_of_day, s.next_run_at, s.last_run_at, s.last_backup::text`
+
+func scanSchedule(row pgx.Row) (BackupSchedule, error) {
+	var s BackupSchedule
+	err := row.Scan(&s.CTID, &s.TargetID, &s.TargetName, &s.MinuteOfDay, &s.NextRunAt, &s.LastRunAt, &s.LastBackup)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return s, ErrNotFound
+	}
+	return s, err
+}
+
+// PutSchedule sets a container's schedule.
+func (q *Queries) PutSchedule(ctx context.Context, s BackupSchedule) error {
+	_, err := q.db.Exec(ctx, `INSERT INTO backup_schedules (ct_id, target_id, minute_of_day, next_run_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (ct_id) DO UPDATE SET target_id = excluded.target_id, minute_of_day = excluded.minute_of_day,
+			next_run_at = excluded.next_run_at`, s.CTID, s.TargetID, s.MinuteOfDay, s.NextRunAt)
+	if err != nil {
+		return fmt.Errorf("store: backup schedule of %d: %w", s.CTID, err)
+	}
+	return nil
+}
+
+// GetSchedule is a container's schedule.
+func (q *Queries) GetSchedule(ctx context.Context, ctid int) (BackupSchedule, error) {
+	return scanSchedule(q.db.QueryRow(ctx, `SELECT `+scheduleCols+` FROM backup_schedules s JOIN backup_targets t ON t.id = s.target_id
+		WHERE s.ct_id = $1`, ctid))
+}
+
+// DeleteSchedule removes a container's schedule.
+func (q *Queries) DeleteSchedule(ctx context.Context, ctid int) (bool, error) {
+	tag, err := q.db.Exec(ctx, `DELETE FROM backup_schedules WHERE ct_id = $1`, ctid)
+	if err != nil {
+		return false, fmt.Errorf("store: delete backup schedule of %d: %w", ctid, err)
+	}
+	return tag.RowsAffected() > 0, nil
+}
+
+// DueSchedules locks up to limit schedules due at now, skipping those
+// another panel holds (SKIP LOCKED); the caller moves each on in the
+// same transaction.
+func (q *Queries) DueSchedules(ctx context.Context, now time.Time, limit int) ([]BackupSchedule, error) {
+	rows, err := q.db.Query(ctx, `SELECT `+scheduleCols+` FROM backup_schedules s JOIN backup_targets t ON t.id = s.target_id
+		WHERE s.next_run_at <= $1 ORDER BY s.next_run_at LIMIT $2 FOR UPDATE OF s SKIP LOCKED`, now, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: due backup schedules: %w", err)
+	}
+	defer rows.Close()
+	var out []BackupSchedule
+	for rows.Next() {
+		s, err := scanSchedule(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: due backup schedules: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// ScheduleRan moves a schedule on to next, recording the run.
+func (q *Queries) ScheduleRan(ctx context.Context, ctid int, ran, next time.Time, backupID *string) error {
+	_, err := q.db.Exec(ctx, `UPDATE backup_schedules SET last_run_at = $2, next_run_at = $3, last_backup = $4::uuid WHERE ct_id = $1`,
+		ctid, ran, next, backupID)
+	if err != nil {
+		return fmt.Errorf("store: backup schedule of %d ran: %w", ctid, err)
+	}
+	return nil
+}

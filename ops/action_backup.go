@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/ctpanel/ctpanel/backup"
@@ -21,6 +22,18 @@ const ActionBackup = "backup"
 // watchdog thaws the container whatever the copy is doing (the backup then
 // fails rather than block the VPS).
 var MaxFreeze = 2 * time.Minute
+
+// backupSlots bounds the backups running at once on this host.
+var backupSlots atomic.Pointer[chan struct{}]
+
+func init() { SetBackupConcurrency(2) }
+
+// SetBackupConcurrency sets how many backups may run at once (at least
+// one); backups already waiting keep the bound they began with.
+func SetBackupConcurrency(n int) {
+	ch := make(chan struct{}, max(1, n))
+	backupSlots.Store(&ch)
+}
 
 // Backup is one backup, as Proxmox's suspend mode makes it: a first pass
 // while the container runs, then a freeze, a second pass that reads only
@@ -53,6 +66,13 @@ func (a *Backup) run(ctx context.Context, r *Runner, op db.Operation) (err error
 	}
 	if b.Status == db.BackupSucceeded {
 		return nil
+	}
+	slots := *backupSlots.Load()
+	select {
+	case slots <- struct{}{}:
+		defer func() { <-slots }()
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 	res := db.Backup{ID: b.ID, Status: db.BackupFailed}
 	defer func() {

@@ -67,6 +67,9 @@ type App struct {
 	// folded a last time.
 	stopTraffic context.CancelFunc
 	trafficDone chan struct{}
+	// stopSched ends the backup scheduler, schedDone when it has.
+	stopSched context.CancelFunc
+	schedDone chan struct{}
 }
 
 // OpenDB connects to the configured database, starting the private
@@ -150,6 +153,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 		}
 		plane = l
 	}
+	if cfg.BackupConcurrency > 0 {
+		ops.SetBackupConcurrency(cfg.BackupConcurrency)
+	}
 	a.runner = &ops.Runner{Store: a.Store, Drv: drv, Net: plane, Hub: a.Hub, Log: log,
 		TemplateCacheDir: cfg.TemplateCacheDir(), OnFinish: a.operationFinished,
 		AfterRun: a.operationDone}
@@ -224,6 +230,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 		defer close(dispatched)
 		dispatch.Run(dctx, events)
 	}()
+	{
+		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		a.stopSched, a.schedDone = cancel, make(chan struct{})
+		go a.runSchedules(sctx)
+	}
 	if plane != nil {
 		tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		a.stopTraffic, a.trafficDone = cancel, make(chan struct{})
@@ -239,6 +250,25 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 	}
 	ok = true
 	return a, nil
+}
+
+// runSchedules makes the scheduled backups that are due, every 30 s.
+func (a *App) runSchedules(ctx context.Context) {
+	defer close(a.schedDone)
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		if n, err := a.Services.Containers.RunDueSchedules(ctx, time.Now(), 50); err != nil && ctx.Err() == nil {
+			a.Log.Warn("backup schedules", "err", err)
+		} else if n > 0 {
+			a.Log.Info("scheduled backups started", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // foldTraffic folds the traffic counters into the database every
@@ -373,6 +403,10 @@ func (a *App) Close() {
 	if a.stopTraffic != nil {
 		a.stopTraffic()
 		<-a.trafficDone
+	}
+	if a.stopSched != nil {
+		a.stopSched()
+		<-a.schedDone
 	}
 	if a.River != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

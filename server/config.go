@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,6 +42,9 @@ type Config struct {
 	// TrafficInterval is how often traffic counters are folded into the
 	// database (CTPANEL_TRAFFIC_INTERVAL, default 1m).
 	TrafficInterval time.Duration
+	// BackupConcurrency is how many backups run at once on this host
+	// (CTPANEL_BACKUP_CONCURRENCY, default 2).
+	BackupConcurrency int
 	// AllowedOrigins may open websockets besides the panel's own origin
 	// (CTPANEL_ALLOWED_ORIGINS, comma-separated).
 	AllowedOrigins []string
@@ -96,6 +100,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.SampleInterval = envDuration("CTPANEL_SAMPLE_INTERVAL", 10*time.Second)
 	c.HistoryRetention = envDuration("CTPANEL_HISTORY_RETENTION", 30*24*time.Hour)
 	c.TrafficInterval = envDuration("CTPANEL_TRAFFIC_INTERVAL", time.Minute)
+	if n, err := strconv.Atoi(env("CTPANEL_BACKUP_CONCURRENCY", "2")); err == nil {
+		c.BackupConcurrency = n
+	} else {
+		c.BackupConcurrency = -1
+	}
 	c.AllowedOrigins = splitList(env("CTPANEL_ALLOWED_ORIGINS", ""))
 	c.PublicURLs = splitList(env("CTPANEL_PUBLIC_URL", ""))
 	fs.Func("public-url", "comma-separated URLs users reach the panel at, the first used in links; other Hosts are refused (CTPANEL_PUBLIC_URL)", func(s string) error {
@@ -170,6 +179,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" || !filepath.IsAbs(c.DataDir) {
 		return fmt.Errorf("config: data dir must be an absolute path, not %q", c.DataDir)
+	}
+	if c.BackupConcurrency < 0 || c.BackupConcurrency > 64 {
+		return fmt.Errorf("config: CTPANEL_BACKUP_CONCURRENCY must be 1 to 64 (0: the default, 2)")
 	}
 	if c.TrafficInterval < time.Second {
 		return fmt.Errorf("config: traffic interval must be at least 1s")

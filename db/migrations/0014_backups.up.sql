@@ -42,3 +42,17 @@ ALTER TABLE backups ADD COLUMN protected boolean NOT NULL DEFAULT false;
 -- retention applied after each backup (keep-last/hourly/daily/weekly/
 -- monthly/yearly, as restic and Proxmox apply them).
 ALTER TABLE plans ADD COLUMN backup_policy jsonb NOT NULL DEFAULT '{}';
+
+-- A container's backup schedule: daily at minute_of_day (host time), to
+-- a target. next_run_at is when it is due; a panel that was down runs a
+-- missed one once, then moves on to the next day's.
+CREATE TABLE backup_schedules (
+    ct_id         integer PRIMARY KEY REFERENCES containers (ct_id) ON DELETE CASCADE,
+    target_id     bigint NOT NULL REFERENCES backup_targets (id) ON DELETE RESTRICT,
+    minute_of_day integer NOT NULL CHECK (minute_of_day BETWEEN 0 AND 1439),
+    next_run_at   timestamptz NOT NULL,
+    last_run_at   timestamptz,
+    last_backup   uuid,
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX backup_schedules_due_idx ON backup_schedules (next_run_at);

@@ -124,3 +124,37 @@ func (a *API) PatchBackup(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, v)
 }
+
+// GetBackupSchedule is GET /api/v1/containers/{ref}/backup-schedule.
+func (a *API) GetBackupSchedule(w http.ResponseWriter, r *http.Request) {
+	v, err := a.Containers.Schedule(r.Context(), principal(r), ref(r))
+	if err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// PutBackupSchedule is PUT /api/v1/containers/{ref}/backup-schedule
+// {"target", "time": "HH:MM" | "auto"}.
+func (a *API) PutBackupSchedule(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Target string `json:"target"`
+		Time   string `json:"time"`
+	}
+	if err := decodeJSON(w, r, &req, false); err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	v, err := a.Containers.SetSchedule(r.Context(), principal(r), ref(r), containers.ScheduleInput{Target: req.Target, Time: req.Time})
+	if err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// DeleteBackupSchedule is DELETE /api/v1/containers/{ref}/backup-schedule.
+func (a *API) DeleteBackupSchedule(w http.ResponseWriter, r *http.Request) {
+	a.noContent(w, r, a.Containers.DeleteSchedule(r.Context(), principal(r), ref(r)))
+}
