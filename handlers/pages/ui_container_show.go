@@ -80,6 +80,14 @@ func (u *UI) showContainer(w http.ResponseWriter, r *http.Request, status int, e
 	for k, val := range netv {
 		data[k] = val
 	}
+	bv, err := u.backupData(r, c.CTID)
+	if err != nil {
+		u.serverError(w, r, err)
+		return
+	}
+	for k, val := range bv {
+		data[k] = val
+	}
 	if p.IsStaff() {
 		trail, err := u.Store.ListAudit(ctx, db.AuditFilter{CTID: &c.CTID, Limit: 30})
 		if err != nil {
