@@ -84,13 +84,16 @@ func (e BackupPolicyWhenFull) Valid() bool {
 
 // Defines values for BackupTargetKind.
 const (
-	Dir BackupTargetKind = "dir"
+	BackupTargetKindDir  BackupTargetKind = "dir"
+	BackupTargetKindSftp BackupTargetKind = "sftp"
 )
 
 // Valid indicates whether the value is a known member of the BackupTargetKind enum.
 func (e BackupTargetKind) Valid() bool {
 	switch e {
-	case Dir:
+	case BackupTargetKindDir:
+		return true
+	case BackupTargetKindSftp:
 		return true
 	default:
 		return false
@@ -160,6 +163,24 @@ func (e ContainerStatus) Valid() bool {
 	case ContainerStatusThawed:
 		return true
 	case ContainerStatusUnknown:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CreateBackupTargetRequestKind.
+const (
+	CreateBackupTargetRequestKindDir  CreateBackupTargetRequestKind = "dir"
+	CreateBackupTargetRequestKindSftp CreateBackupTargetRequestKind = "sftp"
+)
+
+// Valid indicates whether the value is a known member of the CreateBackupTargetRequestKind enum.
+func (e CreateBackupTargetRequestKind) Valid() bool {
+	switch e {
+	case CreateBackupTargetRequestKindDir:
+		return true
+	case CreateBackupTargetRequestKindSftp:
 		return true
 	default:
 		return false
@@ -1503,10 +1524,16 @@ type BackupSchedule struct {
 
 // BackupTarget Example: {"created_at":"2026-12-05T12:00:00Z","kind":"dir","name":"local","path":"/srv/backups"}
 type BackupTarget struct {
-	CreatedAt time.Time        `json:"created_at"`
-	Kind      BackupTargetKind `json:"kind"`
-	Name      string           `json:"name"`
-	Path      string           `json:"path"`
+	CreatedAt time.Time `json:"created_at"`
+	Host      *string   `json:"host,omitempty"`
+
+	// HostKey The SFTP server's host key; nothing else is trusted.
+	HostKey *string          `json:"host_key,omitempty"`
+	Kind    BackupTargetKind `json:"kind"`
+	Name    string           `json:"name"`
+	Path    string           `json:"path"`
+	Port    *int             `json:"port,omitempty"`
+	User    *string          `json:"user,omitempty"`
 }
 
 // BackupTargetKind defines model for BackupTarget.Kind.
@@ -1659,13 +1686,31 @@ type CreateBackupRequest struct {
 
 // CreateBackupTargetRequest Example: {"kind":"dir","name":"local","path":"/srv/backups"}
 type CreateBackupTargetRequest struct {
-	// Kind "dir": a folder on this host (a mounted disk or share, not the containers' own disk). SFTP is not there yet.
-	Kind string `json:"kind"`
-	Name string `json:"name"`
+	// Host sftp: the server.
+	Host *string `json:"host,omitempty"`
 
-	// Path Absolute path; the restic repository is made in it at the first backup.
+	// HostKey sftp: the server's host key as known_hosts has it, "ssh-ed25519 AAAA..." (ssh-keyscan shows it). Nothing else is trusted.
+	HostKey *string `json:"host_key,omitempty"`
+
+	// Kind "dir": a folder on this host (a mounted disk or share, not the containers' own disk); "sftp": a folder on another host over SFTP.
+	Kind CreateBackupTargetRequestKind `json:"kind"`
+	Name string                        `json:"name"`
+
+	// Path Absolute path (on the SFTP server for sftp); the restic repository is made in it at the first backup.
 	Path string `json:"path"`
+
+	// Port sftp: default 22.
+	Port *int `json:"port,omitempty"`
+
+	// PrivateKey sftp: the login's private key (OpenSSH or PEM, no passphrase); stored, never shown again.
+	PrivateKey *string `json:"private_key,omitempty"`
+
+	// User sftp: the login.
+	User *string `json:"user,omitempty"`
 }
+
+// CreateBackupTargetRequestKind "dir": a folder on this host (a mounted disk or share, not the containers' own disk); "sftp": a folder on another host over SFTP.
+type CreateBackupTargetRequestKind string
 
 // CreateContainerRequest `root_password` and `ssh_keys` are injected into the new container's root account before it is first started.
 //
@@ -4433,7 +4478,7 @@ type ClientInterface interface {
 
 	// CreateBackupTargetWithBody Add a backup target
 	//
-	// A folder a restic repository (encrypted with a password the panel makes, deduplicated, zstd-compressed) is kept in. 422 names `name`, `kind` or `path`; 409 when the name is taken.
+	// A folder on this host, or on another over SFTP (`"kind": "sftp"` with `host`, `port`, `user`, `private_key` and the server's `host_key`), holding a restic repository (encrypted with a password the panel makes, deduplicated, zstd-compressed). 422 names the field; 409 when the name is taken. An unreachable server fails the backups made to it, with the reason.
 	//
 	// Staff only.
 	//
@@ -4444,7 +4489,7 @@ type ClientInterface interface {
 
 	// CreateBackupTarget Add a backup target
 	//
-	// A folder a restic repository (encrypted with a password the panel makes, deduplicated, zstd-compressed) is kept in. 422 names `name`, `kind` or `path`; 409 when the name is taken.
+	// A folder on this host, or on another over SFTP (`"kind": "sftp"` with `host`, `port`, `user`, `private_key` and the server's `host_key`), holding a restic repository (encrypted with a password the panel makes, deduplicated, zstd-compressed). 422 names the field; 409 when the name is taken. An unreachable server fails the backups made to it, with the reason.
 	//
 	// Staff only.
 	//
@@ -5771,7 +5816,7 @@ func (c *Client) ListBackupTargets(ctx context.Context, reqEditors ...RequestEdi
 
 // CreateBackupTargetWithBody Add a backup target
 //
-// A folder a restic repository (encrypted with a password the panel makes, deduplicated, zstd-compressed) is kept in. 422 names `name`, `kind` or `path`; 409 when the name is taken.
+// A folder on this host, or on another over SFTP (`"kind": "sftp"` with `host`, `port`, `user`, `private_key` and the server's `host_key`), holding a restic repository (encrypted with a password the panel makes, deduplicated, zstd-compressed). 422 names the field; 409 when the name is taken. An unreachable server fails the backups made to it, with the reason.
 //
 // Staff only.
 //
@@ -5792,7 +5837,7 @@ func (c *Client) CreateBackupTargetWithBody(ctx context.Context, contentType str
 
 // CreateBackupTarget Add a backup target
 //
-// A folder a restic repository (encrypted with a password the panel makes, deduplicated, zstd-compressed) is kept in. 422 names `name`, `kind` or `path`; 409 when the name is taken.
+// A folder on this host, or on another over SFTP (`"kind": "sftp"` with `host`, `port`, `user`, `private_key` and the server's `host_key`), holding a restic repository (encrypted with a password the panel makes, deduplicated, zstd-compressed). 422 names the field; 409 when the name is taken. An unreachable server fails the backups made to it, with the reason.
 //
 // Staff only.
 //
@@ -13066,7 +13111,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateBackupTargetWithBodyWithResponse Add a backup target
 	//
-	// A folder a restic repository (encrypted with a password the panel makes, deduplicated, zstd-compressed) is kept in. 422 names `name`, `kind` or `path`; 409 when the name is taken.
+	// A folder on this host, or on another over SFTP (`"kind": "sftp"` with `host`, `port`, `user`, `private_key` and the server's `host_key`), holding a restic repository (encrypted with a password the panel makes, deduplicated, zstd-compressed). 422 names the field; 409 when the name is taken. An unreachable server fails the backups made to it, with the reason.
 	//
 	// Staff only.
 	//
@@ -13077,7 +13122,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateBackupTargetWithResponse Add a backup target
 	//
-	// A folder a restic repository (encrypted with a password the panel makes, deduplicated, zstd-compressed) is kept in. 422 names `name`, `kind` or `path`; 409 when the name is taken.
+	// A folder on this host, or on another over SFTP (`"kind": "sftp"` with `host`, `port`, `user`, `private_key` and the server's `host_key`), holding a restic repository (encrypted with a password the panel makes, deduplicated, zstd-compressed). 422 names the field; 409 when the name is taken. An unreachable server fails the backups made to it, with the reason.
 	//
 	// Staff only.
 	//
@@ -22532,7 +22577,7 @@ func (c *ClientWithResponses) ListBackupTargetsWithResponse(ctx context.Context,
 
 // CreateBackupTargetWithBodyWithResponse Add a backup target
 //
-// A folder a restic repository (encrypted with a password the panel makes, deduplicated, zstd-compressed) is kept in. 422 names `name`, `kind` or `path`; 409 when the name is taken.
+// A folder on this host, or on another over SFTP (`"kind": "sftp"` with `host`, `port`, `user`, `private_key` and the server's `host_key`), holding a restic repository (encrypted with a password the panel makes, deduplicated, zstd-compressed). 422 names the field; 409 when the name is taken. An unreachable server fails the backups made to it, with the reason.
 //
 // Staff only.
 //
@@ -22549,7 +22594,7 @@ func (c *ClientWithResponses) CreateBackupTargetWithBodyWithResponse(ctx context
 
 // CreateBackupTargetWithResponse Add a backup target
 //
-// A folder a restic repository (encrypted with a password the panel makes, deduplicated, zstd-compressed) is kept in. 422 names `name`, `kind` or `path`; 409 when the name is taken.
+// A folder on this host, or on another over SFTP (`"kind": "sftp"` with `host`, `port`, `user`, `private_key` and the server's `host_key`), holding a restic repository (encrypted with a password the panel makes, deduplicated, zstd-compressed). 422 names the field; 409 when the name is taken. An unreachable server fails the backups made to it, with the reason.
 //
 // Staff only.
 //

@@ -17,15 +17,20 @@ type BackupTarget struct {
 	Name         string
 	Kind         string
 	Path         string
+	Host         string
+	Port         int
+	Username     string
+	PrivateKey   string
+	HostKey      string
 	RepoPassword string
 	CreatedAt    time.Time
 }
 
-const targetCols = `id, name, kind, path, repo_password, created_at`
+const targetCols = `id, name, kind, path, host, port, username, private_key, host_key, repo_password, created_at`
 
 func scanTarget(row pgx.Row) (BackupTarget, error) {
 	var t BackupTarget
-	err := row.Scan(&t.ID, &t.Name, &t.Kind, &t.Path, &t.RepoPassword, &t.CreatedAt)
+	err := row.Scan(&t.ID, &t.Name, &t.Kind, &t.Path, &t.Host, &t.Port, &t.Username, &t.PrivateKey, &t.HostKey, &t.RepoPassword, &t.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return t, ErrNotFound
 	}
@@ -34,8 +39,12 @@ func scanTarget(row pgx.Row) (BackupTarget, error) {
 
 // InsertTarget adds a target; a taken name is a ConflictError on name.
 func (q *Queries) InsertTarget(ctx context.Context, t BackupTarget) (BackupTarget, error) {
-	out, err := scanTarget(q.db.QueryRow(ctx, `INSERT INTO backup_targets (name, kind, path, repo_password)
-		VALUES ($1, $2, $3, $4) RETURNING `+targetCols, t.Name, t.Kind, t.Path, t.RepoPassword))
+	if t.Port == 0 {
+		t.Port = 22
+	}
+	out, err := scanTarget(q.db.QueryRow(ctx, `INSERT INTO backup_targets (name, kind, path, host, port, username, private_key, host_key, repo_password)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING `+targetCols,
+		t.Name, t.Kind, t.Path, t.Host, t.Port, t.Username, t.PrivateKey, t.HostKey, t.RepoPassword))
 	if _, ok := uniqueViolation(err); ok {
 		return out, &ConflictError{Field: "name"}
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -54,9 +53,10 @@ type rootfsDirer interface {
 	RootfsDir(ctx context.Context, name string) (string, error)
 }
 
-// repoOf is a target's restic repository.
-func repoOf(t db.BackupTarget) backup.Repo {
-	return backup.Repo{URL: t.Path, Password: t.RepoPassword}
+// TargetOf is what the backup engine needs of a target's row.
+func TargetOf(t db.BackupTarget) backup.Target {
+	return backup.Target{Kind: t.Kind, Path: t.Path, Host: t.Host, Port: t.Port, User: t.Username,
+		PrivateKey: t.PrivateKey, HostKey: t.HostKey, Password: t.RepoPassword}
 }
 
 func (a *Backup) run(ctx context.Context, r *Runner, op db.Operation) (err error) {
@@ -96,10 +96,11 @@ func (a *Backup) run(ctx context.Context, r *Runner, op db.Operation) (err error
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(target.Path, 0o700); err != nil {
+	repo, done, err := backup.Open(TargetOf(target))
+	if err != nil {
 		return fmt.Errorf("backup target %s: %w", target.Name, err)
 	}
-	repo := repoOf(target)
+	defer done()
 	if err := repo.Init(ctx); err != nil {
 		return fmt.Errorf("backup target %s: %w", target.Name, err)
 	}
@@ -199,7 +200,12 @@ func (r *Runner) applyRetention(ctx context.Context, ctid int, target db.BackupT
 	for _, id := range drop {
 		ids = append(ids, snap[id])
 	}
-	if err := repoOf(target).Forget(ctx, true, ids...); err != nil {
+	repo, done, err := backup.Open(TargetOf(target))
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := repo.Forget(ctx, true, ids...); err != nil {
 		return err
 	}
 	for _, id := range drop {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/ctpanel/ctpanel/backup"
+
 	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/lxcdriver"
 )
@@ -69,7 +71,12 @@ func (a *Restore) run(ctx context.Context, r *Runner, op db.Operation) error {
 		return err
 	}
 	defer os.RemoveAll(stage)
-	if err := repoOf(target).Restore(ctx, b.SnapshotID, stage); err != nil {
+	repo, done, err := backup.Open(TargetOf(target))
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := repo.Restore(ctx, b.SnapshotID, stage); err != nil {
 		return fmt.Errorf("restore backup %s (the container is unchanged): %w", b.ID, err)
 	}
 	restored := filepath.Join(stage, b.SourcePath)

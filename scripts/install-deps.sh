@@ -14,7 +14,7 @@ fi
 
 pkgs=(lxc lxc-dev liblxc1 busybox-static lxcfs nftables pkg-config postgresql gcc libc6-dev make rsync
 	ca-certificates curl tar gzip iproute2 procps e2fsprogs chromium
-	iperf3 util-linux restic)
+	iperf3 util-linux restic openssh-client openssh-server)
 # npm builds the web pages' front-end libraries (scripts/build-web.sh): any
 # installed Node.js will do, else Debian's.
 if ! command -v npm >/dev/null 2>&1; then
@@ -27,8 +27,21 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "install-deps: installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
+	# openssh-server is only for the tests' own sshd (an SFTP backup
+	# target in a network namespace): installed here, the host's ssh
+	# service is neither started (policy-rc.d) nor left enabled.
+	policy=""
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 755 /usr/sbin/policy-rc.d
+		policy=/usr/sbin/policy-rc.d
+	fi
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	if [ -n "$policy" ]; then rm -f "$policy"; fi
+	if [[ " ${missing[*]} " == *" openssh-server "* ]] && [ -d /run/systemd/system ]; then
+		systemctl disable ssh.service ssh.socket >/dev/null 2>&1 || true
+	fi
 fi
 
 # Go: the version go.mod asks for, from go.dev, when no go is on PATH.

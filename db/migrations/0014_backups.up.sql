@@ -1,5 +1,5 @@
 -- Backups (issue: snapshots, backups and restore). A target is where a
--- restic repository lives (a folder; SFTP later); its password is the
+-- restic repository lives (a folder, or a folder on an SFTP server); its password is the
 -- panel's, generated when the target is made. A backup is one restic
 -- snapshot of one container, with what it was recorded beside it. Backups
 -- outlive their container (no foreign key on ct_id): the owner column
@@ -7,8 +7,15 @@
 CREATE TABLE backup_targets (
     id            bigserial PRIMARY KEY,
     name          text NOT NULL UNIQUE,
-    kind          text NOT NULL CHECK (kind IN ('dir')),
+    kind          text NOT NULL CHECK (kind IN ('dir', 'sftp')),
     path          text NOT NULL,
+    -- SFTP: the server, the login and its private key, and the server's
+    -- host key (the known_hosts line; nothing else is trusted).
+    host          text NOT NULL DEFAULT '',
+    port          integer NOT NULL DEFAULT 22 CHECK (port BETWEEN 1 AND 65535),
+    username      text NOT NULL DEFAULT '',
+    private_key   text NOT NULL DEFAULT '',
+    host_key      text NOT NULL DEFAULT '',
     repo_password text NOT NULL,
     created_at    timestamptz NOT NULL DEFAULT now()
 );

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -25,17 +26,36 @@ type TargetView struct {
 	Name      string    `json:"name"`
 	Kind      string    `json:"kind"`
 	Path      string    `json:"path"`
+	Host      string    `json:"host,omitempty"`
+	Port      int       `json:"port,omitempty"`
+	User      string    `json:"user,omitempty"`
+	HostKey   string    `json:"host_key,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
 func targetView(t db.BackupTarget) TargetView {
-	return TargetView{Name: t.Name, Kind: t.Kind, Path: t.Path, CreatedAt: t.CreatedAt}
+	v := TargetView{Name: t.Name, Kind: t.Kind, Path: t.Path, CreatedAt: t.CreatedAt}
+	if t.Kind == "sftp" {
+		v.Host, v.Port, v.User, v.HostKey = t.Host, t.Port, t.Username, t.HostKey
+	}
+	return v
 }
 
-// TargetInput is a new target.
+// TargetInput is a new target; Host to HostKey are an SFTP target's.
 type TargetInput struct {
 	Name, Kind, Path string
+	Host             string
+	Port             int
+	User             string
+	PrivateKey       string
+	HostKey          string
 }
+
+var (
+	sshUser    = regexp.MustCompile(`^[a-z_][a-z0-9_.-]{0,31}$`)
+	sshHost    = regexp.MustCompile(`^[A-Za-z0-9.:-]{1,253}$`)
+	sshHostKey = regexp.MustCompile(`^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+=*$`)
+)
 
 // Targets lists the backup targets (staff).
 func (s *Service) Targets(ctx context.Context, p db.Principal) ([]TargetView, error) {
@@ -71,9 +91,29 @@ func (s *Service) CreateTarget(ctx context.Context, p db.Principal, in TargetInp
 			f.Add("path", "must be a folder of its own, not / or a kernel file system")
 		}
 	case "sftp":
-		f.Add("kind", "SFTP targets are not there yet: use dir with a mounted share")
+		if in.Path == "" || !strings.HasPrefix(in.Path, "/") || strings.ContainsAny(in.Path, " '\"\\") {
+			f.Add("path", "must be an absolute path on the server, without spaces or quotes")
+		}
+		if !sshHost.MatchString(in.Host) || strings.HasPrefix(in.Host, "-") {
+			f.Add("host", "must be a host name or IP address")
+		}
+		if in.Port == 0 {
+			in.Port = 22
+		}
+		if in.Port < 1 || in.Port > 65535 {
+			f.Add("port", "must be 1 to 65535")
+		}
+		if !sshUser.MatchString(in.User) {
+			f.Add("user", "must be a login name (a-z, 0-9, _ . -)")
+		}
+		if !strings.Contains(in.PrivateKey, "PRIVATE KEY-----") {
+			f.Add("private_key", "must be the login's private key (PEM or OpenSSH format), without a passphrase")
+		}
+		if !sshHostKey.MatchString(strings.TrimSpace(in.HostKey)) {
+			f.Add("host_key", `must be the server's host key as in known_hosts: "ssh-ed25519 AAAA..." (ssh-keyscan shows it)`)
+		}
 	default:
-		f.Add("kind", `must be "dir"`)
+		f.Add("kind", `must be "dir" or "sftp"`)
 	}
 	if err := f.Err(); err != nil {
 		return TargetView{}, err
@@ -82,7 +122,8 @@ func (s *Service) CreateTarget(ctx context.Context, p db.Principal, in TargetInp
 	if _, err := rand.Read(secret); err != nil {
 		return TargetView{}, err
 	}
-	t, err := s.Store.InsertTarget(ctx, db.BackupTarget{Name: in.Name, Kind: in.Kind, Path: in.Path, RepoPassword: hex.EncodeToString(secret)})
+	t, err := s.Store.InsertTarget(ctx, db.BackupTarget{Name: in.Name, Kind: in.Kind, Path: in.Path, Host: in.Host, Port: in.Port,
+		Username: in.User, PrivateKey: in.PrivateKey, HostKey: strings.TrimSpace(in.HostKey), RepoPassword: hex.EncodeToString(secret)})
 	var ce *db.ConflictError
 	if errors.As(err, &ce) {
 		return TargetView{}, domain.ConflictField("name", "a backup target %q exists", in.Name)
@@ -90,7 +131,7 @@ func (s *Service) CreateTarget(ctx context.Context, p db.Principal, in TargetInp
 	if err != nil {
 		return TargetView{}, err
 	}
-	s.audit(ctx, p, "backup_target.create", map[string]any{"name": in.Name, "kind": in.Kind, "path": in.Path})
+	s.audit(ctx, p, "backup_target.create", map[string]any{"name": in.Name, "kind": in.Kind, "path": in.Path, "host": in.Host})
 	return targetView(t), nil
 }
 
@@ -326,7 +367,11 @@ func (s *Service) DeleteBackup(ctx context.Context, p db.Principal, id string) e
 		if err != nil {
 			return err
 		}
-		repo := backup.Repo{URL: t.Path, Password: t.RepoPassword}
+		repo, done, err := backup.Open(ops.TargetOf(t))
+		if err != nil {
+			return err
+		}
+		defer done()
 		if err := repo.Forget(ctx, true, b.SnapshotID); err != nil {
 			return fmt.Errorf("delete backup %s: %w", b.ID, err)
 		}

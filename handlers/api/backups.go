@@ -22,15 +22,21 @@ func (a *API) ListBackupTargets(w http.ResponseWriter, r *http.Request) {
 // "path"} (staff).
 func (a *API) CreateBackupTarget(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Name string `json:"name"`
-		Kind string `json:"kind"`
-		Path string `json:"path"`
+		Name       string `json:"name"`
+		Kind       string `json:"kind"`
+		Path       string `json:"path"`
+		Host       string `json:"host"`
+		Port       int    `json:"port"`
+		User       string `json:"user"`
+		PrivateKey string `json:"private_key"`
+		HostKey    string `json:"host_key"`
 	}
 	if err := decodeJSON(w, r, &req, false); err != nil {
 		a.smartError(w, r, err)
 		return
 	}
-	v, err := a.Containers.CreateTarget(r.Context(), principal(r), containers.TargetInput{Name: req.Name, Kind: req.Kind, Path: req.Path})
+	v, err := a.Containers.CreateTarget(r.Context(), principal(r), containers.TargetInput{Name: req.Name, Kind: req.Kind, Path: req.Path,
+		Host: req.Host, Port: req.Port, User: req.User, PrivateKey: req.PrivateKey, HostKey: req.HostKey})
 	if err != nil {
 		a.smartError(w, r, err)
 		return
