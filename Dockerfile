@@ -27,7 +27,7 @@ RUN go build -o /out/ctpanel ./cmd/ctpanel
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends lxc liblxc1 busybox-static rsync \
-      postgresql ca-certificates procps nftables iproute2 restic \
+      postgresql ca-certificates procps nftables iproute2 restic openssh-client \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/ctpanel /usr/local/bin/ctpanel
 ENV CTPANEL_LISTEN=0.0.0.0:8080 \
