@@ -1446,8 +1446,10 @@ type AllBeancounters struct {
 	Containers []ContainerBeancounters `json:"containers"`
 }
 
-// Backup Example: {"created_at":"2026-12-05T02:00:00Z","ctid":101,"finished_at":"2026-12-05T02:01:10Z","freeze_ms":180,"id":"0b7f3c52-1d7e-4c57-9a53-5b1f0f2a9f10","manifest":{"ctid":101,"hostname":"web1.example.com","ip_addresses":["198.18.0.5"],"limits":{},"nameservers":[],"template":"busybox"},"protected":false,"size_bytes":1073741824,"status":"succeeded","stored_bytes":4194304,"target":"local"}
+// Backup Example: {"bytes_done":1073741824,"created_at":"2026-12-05T02:00:00Z","ctid":101,"finished_at":"2026-12-05T02:01:10Z","freeze_ms":180,"id":"0b7f3c52-1d7e-4c57-9a53-5b1f0f2a9f10","manifest":{"ctid":101,"hostname":"web1.example.com","ip_addresses":["198.18.0.5"],"limits":{},"nameservers":[],"template":"busybox"},"progress":100,"protected":false,"size_bytes":1073741824,"status":"succeeded","stored_bytes":4194304,"target":"local"}
 type Backup struct {
+	// BytesDone What a running backup has read so far.
+	BytesDone  int        `json:"bytes_done"`
 	CreatedAt  time.Time  `json:"created_at"`
 	Ctid       int        `json:"ctid"`
 	Error      *string    `json:"error,omitempty"`
@@ -1459,6 +1461,9 @@ type Backup struct {
 
 	// Manifest The container as it was: template, hostname, nameservers, plan, limits, addresses.
 	Manifest map[string]interface{} `json:"manifest"`
+
+	// Progress How far a running backup is, in percent (updated every second; 100 when done).
+	Progress float32 `json:"progress"`
 
 	// Protected Never removed by retention or rotation.
 	Protected bool `json:"protected"`
@@ -1477,14 +1482,14 @@ type BackupStatus string
 
 // BackupAccepted defines model for BackupAccepted.
 type BackupAccepted struct {
-	// Backup Example: {"created_at":"2026-12-05T02:00:00Z","ctid":101,"finished_at":"2026-12-05T02:01:10Z","freeze_ms":180,"id":"0b7f3c52-1d7e-4c57-9a53-5b1f0f2a9f10","manifest":{"ctid":101,"hostname":"web1.example.com","ip_addresses":["198.18.0.5"],"limits":{},"nameservers":[],"template":"busybox"},"protected":false,"size_bytes":1073741824,"status":"succeeded","stored_bytes":4194304,"target":"local"}
+	// Backup Example: {"bytes_done":1073741824,"created_at":"2026-12-05T02:00:00Z","ctid":101,"finished_at":"2026-12-05T02:01:10Z","freeze_ms":180,"id":"0b7f3c52-1d7e-4c57-9a53-5b1f0f2a9f10","manifest":{"ctid":101,"hostname":"web1.example.com","ip_addresses":["198.18.0.5"],"limits":{},"nameservers":[],"template":"busybox"},"progress":100,"protected":false,"size_bytes":1073741824,"status":"succeeded","stored_bytes":4194304,"target":"local"}
 	Backup Backup `json:"backup"`
 
 	// Operation Example: {"action":"create","created_at":"2024-05-01T12:00:00Z","ctid":101,"finished_at":null,"id":"0b6c0a4e-5d0f-4a8e-9c8e-2f4e7f5d9a11","requested_by":"admin (token ops)","started_at":null,"status":"pending"}
 	Operation Operation `json:"operation"`
 }
 
-// BackupList Example: {"backups":[{"created_at":"2026-12-05T02:00:00Z","ctid":101,"finished_at":"2026-12-05T02:01:10Z","freeze_ms":180,"id":"0b7f3c52-1d7e-4c57-9a53-5b1f0f2a9f10","manifest":{"ctid":101,"hostname":"web1.example.com","ip_addresses":["198.18.0.5"],"limits":{},"nameservers":[],"template":"busybox"},"protected":false,"size_bytes":1073741824,"status":"succeeded","stored_bytes":4194304,"target":"local"}]}
+// BackupList Example: {"backups":[{"bytes_done":1073741824,"created_at":"2026-12-05T02:00:00Z","ctid":101,"finished_at":"2026-12-05T02:01:10Z","freeze_ms":180,"id":"0b7f3c52-1d7e-4c57-9a53-5b1f0f2a9f10","manifest":{"ctid":101,"hostname":"web1.example.com","ip_addresses":["198.18.0.5"],"limits":{},"nameservers":[],"template":"busybox"},"progress":100,"protected":false,"size_bytes":1073741824,"status":"succeeded","stored_bytes":4194304,"target":"local"}]}
 type BackupList struct {
 	Backups []Backup `json:"backups"`
 }

@@ -110,6 +110,8 @@ type Backup struct {
 	AddedBytes *int64
 	FreezeMS   *int
 	Error      string
+	Progress   float64
+	BytesDone  int64
 	Protected  bool
 	CreatedAt  time.Time
 	FinishedAt *time.Time
@@ -124,12 +126,12 @@ const (
 )
 
 const backupCols = `b.id, b.ct_id, b.owner_id, b.target_id, t.name, b.status, b.snapshot_id, b.source_path, b.manifest,
-	b.size_bytes, b.added_bytes, b.freeze_ms, b.error, b.protected, b.created_at, b.finished_at`
+	b.size_bytes, b.added_bytes, b.freeze_ms, b.error, b.progress, b.bytes_done, b.protected, b.created_at, b.finished_at`
 
 func scanBackup(row pgx.Row) (Backup, error) {
 	var b Backup
 	err := row.Scan(&b.ID, &b.CTID, &b.OwnerID, &b.TargetID, &b.TargetName, &b.Status, &b.SnapshotID, &b.SourcePath,
-		&b.Manifest, &b.SizeBytes, &b.AddedBytes, &b.FreezeMS, &b.Error, &b.Protected, &b.CreatedAt, &b.FinishedAt)
+		&b.Manifest, &b.SizeBytes, &b.AddedBytes, &b.FreezeMS, &b.Error, &b.Progress, &b.BytesDone, &b.Protected, &b.CreatedAt, &b.FinishedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return b, ErrNotFound
 	}
@@ -191,7 +193,8 @@ func (q *Queries) SetBackupRunning(ctx context.Context, id, sourcePath string) e
 // its error.
 func (q *Queries) FinishBackup(ctx context.Context, b Backup) error {
 	_, err := q.db.Exec(ctx, `UPDATE backups SET status = $2, snapshot_id = $3, size_bytes = $4, added_bytes = $5,
-		freeze_ms = $6, error = $7, finished_at = now() WHERE id::text = $1`,
+		freeze_ms = $6, error = $7, finished_at = now(), progress = CASE WHEN $2 = 'succeeded' THEN 100 ELSE progress END
+		WHERE id::text = $1`,
 		b.ID, b.Status, b.SnapshotID, b.SizeBytes, b.AddedBytes, b.FreezeMS, b.Error)
 	if err != nil {
 		return fmt.Errorf("store: finish backup %s: %w", b.ID, err)
@@ -337,6 +340,15 @@ func (q *Queries) ScheduleRan(ctx context.Context, ctid int, ran, next time.Time
 		ctid, ran, next, backupID)
 	if err != nil {
 		return fmt.Errorf("store: backup schedule of %d ran: %w", ctid, err)
+	}
+	return nil
+}
+
+// SetBackupProgress records how far a running backup is.
+func (q *Queries) SetBackupProgress(ctx context.Context, id string, percent float64, bytesDone int64) error {
+	if _, err := q.db.Exec(ctx, `UPDATE backups SET progress = $2, bytes_done = $3 WHERE id::text = $1 AND status = 'running'`,
+		id, percent, bytesDone); err != nil {
+		return fmt.Errorf("store: backup %s progress: %w", id, err)
 	}
 	return nil
 }

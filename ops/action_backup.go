@@ -121,8 +121,20 @@ func (a *Backup) run(ctx context.Context, r *Runner, op db.Operation) (err error
 	tags := []string{"ctpanel", "backup-" + b.ID, "ct-" + name}
 	var sum backup.Summary
 	var added uint64
+	// Progress: the first pass is most of the work (the frozen one reads
+	// only what changed), recorded at most every second.
+	var last time.Time
+	progress := func(p backup.Progress) {
+		if time.Since(last) < time.Second {
+			return
+		}
+		last = time.Now()
+		if err := r.Store.SetBackupProgress(ctx, b.ID, 100*p.PercentDone, int64(p.BytesDone)); err != nil {
+			r.Log.Warn("backup progress", "backup", b.ID, "err", err)
+		}
+	}
 	if state == lxcdriver.StateRunning {
-		first, err := repo.Backup(ctx, dir, "", append(tags, "first-pass"), nil)
+		first, err := repo.Backup(ctx, dir, "", append(tags, "first-pass"), progress)
 		if err != nil && !errors.Is(err, backup.ErrIncomplete) {
 			return err // files that vanished while it ran are read again frozen
 		}
@@ -139,7 +151,7 @@ func (a *Backup) run(ctx context.Context, r *Runner, op db.Operation) (err error
 		}
 		sum, added = second, first.DataAdded+second.DataAdded
 	} else {
-		if sum, err = repo.Backup(ctx, dir, "", tags, nil); err != nil {
+		if sum, err = repo.Backup(ctx, dir, "", tags, progress); err != nil {
 			return err
 		}
 		added = sum.DataAdded

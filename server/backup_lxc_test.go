@@ -43,7 +43,7 @@ func TestBackupAndRestoreThroughTheAPI(t *testing.T) {
 
 	p.expect(p.do(alice, "POST", "/api/v1/containers/101/backups", map[string]any{"target": "nowhere"}), http.StatusUnprocessableEntity).errorField(t, "target")
 	first := p.backup(t, alice, "101")
-	if first["status"] != "succeeded" || first["freeze_ms"] == nil {
+	if first["status"] != "succeeded" || first["freeze_ms"] == nil || first["progress"] != float64(100) || first["bytes_done"] == nil {
 		t.Fatalf("first backup: %v", first)
 	}
 	size, stored := first["size_bytes"].(float64), first["stored_bytes"].(float64)

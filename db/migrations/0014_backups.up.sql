@@ -35,6 +35,9 @@ CREATE TABLE backups (
     added_bytes bigint,
     freeze_ms   integer,
     error       text NOT NULL DEFAULT '',
+    -- While it runs: how far restic is (0 to 100) and what it has read.
+    progress    real NOT NULL DEFAULT 0,
+    bytes_done  bigint NOT NULL DEFAULT 0,
     created_at  timestamptz NOT NULL DEFAULT now(),
     finished_at timestamptz
 );

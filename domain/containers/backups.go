@@ -170,14 +170,18 @@ type BackupView struct {
 	FreezeMS    *int            `json:"freeze_ms"`
 	Manifest    json.RawMessage `json:"manifest"`
 	Error       string          `json:"error,omitempty"`
-	Protected   bool            `json:"protected"`
-	CreatedAt   time.Time       `json:"created_at"`
-	FinishedAt  *time.Time      `json:"finished_at"`
+	// Progress (0 to 100) and BytesDone say how far a running backup is.
+	Progress   float64    `json:"progress"`
+	BytesDone  int64      `json:"bytes_done"`
+	Protected  bool       `json:"protected"`
+	CreatedAt  time.Time  `json:"created_at"`
+	FinishedAt *time.Time `json:"finished_at"`
 }
 
 func backupView(b db.Backup) BackupView {
 	return BackupView{ID: b.ID, CTID: b.CTID, Target: b.TargetName, Status: b.Status, SizeBytes: b.SizeBytes,
 		StoredBytes: b.AddedBytes, FreezeMS: b.FreezeMS, Manifest: b.Manifest, Error: b.Error, Protected: b.Protected,
+		Progress: b.Progress, BytesDone: b.BytesDone,
 		CreatedAt: b.CreatedAt, FinishedAt: b.FinishedAt}
 }
 
