@@ -169,6 +169,30 @@ func (e ContainerStatus) Valid() bool {
 	}
 }
 
+// Defines values for ContainerSnapshotStatus.
+const (
+	ContainerSnapshotStatusFailed    ContainerSnapshotStatus = "failed"
+	ContainerSnapshotStatusPending   ContainerSnapshotStatus = "pending"
+	ContainerSnapshotStatusRunning   ContainerSnapshotStatus = "running"
+	ContainerSnapshotStatusSucceeded ContainerSnapshotStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the ContainerSnapshotStatus enum.
+func (e ContainerSnapshotStatus) Valid() bool {
+	switch e {
+	case ContainerSnapshotStatusFailed:
+		return true
+	case ContainerSnapshotStatusPending:
+		return true
+	case ContainerSnapshotStatusRunning:
+		return true
+	case ContainerSnapshotStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CreateBackupTargetRequestKind.
 const (
 	CreateBackupTargetRequestKindDir  CreateBackupTargetRequestKind = "dir"
@@ -1496,7 +1520,7 @@ type BackupList struct {
 
 // BackupPolicy A plan's backups: at most `max` per container (null: no limit); when a container has them all, a new one is refused (`when_full` "refuse", the default: 409) or the oldest unprotected one goes once the new one is made ("rotate"); `keep` is applied after each backup as restic's forget --keep-* and Proxmox's prune do (days and weeks of the host's time zone). Protected backups are never removed.
 //
-// Example: {"keep":{"daily":7,"hourly":0,"last":0,"monthly":0,"weekly":4,"yearly":0},"max":7,"when_full":"rotate"}
+// Example: {"keep":{"daily":7,"hourly":0,"last":0,"monthly":0,"weekly":4,"yearly":0},"max":7,"snapshots":{"max":3,"max_age_hours":168},"when_full":"rotate"}
 type BackupPolicy struct {
 	Keep *struct {
 		Daily   *int `json:"daily,omitempty"`
@@ -1506,7 +1530,13 @@ type BackupPolicy struct {
 		Weekly  *int `json:"weekly,omitempty"`
 		Yearly  *int `json:"yearly,omitempty"`
 	} `json:"keep,omitempty"`
-	Max      *int                  `json:"max,omitempty"`
+	Max *int `json:"max,omitempty"`
+
+	// Snapshots The plan's snapshots: at most `max` per container (a new one past it is refused, 409), each removed `max_age_hours` after it was taken (0: kept until deleted); protected ones stay.
+	Snapshots *struct {
+		Max         *int `json:"max,omitempty"`
+		MaxAgeHours *int `json:"max_age_hours,omitempty"`
+	} `json:"snapshots,omitempty"`
 	WhenFull *BackupPolicyWhenFull `json:"when_full,omitempty"`
 }
 
@@ -1683,6 +1713,41 @@ type ContainerLimits struct {
 type ContainerList struct {
 	Containers []Container `json:"containers"`
 }
+
+// ContainerSnapshot defines model for ContainerSnapshot.
+type ContainerSnapshot struct {
+	// BytesDone What a running backup has read so far.
+	BytesDone  int        `json:"bytes_done"`
+	CreatedAt  time.Time  `json:"created_at"`
+	Ctid       int        `json:"ctid"`
+	Error      *string    `json:"error,omitempty"`
+	FinishedAt *time.Time `json:"finished_at"`
+
+	// FreezeMs How long a running container was frozen (the second, delta pass); null for a stopped one.
+	FreezeMs *int               `json:"freeze_ms"`
+	Id       openapi_types.UUID `json:"id"`
+
+	// Manifest The container as it was: template, hostname, nameservers, plan, limits, addresses.
+	Manifest map[string]interface{} `json:"manifest"`
+	Name     string                 `json:"name"`
+
+	// Progress How far a running backup is, in percent (updated every second; 100 when done).
+	Progress float32 `json:"progress"`
+
+	// Protected Never removed by retention or rotation.
+	Protected bool `json:"protected"`
+
+	// SizeBytes The container's files as read.
+	SizeBytes *int                    `json:"size_bytes"`
+	Status    ContainerSnapshotStatus `json:"status"`
+
+	// StoredBytes The new data this backup added to its target: after deduplication against every backup on it, before zstd compression (restic 0.14 reports no packed size).
+	StoredBytes *int   `json:"stored_bytes"`
+	Target      string `json:"target"`
+}
+
+// ContainerSnapshotStatus defines model for ContainerSnapshot.Status.
+type ContainerSnapshotStatus string
 
 // CreateBackupRequest Example: {"target":"local"}
 type CreateBackupRequest struct {
@@ -2596,7 +2661,7 @@ type PatchTemplateRequest struct {
 type Plan struct {
 	// Backups A plan's backups: at most `max` per container (null: no limit); when a container has them all, a new one is refused (`when_full` "refuse", the default: 409) or the oldest unprotected one goes once the new one is made ("rotate"); `keep` is applied after each backup as restic's forget --keep-* and Proxmox's prune do (days and weeks of the host's time zone). Protected backups are never removed.
 	//
-	// Example: {"keep":{"daily":7,"hourly":0,"last":0,"monthly":0,"weekly":4,"yearly":0},"max":7,"when_full":"rotate"}
+	// Example: {"keep":{"daily":7,"hourly":0,"last":0,"monthly":0,"weekly":4,"yearly":0},"max":7,"snapshots":{"max":3,"max_age_hours":168},"when_full":"rotate"}
 	Backups BackupPolicy `json:"backups"`
 
 	// Containers How many containers are on the plan: the farm's for staff, a customer token's own for a customer.
@@ -2729,6 +2794,20 @@ type Snapshot struct {
 	Label string `json:"label"`
 }
 
+// SnapshotAccepted defines model for SnapshotAccepted.
+type SnapshotAccepted struct {
+	// Operation Example: {"action":"create","created_at":"2024-05-01T12:00:00Z","ctid":101,"finished_at":null,"id":"0b6c0a4e-5d0f-4a8e-9c8e-2f4e7f5d9a11","requested_by":"admin (token ops)","started_at":null,"status":"pending"}
+	Operation Operation `json:"operation"`
+
+	// Snapshot Example: {"bytes_done":1073741824,"created_at":"2026-12-05T02:00:00Z","ctid":101,"finished_at":"2026-12-05T02:01:10Z","freeze_ms":180,"id":"0b7f3c52-1d7e-4c57-9a53-5b1f0f2a9f10","manifest":{"ctid":101,"hostname":"web1.example.com","ip_addresses":["198.18.0.5"],"limits":{},"nameservers":[],"template":"busybox"},"name":"before-upgrade","progress":100,"protected":false,"size_bytes":1073741824,"status":"succeeded","stored_bytes":4194304,"target":"_snapshots"}
+	Snapshot ContainerSnapshot `json:"snapshot"`
+}
+
+// SnapshotList Example: {"snapshots":[{"bytes_done":1073741824,"created_at":"2026-12-05T02:00:00Z","ctid":101,"finished_at":"2026-12-05T02:01:10Z","freeze_ms":180,"id":"0b7f3c52-1d7e-4c57-9a53-5b1f0f2a9f10","manifest":{"ctid":101,"hostname":"web1.example.com","ip_addresses":["198.18.0.5"],"limits":{},"nameservers":[],"template":"busybox"},"name":"before-upgrade","progress":100,"protected":false,"size_bytes":1073741824,"status":"succeeded","stored_bytes":4194304,"target":"_snapshots"}]}
+type SnapshotList struct {
+	Snapshots []ContainerSnapshot `json:"snapshots"`
+}
+
 // SnapshotRequest Optional; an empty body is the same as `{}`.
 //
 // Example: {"label":"before the kernel update"}
@@ -2837,6 +2916,12 @@ type Suspension struct {
 
 // SuspensionMode `stop`: stopped and locked; `freeze`: frozen.
 type SuspensionMode string
+
+// TakeSnapshotRequest Example: {"name":"before-upgrade"}
+type TakeSnapshotRequest struct {
+	// Name 1 to 64 of A-Z a-z 0-9 . _ -; unique per container.
+	Name string `json:"name"`
+}
 
 // Template defines model for Template.
 type Template struct {
@@ -3473,6 +3558,9 @@ type ShutdownContainerParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// RollbackSnapshotJSONBody defines parameters for RollbackSnapshot.
+type RollbackSnapshotJSONBody = map[string]interface{}
+
 // StartContainerParams defines parameters for StartContainer.
 type StartContainerParams struct {
 	// IdempotencyKey Makes this POST safe to retry. The first request with a key runs; its answer (status, body and `Location`) is remembered for 24 hours, per token. A retry with the same key, route and body is not run again: it gets the remembered answer with `Idempotent-Replayed: true` (other headers, such as a create's `Content-Location`, are not replayed). The same key with another body or route is a 422 `idempotency_mismatch`; a retry while the first request is still being processed is a 409 `idempotency_in_progress` (retry shortly). Answers below 500, errors included, are remembered; a 5xx answer is not, so the key can be retried. 1 to 255 printable ASCII characters (anything else is a 400 `invalid_parameter`); left out or empty, the request is not deduplicated. Another token's same key is a different key. Ignored on calls made with the web panel's session cookie.
@@ -3717,6 +3805,12 @@ type CreateShellTicketJSONRequestBody = TerminalTicketRequest
 
 // ShutdownContainerJSONRequestBody defines body for ShutdownContainer for application/json ContentType.
 type ShutdownContainerJSONRequestBody = ShutdownRequest
+
+// TakeSnapshotJSONRequestBody defines body for TakeSnapshot for application/json ContentType.
+type TakeSnapshotJSONRequestBody = TakeSnapshotRequest
+
+// RollbackSnapshotJSONRequestBody defines body for RollbackSnapshot for application/json ContentType.
+type RollbackSnapshotJSONRequestBody = RollbackSnapshotJSONBody
 
 // StartContainerJSONRequestBody defines body for StartContainer for application/json ContentType.
 type StartContainerJSONRequestBody = EmptyRequest
@@ -5085,6 +5179,54 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/containers/{ref}/shutdown (the `ShutdownContainer` operationId).
 	ShutdownContainer(ctx context.Context, ref Ref, params *ShutdownContainerParams, body ShutdownContainerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListSnapshots A container's snapshots
+	//
+	// Newest first.
+	//
+	// Corresponds with GET /api/v1/containers/{ref}/snapshots (the `ListSnapshots` operationId).
+	ListSnapshots(ctx context.Context, ref Ref, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// TakeSnapshotWithBody Take a snapshot
+	//
+	// A named backup kept on this host (the panel's own restic repository in its data dir), for a quick undo: made as a backup is (a running container is frozen only for the delta pass) and rolled back as one is restored. 422 names `name`; 409 when the name is taken or the plan's snapshots are all used.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/containers/{ref}/snapshots (the `TakeSnapshot` operationId).
+	TakeSnapshotWithBody(ctx context.Context, ref Ref, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// TakeSnapshot Take a snapshot
+	//
+	// A named backup kept on this host (the panel's own restic repository in its data dir), for a quick undo: made as a backup is (a running container is frozen only for the delta pass) and rolled back as one is restored. 422 names `name`; 409 when the name is taken or the plan's snapshots are all used.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/containers/{ref}/snapshots (the `TakeSnapshot` operationId).
+	TakeSnapshot(ctx context.Context, ref Ref, body TakeSnapshotJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteSnapshot Delete a snapshot
+	//
+	// Corresponds with DELETE /api/v1/containers/{ref}/snapshots/{name} (the `DeleteSnapshot` operationId).
+	DeleteSnapshot(ctx context.Context, ref Ref, name string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RollbackSnapshotWithBody Roll back to a snapshot
+	//
+	// A `restore` operation: the container's files as they were at the snapshot, checked before the container is touched; stopped, swapped, started again if it ran.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/containers/{ref}/snapshots/{name}/rollback (the `RollbackSnapshot` operationId).
+	RollbackSnapshotWithBody(ctx context.Context, ref Ref, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RollbackSnapshot Roll back to a snapshot
+	//
+	// A `restore` operation: the container's files as they were at the snapshot, checked before the container is touched; stopped, swapped, started again if it ran.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/containers/{ref}/snapshots/{name}/rollback (the `RollbackSnapshot` operationId).
+	RollbackSnapshot(ctx context.Context, ref Ref, name string, body RollbackSnapshotJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// StartContainerWithBody Start a container (lxc-start)
 	//
@@ -7024,6 +7166,114 @@ func (c *Client) ShutdownContainerWithBody(ctx context.Context, ref Ref, params 
 // Corresponds with POST /api/v1/containers/{ref}/shutdown (the `ShutdownContainer` operationId).
 func (c *Client) ShutdownContainer(ctx context.Context, ref Ref, params *ShutdownContainerParams, body ShutdownContainerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewShutdownContainerRequest(c.Server, ref, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListSnapshots A container's snapshots
+//
+// Newest first.
+//
+// Corresponds with GET /api/v1/containers/{ref}/snapshots (the `ListSnapshots` operationId).
+func (c *Client) ListSnapshots(ctx context.Context, ref Ref, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListSnapshotsRequest(c.Server, ref)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// TakeSnapshotWithBody Take a snapshot
+//
+// A named backup kept on this host (the panel's own restic repository in its data dir), for a quick undo: made as a backup is (a running container is frozen only for the delta pass) and rolled back as one is restored. 422 names `name`; 409 when the name is taken or the plan's snapshots are all used.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/containers/{ref}/snapshots (the `TakeSnapshot` operationId).
+func (c *Client) TakeSnapshotWithBody(ctx context.Context, ref Ref, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTakeSnapshotRequestWithBody(c.Server, ref, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// TakeSnapshot Take a snapshot
+//
+// A named backup kept on this host (the panel's own restic repository in its data dir), for a quick undo: made as a backup is (a running container is frozen only for the delta pass) and rolled back as one is restored. 422 names `name`; 409 when the name is taken or the plan's snapshots are all used.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/containers/{ref}/snapshots (the `TakeSnapshot` operationId).
+func (c *Client) TakeSnapshot(ctx context.Context, ref Ref, body TakeSnapshotJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTakeSnapshotRequest(c.Server, ref, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteSnapshot Delete a snapshot
+//
+// Corresponds with DELETE /api/v1/containers/{ref}/snapshots/{name} (the `DeleteSnapshot` operationId).
+func (c *Client) DeleteSnapshot(ctx context.Context, ref Ref, name string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteSnapshotRequest(c.Server, ref, name)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RollbackSnapshotWithBody Roll back to a snapshot
+//
+// A `restore` operation: the container's files as they were at the snapshot, checked before the container is touched; stopped, swapped, started again if it ran.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/containers/{ref}/snapshots/{name}/rollback (the `RollbackSnapshot` operationId).
+func (c *Client) RollbackSnapshotWithBody(ctx context.Context, ref Ref, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRollbackSnapshotRequestWithBody(c.Server, ref, name, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RollbackSnapshot Roll back to a snapshot
+//
+// A `restore` operation: the container's files as they were at the snapshot, checked before the container is touched; stopped, swapped, started again if it ran.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/containers/{ref}/snapshots/{name}/rollback (the `RollbackSnapshot` operationId).
+func (c *Client) RollbackSnapshot(ctx context.Context, ref Ref, name string, body RollbackSnapshotJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRollbackSnapshotRequest(c.Server, ref, name, body)
 	if err != nil {
 		return nil, err
 	}
@@ -10695,6 +10945,182 @@ func NewShutdownContainerRequestWithBody(server string, ref Ref, params *Shutdow
 	return req, nil
 }
 
+// NewListSnapshotsRequest constructs an http.Request for the ListSnapshots method
+func NewListSnapshotsRequest(server string, ref Ref) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "ref", ref, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/containers/%s/snapshots", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewTakeSnapshotRequest calls the generic TakeSnapshot builder with application/json body
+func NewTakeSnapshotRequest(server string, ref Ref, body TakeSnapshotJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewTakeSnapshotRequestWithBody(server, ref, "application/json", bodyReader)
+}
+
+// NewTakeSnapshotRequestWithBody constructs an http.Request for the TakeSnapshot method, with any body, and a specified content type
+func NewTakeSnapshotRequestWithBody(server string, ref Ref, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "ref", ref, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/containers/%s/snapshots", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteSnapshotRequest constructs an http.Request for the DeleteSnapshot method
+func NewDeleteSnapshotRequest(server string, ref Ref, name string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "ref", ref, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/containers/%s/snapshots/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRollbackSnapshotRequest calls the generic RollbackSnapshot builder with application/json body
+func NewRollbackSnapshotRequest(server string, ref Ref, name string, body RollbackSnapshotJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRollbackSnapshotRequestWithBody(server, ref, name, "application/json", bodyReader)
+}
+
+// NewRollbackSnapshotRequestWithBody constructs an http.Request for the RollbackSnapshot method, with any body, and a specified content type
+func NewRollbackSnapshotRequestWithBody(server string, ref Ref, name string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "ref", ref, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/containers/%s/snapshots/%s/rollback", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewStartContainerRequest calls the generic StartContainer builder with application/json body
 func NewStartContainerRequest(server string, ref Ref, params *StartContainerParams, body StartContainerJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -13760,6 +14186,58 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/containers/{ref}/shutdown (the `ShutdownContainer` operationId).
 	ShutdownContainerWithResponse(ctx context.Context, ref Ref, params *ShutdownContainerParams, body ShutdownContainerJSONRequestBody, reqEditors ...RequestEditorFn) (*ShutdownContainerResponse, error)
+
+	// ListSnapshotsWithResponse A container's snapshots
+	//
+	// Newest first.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/containers/{ref}/snapshots (the `ListSnapshots` operationId).
+	ListSnapshotsWithResponse(ctx context.Context, ref Ref, reqEditors ...RequestEditorFn) (*ListSnapshotsResponse, error)
+
+	// TakeSnapshotWithBodyWithResponse Take a snapshot
+	//
+	// A named backup kept on this host (the panel's own restic repository in its data dir), for a quick undo: made as a backup is (a running container is frozen only for the delta pass) and rolled back as one is restored. 422 names `name`; 409 when the name is taken or the plan's snapshots are all used.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/containers/{ref}/snapshots (the `TakeSnapshot` operationId).
+	TakeSnapshotWithBodyWithResponse(ctx context.Context, ref Ref, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*TakeSnapshotResponse, error)
+
+	// TakeSnapshotWithResponse Take a snapshot
+	//
+	// A named backup kept on this host (the panel's own restic repository in its data dir), for a quick undo: made as a backup is (a running container is frozen only for the delta pass) and rolled back as one is restored. 422 names `name`; 409 when the name is taken or the plan's snapshots are all used.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/containers/{ref}/snapshots (the `TakeSnapshot` operationId).
+	TakeSnapshotWithResponse(ctx context.Context, ref Ref, body TakeSnapshotJSONRequestBody, reqEditors ...RequestEditorFn) (*TakeSnapshotResponse, error)
+
+	// DeleteSnapshotWithResponse Delete a snapshot
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/containers/{ref}/snapshots/{name} (the `DeleteSnapshot` operationId).
+	DeleteSnapshotWithResponse(ctx context.Context, ref Ref, name string, reqEditors ...RequestEditorFn) (*DeleteSnapshotResponse, error)
+
+	// RollbackSnapshotWithBodyWithResponse Roll back to a snapshot
+	//
+	// A `restore` operation: the container's files as they were at the snapshot, checked before the container is touched; stopped, swapped, started again if it ran.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/containers/{ref}/snapshots/{name}/rollback (the `RollbackSnapshot` operationId).
+	RollbackSnapshotWithBodyWithResponse(ctx context.Context, ref Ref, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RollbackSnapshotResponse, error)
+
+	// RollbackSnapshotWithResponse Roll back to a snapshot
+	//
+	// A `restore` operation: the container's files as they were at the snapshot, checked before the container is touched; stopped, swapped, started again if it ran.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/containers/{ref}/snapshots/{name}/rollback (the `RollbackSnapshot` operationId).
+	RollbackSnapshotWithResponse(ctx context.Context, ref Ref, name string, body RollbackSnapshotJSONRequestBody, reqEditors ...RequestEditorFn) (*RollbackSnapshotResponse, error)
 
 	// StartContainerWithBodyWithResponse Start a container (lxc-start)
 	//
@@ -18425,6 +18903,339 @@ func (r ShutdownContainerResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ShutdownContainerResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListSnapshotsResponse401Headers the declared response headers of an HTTP 401 response for ListSnapshots
+type ListSnapshotsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type ListSnapshotsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SnapshotList
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListSnapshotsResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListSnapshotsResponse) GetJSON200() *SnapshotList {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListSnapshotsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListSnapshotsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListSnapshotsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListSnapshotsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListSnapshotsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListSnapshotsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListSnapshotsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListSnapshotsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// TakeSnapshotResponse401Headers the declared response headers of an HTTP 401 response for TakeSnapshot
+type TakeSnapshotResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type TakeSnapshotResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *SnapshotAccepted
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *TakeSnapshotResponse401Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r TakeSnapshotResponse) GetJSON202() *SnapshotAccepted {
+	return r.JSON202
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r TakeSnapshotResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r TakeSnapshotResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r TakeSnapshotResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r TakeSnapshotResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r TakeSnapshotResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r TakeSnapshotResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r TakeSnapshotResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r TakeSnapshotResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r TakeSnapshotResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r TakeSnapshotResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteSnapshotResponse401Headers the declared response headers of an HTTP 401 response for DeleteSnapshot
+type DeleteSnapshotResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type DeleteSnapshotResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteSnapshotResponse401Headers
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteSnapshotResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteSnapshotResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteSnapshotResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r DeleteSnapshotResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteSnapshotResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteSnapshotResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteSnapshotResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteSnapshotResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteSnapshotResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RollbackSnapshotResponse202Headers the declared response headers of an HTTP 202 response for RollbackSnapshot
+type RollbackSnapshotResponse202Headers struct {
+	IdempotentReplayed *string
+	Location           *string
+}
+
+// RollbackSnapshotResponse401Headers the declared response headers of an HTTP 401 response for RollbackSnapshot
+type RollbackSnapshotResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type RollbackSnapshotResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *OperationAccepted
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *RollbackSnapshotResponse202Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RollbackSnapshotResponse401Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r RollbackSnapshotResponse) GetJSON202() *OperationAccepted {
+	return r.JSON202
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RollbackSnapshotResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r RollbackSnapshotResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RollbackSnapshotResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r RollbackSnapshotResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RollbackSnapshotResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r RollbackSnapshotResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RollbackSnapshotResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RollbackSnapshotResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RollbackSnapshotResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -23593,6 +24404,94 @@ func (c *ClientWithResponses) ShutdownContainerWithResponse(ctx context.Context,
 	return ParseShutdownContainerResponse(rsp)
 }
 
+// ListSnapshotsWithResponse A container's snapshots
+//
+// Newest first.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/containers/{ref}/snapshots (the `ListSnapshots` operationId).
+func (c *ClientWithResponses) ListSnapshotsWithResponse(ctx context.Context, ref Ref, reqEditors ...RequestEditorFn) (*ListSnapshotsResponse, error) {
+	rsp, err := c.ListSnapshots(ctx, ref, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListSnapshotsResponse(rsp)
+}
+
+// TakeSnapshotWithBodyWithResponse Take a snapshot
+//
+// A named backup kept on this host (the panel's own restic repository in its data dir), for a quick undo: made as a backup is (a running container is frozen only for the delta pass) and rolled back as one is restored. 422 names `name`; 409 when the name is taken or the plan's snapshots are all used.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/containers/{ref}/snapshots (the `TakeSnapshot` operationId).
+func (c *ClientWithResponses) TakeSnapshotWithBodyWithResponse(ctx context.Context, ref Ref, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*TakeSnapshotResponse, error) {
+	rsp, err := c.TakeSnapshotWithBody(ctx, ref, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTakeSnapshotResponse(rsp)
+}
+
+// TakeSnapshotWithResponse Take a snapshot
+//
+// A named backup kept on this host (the panel's own restic repository in its data dir), for a quick undo: made as a backup is (a running container is frozen only for the delta pass) and rolled back as one is restored. 422 names `name`; 409 when the name is taken or the plan's snapshots are all used.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/containers/{ref}/snapshots (the `TakeSnapshot` operationId).
+func (c *ClientWithResponses) TakeSnapshotWithResponse(ctx context.Context, ref Ref, body TakeSnapshotJSONRequestBody, reqEditors ...RequestEditorFn) (*TakeSnapshotResponse, error) {
+	rsp, err := c.TakeSnapshot(ctx, ref, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTakeSnapshotResponse(rsp)
+}
+
+// DeleteSnapshotWithResponse Delete a snapshot
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/containers/{ref}/snapshots/{name} (the `DeleteSnapshot` operationId).
+func (c *ClientWithResponses) DeleteSnapshotWithResponse(ctx context.Context, ref Ref, name string, reqEditors ...RequestEditorFn) (*DeleteSnapshotResponse, error) {
+	rsp, err := c.DeleteSnapshot(ctx, ref, name, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteSnapshotResponse(rsp)
+}
+
+// RollbackSnapshotWithBodyWithResponse Roll back to a snapshot
+//
+// A `restore` operation: the container's files as they were at the snapshot, checked before the container is touched; stopped, swapped, started again if it ran.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/containers/{ref}/snapshots/{name}/rollback (the `RollbackSnapshot` operationId).
+func (c *ClientWithResponses) RollbackSnapshotWithBodyWithResponse(ctx context.Context, ref Ref, name string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RollbackSnapshotResponse, error) {
+	rsp, err := c.RollbackSnapshotWithBody(ctx, ref, name, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRollbackSnapshotResponse(rsp)
+}
+
+// RollbackSnapshotWithResponse Roll back to a snapshot
+//
+// A `restore` operation: the container's files as they were at the snapshot, checked before the container is touched; stopped, swapped, started again if it ran.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/containers/{ref}/snapshots/{name}/rollback (the `RollbackSnapshot` operationId).
+func (c *ClientWithResponses) RollbackSnapshotWithResponse(ctx context.Context, ref Ref, name string, body RollbackSnapshotJSONRequestBody, reqEditors ...RequestEditorFn) (*RollbackSnapshotResponse, error) {
+	rsp, err := c.RollbackSnapshot(ctx, ref, name, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRollbackSnapshotResponse(rsp)
+}
+
 // StartContainerWithBodyWithResponse Start a container (lxc-start)
 //
 // Queues a `start` operation. It is queued behind any unfinished operation on the same container and answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. 409 unless the container's phase is `ready`; whether liblxc can do it (e.g. start a running container) is reported by the operation. The body, if any, must be `{}`: `timeout` is refused with 400 `unknown_field` (it applies only to shutdown and restart). A customer token gets 409 `suspended` while the container is suspended (`POST /api/v1/containers/{ref}/suspend`).
@@ -28465,6 +29364,315 @@ func ParseShutdownContainerResponse(rsp *http.Response) (*ShutdownContainerRespo
 		response.Headers202 = &headers
 	case rsp.StatusCode == 401:
 		var headers ShutdownContainerResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListSnapshotsResponse parses an HTTP response from a ListSnapshotsWithResponse call
+func ParseListSnapshotsResponse(rsp *http.Response) (*ListSnapshotsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListSnapshotsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SnapshotList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListSnapshotsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseTakeSnapshotResponse parses an HTTP response from a TakeSnapshotWithResponse call
+func ParseTakeSnapshotResponse(rsp *http.Response) (*TakeSnapshotResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &TakeSnapshotResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest SnapshotAccepted
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers TakeSnapshotResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteSnapshotResponse parses an HTTP response from a DeleteSnapshotWithResponse call
+func ParseDeleteSnapshotResponse(rsp *http.Response) (*DeleteSnapshotResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteSnapshotResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteSnapshotResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRollbackSnapshotResponse parses an HTTP response from a RollbackSnapshotWithResponse call
+func ParseRollbackSnapshotResponse(rsp *http.Response) (*RollbackSnapshotResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RollbackSnapshotResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest OperationAccepted
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		var headers RollbackSnapshotResponse202Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers202 = &headers
+	case rsp.StatusCode == 401:
+		var headers RollbackSnapshotResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

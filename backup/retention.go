@@ -75,6 +75,16 @@ type Policy struct {
 	Max      *int   `json:"max"`
 	WhenFull string `json:"when_full"`
 	Keep     Keep   `json:"keep"`
+	// Snapshots are the plan's snapshots: at most Max per container (a
+	// new one past it is refused), each removed MaxAgeHours after it was
+	// taken (0: kept until deleted); protected ones stay.
+	Snapshots SnapshotPolicy `json:"snapshots"`
+}
+
+// SnapshotPolicy is a plan's snapshots.
+type SnapshotPolicy struct {
+	Max         *int `json:"max"`
+	MaxAgeHours int  `json:"max_age_hours"`
 }
 
 // Rotates says whether a full container's oldest backup makes room.
@@ -88,6 +98,12 @@ func (p Policy) Check(prefix string) map[string]string {
 	}
 	if p.WhenFull != "" && p.WhenFull != "refuse" && p.WhenFull != "rotate" {
 		bad[prefix+"when_full"] = `must be "refuse" or "rotate"`
+	}
+	if p.Snapshots.Max != nil && (*p.Snapshots.Max < 0 || *p.Snapshots.Max > 1000) {
+		bad[prefix+"snapshots.max"] = "must be between 0 and 1000 (null: no limit)"
+	}
+	if p.Snapshots.MaxAgeHours < 0 || p.Snapshots.MaxAgeHours > 87600 {
+		bad[prefix+"snapshots.max_age_hours"] = "must be between 0 (kept until deleted) and 87600"
 	}
 	for name, n := range map[string]int{"last": p.Keep.Last, "hourly": p.Keep.Hourly, "daily": p.Keep.Daily,
 		"weekly": p.Keep.Weekly, "monthly": p.Keep.Monthly, "yearly": p.Keep.Yearly} {

@@ -103,6 +103,8 @@ type Backup struct {
 	TargetID   int64
 	TargetName string
 	Status     string
+	Kind       string
+	Name       *string
 	SnapshotID string
 	SourcePath string
 	Manifest   json.RawMessage
@@ -125,12 +127,12 @@ const (
 	BackupFailed    = "failed"
 )
 
-const backupCols = `b.id, b.ct_id, b.owner_id, b.target_id, t.name, b.status, b.snapshot_id, b.source_path, b.manifest,
+const backupCols = `b.id, b.ct_id, b.owner_id, b.target_id, t.name, b.status, b.kind, b.name, b.snapshot_id, b.source_path, b.manifest,
 	b.size_bytes, b.added_bytes, b.freeze_ms, b.error, b.progress, b.bytes_done, b.protected, b.created_at, b.finished_at`
 
 func scanBackup(row pgx.Row) (Backup, error) {
 	var b Backup
-	err := row.Scan(&b.ID, &b.CTID, &b.OwnerID, &b.TargetID, &b.TargetName, &b.Status, &b.SnapshotID, &b.SourcePath,
+	err := row.Scan(&b.ID, &b.CTID, &b.OwnerID, &b.TargetID, &b.TargetName, &b.Status, &b.Kind, &b.Name, &b.SnapshotID, &b.SourcePath,
 		&b.Manifest, &b.SizeBytes, &b.AddedBytes, &b.FreezeMS, &b.Error, &b.Progress, &b.BytesDone, &b.Protected, &b.CreatedAt, &b.FinishedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return b, ErrNotFound
@@ -141,8 +143,15 @@ func scanBackup(row pgx.Row) (Backup, error) {
 // InsertBackup records a backup about to be made and returns its id.
 func (q *Queries) InsertBackup(ctx context.Context, b Backup) (string, error) {
 	var id string
-	err := q.db.QueryRow(ctx, `INSERT INTO backups (ct_id, owner_id, target_id, manifest) VALUES ($1, $2, $3, $4) RETURNING id::text`,
-		b.CTID, b.OwnerID, b.TargetID, jsonOrEmpty(b.Manifest)).Scan(&id)
+	kind := b.Kind
+	if kind == "" {
+		kind = "backup"
+	}
+	err := q.db.QueryRow(ctx, `INSERT INTO backups (ct_id, owner_id, target_id, manifest, kind, name) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id::text`,
+		b.CTID, b.OwnerID, b.TargetID, jsonOrEmpty(b.Manifest), kind, b.Name).Scan(&id)
+	if _, ok := uniqueViolation(err); ok {
+		return "", &ConflictError{Field: "name"}
+	}
 	if err != nil {
 		return "", fmt.Errorf("store: insert backup: %w", err)
 	}
@@ -160,11 +169,20 @@ func (q *Queries) GetBackup(ctx context.Context, id string) (Backup, error) {
 }
 
 // ListBackups lists a container's backups (ctid 0: all), newest first;
-// with owner, only that customer's.
+// with owner, only that customer's. Snapshots are not backups.
 func (q *Queries) ListBackups(ctx context.Context, ctid int, owner *int64) ([]Backup, error) {
+	return q.listBackups(ctx, "backup", ctid, owner)
+}
+
+// ListSnapshots is ListBackups of snapshots.
+func (q *Queries) ListSnapshots(ctx context.Context, ctid int, owner *int64) ([]Backup, error) {
+	return q.listBackups(ctx, "snapshot", ctid, owner)
+}
+
+func (q *Queries) listBackups(ctx context.Context, kind string, ctid int, owner *int64) ([]Backup, error) {
 	rows, err := q.db.Query(ctx, `SELECT `+backupCols+` FROM backups b JOIN backup_targets t ON t.id = b.target_id
-		WHERE ($1 = 0 OR b.ct_id = $1) AND ($2::bigint IS NULL OR b.owner_id = $2)
-		ORDER BY b.created_at DESC, b.id`, ctid, owner)
+		WHERE b.kind = $3 AND ($1 = 0 OR b.ct_id = $1) AND ($2::bigint IS NULL OR b.owner_id = $2)
+		ORDER BY b.created_at DESC, b.id`, ctid, owner, kind)
 	if err != nil {
 		return nil, fmt.Errorf("store: list backups: %w", err)
 	}
@@ -222,7 +240,7 @@ func (q *Queries) SetBackupProtected(ctx context.Context, id string, protected b
 // made (failed ones aside).
 func (q *Queries) CountBackups(ctx context.Context, ctid int) (int, error) {
 	var n int
-	if err := q.db.QueryRow(ctx, `SELECT count(*) FROM backups WHERE ct_id = $1 AND status <> 'failed'`, ctid).Scan(&n); err != nil {
+	if err := q.db.QueryRow(ctx, `SELECT count(*) FROM backups WHERE ct_id = $1 AND status <> 'failed' AND kind = 'backup'`, ctid).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: count backups of %d: %w", ctid, err)
 	}
 	return n, nil
@@ -248,7 +266,7 @@ type BackupUsage struct {
 // BackupUsageOf is BackupUsage of every container with backups.
 func (q *Queries) BackupUsageOf(ctx context.Context) (map[int]BackupUsage, error) {
 	rows, err := q.db.Query(ctx, `SELECT ct_id, count(*), coalesce(sum(added_bytes), 0)::bigint FROM backups
-		WHERE status = 'succeeded' GROUP BY ct_id`)
+		WHERE status = 'succeeded' AND kind = 'backup' GROUP BY ct_id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: backup usage: %w", err)
 	}
@@ -351,4 +369,48 @@ func (q *Queries) SetBackupProgress(ctx context.Context, id string, percent floa
 		return fmt.Errorf("store: backup %s progress: %w", id, err)
 	}
 	return nil
+}
+
+// EnsureTarget finds target name, making it as t says when missing.
+func (q *Queries) EnsureTarget(ctx context.Context, t BackupTarget) (BackupTarget, error) {
+	got, err := q.GetTarget(ctx, t.Name)
+	if !errors.Is(err, ErrNotFound) {
+		return got, err
+	}
+	got, err = q.InsertTarget(ctx, t)
+	var ce *ConflictError
+	if errors.As(err, &ce) {
+		return q.GetTarget(ctx, t.Name)
+	}
+	return got, err
+}
+
+// GetSnapshot finds a container's snapshot by name.
+func (q *Queries) GetSnapshot(ctx context.Context, ctid int, name string) (Backup, error) {
+	return scanBackup(q.db.QueryRow(ctx, `SELECT `+backupCols+` FROM backups b JOIN backup_targets t ON t.id = b.target_id
+		WHERE b.kind = 'snapshot' AND b.ct_id = $1 AND b.name = $2`, ctid, name))
+}
+
+// SnapshotsWithPlans are every finished, unprotected snapshot with its
+// container's plan's backup policy (JSON), for expiry.
+func (q *Queries) SnapshotsWithPlans(ctx context.Context) ([]Backup, []json.RawMessage, error) {
+	rows, err := q.db.Query(ctx, `SELECT `+backupCols+`, coalesce(pl.backup_policy, '{}') FROM backups b
+		JOIN backup_targets t ON t.id = b.target_id JOIN containers c ON c.ct_id = b.ct_id LEFT JOIN plans pl ON pl.id = c.plan_id
+		WHERE b.kind = 'snapshot' AND b.status IN ('succeeded', 'failed') AND NOT b.protected`)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: snapshots: %w", err)
+	}
+	defer rows.Close()
+	var out []Backup
+	var pols []json.RawMessage
+	for rows.Next() {
+		var b Backup
+		var pol json.RawMessage
+		if err := rows.Scan(&b.ID, &b.CTID, &b.OwnerID, &b.TargetID, &b.TargetName, &b.Status, &b.Kind, &b.Name, &b.SnapshotID, &b.SourcePath,
+			&b.Manifest, &b.SizeBytes, &b.AddedBytes, &b.FreezeMS, &b.Error, &b.Progress, &b.BytesDone, &b.Protected, &b.CreatedAt, &b.FinishedAt, &pol); err != nil {
+			return nil, nil, fmt.Errorf("store: snapshots: %w", err)
+		}
+		out, pols = append(out, b), append(pols, pol)
+	}
+	return out, pols, rows.Err()
 }

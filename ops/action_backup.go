@@ -162,7 +162,10 @@ func (a *Backup) run(ctx context.Context, r *Runner, op db.Operation) (err error
 		return err
 	}
 	// The backup is good whatever retention does; a retention that fails
-	// is done again after the next backup.
+	// is done again after the next backup. Snapshots have their own rules.
+	if b.Kind == "snapshot" {
+		return nil
+	}
 	if err := r.applyRetention(ctx, op.CTID, target); err != nil {
 		r.Log.Warn("backup retention", "ctid", op.CTID, "target", target.Name, "err", err)
 	}

@@ -26,6 +26,9 @@ CREATE TABLE backups (
     owner_id    bigint REFERENCES users (id) ON DELETE SET NULL,
     target_id   bigint NOT NULL REFERENCES backup_targets (id) ON DELETE RESTRICT,
     status      text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'running', 'succeeded', 'failed')),
+    -- A snapshot is a named backup kept on this host, for a quick undo.
+    kind        text NOT NULL DEFAULT 'backup' CHECK (kind IN ('backup', 'snapshot')),
+    name        text,
     snapshot_id text NOT NULL DEFAULT '',
     -- Where the root filesystem was on the host (its path in the snapshot).
     source_path text NOT NULL DEFAULT '',
@@ -43,6 +46,7 @@ CREATE TABLE backups (
 );
 CREATE INDEX backups_ct_idx ON backups (ct_id, created_at DESC);
 CREATE INDEX backups_owner_idx ON backups (owner_id);
+CREATE UNIQUE INDEX backups_snapshot_name ON backups (ct_id, name) WHERE kind = 'snapshot';
 
 -- A protected backup is never removed by retention or rotation.
 ALTER TABLE backups ADD COLUMN protected boolean NOT NULL DEFAULT false;

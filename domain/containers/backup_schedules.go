@@ -64,6 +64,9 @@ func (s *Service) SetSchedule(ctx context.Context, p db.Principal, ref string, i
 	}
 	f := domain.FieldErrors{}
 	t, err := s.Store.GetTarget(ctx, in.Target)
+	if err == nil && t.Name == SnapshotTarget {
+		err = db.ErrNotFound
+	}
 	if errors.Is(err, db.ErrNotFound) {
 		f.Add("target", fmt.Sprintf("no backup target %q", in.Target))
 	} else if err != nil {

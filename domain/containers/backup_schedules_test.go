@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ctpanel/ctpanel/backup"
+
 	"github.com/ctpanel/ctpanel/domain"
 	"github.com/ctpanel/ctpanel/domain/containers"
 	"github.com/ctpanel/ctpanel/domain/domaintest"
@@ -101,5 +103,53 @@ func TestSchedulesRunOnceWhenDue(t *testing.T) {
 	}
 	if _, err := e.Containers.Schedule(ctx, alice, "101"); domain.AsError(err) == nil || domain.AsError(err).Status != http.StatusNotFound {
 		t.Fatalf("a deleted schedule: %v", err)
+	}
+}
+
+// TestSnapshotsExpire: a snapshot older than its plan lets snapshots live
+// goes; a younger one and a protected one stay.
+func TestSnapshotsExpire(t *testing.T) {
+	e := domaintest.New(t)
+	ctx := context.Background()
+	staff := domaintest.Staff()
+	day := 24
+	if _, err := e.Plans.Create(ctx, staff, "snaps", nil, nil, nil, &backup.Policy{Snapshots: backup.SnapshotPolicy{MaxAgeHours: day}}); err != nil {
+		t.Fatal(err)
+	}
+	op, err := e.Containers.Create(ctx, staff, containers.CreateInput{Template: "busybox", Plan: "snaps"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Wait(t, op.ID)
+	for _, name := range []string{"old", "kept", "young"} {
+		_, op, err := e.Containers.TakeSnapshot(ctx, staff, "101", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Wait(t, op.ID)
+	}
+	list, err := e.Containers.Snapshots(ctx, staff, "101")
+	if err != nil || len(list) != 3 {
+		t.Fatalf("snapshots: %+v %v", list, err)
+	}
+	for _, s := range list {
+		if s.Name == "kept" {
+			if _, err := e.Containers.ProtectBackup(ctx, staff, s.ID, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// A day and an hour on, all three are past the plan's 24 hours; the
+	// protected one stays.
+	n, err := e.Containers.ExpireSnapshots(ctx, time.Now().Add(25*time.Hour))
+	if err != nil || n != 2 {
+		t.Fatalf("expired %d (%v), want old and young: kept is protected", n, err)
+	}
+	if n, _ := e.Containers.ExpireSnapshots(ctx, time.Now()); n != 0 {
+		t.Fatalf("expired %d snapshots younger than a day", n)
+	}
+	list, _ = e.Containers.Snapshots(ctx, staff, "101")
+	if len(list) != 1 || list[0].Name != "kept" {
+		t.Fatalf("left: %+v", list)
 	}
 }

@@ -68,7 +68,9 @@ func (s *Service) Targets(ctx context.Context, p db.Principal) ([]TargetView, er
 	}
 	out := make([]TargetView, 0, len(list))
 	for _, t := range list {
-		out = append(out, targetView(t))
+		if t.Name != SnapshotTarget {
+			out = append(out, targetView(t))
+		}
 	}
 	return out, nil
 }
@@ -82,6 +84,9 @@ func (s *Service) CreateTarget(ctx context.Context, p db.Principal, in TargetInp
 	}
 	f := domain.FieldErrors{}
 	policy.CheckName(f, "name", in.Name)
+	if strings.HasPrefix(in.Name, "_") {
+		f.Add("name", "names starting with _ are the panel's own")
+	}
 	switch in.Kind {
 	case "dir":
 		switch {
@@ -204,6 +209,9 @@ func (s *Service) CreateBackup(ctx context.Context, p db.Principal, ref, target 
 	var view BackupView
 	op, err := s.queueWith(ctx, p, ref, "container.backup", func(q *db.Queries, c db.Container) (ops.Action, map[string]any, error) {
 		t, err := q.GetTarget(ctx, target)
+		if err == nil && t.Name == SnapshotTarget {
+			err = db.ErrNotFound // the snapshots' own: not a backup target
+		}
 		if errors.Is(err, db.ErrNotFound) {
 			f := domain.FieldErrors{}
 			f.Add("target", fmt.Sprintf("no backup target %q", target))

@@ -32,6 +32,9 @@ type Service struct {
 	Log   *slog.Logger
 	// Host bounds limits: nothing above what the host has.
 	Host ubc.Host
+	// SnapshotDir is where snapshots are kept (a restic repository on
+	// this host); empty, snapshots are refused.
+	SnapshotDir string
 }
 
 // Get resolves ref, a CTID or a name, to a container p may see; anything

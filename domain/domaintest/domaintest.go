@@ -52,7 +52,7 @@ func New(t testing.TB) *Env {
 		runner.StopLane(ctx)
 	})
 	set := services.New(services.Deps{Store: store, Drv: drv, Queue: queue, Log: log,
-		Host: ubc.Host{CPUs: 4, MemBytes: 8 << 30, SwapBytes: 1 << 30, PidMax: 4194304}, TemplateCacheDir: t.TempDir()})
+		Host: ubc.Host{CPUs: 4, MemBytes: 8 << 30, SwapBytes: 1 << 30, PidMax: 4194304}, TemplateCacheDir: t.TempDir(), SnapshotDir: t.TempDir()})
 	return &Env{Set: set, Store: store, Drv: drv, Hub: hub}
 }
 

@@ -43,6 +43,8 @@ type Deps struct {
 	Host ubc.Host
 	// TemplateCacheDir holds the tar.gz OS templates.
 	TemplateCacheDir string
+	// SnapshotDir holds the containers' snapshots (a restic repository).
+	SnapshotDir string
 	// Terminals ends a disabled account's terminal sessions (the console
 	// manager); nil in tests without terminals.
 	Terminals customers.Terminals
@@ -53,7 +55,7 @@ type Deps struct {
 // New builds the services on d.
 func New(d Deps) *Set {
 	return &Set{
-		Containers: &containers.Service{Store: d.Store, Drv: d.Drv, Queue: d.Queue, Log: d.Log, Host: d.Host},
+		Containers: &containers.Service{Store: d.Store, Drv: d.Drv, Queue: d.Queue, Log: d.Log, Host: d.Host, SnapshotDir: d.SnapshotDir},
 		Customers:  &customers.Service{Store: d.Store, Log: d.Log, Terminals: d.Terminals},
 		Plans:      &plans.Service{Store: d.Store, Queue: d.Queue, Log: d.Log, Host: d.Host},
 		Templates:  &templates.Service{Store: d.Store, Log: d.Log, CacheDir: d.TemplateCacheDir},

@@ -164,3 +164,47 @@ func (a *API) PutBackupSchedule(w http.ResponseWriter, r *http.Request) {
 func (a *API) DeleteBackupSchedule(w http.ResponseWriter, r *http.Request) {
 	a.noContent(w, r, a.Containers.DeleteSchedule(r.Context(), principal(r), ref(r)))
 }
+
+// ContainerSnapshots is GET /api/v1/containers/{ref}/snapshots.
+func (a *API) ContainerSnapshots(w http.ResponseWriter, r *http.Request) {
+	list, err := a.Containers.Snapshots(r.Context(), principal(r), ref(r))
+	if err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"snapshots": list})
+}
+
+// TakeSnapshot is POST /api/v1/containers/{ref}/snapshots {"name"}: 202
+// with the snapshot and its operation.
+func (a *API) TakeSnapshot(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Name string `json:"name"`
+	}
+	if err := decodeJSON(w, r, &req, false); err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	v, op, err := a.Containers.TakeSnapshot(r.Context(), principal(r), ref(r), req.Name)
+	if err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/operations/"+op.ID)
+	writeJSON(w, http.StatusAccepted, map[string]any{"snapshot": v, "operation": opView(op)})
+}
+
+// RollbackSnapshot is POST /api/v1/containers/{ref}/snapshots/{name}/rollback.
+func (a *API) RollbackSnapshot(w http.ResponseWriter, r *http.Request) {
+	if err := decodeJSON(w, r, &struct{}{}, true); err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	op, err := a.Containers.RollbackSnapshot(r.Context(), principal(r), ref(r), urlParam(r, "name"))
+	a.answerOp(w, r, op, err)
+}
+
+// DeleteSnapshot is DELETE /api/v1/containers/{ref}/snapshots/{name}.
+func (a *API) DeleteSnapshot(w http.ResponseWriter, r *http.Request) {
+	a.noContent(w, r, a.Containers.DeleteSnapshot(r.Context(), principal(r), ref(r), urlParam(r, "name")))
+}
