@@ -54,6 +54,8 @@ func Router(a *api.API, ui *pages.UI) chi.Router {
 			r.Post("/containers/{ref}/backups", ui.CreateBackup)
 			r.Post("/containers/{ref}/backups/{id}/{action}", ui.BackupAction)
 			r.Post("/containers/{ref}/backup-schedule", ui.SetBackupSchedule)
+			r.Post("/containers/{ref}/snapshots", ui.TakeSnapshot)
+			r.Post("/containers/{ref}/snapshots/{name}/{action}", ui.SnapshotAction)
 			r.Get("/containers/{ref}/reinstall", ui.ReinstallPage)
 			r.Post("/containers/{ref}/reinstall", ui.Reinstall)
 			for _, action := range []string{ops.ActionStart, ops.ActionStop, ops.ActionRestart, ops.ActionFreeze, ops.ActionUnfreeze} {

@@ -38,6 +38,15 @@ func TestUIBackups(t *testing.T) {
 	if !strings.Contains(ct.Body, "failed") && !strings.Contains(ct.Body, "succeeded") {
 		t.Errorf("the backup is not listed as finished:\n%s", ct.Body)
 	}
+	alice.expect(alice.post("/containers/101/snapshots", url.Values{"name": {"bad name"}}), http.StatusUnprocessableEntity, `id="backups"`, "must be 1 to 64")
+	pg = alice.post("/containers/101/snapshots", url.Values{"name": {"first"}})
+	if pg.Status != http.StatusSeeOther {
+		t.Fatalf("take a snapshot: %d %s", pg.Status, pg.Body)
+	}
+	p.waitIdle(t, "101")
+	alice.expect(alice.get("/containers/101"), 200, `data-snapshot="first"`)
+	alice.expect(alice.post("/containers/101/snapshots/first/delete", nil), http.StatusSeeOther)
+	alice.expect(alice.get("/containers/101"), 200, "No snapshots")
 	bob := p.browser()
 	bob.mustLogin("bob", "bob password")
 	bob.expect(bob.post("/containers/101/backups", url.Values{"target": {"local"}}), http.StatusNotFound)

@@ -38,7 +38,11 @@ func (u *UI) backupData(r *http.Request, ctid int) (view, error) {
 		}
 		rows = append(rows, row)
 	}
-	v := view{"Backups": rows, "BackupErrors": FieldErrors{}}
+	snaps, err := u.Containers.Snapshots(ctx, p, ref)
+	if err != nil {
+		return nil, err
+	}
+	v := view{"Backups": rows, "Snapshots": snaps, "BackupErrors": FieldErrors{}}
 	sch, err := u.Containers.Schedule(ctx, p, ref)
 	if err == nil {
 		v["Schedule"] = sch
@@ -192,4 +196,38 @@ func (u *UI) DeleteBackupTarget(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/backups?done=deleted", http.StatusSeeOther)
+}
+
+// TakeSnapshot is POST /containers/{ref}/snapshots (field name).
+func (u *UI) TakeSnapshot(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	_, op, err := u.Containers.TakeSnapshot(r.Context(), principal(r), ref(r), name)
+	if err != nil {
+		u.backupRefused(w, r, err, map[string]string{"snapshot": name})
+		return
+	}
+	containerOpRedirect(w, r, op, "?done=snapshot#backups")
+}
+
+// SnapshotAction is POST /containers/{ref}/snapshots/{name}/{action}:
+// rollback or delete.
+func (u *UI) SnapshotAction(w http.ResponseWriter, r *http.Request) {
+	ctx, p, name := r.Context(), principal(r), chi.URLParam(r, "name")
+	switch chi.URLParam(r, "action") {
+	case "rollback":
+		op, err := u.Containers.RollbackSnapshot(ctx, p, ref(r), name)
+		if err != nil {
+			u.backupRefused(w, r, err, nil)
+			return
+		}
+		containerOpRedirect(w, r, op, "?done=restore#backups")
+	case "delete":
+		if err := u.Containers.DeleteSnapshot(ctx, p, ref(r), name); err != nil {
+			u.backupRefused(w, r, err, nil)
+			return
+		}
+		http.Redirect(w, r, "/containers/"+url.PathEscape(ref(r))+"?done=backups#backups", http.StatusSeeOther)
+	default:
+		u.NotFound(w, r)
+	}
 }
