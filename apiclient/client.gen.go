@@ -1520,7 +1520,7 @@ type BackupList struct {
 
 // BackupPolicy A plan's backups: at most `max` per container (null: no limit); when a container has them all, a new one is refused (`when_full` "refuse", the default: 409) or the oldest unprotected one goes once the new one is made ("rotate"); `keep` is applied after each backup as restic's forget --keep-* and Proxmox's prune do (days and weeks of the host's time zone). Protected backups are never removed.
 //
-// Example: {"keep":{"daily":7,"hourly":0,"last":0,"monthly":0,"weekly":4,"yearly":0},"max":7,"snapshots":{"max":3,"max_age_hours":168},"when_full":"rotate"}
+// Example: {"keep":{"daily":7,"hourly":0,"last":0,"monthly":0,"weekly":4,"yearly":0},"max":7,"schedule":{"target":"local","time":"auto"},"snapshots":{"max":3,"max_age_hours":168},"when_full":"rotate"}
 type BackupPolicy struct {
 	Keep *struct {
 		Daily   *int `json:"daily,omitempty"`
@@ -1531,6 +1531,12 @@ type BackupPolicy struct {
 		Yearly  *int `json:"yearly,omitempty"`
 	} `json:"keep,omitempty"`
 	Max *int `json:"max,omitempty"`
+
+	// Schedule A daily backup for every container on the plan that has no schedule of its own: to `target` at `time` ("HH:MM" of the host's day, or "auto": spread over 01:00 to 05:00).
+	Schedule *struct {
+		Target *string `json:"target,omitempty"`
+		Time   *string `json:"time,omitempty"`
+	} `json:"schedule,omitempty"`
 
 	// Snapshots The plan's snapshots: at most `max` per container (a new one past it is refused, 409), each removed `max_age_hours` after it was taken (0: kept until deleted); protected ones stay.
 	Snapshots *struct {
@@ -2661,7 +2667,7 @@ type PatchTemplateRequest struct {
 type Plan struct {
 	// Backups A plan's backups: at most `max` per container (null: no limit); when a container has them all, a new one is refused (`when_full` "refuse", the default: 409) or the oldest unprotected one goes once the new one is made ("rotate"); `keep` is applied after each backup as restic's forget --keep-* and Proxmox's prune do (days and weeks of the host's time zone). Protected backups are never removed.
 	//
-	// Example: {"keep":{"daily":7,"hourly":0,"last":0,"monthly":0,"weekly":4,"yearly":0},"max":7,"snapshots":{"max":3,"max_age_hours":168},"when_full":"rotate"}
+	// Example: {"keep":{"daily":7,"hourly":0,"last":0,"monthly":0,"weekly":4,"yearly":0},"max":7,"schedule":{"target":"local","time":"auto"},"snapshots":{"max":3,"max_age_hours":168},"when_full":"rotate"}
 	Backups BackupPolicy `json:"backups"`
 
 	// Containers How many containers are on the plan: the farm's for staff, a customer token's own for a customer.

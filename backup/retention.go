@@ -79,6 +79,16 @@ type Policy struct {
 	// new one past it is refused), each removed MaxAgeHours after it was
 	// taken (0: kept until deleted); protected ones stay.
 	Snapshots SnapshotPolicy `json:"snapshots"`
+	// Schedule, when Target is set, backs every container on the plan up
+	// daily that has no schedule of its own.
+	Schedule ScheduleDefault `json:"schedule"`
+}
+
+// ScheduleDefault is a plan's daily backup: to Target at Time ("HH:MM"
+// of the host's day, or "auto"/"": spread over the night).
+type ScheduleDefault struct {
+	Target string `json:"target"`
+	Time   string `json:"time"`
 }
 
 // SnapshotPolicy is a plan's snapshots.
@@ -101,6 +111,11 @@ func (p Policy) Check(prefix string) map[string]string {
 	}
 	if p.Snapshots.Max != nil && (*p.Snapshots.Max < 0 || *p.Snapshots.Max > 1000) {
 		bad[prefix+"snapshots.max"] = "must be between 0 and 1000 (null: no limit)"
+	}
+	if t := p.Schedule.Time; t != "" && t != "auto" {
+		if _, err := time.Parse("15:04", t); err != nil || len(t) != 5 {
+			bad[prefix+"schedule.time"] = `must be "HH:MM" (the host's time) or "auto"`
+		}
 	}
 	if p.Snapshots.MaxAgeHours < 0 || p.Snapshots.MaxAgeHours > 87600 {
 		bad[prefix+"snapshots.max_age_hours"] = "must be between 0 (kept until deleted) and 87600"

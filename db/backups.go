@@ -414,3 +414,25 @@ func (q *Queries) SnapshotsWithPlans(ctx context.Context) ([]Backup, []json.RawM
 	}
 	return out, pols, rows.Err()
 }
+
+// UnscheduledOnPlans are the containers without a schedule of their own
+// whose plan sets a default one, with that plan's backup policy (JSON).
+func (q *Queries) UnscheduledOnPlans(ctx context.Context) (map[int]json.RawMessage, error) {
+	rows, err := q.db.Query(ctx, `SELECT c.ct_id, p.backup_policy FROM containers c JOIN plans p ON p.id = c.plan_id
+		WHERE coalesce(p.backup_policy->'schedule'->>'target', '') <> ''
+		AND NOT EXISTS (SELECT 1 FROM backup_schedules s WHERE s.ct_id = c.ct_id)`)
+	if err != nil {
+		return nil, fmt.Errorf("store: unscheduled containers: %w", err)
+	}
+	defer rows.Close()
+	out := map[int]json.RawMessage{}
+	for rows.Next() {
+		var id int
+		var pol json.RawMessage
+		if err := rows.Scan(&id, &pol); err != nil {
+			return nil, fmt.Errorf("store: unscheduled containers: %w", err)
+		}
+		out[id] = pol
+	}
+	return out, rows.Err()
+}

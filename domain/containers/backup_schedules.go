@@ -2,10 +2,13 @@ package containers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/ctpanel/ctpanel/backup"
 
 	"github.com/jackc/pgx/v5"
 
@@ -131,6 +134,9 @@ var scheduler = db.Principal{Role: db.RoleAdmin, TokenName: "backup scheduler"}
 // twice; a backup refused (a full plan, a busy container) is logged and
 // tried again the next day. It returns how many were started.
 func (s *Service) RunDueSchedules(ctx context.Context, now time.Time, limit int) (int, error) {
+	if err := s.planSchedules(ctx, now); err != nil {
+		return 0, err
+	}
 	var due []db.BackupSchedule
 	err := s.Store.InTx(ctx, func(_ pgx.Tx, q *db.Queries) error {
 		var err error
@@ -160,4 +166,33 @@ func (s *Service) RunDueSchedules(ctx context.Context, now time.Time, limit int)
 		}
 	}
 	return started, nil
+}
+
+// planSchedules gives each container whose plan sets a daily backup, and
+// that has no schedule of its own, the plan's (its first run the next
+// time that comes: a container joining a plan is not backed up at once).
+func (s *Service) planSchedules(ctx context.Context, now time.Time) error {
+	todo, err := s.Store.UnscheduledOnPlans(ctx)
+	if err != nil {
+		return err
+	}
+	for ctid, raw := range todo {
+		var pol backup.Policy
+		if err := json.Unmarshal(raw, &pol); err != nil {
+			continue
+		}
+		t, err := s.Store.GetTarget(ctx, pol.Schedule.Target)
+		if err != nil || t.Name == SnapshotTarget {
+			s.Log.Warn("a plan's backup schedule names no backup target", "ctid", ctid, "target", pol.Schedule.Target)
+			continue
+		}
+		minute := AutoMinute(ctid)
+		if hm, err := time.Parse("15:04", pol.Schedule.Time); err == nil {
+			minute = hm.Hour()*60 + hm.Minute()
+		}
+		if err := s.Store.PutSchedule(ctx, db.BackupSchedule{CTID: ctid, TargetID: t.ID, MinuteOfDay: minute, NextRunAt: NextRun(minute, now, time.Local)}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

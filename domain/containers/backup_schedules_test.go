@@ -153,3 +153,41 @@ func TestSnapshotsExpire(t *testing.T) {
 		t.Fatalf("left: %+v", list)
 	}
 }
+
+// TestPlanDefaultSchedule: a container on a plan with a daily backup gets
+// the plan's schedule (its own, when it has one, stays).
+func TestPlanDefaultSchedule(t *testing.T) {
+	e := domaintest.New(t)
+	ctx := context.Background()
+	staff := domaintest.Staff()
+	if _, err := e.Containers.CreateTarget(ctx, staff, containers.TargetInput{Name: "local", Kind: "dir", Path: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.Plans.Create(ctx, staff, "nightly", nil, nil, nil, &backup.Policy{Schedule: backup.ScheduleDefault{Target: "local", Time: "4am"}})
+	if ae := domain.AsError(err); ae == nil || ae.Fields["backups.schedule.time"] == "" {
+		t.Fatalf("a bad plan schedule: %v", err)
+	}
+	if _, err := e.Plans.Create(ctx, staff, "nightly", nil, nil, nil, &backup.Policy{Schedule: backup.ScheduleDefault{Target: "local", Time: "04:00"}}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		op, err := e.Containers.Create(ctx, staff, containers.CreateInput{Template: "busybox", Plan: "nightly"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Wait(t, op.ID)
+	}
+	if _, err := e.Containers.SetSchedule(ctx, staff, "102", containers.ScheduleInput{Target: "local", Time: "01:30"}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.Containers.RunDueSchedules(ctx, time.Now(), 10); err != nil || n != 0 {
+		t.Fatalf("run: %d (%v), want none due yet", n, err)
+	}
+	s101, err := e.Containers.Schedule(ctx, staff, "101")
+	if err != nil || s101.Time != "04:00" || s101.Target != "local" {
+		t.Fatalf("101's schedule from its plan: %+v %v", s101, err)
+	}
+	if s102, err := e.Containers.Schedule(ctx, staff, "102"); err != nil || s102.Time != "01:30" {
+		t.Fatalf("102's own schedule: %+v %v", s102, err)
+	}
+}
