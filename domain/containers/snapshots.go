@@ -62,6 +62,10 @@ func (s *Service) snapshotTarget(ctx context.Context, q *db.Queries) (db.BackupT
 // operation.
 func (s *Service) TakeSnapshot(ctx context.Context, p db.Principal, ref, name string) (SnapshotView, db.Operation, error) {
 	var view SnapshotView
+	// Another customer's container is a 404 whatever the name.
+	if _, err := s.Get(ctx, p, ref); err != nil {
+		return view, db.Operation{}, err
+	}
 	if !snapshotName.MatchString(name) {
 		f := domain.FieldErrors{}
 		f.Add("name", "must be 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit")
