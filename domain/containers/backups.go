@@ -233,9 +233,7 @@ func (s *Service) CreateBackup(ctx context.Context, p db.Principal, ref, target 
 				return nil, nil, domain.Conflict("container %d's plan keeps %d backup(s) and it has %d: delete one first", c.CTID, *pol.Max, n)
 			}
 		}
-		m, _ := json.Marshal(manifest{CTID: c.CTID, Name: c.Name, Template: c.Template, Hostname: c.Hostname,
-			Nameservers: c.Nameservers, Plan: c.PlanID, Limits: specOrEmptyJSON(c.Limits), IPAddresses: c.IPAddresses})
-		b := db.Backup{CTID: c.CTID, OwnerID: c.OwnerID, TargetID: t.ID, Manifest: m}
+		b := db.Backup{CTID: c.CTID, OwnerID: c.OwnerID, TargetID: t.ID, Manifest: manifestOf(c)}
 		if b.ID, err = q.InsertBackup(ctx, b); err != nil {
 			return nil, nil, err
 		}
@@ -314,6 +312,13 @@ func (s *Service) ProtectBackup(ctx context.Context, p db.Principal, id string, 
 	b.Protected = protected
 	s.audit(ctx, p, "backup.protect", map[string]any{"backup": b.ID, "protected": protected})
 	return backupView(b), nil
+}
+
+// manifestOf is what a backup records of container c beside its files.
+func manifestOf(c db.Container) json.RawMessage {
+	m, _ := json.Marshal(manifest{CTID: c.CTID, Name: c.Name, Template: c.Template, Hostname: c.Hostname,
+		Nameservers: c.Nameservers, Plan: c.PlanID, Limits: specOrEmptyJSON(c.Limits), IPAddresses: c.IPAddresses})
+	return m
 }
 
 func specOrEmptyJSON(raw json.RawMessage) json.RawMessage {

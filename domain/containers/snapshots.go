@@ -95,9 +95,7 @@ func (s *Service) TakeSnapshot(ctx context.Context, p db.Principal, ref, name st
 				return nil, nil, domain.Conflict("container %d's plan keeps %d snapshot(s) and it has %d: delete one first", c.CTID, *max, n)
 			}
 		}
-		m, _ := json.Marshal(manifest{CTID: c.CTID, Name: c.Name, Template: c.Template, Hostname: c.Hostname,
-			Nameservers: c.Nameservers, Plan: c.PlanID, Limits: specOrEmptyJSON(c.Limits), IPAddresses: c.IPAddresses})
-		b := db.Backup{CTID: c.CTID, OwnerID: c.OwnerID, TargetID: t.ID, Manifest: m, Kind: "snapshot", Name: &name}
+		b := db.Backup{CTID: c.CTID, OwnerID: c.OwnerID, TargetID: t.ID, Manifest: manifestOf(c), Kind: "snapshot", Name: &name}
 		b.ID, err = q.InsertBackup(ctx, b)
 		var ce *db.ConflictError
 		if errors.As(err, &ce) {
