@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 
 	"github.com/ctpanel/ctpanel/subprocess"
 )
@@ -78,13 +79,37 @@ func lastLine(s string) string {
 	return s
 }
 
-// Init makes the repository unless it is there.
+// Init makes the repository unless it is there. When an SFTP server
+// cannot be reached, the error says what ssh said (restic only says the
+// session did not start).
 func (r Repo) Init(ctx context.Context) error {
 	if _, err := r.run(ctx, "cat", "config"); err == nil {
 		return nil
 	}
 	_, err := r.run(ctx, "init", "--repository-version", "2")
+	if err != nil && r.SFTPCommand != "" {
+		if why := r.sshSays(ctx); why != "" {
+			err = fmt.Errorf("%w (ssh: %s)", err, why)
+		}
+	}
 	return err
+}
+
+// sshSays is the last line ssh writes when the SFTP command is tried on
+// its own ("" when it connects).
+func (r Repo) sshSays(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	cmd := subprocess.Command(ctx, "sh", "-c", r.SFTPCommand+" </dev/null")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := subprocess.Start(cmd); err != nil {
+		return err.Error()
+	}
+	if err := cmd.Wait(); err == nil {
+		return ""
+	}
+	return lastLine(stderr.String())
 }
 
 // Summary is what a backup did.

@@ -137,11 +137,11 @@ func TestBackupToSFTP(t *testing.T) {
 		return string(res.Stdout)
 	}
 	exec("echo kept-remotely > /root/note")
-	for _, name := range []string{"spoofed", "closed"} {
+	for name, why := range map[string]string{"spoofed": "Host key verification failed", "closed": "Connection refused"} {
 		r := p.expect(p.do(p.admin, "POST", "/api/v1/containers/101/backups", map[string]any{"target": name}), http.StatusAccepted).json(t)
 		op := p.finished(p.admin, "/api/v1/operations/"+r["operation"].(map[string]any)["id"].(string))
-		if op["status"] != "failed" {
-			t.Errorf("backup to %s: %v, want failed", name, op)
+		if op["status"] != "failed" || !strings.Contains(fmt.Sprint(op["error"]), why) {
+			t.Errorf("backup to %s: %v, want failed saying %q", name, op, why)
 		}
 		t.Logf("backup to %s: %v", name, op["error"])
 	}
