@@ -176,7 +176,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 	a.Console = console.NewManager(console.Config{IdleTimeout: cfg.ConsoleIdleTimeout}, drv, log.With("component", "console"))
 	a.Services = services.New(services.Deps{Store: a.Store, Drv: drv, Queue: queue, Log: log,
 		Host: HostResources(), TemplateCacheDir: cfg.TemplateCacheDir(), Terminals: a.Console,
-		SnapshotDir: filepath.Join(cfg.DataDir, "snapshots"),
+		SnapshotDir:  filepath.Join(cfg.DataDir, "snapshots"),
 		WebhookGuard: guard})
 	sessions := &auth.Sessions{Store: a.Store, Log: log, CookieSecure: cfg.CookieSecure}
 	a.API = &api.API{Set: a.Services, Store: a.Store, Drv: drv, Hub: a.Hub, Log: log, Mon: a.Mon, Bus: a.Bus,

@@ -80,6 +80,8 @@ func Router(a *api.API, ui *pages.UI) chi.Router {
 				r.Post("/backups/targets/{name}/delete", ui.DeleteBackupTarget)
 				r.Get("/networks", ui.NetworksPage)
 				r.Post("/networks/pools", ui.CreatePool)
+				r.Get("/networks/pools/{id}", ui.PoolPage)
+				r.Post("/networks/pools/{id}", ui.UpdatePool)
 				r.Post("/networks/pools/{id}/delete", ui.DeletePool)
 				r.Post("/networks/reservations", ui.Reserve)
 				r.Post("/networks/reservations/remove", ui.Unreserve)

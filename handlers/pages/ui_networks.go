@@ -1,6 +1,7 @@
 package pages
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -63,7 +64,8 @@ func (u *UI) CreatePool(w http.ResponseWriter, r *http.Request) {
 	}
 	in := networks.PoolInput{Name: &[]string{form["name"]}[0], CIDR: &[]string{form["cidr"]}[0], Mode: opt("mode"),
 		Bridge: opt("bridge"), Gateway: opt("gateway")}
-	if ns := strings.FieldsFunc(form["nameservers"], func(c rune) bool { return c == ',' || c == ' ' }); len(ns) > 0 {
+	ns := splitNameservers(form["nameservers"])
+	if len(ns) > 0 {
 		in.Nameservers = &ns
 	}
 	if form["share_prefix"] != "" {
@@ -82,10 +84,99 @@ func (u *UI) CreatePool(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
-		u.networksPage(w, r, status, view{"PoolForm": form, "PoolErrors": fields, "PoolError": msg})
+		u.networksPage(w, r, status, view{"PoolForm": form, "PoolErrors": poolFields(fields, ns), "PoolError": msg})
 		return
 	}
 	http.Redirect(w, r, "/networks?done=created&name="+url.QueryEscape(pv.Name), http.StatusSeeOther)
+}
+
+// PoolPage is GET /networks/pools/{id} (staff): edit a pool's name, mode,
+// bridge, gateway, nameservers and default flag. Its range and share
+// size are fixed (a new range is a new pool).
+func (u *UI) PoolPage(w http.ResponseWriter, r *http.Request) {
+	pv, ok := u.pool(w, r)
+	if !ok {
+		return
+	}
+	form := map[string]string{"name": pv.Name, "mode": pv.Mode, "bridge": pv.Bridge, "gateway": deref(pv.Gateway),
+		"nameservers": strings.Join(pv.Nameservers, " "), "default": strconv.FormatBool(pv.Default)}
+	u.render(w, r, http.StatusOK, "ip_pool", view{"P": pv, "Form": form})
+}
+
+// UpdatePool is POST /networks/pools/{id}: the API's pool PATCH with every
+// editable field as the form has it (a blank gateway or nameservers
+// clears them). Refused, the form comes back with each field's reason.
+func (u *UI) UpdatePool(w http.ResponseWriter, r *http.Request) {
+	pv, ok := u.pool(w, r)
+	if !ok {
+		return
+	}
+	form := map[string]string{}
+	for _, k := range []string{"name", "mode", "bridge", "gateway", "nameservers"} {
+		form[k] = strings.TrimSpace(r.PostFormValue(k))
+	}
+	def := r.PostFormValue("default") != ""
+	form["default"] = strconv.FormatBool(def)
+	name, mode, bridge, gateway := form["name"], form["mode"], form["bridge"], form["gateway"]
+	ns := splitNameservers(form["nameservers"])
+	in := networks.PoolInput{Name: &name, Mode: &mode, Bridge: &bridge, Gateway: &gateway, Nameservers: &ns, Default: &def}
+	updated, err := u.Networks.Update(r.Context(), principal(r), pv.ID, in)
+	if err != nil {
+		fields, msg, status, ok := u.formRefusal(w, r, err)
+		if !ok {
+			return
+		}
+		u.render(w, r, status, "ip_pool", view{"P": pv, "Form": form, "Errors": poolFields(fields, ns), "Message": msg})
+		return
+	}
+	http.Redirect(w, r, "/networks?done=updated&name="+url.QueryEscape(updated.Name), http.StatusSeeOther)
+}
+
+// pool is the pool of the route's {id}; a malformed or unknown id is the
+// 404 page.
+func (u *UI) pool(w http.ResponseWriter, r *http.Request) (networks.PoolView, bool) {
+	id, err := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
+	if err != nil {
+		u.NotFound(w, r)
+		return networks.PoolView{}, false
+	}
+	pv, err := u.Networks.Get(r.Context(), principal(r), id)
+	if err != nil {
+		u.pageError(w, r, err)
+		return networks.PoolView{}, false
+	}
+	return pv, true
+}
+
+// splitNameservers reads the form's nameservers, separated by spaces or
+// commas; never nil, so an empty field clears them on update.
+func splitNameservers(s string) []string {
+	return append([]string{}, strings.FieldsFunc(s, func(c rune) bool { return c == ',' || c == ' ' })...)
+}
+
+// poolFields puts the domain's "nameservers[i]" reasons on the form's
+// one nameservers input, naming each value refused.
+func poolFields(f FieldErrors, nameservers []string) FieldErrors {
+	out := FieldErrors{}
+	var bad []string
+	for i, ns := range nameservers {
+		key := fmt.Sprintf("nameservers[%d]", i)
+		if reason, ok := f[key]; ok {
+			bad = append(bad, fmt.Sprintf("%q %s", ns, reason))
+		}
+	}
+	for k, v := range f {
+		if !strings.HasPrefix(k, "nameservers[") {
+			out[k] = v
+		}
+	}
+	if len(bad) > 0 {
+		if msg, ok := out["nameservers"]; ok {
+			bad = append(bad, msg)
+		}
+		out["nameservers"] = strings.Join(bad, "; ")
+	}
+	return out
 }
 
 // DeletePool is POST /networks/pools/{id}/delete: refused while any of
