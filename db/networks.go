@@ -292,28 +292,6 @@ func (q *Queries) SetAddressCustomer(ctx context.Context, id int64, customer *in
 	return nil
 }
 
-// PlanAddressLimit is how many addresses a plan lets its customer put on
-// one container; nil when the plan sets none.
-func (q *Queries) PlanAddressLimit(ctx context.Context, planID int64) (*int, error) {
-	var n *int
-	err := q.db.QueryRow(ctx, `SELECT ip_addresses FROM plans WHERE id = $1`, planID).Scan(&n)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: plan %d address limit: %w", planID, err)
-	}
-	return n, nil
-}
-
-// SetPlanAddressLimit sets a plan's address count (nil: none set).
-func (q *Queries) SetPlanAddressLimit(ctx context.Context, planID int64, n *int) error {
-	if _, err := q.db.Exec(ctx, `UPDATE plans SET ip_addresses = $2 WHERE id = $1`, planID, n); err != nil {
-		return fmt.Errorf("store: plan %d address limit: %w", planID, err)
-	}
-	return nil
-}
-
 // HeldIPAddress is a share with its customer's name.
 type HeldIPAddress struct {
 	IPAddress

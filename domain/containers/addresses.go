@@ -101,11 +101,11 @@ func (s *Service) AddAddress(ctx context.Context, p db.Principal, ref string, re
 func (s *Service) withinPlan(ctx context.Context, q *db.Queries, c db.Container, more int) error {
 	limit := 0
 	if c.PlanID != nil {
-		n, err := q.PlanAddressLimit(ctx, *c.PlanID)
+		pl, err := q.GetPlanByID(ctx, *c.PlanID)
 		if err != nil {
 			return err
 		}
-		if n != nil {
+		if n := pl.Network.IPAddresses; n != nil {
 			limit = *n
 		}
 	}

@@ -354,7 +354,7 @@ func (s *Service) getBackup(ctx context.Context, p db.Principal, id string) (db.
 			err = db.ErrNotFound
 		}
 	}
-	if errors.Is(err, db.ErrNotFound) || (err != nil && strings.Contains(err.Error(), "invalid input syntax")) {
+	if errors.Is(err, db.ErrNotFound) {
 		return b, domain.NotFound("backup %s does not exist", strconv.Quote(id))
 	}
 	return b, err

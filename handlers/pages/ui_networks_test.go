@@ -102,7 +102,7 @@ func (p *netPanel) setAddressLimit(n int) {
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	if err := p.e.Store.SetPlanAddressLimit(ctx, pl.ID, &n); err != nil {
+	if err := p.e.Store.SetPlanNetwork(ctx, pl.ID, db.PlanNetwork{IPAddresses: &n}); err != nil {
 		p.t.Fatal(err)
 	}
 }
