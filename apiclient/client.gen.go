@@ -691,6 +691,66 @@ func (e IPPoolSharePrefix) Valid() bool {
 	}
 }
 
+// Defines values for ImageTaskKind.
+const (
+	Build  ImageTaskKind = "build"
+	Import ImageTaskKind = "import"
+)
+
+// Valid indicates whether the value is a known member of the ImageTaskKind enum.
+func (e ImageTaskKind) Valid() bool {
+	switch e {
+	case Build:
+		return true
+	case Import:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ImageTaskStatus.
+const (
+	ImageTaskStatusFailed    ImageTaskStatus = "failed"
+	ImageTaskStatusRunning   ImageTaskStatus = "running"
+	ImageTaskStatusSucceeded ImageTaskStatus = "succeeded"
+)
+
+// Valid indicates whether the value is a known member of the ImageTaskStatus enum.
+func (e ImageTaskStatus) Valid() bool {
+	switch e {
+	case ImageTaskStatusFailed:
+		return true
+	case ImageTaskStatusRunning:
+		return true
+	case ImageTaskStatusSucceeded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ImageVersionOrigin.
+const (
+	ImageVersionOriginBuilt    ImageVersionOrigin = "built"
+	ImageVersionOriginImported ImageVersionOrigin = "imported"
+	ImageVersionOriginUploaded ImageVersionOrigin = "uploaded"
+)
+
+// Valid indicates whether the value is a known member of the ImageVersionOrigin enum.
+func (e ImageVersionOrigin) Valid() bool {
+	switch e {
+	case ImageVersionOriginBuilt:
+		return true
+	case ImageVersionOriginImported:
+		return true
+	case ImageVersionOriginUploaded:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for OperationAction.
 const (
 	OperationActionBackup         OperationAction = "backup"
@@ -909,16 +969,40 @@ func (e SuspensionMode) Valid() bool {
 
 // Defines values for TemplateKind.
 const (
-	Lxc     TemplateKind = "lxc"
-	Tarball TemplateKind = "tarball"
+	TemplateKindLxc     TemplateKind = "lxc"
+	TemplateKindTarball TemplateKind = "tarball"
 )
 
 // Valid indicates whether the value is a known member of the TemplateKind enum.
 func (e TemplateKind) Valid() bool {
 	switch e {
-	case Lxc:
+	case TemplateKindLxc:
 		return true
-	case Tarball:
+	case TemplateKindTarball:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TemplateOrigin.
+const (
+	TemplateOriginBuilt    TemplateOrigin = "built"
+	TemplateOriginImported TemplateOrigin = "imported"
+	TemplateOriginLxc      TemplateOrigin = "lxc"
+	TemplateOriginUploaded TemplateOrigin = "uploaded"
+)
+
+// Valid indicates whether the value is a known member of the TemplateOrigin enum.
+func (e TemplateOrigin) Valid() bool {
+	switch e {
+	case TemplateOriginBuilt:
+		return true
+	case TemplateOriginImported:
+		return true
+	case TemplateOriginLxc:
+		return true
+	case TemplateOriginUploaded:
 		return true
 	default:
 		return false
@@ -1644,8 +1728,16 @@ type Container struct {
 	Ctid        int    `json:"ctid"`
 	Description string `json:"description"`
 
+	// GuestOs The guest first boot found and the network configuration the panel writes into it; empty when it writes none (liblxc then configures the interface).
+	//
+	// Example: debian 12 (networkd)
+	GuestOs *string `json:"guest_os,omitempty"`
+
 	// Hostname Hostname set in the container; empty means the name, else the CTID.
 	Hostname string `json:"hostname"`
+
+	// ImageVersion The version of its image it was made from (null: a template without versions).
+	ImageVersion *string `json:"image_version,omitempty"`
 
 	// IpAddresses IPv4 then IPv6 addresses liblxc reports; empty unless running.
 	IpAddresses []string `json:"ip_addresses"`
@@ -2003,6 +2095,9 @@ type CredentialsOperation struct {
 	Error      *string            `json:"error,omitempty"`
 	FinishedAt *time.Time         `json:"finished_at"`
 	Id         openapi_types.UUID `json:"id"`
+
+	// Note What the operation wants its reader to know besides its outcome: an image of a distribution the panel cannot set up got only its hostname, resolver and credentials; files a `.ctpanel-ignore.<name>` kept the panel out of. Left out when there is nothing.
+	Note *string `json:"note,omitempty"`
 
 	// RequestedBy The user and token that asked for it.
 	RequestedBy string `json:"requested_by"`
@@ -2384,6 +2479,94 @@ type IPPoolSharePrefix int
 // IPPoolList defines model for IPPoolList.
 type IPPoolList = []IPPool
 
+// ImageItem defines model for ImageItem.
+type ImageItem struct {
+	// Ftype Example: root.tar.xz
+	Ftype  string `json:"ftype"`
+	Path   string `json:"path"`
+	Sha256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
+
+// ImageProduct defines model for ImageProduct.
+type ImageProduct struct {
+	Aliases *string `json:"aliases,omitempty"`
+
+	// Arch Example: amd64
+	Arch string `json:"arch"`
+
+	// Id Example: debian:bookworm:amd64:default
+	Id string `json:"id"`
+
+	// Os Example: Debian
+	Os string `json:"os"`
+
+	// Release Example: bookworm
+	Release      string  `json:"release"`
+	ReleaseTitle *string `json:"release_title,omitempty"`
+
+	// Variant Example: default
+	Variant string `json:"variant"`
+
+	// Versions Newest first; only versions with a root file system tarball.
+	Versions []struct {
+		Meta   *ImageItem `json:"meta,omitempty"`
+		Rootfs ImageItem  `json:"rootfs"`
+
+		// Version Example: 20261201_05:24
+		Version string `json:"version"`
+	} `json:"versions"`
+}
+
+// ImageTask defines model for ImageTask.
+type ImageTask struct {
+	CreatedAt time.Time `json:"created_at"`
+
+	// Error Why it failed; empty otherwise. A task the panel's stop interrupted is failed at its next start with nothing of it kept.
+	Error      string             `json:"error"`
+	FinishedAt *time.Time         `json:"finished_at"`
+	Id         openapi_types.UUID `json:"id"`
+	Kind       ImageTaskKind      `json:"kind"`
+
+	// Params What was asked: recipe and mirror of a build; source, product and version of an import.
+	Params map[string]interface{} `json:"params"`
+
+	// Progress What it is doing now (the latest debootstrap step, MB downloaded...).
+	Progress    string          `json:"progress"`
+	RequestedBy string          `json:"requested_by"`
+	Status      ImageTaskStatus `json:"status"`
+
+	// Template The image the new version is added to.
+	Template string `json:"template"`
+
+	// Version The version it made, once succeeded.
+	Version *string `json:"version"`
+}
+
+// ImageTaskKind defines model for ImageTask.Kind.
+type ImageTaskKind string
+
+// ImageTaskStatus defines model for ImageTask.Status.
+type ImageTaskStatus string
+
+// ImageVersion defines model for ImageVersion.
+type ImageVersion struct {
+	// Containers Containers made from this version (they may need it for a reinstall); null for a customer token.
+	Containers *int               `json:"containers"`
+	CreatedAt  time.Time          `json:"created_at"`
+	Origin     ImageVersionOrigin `json:"origin"`
+
+	// Sha256 sha256 of the archive as stored.
+	Sha256    string `json:"sha256"`
+	SizeBytes int64  `json:"size_bytes"`
+
+	// Version Its build or import time, UTC (`YYYYMMDD-hhmmss`).
+	Version string `json:"version"`
+}
+
+// ImageVersionOrigin defines model for ImageVersion.Origin.
+type ImageVersionOrigin string
+
 // LimitPair A barrier and a limit in the resource's unit; 9223372036854775807 is unlimited.
 //
 // Example: {"barrier":131072,"limit":131072}
@@ -2517,6 +2700,9 @@ type Operation struct {
 	Error      *string            `json:"error,omitempty"`
 	FinishedAt *time.Time         `json:"finished_at"`
 	Id         openapi_types.UUID `json:"id"`
+
+	// Note What the operation wants its reader to know besides its outcome: an image of a distribution the panel cannot set up got only its hostname, resolver and credentials; files a `.ctpanel-ignore.<name>` kept the panel out of. Left out when there is nothing.
+	Note *string `json:"note,omitempty"`
 
 	// RequestedBy The user and token that asked for it.
 	RequestedBy string          `json:"requested_by"`
@@ -2742,6 +2928,9 @@ type ReinstallRequest struct {
 	//
 	// Example: busybox
 	Template string `json:"template"`
+
+	// Version The image version (see the template's `versions`); the newest when left out. 422 (field `version`) for one the image does not have.
+	Version *string `json:"version,omitempty"`
 }
 
 // ReserveIPAddressRequest Example: {"address":"auto","customer":"alice","pool":"main-v4"}
@@ -2931,10 +3120,18 @@ type TakeSnapshotRequest struct {
 
 // Template defines model for Template.
 type Template struct {
+	// Arch Example: amd64
+	Arch string `json:"arch"`
+
 	// Containers How many of the farm's containers were last created or reinstalled from it; null for a customer token.
 	Containers  *int      `json:"containers"`
 	CreatedAt   time.Time `json:"created_at"`
 	Description string    `json:"description"`
+
+	// Distribution The distribution (`debian`, `ubuntu`, `almalinux`, `alpine`...; `busybox` for liblxc's script; empty for an upload without os-release).
+	//
+	// Example: debian
+	Distribution string `json:"distribution"`
 
 	// Enabled Whether new containers can be created from it.
 	Enabled bool `json:"enabled"`
@@ -2942,17 +3139,37 @@ type Template struct {
 	// Kind `lxc`: a liblxc template script; `tarball`: an OS template cache tarball.
 	Kind TemplateKind `json:"kind"`
 
-	// Name Up to 63 letters, digits, '-', '_' and '.', starting with a letter or digit; a tarball template's file is `NAME.tar.gz` in the template cache.
+	// Name Up to 63 letters, digits, '-', '_' and '.', starting with a letter or digit. A single-file tarball template's file is `NAME.tar.gz` in the template cache; an image's versions are files of the image store (`templates/cache/images/NAME/`).
 	//
 	// Example: busybox
 	Name string `json:"name"`
 
-	// SizeBytes Size of a tarball template's .tar.gz in the template cache; null for a liblxc template script (or a tarball whose file is gone).
+	// Origin Where it came from: liblxc's script, an upload, built from a distribution's archive, or imported from a simplestreams tree.
+	Origin TemplateOrigin `json:"origin"`
+
+	// Release Example: 12
+	Release string `json:"release"`
+
+	// SizeBytes Size of the newest version's archive (or of a single-file template's .tar.gz); null for a liblxc template script (or a tarball whose file is gone).
 	SizeBytes *int64 `json:"size_bytes"`
+
+	// Variant Example: default
+	Variant string `json:"variant"`
+
+	// Version The newest version: what new containers and reinstalls without a `version` get. Null for a template without versions.
+	//
+	// Example: 20261205-183012
+	Version *string `json:"version"`
+
+	// Versions Every version, newest first; empty for a single-file template.
+	Versions []ImageVersion `json:"versions"`
 }
 
 // TemplateKind `lxc`: a liblxc template script; `tarball`: an OS template cache tarball.
 type TemplateKind string
+
+// TemplateOrigin Where it came from: liblxc's script, an upload, built from a distribution's archive, or imported from a simplestreams tree.
+type TemplateOrigin string
 
 // TemplateList defines model for TemplateList.
 type TemplateList struct {
@@ -3693,6 +3910,38 @@ type WatchEventsParamsUpgrade string
 // WatchEventsParamsSecWebSocketVersion defines parameters for WatchEvents.
 type WatchEventsParamsSecWebSocketVersion string
 
+// BuildImageJSONBody defines parameters for BuildImage.
+type BuildImageJSONBody struct {
+	// Mirror An http(s) Debian archive; the configured one when left out.
+	//
+	// Example: http://deb.debian.org/debian
+	Mirror *string `json:"mirror,omitempty"`
+	Name   *string `json:"name,omitempty"`
+
+	// Recipe Example: debian-12
+	Recipe string `json:"recipe"`
+}
+
+// ImportImageJSONBody defines parameters for ImportImage.
+type ImportImageJSONBody struct {
+	Name *string `json:"name,omitempty"`
+
+	// Product Example: debian:bookworm:amd64:default
+	Product string `json:"product"`
+
+	// Source Example: https://images.example.net/
+	Source string `json:"source"`
+
+	// Version The product's version; the newest when left out.
+	Version *string `json:"version,omitempty"`
+}
+
+// ListImageProductsParams defines parameters for ListImageProducts.
+type ListImageProductsParams struct {
+	// Source The tree: an http(s) URL or an absolute folder on the host.
+	Source string `form:"source" json:"source"`
+}
+
 // WaitOperationParams defines parameters for WaitOperation.
 type WaitOperationParams struct {
 	// Timeout Seconds to wait, 0 to 300; 0 answers at once. Anything else is a 400.
@@ -3716,6 +3965,12 @@ type PutTemplateParams struct {
 
 // PutTemplateParamsEnabled defines parameters for PutTemplate.
 type PutTemplateParamsEnabled string
+
+// AddTemplateVersionParams defines parameters for AddTemplateVersion.
+type AddTemplateVersionParams struct {
+	// Description The image's description, for a new image.
+	Description *string `form:"description,omitempty" json:"description,omitempty"`
+}
 
 // CreateTokenParams defines parameters for CreateToken.
 type CreateTokenParams struct {
@@ -3847,6 +4102,12 @@ type PatchCustomerJSONRequestBody = PatchCustomerRequest
 
 // CreatePasswordLinkJSONRequestBody defines body for CreatePasswordLink for application/json ContentType.
 type CreatePasswordLinkJSONRequestBody = PasswordLinkRequest
+
+// BuildImageJSONRequestBody defines body for BuildImage for application/json ContentType.
+type BuildImageJSONRequestBody BuildImageJSONBody
+
+// ImportImageJSONRequestBody defines body for ImportImage for application/json ContentType.
+type ImportImageJSONRequestBody ImportImageJSONBody
 
 // ReserveIPAddressJSONRequestBody defines body for ReserveIPAddress for application/json ContentType.
 type ReserveIPAddressJSONRequestBody = ReserveIPAddressRequest
@@ -5536,6 +5797,86 @@ type ClientInterface interface {
 	// Corresponds with GET /api/v1/events/ws (the `WatchEvents` operationId).
 	WatchEvents(ctx context.Context, params *WatchEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// BuildImageWithBody Build an image from a distribution's archive
+	//
+	// Builds recipe `debian-12` with debootstrap (minbase plus systemd, iproute2, OpenSSH, CA certificates; the archive's Release file verified with Debian's archive keyring), cleans the tree for reuse (empty machine-id, no SSH host keys, no apt lists, units that fail in containers masked, systemd-networkd enabled), packs it as `.tar.zst` and adds it as the newest version of image `name` (the recipe's name by default). Runs in the background: 202 with the task; its `progress` shows the current step. 409 (field `name`) while a build or import of that image runs, or for a single-file template of that name. `ctpanel image build debian-12` does the same from the command line.
+	//
+	// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/image-builds (the `BuildImage` operationId).
+	BuildImageWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// BuildImage Build an image from a distribution's archive
+	//
+	// Builds recipe `debian-12` with debootstrap (minbase plus systemd, iproute2, OpenSSH, CA certificates; the archive's Release file verified with Debian's archive keyring), cleans the tree for reuse (empty machine-id, no SSH host keys, no apt lists, units that fail in containers masked, systemd-networkd enabled), packs it as `.tar.zst` and adds it as the newest version of image `name` (the recipe's name by default). Runs in the background: 202 with the task; its `progress` shows the current step. 409 (field `name`) while a build or import of that image runs, or for a single-file template of that name. `ctpanel image build debian-12` does the same from the command line.
+	//
+	// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/image-builds (the `BuildImage` operationId).
+	BuildImage(ctx context.Context, body BuildImageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ImportImageWithBody Import an image from a simplestreams tree
+	//
+	// Imports a product of a simplestreams tree (an http(s) URL or a folder on the host: `streams/v1/index.json` and its product files): its root file system tarball (and its metadata tarball, for a split image) is downloaded and its size and sha256 checked against the index before anything uses it (a mismatch fails the task, nothing kept), then checked as a root file system and added as the newest version of image `name` (`os-release` by default, e.g. `debian-bookworm`). A product of a distribution the panel cannot set up is refused (422, field `product`). 202 with the task.
+	//
+	// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/image-imports (the `ImportImage` operationId).
+	ImportImageWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ImportImage Import an image from a simplestreams tree
+	//
+	// Imports a product of a simplestreams tree (an http(s) URL or a folder on the host: `streams/v1/index.json` and its product files): its root file system tarball (and its metadata tarball, for a split image) is downloaded and its size and sha256 checked against the index before anything uses it (a mismatch fails the task, nothing kept), then checked as a root file system and added as the newest version of image `name` (`os-release` by default, e.g. `debian-bookworm`). A product of a distribution the panel cannot set up is refused (422, field `product`). 202 with the task.
+	//
+	// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/image-imports (the `ImportImage` operationId).
+	ImportImage(ctx context.Context, body ImportImageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListImageRecipes The images the panel builds
+	//
+	// The recipes `POST /api/v1/image-builds` takes, and the Debian archive they are built from (`CTPANEL_IMAGE_MIRROR`, else the host's own apt source).
+	//
+	// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+	//
+	// Corresponds with GET /api/v1/image-recipes (the `ListImageRecipes` operationId).
+	ListImageRecipes(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListImageProducts List a simplestreams tree's images
+	//
+	// Reads a simplestreams tree's index and product files and lists its images with their versions (newest first) and files.
+	//
+	// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+	//
+	// Corresponds with GET /api/v1/image-sources (the `ListImageProducts` operationId).
+	ListImageProducts(ctx context.Context, params *ListImageProductsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListImageTasks Latest image builds and imports
+	//
+	// The latest 50, newest first.
+	//
+	// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+	//
+	// Corresponds with GET /api/v1/image-tasks (the `ListImageTasks` operationId).
+	ListImageTasks(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetImageTask An image build or import
+	//
+	// Its status and progress.
+	//
+	// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+	//
+	// Corresponds with GET /api/v1/image-tasks/{id} (the `GetImageTask` operationId).
+	GetImageTask(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListHeldIPAddresses List addresses given and reserved
 	//
 	// Every share on a container or reserved for a customer (staff); a customer's own: reserved for them or on their containers.
@@ -5778,6 +6119,26 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /api/v1/templates/{name} (the `PutTemplate` operationId).
 	PutTemplateWithBody(ctx context.Context, name TemplateNameInPath, params *PutTemplateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AddTemplateVersionWithBody Upload a new version of an image
+	//
+	// Uploads a root file system archive (`.tar.gz`, `.tar.xz` or `.tar.zst`; the body, streamed, at most 16 GiB) as the newest version of image `NAME`, made (enabled) when missing. It is read through first and refused with 422 (field `body`) when its compression is unknown, it is no readable tar, an entry or hard link leaves its root, it holds a device node, or it has no init and no shell. Then it is hashed (sha256) and stored in the image store; new containers get it, older versions stay for reinstalls until deleted. 409 (field `name`) for a single-file template or liblxc's script.
+	//
+	// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/templates/{name}/versions (the `AddTemplateVersion` operationId).
+	AddTemplateVersionWithBody(ctx context.Context, name string, params *AddTemplateVersionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteTemplateVersion Delete a version of an image
+	//
+	// Removes a version and its file. Refused with 409 while containers were made from it (they may need it for a reinstall: reinstall them from a newer version first), and for an image's only version (delete the image instead).
+	//
+	// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+	//
+	// Corresponds with DELETE /api/v1/templates/{name}/versions/{version} (the `DeleteTemplateVersion` operationId).
+	DeleteTemplateVersion(ctx context.Context, name string, version string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListTokens List API tokens
 	//
@@ -7872,6 +8233,166 @@ func (c *Client) WatchEvents(ctx context.Context, params *WatchEventsParams, req
 	return c.Client.Do(req)
 }
 
+// BuildImageWithBody Build an image from a distribution's archive
+//
+// Builds recipe `debian-12` with debootstrap (minbase plus systemd, iproute2, OpenSSH, CA certificates; the archive's Release file verified with Debian's archive keyring), cleans the tree for reuse (empty machine-id, no SSH host keys, no apt lists, units that fail in containers masked, systemd-networkd enabled), packs it as `.tar.zst` and adds it as the newest version of image `name` (the recipe's name by default). Runs in the background: 202 with the task; its `progress` shows the current step. 409 (field `name`) while a build or import of that image runs, or for a single-file template of that name. `ctpanel image build debian-12` does the same from the command line.
+//
+// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/image-builds (the `BuildImage` operationId).
+func (c *Client) BuildImageWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewBuildImageRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// BuildImage Build an image from a distribution's archive
+//
+// Builds recipe `debian-12` with debootstrap (minbase plus systemd, iproute2, OpenSSH, CA certificates; the archive's Release file verified with Debian's archive keyring), cleans the tree for reuse (empty machine-id, no SSH host keys, no apt lists, units that fail in containers masked, systemd-networkd enabled), packs it as `.tar.zst` and adds it as the newest version of image `name` (the recipe's name by default). Runs in the background: 202 with the task; its `progress` shows the current step. 409 (field `name`) while a build or import of that image runs, or for a single-file template of that name. `ctpanel image build debian-12` does the same from the command line.
+//
+// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/image-builds (the `BuildImage` operationId).
+func (c *Client) BuildImage(ctx context.Context, body BuildImageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewBuildImageRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ImportImageWithBody Import an image from a simplestreams tree
+//
+// Imports a product of a simplestreams tree (an http(s) URL or a folder on the host: `streams/v1/index.json` and its product files): its root file system tarball (and its metadata tarball, for a split image) is downloaded and its size and sha256 checked against the index before anything uses it (a mismatch fails the task, nothing kept), then checked as a root file system and added as the newest version of image `name` (`os-release` by default, e.g. `debian-bookworm`). A product of a distribution the panel cannot set up is refused (422, field `product`). 202 with the task.
+//
+// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/image-imports (the `ImportImage` operationId).
+func (c *Client) ImportImageWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewImportImageRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ImportImage Import an image from a simplestreams tree
+//
+// Imports a product of a simplestreams tree (an http(s) URL or a folder on the host: `streams/v1/index.json` and its product files): its root file system tarball (and its metadata tarball, for a split image) is downloaded and its size and sha256 checked against the index before anything uses it (a mismatch fails the task, nothing kept), then checked as a root file system and added as the newest version of image `name` (`os-release` by default, e.g. `debian-bookworm`). A product of a distribution the panel cannot set up is refused (422, field `product`). 202 with the task.
+//
+// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/image-imports (the `ImportImage` operationId).
+func (c *Client) ImportImage(ctx context.Context, body ImportImageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewImportImageRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListImageRecipes The images the panel builds
+//
+// The recipes `POST /api/v1/image-builds` takes, and the Debian archive they are built from (`CTPANEL_IMAGE_MIRROR`, else the host's own apt source).
+//
+// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+//
+// Corresponds with GET /api/v1/image-recipes (the `ListImageRecipes` operationId).
+func (c *Client) ListImageRecipes(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListImageRecipesRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListImageProducts List a simplestreams tree's images
+//
+// Reads a simplestreams tree's index and product files and lists its images with their versions (newest first) and files.
+//
+// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+//
+// Corresponds with GET /api/v1/image-sources (the `ListImageProducts` operationId).
+func (c *Client) ListImageProducts(ctx context.Context, params *ListImageProductsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListImageProductsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListImageTasks Latest image builds and imports
+//
+// The latest 50, newest first.
+//
+// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+//
+// Corresponds with GET /api/v1/image-tasks (the `ListImageTasks` operationId).
+func (c *Client) ListImageTasks(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListImageTasksRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetImageTask An image build or import
+//
+// Its status and progress.
+//
+// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+//
+// Corresponds with GET /api/v1/image-tasks/{id} (the `GetImageTask` operationId).
+func (c *Client) GetImageTask(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetImageTaskRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListHeldIPAddresses List addresses given and reserved
 //
 // Every share on a container or reserved for a customer (staff); a customer's own: reserved for them or on their containers.
@@ -8375,6 +8896,46 @@ func (c *Client) PatchTemplate(ctx context.Context, name TemplateNameInPath, bod
 // Corresponds with PUT /api/v1/templates/{name} (the `PutTemplate` operationId).
 func (c *Client) PutTemplateWithBody(ctx context.Context, name TemplateNameInPath, params *PutTemplateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPutTemplateRequestWithBody(c.Server, name, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AddTemplateVersionWithBody Upload a new version of an image
+//
+// Uploads a root file system archive (`.tar.gz`, `.tar.xz` or `.tar.zst`; the body, streamed, at most 16 GiB) as the newest version of image `NAME`, made (enabled) when missing. It is read through first and refused with 422 (field `body`) when its compression is unknown, it is no readable tar, an entry or hard link leaves its root, it holds a device node, or it has no init and no shell. Then it is hashed (sha256) and stored in the image store; new containers get it, older versions stay for reinstalls until deleted. 409 (field `name`) for a single-file template or liblxc's script.
+//
+// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/templates/{name}/versions (the `AddTemplateVersion` operationId).
+func (c *Client) AddTemplateVersionWithBody(ctx context.Context, name string, params *AddTemplateVersionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddTemplateVersionRequestWithBody(c.Server, name, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteTemplateVersion Delete a version of an image
+//
+// Removes a version and its file. Refused with 409 while containers were made from it (they may need it for a reinstall: reinstall them from a newer version first), and for an image's only version (delete the image instead).
+//
+// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+//
+// Corresponds with DELETE /api/v1/templates/{name}/versions/{version} (the `DeleteTemplateVersion` operationId).
+func (c *Client) DeleteTemplateVersion(ctx context.Context, name string, version string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteTemplateVersionRequest(c.Server, name, version)
 	if err != nil {
 		return nil, err
 	}
@@ -12268,6 +12829,224 @@ func NewWatchEventsRequest(server string, params *WatchEventsParams) (*http.Requ
 	return req, nil
 }
 
+// NewBuildImageRequest calls the generic BuildImage builder with application/json body
+func NewBuildImageRequest(server string, body BuildImageJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewBuildImageRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewBuildImageRequestWithBody constructs an http.Request for the BuildImage method, with any body, and a specified content type
+func NewBuildImageRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/image-builds")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewImportImageRequest calls the generic ImportImage builder with application/json body
+func NewImportImageRequest(server string, body ImportImageJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewImportImageRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewImportImageRequestWithBody constructs an http.Request for the ImportImage method, with any body, and a specified content type
+func NewImportImageRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/image-imports")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListImageRecipesRequest constructs an http.Request for the ListImageRecipes method
+func NewListImageRecipesRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/image-recipes")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListImageProductsRequest constructs an http.Request for the ListImageProducts method
+func NewListImageProductsRequest(server string, params *ListImageProductsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/image-sources")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "source", params.Source, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListImageTasksRequest constructs an http.Request for the ListImageTasks method
+func NewListImageTasksRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/image-tasks")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetImageTaskRequest constructs an http.Request for the GetImageTask method
+func NewGetImageTaskRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/image-tasks/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListHeldIPAddressesRequest constructs an http.Request for the ListHeldIPAddresses method
 func NewListHeldIPAddressesRequest(server string) (*http.Request, error) {
 	var err error
@@ -13083,6 +13862,110 @@ func NewPutTemplateRequestWithBody(server string, name TemplateNameInPath, param
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewAddTemplateVersionRequestWithBody constructs an http.Request for the AddTemplateVersion method, with any body, and a specified content type
+func NewAddTemplateVersionRequestWithBody(server string, name string, params *AddTemplateVersionParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/templates/%s/versions", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Description != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "description", *params.Description, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteTemplateVersionRequest constructs an http.Request for the DeleteTemplateVersion method
+func NewDeleteTemplateVersionRequest(server string, name string, version string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "name", name, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/templates/%s/versions/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -14563,6 +15446,94 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/v1/events/ws (the `WatchEvents` operationId).
 	WatchEventsWithResponse(ctx context.Context, params *WatchEventsParams, reqEditors ...RequestEditorFn) (*WatchEventsResponse, error)
 
+	// BuildImageWithBodyWithResponse Build an image from a distribution's archive
+	//
+	// Builds recipe `debian-12` with debootstrap (minbase plus systemd, iproute2, OpenSSH, CA certificates; the archive's Release file verified with Debian's archive keyring), cleans the tree for reuse (empty machine-id, no SSH host keys, no apt lists, units that fail in containers masked, systemd-networkd enabled), packs it as `.tar.zst` and adds it as the newest version of image `name` (the recipe's name by default). Runs in the background: 202 with the task; its `progress` shows the current step. 409 (field `name`) while a build or import of that image runs, or for a single-file template of that name. `ctpanel image build debian-12` does the same from the command line.
+	//
+	// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/image-builds (the `BuildImage` operationId).
+	BuildImageWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*BuildImageResponse, error)
+
+	// BuildImageWithResponse Build an image from a distribution's archive
+	//
+	// Builds recipe `debian-12` with debootstrap (minbase plus systemd, iproute2, OpenSSH, CA certificates; the archive's Release file verified with Debian's archive keyring), cleans the tree for reuse (empty machine-id, no SSH host keys, no apt lists, units that fail in containers masked, systemd-networkd enabled), packs it as `.tar.zst` and adds it as the newest version of image `name` (the recipe's name by default). Runs in the background: 202 with the task; its `progress` shows the current step. 409 (field `name`) while a build or import of that image runs, or for a single-file template of that name. `ctpanel image build debian-12` does the same from the command line.
+	//
+	// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/image-builds (the `BuildImage` operationId).
+	BuildImageWithResponse(ctx context.Context, body BuildImageJSONRequestBody, reqEditors ...RequestEditorFn) (*BuildImageResponse, error)
+
+	// ImportImageWithBodyWithResponse Import an image from a simplestreams tree
+	//
+	// Imports a product of a simplestreams tree (an http(s) URL or a folder on the host: `streams/v1/index.json` and its product files): its root file system tarball (and its metadata tarball, for a split image) is downloaded and its size and sha256 checked against the index before anything uses it (a mismatch fails the task, nothing kept), then checked as a root file system and added as the newest version of image `name` (`os-release` by default, e.g. `debian-bookworm`). A product of a distribution the panel cannot set up is refused (422, field `product`). 202 with the task.
+	//
+	// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/image-imports (the `ImportImage` operationId).
+	ImportImageWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ImportImageResponse, error)
+
+	// ImportImageWithResponse Import an image from a simplestreams tree
+	//
+	// Imports a product of a simplestreams tree (an http(s) URL or a folder on the host: `streams/v1/index.json` and its product files): its root file system tarball (and its metadata tarball, for a split image) is downloaded and its size and sha256 checked against the index before anything uses it (a mismatch fails the task, nothing kept), then checked as a root file system and added as the newest version of image `name` (`os-release` by default, e.g. `debian-bookworm`). A product of a distribution the panel cannot set up is refused (422, field `product`). 202 with the task.
+	//
+	// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/image-imports (the `ImportImage` operationId).
+	ImportImageWithResponse(ctx context.Context, body ImportImageJSONRequestBody, reqEditors ...RequestEditorFn) (*ImportImageResponse, error)
+
+	// ListImageRecipesWithResponse The images the panel builds
+	//
+	// The recipes `POST /api/v1/image-builds` takes, and the Debian archive they are built from (`CTPANEL_IMAGE_MIRROR`, else the host's own apt source).
+	//
+	// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/image-recipes (the `ListImageRecipes` operationId).
+	ListImageRecipesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListImageRecipesResponse, error)
+
+	// ListImageProductsWithResponse List a simplestreams tree's images
+	//
+	// Reads a simplestreams tree's index and product files and lists its images with their versions (newest first) and files.
+	//
+	// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/image-sources (the `ListImageProducts` operationId).
+	ListImageProductsWithResponse(ctx context.Context, params *ListImageProductsParams, reqEditors ...RequestEditorFn) (*ListImageProductsResponse, error)
+
+	// ListImageTasksWithResponse Latest image builds and imports
+	//
+	// The latest 50, newest first.
+	//
+	// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/image-tasks (the `ListImageTasks` operationId).
+	ListImageTasksWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListImageTasksResponse, error)
+
+	// GetImageTaskWithResponse An image build or import
+	//
+	// Its status and progress.
+	//
+	// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/image-tasks/{id} (the `GetImageTask` operationId).
+	GetImageTaskWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetImageTaskResponse, error)
+
 	// ListHeldIPAddressesWithResponse List addresses given and reserved
 	//
 	// Every share on a container or reserved for a customer (staff); a customer's own: reserved for them or on their containers.
@@ -14833,6 +15804,28 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PUT /api/v1/templates/{name} (the `PutTemplate` operationId).
 	PutTemplateWithBodyWithResponse(ctx context.Context, name TemplateNameInPath, params *PutTemplateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutTemplateResponse, error)
+
+	// AddTemplateVersionWithBodyWithResponse Upload a new version of an image
+	//
+	// Uploads a root file system archive (`.tar.gz`, `.tar.xz` or `.tar.zst`; the body, streamed, at most 16 GiB) as the newest version of image `NAME`, made (enabled) when missing. It is read through first and refused with 422 (field `body`) when its compression is unknown, it is no readable tar, an entry or hard link leaves its root, it holds a device node, or it has no init and no shell. Then it is hashed (sha256) and stored in the image store; new containers get it, older versions stay for reinstalls until deleted. 409 (field `name`) for a single-file template or liblxc's script.
+	//
+	// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/templates/{name}/versions (the `AddTemplateVersion` operationId).
+	AddTemplateVersionWithBodyWithResponse(ctx context.Context, name string, params *AddTemplateVersionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddTemplateVersionResponse, error)
+
+	// DeleteTemplateVersionWithResponse Delete a version of an image
+	//
+	// Removes a version and its file. Refused with 409 while containers were made from it (they may need it for a reinstall: reinstall them from a newer version first), and for an image's only version (delete the image instead).
+	//
+	// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/templates/{name}/versions/{version} (the `DeleteTemplateVersion` operationId).
+	DeleteTemplateVersionWithResponse(ctx context.Context, name string, version string, reqEditors ...RequestEditorFn) (*DeleteTemplateVersionResponse, error)
 
 	// ListTokensWithResponse List API tokens
 	//
@@ -20957,6 +21950,518 @@ func (r WatchEventsResponse) ContentType() string {
 	return ""
 }
 
+// BuildImageResponse401Headers the declared response headers of an HTTP 401 response for BuildImage
+type BuildImageResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type BuildImageResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *ImageTask
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Error
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *BuildImageResponse401Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r BuildImageResponse) GetJSON202() *ImageTask {
+	return r.JSON202
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r BuildImageResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r BuildImageResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r BuildImageResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r BuildImageResponse) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r BuildImageResponse) GetJSON422() *Error {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r BuildImageResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r BuildImageResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r BuildImageResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r BuildImageResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r BuildImageResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ImportImageResponse401Headers the declared response headers of an HTTP 401 response for ImportImage
+type ImportImageResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type ImportImageResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *ImageTask
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Error
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON502 the response for an HTTP 502 `application/json` response
+	JSON502 *Error
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ImportImageResponse401Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r ImportImageResponse) GetJSON202() *ImageTask {
+	return r.JSON202
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ImportImageResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ImportImageResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ImportImageResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ImportImageResponse) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r ImportImageResponse) GetJSON422() *Error {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ImportImageResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON502 returns the response for an HTTP 502 `application/json` response
+func (r ImportImageResponse) GetJSON502() *Error {
+	return r.JSON502
+}
+
+// GetBody returns the raw response body bytes
+func (r ImportImageResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ImportImageResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ImportImageResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ImportImageResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListImageRecipesResponse401Headers the declared response headers of an HTTP 401 response for ListImageRecipes
+type ListImageRecipesResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type ListImageRecipesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Mirror  string `json:"mirror"`
+		Recipes []struct {
+			Description  string `json:"description"`
+			Distribution string `json:"distribution"`
+
+			// Name Example: debian-12
+			Name    string `json:"name"`
+			Release string `json:"release"`
+		} `json:"recipes"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListImageRecipesResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListImageRecipesResponse) GetJSON200() *struct {
+	Mirror  string `json:"mirror"`
+	Recipes []struct {
+		Description  string `json:"description"`
+		Distribution string `json:"distribution"`
+
+		// Name Example: debian-12
+		Name    string `json:"name"`
+		Release string `json:"release"`
+	} `json:"recipes"`
+} {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListImageRecipesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListImageRecipesResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListImageRecipesResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListImageRecipesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListImageRecipesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListImageRecipesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListImageRecipesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListImageProductsResponse401Headers the declared response headers of an HTTP 401 response for ListImageProducts
+type ListImageProductsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type ListImageProductsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Products []ImageProduct `json:"products"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Error
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON502 the response for an HTTP 502 `application/json` response
+	JSON502 *Error
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListImageProductsResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListImageProductsResponse) GetJSON200() *struct {
+	Products []ImageProduct `json:"products"`
+} {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListImageProductsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListImageProductsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r ListImageProductsResponse) GetJSON422() *Error {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListImageProductsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON502 returns the response for an HTTP 502 `application/json` response
+func (r ListImageProductsResponse) GetJSON502() *Error {
+	return r.JSON502
+}
+
+// GetBody returns the raw response body bytes
+func (r ListImageProductsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListImageProductsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListImageProductsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListImageProductsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListImageTasksResponse401Headers the declared response headers of an HTTP 401 response for ListImageTasks
+type ListImageTasksResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type ListImageTasksResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *struct {
+		Tasks []ImageTask `json:"tasks"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListImageTasksResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListImageTasksResponse) GetJSON200() *struct {
+	Tasks []ImageTask `json:"tasks"`
+} {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListImageTasksResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListImageTasksResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListImageTasksResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListImageTasksResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListImageTasksResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListImageTasksResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListImageTasksResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetImageTaskResponse401Headers the declared response headers of an HTTP 401 response for GetImageTask
+type GetImageTaskResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type GetImageTaskResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ImageTask
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetImageTaskResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetImageTaskResponse) GetJSON200() *ImageTask {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetImageTaskResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetImageTaskResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetImageTaskResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetImageTaskResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetImageTaskResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetImageTaskResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetImageTaskResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetImageTaskResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListHeldIPAddressesResponse401Headers the declared response headers of an HTTP 401 response for ListHeldIPAddresses
 type ListHeldIPAddressesResponse401Headers struct {
 	WWWAuthenticate *string
@@ -22604,6 +24109,178 @@ func (r PutTemplateResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r PutTemplateResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AddTemplateVersionResponse401Headers the declared response headers of an HTTP 401 response for AddTemplateVersion
+type AddTemplateVersionResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type AddTemplateVersionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *struct {
+		Template Template `json:"template"`
+		Version  string   `json:"version"`
+	}
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Error
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AddTemplateVersionResponse401Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r AddTemplateVersionResponse) GetJSON201() *struct {
+	Template Template `json:"template"`
+	Version  string   `json:"version"`
+} {
+	return r.JSON201
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AddTemplateVersionResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AddTemplateVersionResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r AddTemplateVersionResponse) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r AddTemplateVersionResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r AddTemplateVersionResponse) GetJSON422() *Error {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r AddTemplateVersionResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AddTemplateVersionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AddTemplateVersionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AddTemplateVersionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AddTemplateVersionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteTemplateVersionResponse401Headers the declared response headers of an HTTP 401 response for DeleteTemplateVersion
+type DeleteTemplateVersionResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type DeleteTemplateVersionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteTemplateVersionResponse401Headers
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteTemplateVersionResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeleteTemplateVersionResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteTemplateVersionResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r DeleteTemplateVersionResponse) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteTemplateVersionResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteTemplateVersionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteTemplateVersionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteTemplateVersionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteTemplateVersionResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -24984,6 +26661,142 @@ func (c *ClientWithResponses) WatchEventsWithResponse(ctx context.Context, param
 	return ParseWatchEventsResponse(rsp)
 }
 
+// BuildImageWithBodyWithResponse Build an image from a distribution's archive
+//
+// Builds recipe `debian-12` with debootstrap (minbase plus systemd, iproute2, OpenSSH, CA certificates; the archive's Release file verified with Debian's archive keyring), cleans the tree for reuse (empty machine-id, no SSH host keys, no apt lists, units that fail in containers masked, systemd-networkd enabled), packs it as `.tar.zst` and adds it as the newest version of image `name` (the recipe's name by default). Runs in the background: 202 with the task; its `progress` shows the current step. 409 (field `name`) while a build or import of that image runs, or for a single-file template of that name. `ctpanel image build debian-12` does the same from the command line.
+//
+// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/image-builds (the `BuildImage` operationId).
+func (c *ClientWithResponses) BuildImageWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*BuildImageResponse, error) {
+	rsp, err := c.BuildImageWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseBuildImageResponse(rsp)
+}
+
+// BuildImageWithResponse Build an image from a distribution's archive
+//
+// Builds recipe `debian-12` with debootstrap (minbase plus systemd, iproute2, OpenSSH, CA certificates; the archive's Release file verified with Debian's archive keyring), cleans the tree for reuse (empty machine-id, no SSH host keys, no apt lists, units that fail in containers masked, systemd-networkd enabled), packs it as `.tar.zst` and adds it as the newest version of image `name` (the recipe's name by default). Runs in the background: 202 with the task; its `progress` shows the current step. 409 (field `name`) while a build or import of that image runs, or for a single-file template of that name. `ctpanel image build debian-12` does the same from the command line.
+//
+// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/image-builds (the `BuildImage` operationId).
+func (c *ClientWithResponses) BuildImageWithResponse(ctx context.Context, body BuildImageJSONRequestBody, reqEditors ...RequestEditorFn) (*BuildImageResponse, error) {
+	rsp, err := c.BuildImage(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseBuildImageResponse(rsp)
+}
+
+// ImportImageWithBodyWithResponse Import an image from a simplestreams tree
+//
+// Imports a product of a simplestreams tree (an http(s) URL or a folder on the host: `streams/v1/index.json` and its product files): its root file system tarball (and its metadata tarball, for a split image) is downloaded and its size and sha256 checked against the index before anything uses it (a mismatch fails the task, nothing kept), then checked as a root file system and added as the newest version of image `name` (`os-release` by default, e.g. `debian-bookworm`). A product of a distribution the panel cannot set up is refused (422, field `product`). 202 with the task.
+//
+// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/image-imports (the `ImportImage` operationId).
+func (c *ClientWithResponses) ImportImageWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ImportImageResponse, error) {
+	rsp, err := c.ImportImageWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseImportImageResponse(rsp)
+}
+
+// ImportImageWithResponse Import an image from a simplestreams tree
+//
+// Imports a product of a simplestreams tree (an http(s) URL or a folder on the host: `streams/v1/index.json` and its product files): its root file system tarball (and its metadata tarball, for a split image) is downloaded and its size and sha256 checked against the index before anything uses it (a mismatch fails the task, nothing kept), then checked as a root file system and added as the newest version of image `name` (`os-release` by default, e.g. `debian-bookworm`). A product of a distribution the panel cannot set up is refused (422, field `product`). 202 with the task.
+//
+// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/image-imports (the `ImportImage` operationId).
+func (c *ClientWithResponses) ImportImageWithResponse(ctx context.Context, body ImportImageJSONRequestBody, reqEditors ...RequestEditorFn) (*ImportImageResponse, error) {
+	rsp, err := c.ImportImage(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseImportImageResponse(rsp)
+}
+
+// ListImageRecipesWithResponse The images the panel builds
+//
+// The recipes `POST /api/v1/image-builds` takes, and the Debian archive they are built from (`CTPANEL_IMAGE_MIRROR`, else the host's own apt source).
+//
+// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/image-recipes (the `ListImageRecipes` operationId).
+func (c *ClientWithResponses) ListImageRecipesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListImageRecipesResponse, error) {
+	rsp, err := c.ListImageRecipes(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListImageRecipesResponse(rsp)
+}
+
+// ListImageProductsWithResponse List a simplestreams tree's images
+//
+// Reads a simplestreams tree's index and product files and lists its images with their versions (newest first) and files.
+//
+// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/image-sources (the `ListImageProducts` operationId).
+func (c *ClientWithResponses) ListImageProductsWithResponse(ctx context.Context, params *ListImageProductsParams, reqEditors ...RequestEditorFn) (*ListImageProductsResponse, error) {
+	rsp, err := c.ListImageProducts(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListImageProductsResponse(rsp)
+}
+
+// ListImageTasksWithResponse Latest image builds and imports
+//
+// The latest 50, newest first.
+//
+// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/image-tasks (the `ListImageTasks` operationId).
+func (c *ClientWithResponses) ListImageTasksWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListImageTasksResponse, error) {
+	rsp, err := c.ListImageTasks(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListImageTasksResponse(rsp)
+}
+
+// GetImageTaskWithResponse An image build or import
+//
+// Its status and progress.
+//
+// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/image-tasks/{id} (the `GetImageTask` operationId).
+func (c *ClientWithResponses) GetImageTaskWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetImageTaskResponse, error) {
+	rsp, err := c.GetImageTask(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetImageTaskResponse(rsp)
+}
+
 // ListHeldIPAddressesWithResponse List addresses given and reserved
 //
 // Every share on a container or reserved for a customer (staff); a customer's own: reserved for them or on their containers.
@@ -25415,6 +27228,40 @@ func (c *ClientWithResponses) PutTemplateWithBodyWithResponse(ctx context.Contex
 		return nil, err
 	}
 	return ParsePutTemplateResponse(rsp)
+}
+
+// AddTemplateVersionWithBodyWithResponse Upload a new version of an image
+//
+// Uploads a root file system archive (`.tar.gz`, `.tar.xz` or `.tar.zst`; the body, streamed, at most 16 GiB) as the newest version of image `NAME`, made (enabled) when missing. It is read through first and refused with 422 (field `body`) when its compression is unknown, it is no readable tar, an entry or hard link leaves its root, it holds a device node, or it has no init and no shell. Then it is hashed (sha256) and stored in the image store; new containers get it, older versions stay for reinstalls until deleted. 409 (field `name`) for a single-file template or liblxc's script.
+//
+// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/templates/{name}/versions (the `AddTemplateVersion` operationId).
+func (c *ClientWithResponses) AddTemplateVersionWithBodyWithResponse(ctx context.Context, name string, params *AddTemplateVersionParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddTemplateVersionResponse, error) {
+	rsp, err := c.AddTemplateVersionWithBody(ctx, name, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAddTemplateVersionResponse(rsp)
+}
+
+// DeleteTemplateVersionWithResponse Delete a version of an image
+//
+// Removes a version and its file. Refused with 409 while containers were made from it (they may need it for a reinstall: reinstall them from a newer version first), and for an image's only version (delete the image instead).
+//
+// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/templates/{name}/versions/{version} (the `DeleteTemplateVersion` operationId).
+func (c *ClientWithResponses) DeleteTemplateVersionWithResponse(ctx context.Context, name string, version string, reqEditors ...RequestEditorFn) (*DeleteTemplateVersionResponse, error) {
+	rsp, err := c.DeleteTemplateVersion(ctx, name, version, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteTemplateVersionResponse(rsp)
 }
 
 // ListTokensWithResponse List API tokens
@@ -31347,6 +33194,450 @@ func ParseWatchEventsResponse(rsp *http.Response) (*WatchEventsResponse, error) 
 	return response, nil
 }
 
+// ParseBuildImageResponse parses an HTTP response from a BuildImageWithResponse call
+func ParseBuildImageResponse(rsp *http.Response) (*BuildImageResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &BuildImageResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest ImageTask
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers BuildImageResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseImportImageResponse parses an HTTP response from a ImportImageWithResponse call
+func ParseImportImageResponse(rsp *http.Response) (*ImportImageResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ImportImageResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest ImageTask
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON502 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ImportImageResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListImageRecipesResponse parses an HTTP response from a ListImageRecipesWithResponse call
+func ParseListImageRecipesResponse(rsp *http.Response) (*ListImageRecipesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListImageRecipesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Mirror  string `json:"mirror"`
+			Recipes []struct {
+				Description  string `json:"description"`
+				Distribution string `json:"distribution"`
+
+				// Name Example: debian-12
+				Name    string `json:"name"`
+				Release string `json:"release"`
+			} `json:"recipes"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListImageRecipesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListImageProductsResponse parses an HTTP response from a ListImageProductsWithResponse call
+func ParseListImageProductsResponse(rsp *http.Response) (*ListImageProductsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListImageProductsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Products []ImageProduct `json:"products"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON502 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListImageProductsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListImageTasksResponse parses an HTTP response from a ListImageTasksWithResponse call
+func ParseListImageTasksResponse(rsp *http.Response) (*ListImageTasksResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListImageTasksResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest struct {
+			Tasks []ImageTask `json:"tasks"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListImageTasksResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetImageTaskResponse parses an HTTP response from a GetImageTaskWithResponse call
+func ParseGetImageTaskResponse(rsp *http.Response) (*GetImageTaskResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetImageTaskResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ImageTask
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetImageTaskResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListHeldIPAddressesResponse parses an HTTP response from a ListHeldIPAddressesWithResponse call
 func ParseListHeldIPAddressesResponse(rsp *http.Response) (*ListHeldIPAddressesResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -32819,6 +35110,160 @@ func ParsePutTemplateResponse(rsp *http.Response) (*PutTemplateResponse, error) 
 		response.Headers201 = &headers
 	case rsp.StatusCode == 401:
 		var headers PutTemplateResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAddTemplateVersionResponse parses an HTTP response from a AddTemplateVersionWithResponse call
+func ParseAddTemplateVersionResponse(rsp *http.Response) (*AddTemplateVersionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AddTemplateVersionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest struct {
+			Template Template `json:"template"`
+			Version  string   `json:"version"`
+		}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers AddTemplateVersionResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteTemplateVersionResponse parses an HTTP response from a DeleteTemplateVersionWithResponse call
+func ParseDeleteTemplateVersionResponse(rsp *http.Response) (*DeleteTemplateVersionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteTemplateVersionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteTemplateVersionResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

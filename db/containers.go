@@ -51,8 +51,16 @@ type Container struct {
 	// IPAddresses are its shares: an address for a /32 or /128, a
 	// routed prefix as address/len.
 	IPAddresses []string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// ImageVersion is the version of its template it was made from
+	// (nil: a template without versions).
+	ImageVersion *string
+	// GuestOS is the guest first boot found ("debian 12 (networkd)"),
+	// GuestNetwork the backend whose files the panel writes ('' when it
+	// writes none and liblxc configures the interface).
+	GuestOS      string
+	GuestNetwork string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // IDMapSize is how many host ids a container's block holds: container
@@ -69,7 +77,7 @@ const containerCols = `c.ct_id, c.name, c.node_id, c.owner_id, u.username, c.pla
 	c.phase, c.last_state, c.limits, c.suspended_at, c.suspend_mode, c.suspend_reason, c.idmap_base, c.privileged,
 	(SELECT coalesce(array_agg(CASE WHEN masklen(a.share) IN (32, 128) THEN host(a.share) ELSE text(a.share) END
 		ORDER BY family(a.share), a.share), '{}') FROM ip_addresses a WHERE a.ct_id = c.ct_id),
-	c.created_at, c.updated_at`
+	c.image_version, c.guest_os, c.guest_network, c.created_at, c.updated_at`
 
 const containerFrom = ` FROM containers c LEFT JOIN users u ON u.id = c.owner_id LEFT JOIN plans p ON p.id = c.plan_id `
 
@@ -78,7 +86,7 @@ func scanContainer(row pgx.Row) (Container, error) {
 	err := row.Scan(&c.CTID, &c.Name, &c.NodeID, &c.OwnerID, &c.OwnerName, &c.PlanID, &c.PlanName, &c.Template,
 		&c.OriginCTID, &c.Snapshot, &c.Hostname, &c.Nameservers, &c.OnBoot, &c.Description,
 		&c.Phase, &c.LastState, &c.Limits, &c.SuspendedAt, &c.SuspendMode, &c.SuspendReason, &c.IDMapBase, &c.Privileged,
-		&c.IPAddresses, &c.CreatedAt, &c.UpdatedAt)
+		&c.IPAddresses, &c.ImageVersion, &c.GuestOS, &c.GuestNetwork, &c.CreatedAt, &c.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, ErrNotFound
 	}

@@ -28,6 +28,9 @@ type Operation struct {
 	Params      json.RawMessage
 	Status      string
 	Error       string
+	// Note is what the operation wants its reader to know besides its
+	// outcome.
+	Note        string
 	RequestedBy string
 	CreatedAt   time.Time
 	StartedAt   *time.Time
@@ -37,11 +40,11 @@ type Operation struct {
 // Done reports whether the operation has finished either way.
 func (o Operation) Done() bool { return o.Status == OpSucceeded || o.Status == OpFailed }
 
-const opCols = `id, seq, ct_id, action, params, status, error, requested_by, created_at, started_at, finished_at`
+const opCols = `id, seq, ct_id, action, params, status, error, note, requested_by, created_at, started_at, finished_at`
 
 func scanOp(row pgx.Row) (Operation, error) {
 	var o Operation
-	err := row.Scan(&o.ID, &o.Seq, &o.CTID, &o.Action, &o.Params, &o.Status, &o.Error,
+	err := row.Scan(&o.ID, &o.Seq, &o.CTID, &o.Action, &o.Params, &o.Status, &o.Error, &o.Note,
 		&o.RequestedBy, &o.CreatedAt, &o.StartedAt, &o.FinishedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return o, ErrNotFound
@@ -197,12 +200,12 @@ func (q *Queries) FinishOperation(ctx context.Context, id string, opErr error, s
 			UPDATE containers c SET last_state = $4 FROM fin
 			WHERE $4 <> '' AND c.ct_id = fin.ct_id AND c.last_state <> $4
 				AND NOT EXISTS (SELECT 1 FROM operations e WHERE e.ct_id = fin.ct_id AND e.seq > fin.seq AND e.status <> 'pending'))
-		SELECT fin.id, fin.seq, fin.ct_id, fin.action, fin.params, fin.status, fin.error, fin.requested_by,
+		SELECT fin.id, fin.seq, fin.ct_id, fin.action, fin.params, fin.status, fin.error, fin.note, fin.requested_by,
 			fin.created_at, fin.started_at, fin.finished_at,
 			(SELECT n.id::text FROM operations n WHERE n.ct_id = fin.ct_id AND n.id <> fin.id AND n.status = 'pending'
 				ORDER BY n.seq LIMIT 1)
 		FROM fin`,
-		uid, status, msg, state).Scan(&o.ID, &o.Seq, &o.CTID, &o.Action, &o.Params, &o.Status, &o.Error,
+		uid, status, msg, state).Scan(&o.ID, &o.Seq, &o.CTID, &o.Action, &o.Params, &o.Status, &o.Error, &o.Note,
 		&o.RequestedBy, &o.CreatedAt, &o.StartedAt, &o.FinishedAt, &next)
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = ErrNotFound

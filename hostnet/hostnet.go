@@ -86,6 +86,28 @@ func (s Spec) guestPrefix(share netip.Prefix) netip.Prefix {
 	return netip.PrefixFrom(a, a.BitLen())
 }
 
+// Guest is what the container's own network files must say: its
+// addresses with their prefixes (as ConfigItems gives them) and its
+// default gateways (invalid where it has none of that family).
+func (s Spec) Guest() (addrs []netip.Prefix, gw4, gw6 netip.Addr) {
+	for _, sh := range sortedShares(s.Shares) {
+		addrs = append(addrs, s.guestPrefix(sh))
+	}
+	gw4, gw6 = s.gateways()
+	return addrs, gw4, gw6
+}
+
+// AddressItem says whether a liblxc item is one of ConfigItems' addresses
+// or gateways: a guest that configures its own interface from files the
+// panel writes starts without them.
+func AddressItem(key string) bool {
+	switch key {
+	case "lxc.net.0.ipv4.address", "lxc.net.0.ipv6.address", "lxc.net.0.ipv4.gateway", "lxc.net.0.ipv6.gateway":
+		return true
+	}
+	return false
+}
+
 // gateways are the container's default gateways, IPv4 and IPv6 (each
 // invalid where it has none).
 func (s Spec) gateways() (v4, v6 netip.Addr) {

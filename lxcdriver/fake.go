@@ -175,11 +175,14 @@ func checkGzipMagic(path string) error {
 		return err
 	}
 	defer f.Close()
-	magic := make([]byte, 2)
-	if _, err := io.ReadFull(f, magic); err != nil || magic[0] != 0x1f || magic[1] != 0x8b {
-		return fmt.Errorf("%s is not gzip-compressed", path)
+	magic := make([]byte, 6)
+	n, _ := io.ReadFull(f, magic)
+	for _, m := range [][]byte{{0x1f, 0x8b}, {0xfd, '7', 'z', 'X', 'Z', 0}, {0x28, 0xb5, 0x2f, 0xfd}} {
+		if n >= len(m) && bytes.Equal(magic[:len(m)], m) {
+			return nil
+		}
 	}
-	return nil
+	return fmt.Errorf("%s is not a gzip, xz or zstd-compressed archive", path)
 }
 
 // applyFakeConfig mimics liblxc's set_config_item for the keys ctpanel

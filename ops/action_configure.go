@@ -32,9 +32,11 @@ func (*Configure) run(ctx context.Context, r *Runner, op db.Operation) error {
 	if err := r.Drv.SetConfig(ctx, name, []lxcdriver.ConfigItem{{Key: "lxc.uts.name", Value: hostnameOf(c)}}); err != nil {
 		return err
 	}
-	if err := r.writeIdentity(ctx, c); err != nil {
+	note, err := r.setupGuest(ctx, c, false)
+	if err != nil {
 		return err
 	}
+	r.noteOp(ctx, op, note)
 	st, err := r.Drv.State(ctx, name)
 	if err != nil {
 		return err

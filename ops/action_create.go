@@ -27,10 +27,13 @@ func (*Create) ActionName() string { return ActionCreate }
 
 func (a *Create) run(ctx context.Context, r *Runner, op db.Operation) error {
 	return r.makeContainer(ctx, op, a.Start, credentials{a.RootHash, a.SSHKeys}, func(c db.Container) error {
-		opts, err := r.createOptions(ctx, c)
+		opts, version, err := r.createOptions(ctx, c, "")
 		if err != nil {
 			return err
 		}
-		return r.Drv.Create(ctx, strconv.Itoa(c.CTID), opts)
+		if err := r.Drv.Create(ctx, strconv.Itoa(c.CTID), opts); err != nil {
+			return err
+		}
+		return r.Store.SetContainerImage(ctx, c.CTID, c.Template, version)
 	})
 }

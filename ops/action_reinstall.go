@@ -19,6 +19,8 @@ const ActionReinstall = "reinstall"
 // the container is removed first).
 type Reinstall struct {
 	Template string `json:"template,omitempty"`
+	// Version is the image version (the newest when empty).
+	Version string `json:"version,omitempty"`
 	// RootHash is a crypt(3) hash for root's password (never the password).
 	RootHash string   `json:"root_hash,omitempty"`
 	SSHKeys  []string `json:"ssh_keys,omitempty"`
@@ -52,7 +54,7 @@ func (p *Reinstall) run(ctx context.Context, r *Runner, op db.Operation) error {
 		}
 		c.IDMapBase, c.Privileged = &base, false
 	}
-	opts, err := r.createOptions(ctx, c)
+	opts, version, err := r.createOptions(ctx, c, p.Version)
 	if err != nil {
 		return fmt.Errorf("reinstall: %w (the container is unchanged)", err)
 	}
@@ -68,9 +70,14 @@ func (p *Reinstall) run(ctx context.Context, r *Runner, op db.Operation) error {
 		_ = r.Store.SetContainerPhase(ctx, ctid, db.PhaseMissing)
 		return fmt.Errorf("reinstall: %w (the old rootfs is gone; reinstall again)", err)
 	}
-	if err := r.writeIdentity(ctx, c); err != nil {
+	if err := r.Store.SetContainerImage(ctx, ctid, c.Template, version); err != nil {
 		return err
 	}
+	note, err := r.setupGuest(ctx, c, true)
+	if err != nil {
+		return err
+	}
+	r.noteOp(ctx, op, note)
 	if err := r.applyLimits(ctx, c); err != nil {
 		return err
 	}

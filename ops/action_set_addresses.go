@@ -28,10 +28,13 @@ func (*SetAddresses) run(ctx context.Context, r *Runner, op db.Operation) error 
 	if err := r.applyNetwork(ctx, op.CTID); err != nil {
 		return err
 	}
-	// The pools' nameservers, for a container without its own.
+	// The guest's network files (its next start reads them) and the
+	// pools' nameservers, for a container without its own.
 	c, err := r.Store.GetContainer(ctx, op.CTID)
 	if err != nil {
 		return err
 	}
-	return r.writeResolver(ctx, c)
+	note, err := r.setupGuest(ctx, c, false)
+	r.noteOp(ctx, op, note)
+	return err
 }

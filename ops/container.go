@@ -155,9 +155,11 @@ func (r *Runner) makeContainer(ctx context.Context, op db.Operation, start bool,
 	if err := build(c); err != nil {
 		return err
 	}
-	if err := r.writeIdentity(ctx, c); err != nil {
+	note, err := r.setupGuest(ctx, c, true)
+	if err != nil {
 		return err
 	}
+	r.noteOp(ctx, op, note)
 	if err := r.applyLimits(ctx, c); err != nil {
 		return err
 	}
@@ -172,24 +174,41 @@ func (r *Runner) makeContainer(ctx context.Context, op db.Operation, start bool,
 	return r.Store.SetContainerPhase(ctx, c.CTID, db.PhaseReady)
 }
 
-func (r *Runner) createOptions(ctx context.Context, c db.Container) (lxcdriver.CreateOptions, error) {
+// createOptions are the driver's options for c's rootfs from its
+// template: version (of a template with versions) is the image version
+// asked for, the newest when empty; the one used is returned (nil for a
+// template without versions).
+func (r *Runner) createOptions(ctx context.Context, c db.Container, version string) (lxcdriver.CreateOptions, *string, error) {
 	t, err := r.Store.GetTemplate(ctx, c.Template)
 	if err != nil {
-		return lxcdriver.CreateOptions{}, fmt.Errorf("template %q: %w", c.Template, err)
+		return lxcdriver.CreateOptions{}, nil, fmt.Errorf("template %q: %w", c.Template, err)
 	}
 	if !t.Enabled {
-		return lxcdriver.CreateOptions{}, fmt.Errorf("template %q has been disabled", c.Template)
+		return lxcdriver.CreateOptions{}, nil, fmt.Errorf("template %q has been disabled", c.Template)
 	}
 	opts := lxcdriver.CreateOptions{Config: baseConfig(c), Disk: diskOf(c), IDMap: idmapOf(c)}
-	switch t.Kind {
-	case "lxc":
+	switch {
+	case t.Kind == "lxc":
 		opts.Template = t.Source
-	case "tarball":
+	case t.Kind == "tarball" && t.Source != "":
+		if version != "" {
+			return opts, nil, fmt.Errorf("template %q has no versions: it is a single file", c.Template)
+		}
 		opts.RootfsTarball = filepath.Join(r.TemplateCacheDir, filepath.Base(t.Source))
+	case t.Kind == "tarball":
+		v, err := r.Store.ImageVersion(ctx, c.Template, version)
+		if errors.Is(err, db.ErrNotFound) {
+			return opts, nil, fmt.Errorf("image %q has no version %q", c.Template, version)
+		}
+		if err != nil {
+			return opts, nil, err
+		}
+		opts.RootfsTarball = filepath.Join(r.TemplateCacheDir, "images", filepath.FromSlash(v.File))
+		return opts, &v.Version, nil
 	default:
-		return opts, fmt.Errorf("template %q has unknown kind %q", t.Name, t.Kind)
+		return opts, nil, fmt.Errorf("template %q has unknown kind %q", t.Name, t.Kind)
 	}
-	return opts, nil
+	return opts, nil, nil
 }
 
 // writeIdentity writes the hostname and resolver into the container's
@@ -206,15 +225,9 @@ func (r *Runner) writeIdentity(ctx context.Context, c db.Container) error {
 // else from those of the pools its addresses are from; with neither it
 // leaves the file as the image has it.
 func (r *Runner) writeResolver(ctx context.Context, c db.Container) error {
-	servers := c.Nameservers
-	if len(servers) == 0 {
-		pool, err := r.Store.PoolNameservers(ctx, c.CTID)
-		if err != nil {
-			return err
-		}
-		for _, a := range pool {
-			servers = append(servers, a.String())
-		}
+	servers, err := r.nameservers(ctx, c)
+	if err != nil {
+		return err
 	}
 	if len(servers) == 0 {
 		return nil
@@ -340,7 +353,8 @@ func NetSpecs(shares []db.NetShare) []hostnet.Spec {
 
 // start starts a container with its network: the host side made first
 // (veth pair, routes, filter) and the container end given to liblxc for
-// this start.
+// this start; a guest that configures its interface from its own files
+// gets the interface without addresses.
 func (r *Runner) start(ctx context.Context, ctid int) error {
 	var items []lxcdriver.ConfigItem
 	if r.Net != nil {
@@ -350,6 +364,13 @@ func (r *Runner) start(ctx context.Context, ctid int) error {
 		}
 		if items, err = r.Net.Up(ctx, spec); err != nil {
 			return err
+		}
+		c, err := r.Store.GetContainer(ctx, ctid)
+		if err != nil {
+			return err
+		}
+		if c.GuestNetwork != "" {
+			items = slices.DeleteFunc(items, func(it lxcdriver.ConfigItem) bool { return hostnet.AddressItem(it.Key) })
 		}
 	}
 	return r.Drv.Start(ctx, strconv.Itoa(ctid), items...)

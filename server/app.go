@@ -176,7 +176,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 	a.Console = console.NewManager(console.Config{IdleTimeout: cfg.ConsoleIdleTimeout}, drv, log.With("component", "console"))
 	a.Services = services.New(services.Deps{Store: a.Store, Drv: drv, Queue: queue, Log: log,
 		Host: HostResources(), TemplateCacheDir: cfg.TemplateCacheDir(), Terminals: a.Console,
-		SnapshotDir:  filepath.Join(cfg.DataDir, "snapshots"),
+		SnapshotDir: filepath.Join(cfg.DataDir, "snapshots"), ImageMirror: cfg.ImageMirror,
 		WebhookGuard: guard})
 	sessions := &auth.Sessions{Store: a.Store, Log: log, CookieSecure: cfg.CookieSecure}
 	a.API = &api.API{Set: a.Services, Store: a.Store, Drv: drv, Hub: a.Hub, Log: log, Mon: a.Mon, Bus: a.Bus,
@@ -191,6 +191,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 	}
 	a.UI = pages.MustNewUI(pages.UI{Set: a.Services, Store: a.Store, Mon: a.Mon, Log: log, Sessions: sessions, Origins: origins}, web.FS)
 	a.Queue = queue
+	if err := a.Services.Templates.Recover(ctx); err != nil {
+		return nil, fmt.Errorf("image store: %w", err)
+	}
 	if err := ops.Reconcile(ctx, a.Store, drv, queue, log); err != nil {
 		return nil, err
 	}
@@ -413,6 +416,10 @@ func (a *App) Close() {
 	if a.stopSched != nil {
 		a.stopSched()
 		<-a.schedDone
+	}
+	if a.Services != nil {
+		// Builds and imports fail cleanly, their work removed.
+		a.Services.Templates.Close()
 	}
 	if a.River != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -45,6 +45,9 @@ type Config struct {
 	// BackupConcurrency is how many backups run at once on this host
 	// (CTPANEL_BACKUP_CONCURRENCY, default 2).
 	BackupConcurrency int
+	// ImageMirror is the Debian archive images are built from
+	// (CTPANEL_IMAGE_MIRROR; default: the host's own apt source).
+	ImageMirror string
 	// AllowedOrigins may open websockets besides the panel's own origin
 	// (CTPANEL_ALLOWED_ORIGINS, comma-separated).
 	AllowedOrigins []string
@@ -119,6 +122,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.CookieSecure = env("CTPANEL_COOKIE_SECURE", "") == "true"
 	fs.BoolVar(&c.CookieSecure, "cookie-secure", c.CookieSecure, "mark the session cookie Secure even on plain HTTP, behind a TLS proxy (CTPANEL_COOKIE_SECURE)")
 	c.AdminPassword = os.Getenv("CTPANEL_ADMIN_PASSWORD")
+	fs.StringVar(&c.ImageMirror, "image-mirror", env("CTPANEL_IMAGE_MIRROR", ""),
+		"Debian archive URL images are built from (CTPANEL_IMAGE_MIRROR; default: the host's own apt source)")
 	c.netTag = env("CTPANEL_NET_TAG", "")
 }
 

@@ -24,6 +24,8 @@ usage:
   ctpanel migrate up|down|version [flags]    manage the database schema
   ctpanel token create --role ROLE --name NAME [--user USER] [--expires 720h] [flags]
                                              print a new API token (shown once)
+  ctpanel image build|import|products|list   build and import OS images through the
+                                             running panel (ctpanel image for help)
 
 common flags (each also an environment variable):
 `
@@ -44,6 +46,8 @@ func main() {
 		err = migrateCmd(ctx, os.Args[2:])
 	case "token":
 		err = tokenCmd(ctx, os.Args[2:])
+	case "image":
+		err = imageCmd(ctx, os.Args[2:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		printFlags()

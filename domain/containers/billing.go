@@ -2,6 +2,8 @@ package containers
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/ctpanel/ctpanel/db"
@@ -62,7 +64,9 @@ func (s *Service) Unsuspend(ctx context.Context, p db.Principal, ref string) (db
 
 // ReinstallInput is a fresh root filesystem's template and credentials.
 type ReinstallInput struct {
-	Template     string
+	Template string
+	// Version is the image version; the newest when empty.
+	Version      string
 	RootPassword *string
 	SSHKeys      []string
 }
@@ -74,6 +78,13 @@ func (s *Service) Reinstall(ctx context.Context, p db.Principal, ref string, in 
 	f := domain.FieldErrors{}
 	if err := s.checkTemplate(ctx, f, in.Template); err != nil {
 		return db.Operation{}, err
+	}
+	if in.Version != "" && f["template"] == "" {
+		if _, err := s.Store.ImageVersion(ctx, in.Template, in.Version); errors.Is(err, db.ErrNotFound) {
+			f.Add("version", fmt.Sprintf("image %q has no version %q", in.Template, in.Version))
+		} else if err != nil {
+			return db.Operation{}, err
+		}
 	}
 	cred := policy.CheckCredentials(f, in.RootPassword, in.SSHKeys)
 	if err := f.Err(); err != nil {
@@ -87,7 +98,7 @@ func (s *Service) Reinstall(ctx context.Context, p db.Principal, ref string, in 
 			return suspendedErr(c)
 		}
 		return q.SetContainerTemplate(ctx, c.CTID, in.Template)
-	}, fixed(&ops.Reinstall{Template: in.Template, RootHash: cred.RootHash, SSHKeys: cred.SSHKeys}))
+	}, fixed(&ops.Reinstall{Template: in.Template, Version: in.Version, RootHash: cred.RootHash, SSHKeys: cred.SSHKeys}))
 }
 
 // ResetPassword records new credentials for root in the container ref.

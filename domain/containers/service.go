@@ -94,10 +94,15 @@ type View struct {
 	OnBoot      bool     `json:"onboot"`
 	Description string   `json:"description"`
 	Template    string   `json:"template"`
-	Owner       *string  `json:"owner"`
-	Plan        *string  `json:"plan"`
-	OriginCTID  *int     `json:"origin_ctid"`
-	Snapshot    bool     `json:"snapshot"`
+	// ImageVersion is the version of the image it was made from; GuestOS
+	// what the panel found in it ("debian 12 (networkd)", "" for a guest
+	// it writes no network files into).
+	ImageVersion *string `json:"image_version"`
+	GuestOS      string  `json:"guest_os"`
+	Owner        *string `json:"owner"`
+	Plan         *string `json:"plan"`
+	OriginCTID   *int    `json:"origin_ctid"`
+	Snapshot     bool    `json:"snapshot"`
 	// Suspended is set while the container is suspended.
 	Suspended *Suspension `json:"suspended"`
 	// Privileged is true for a container made before every container
@@ -121,7 +126,7 @@ func (s *Service) Describe(ctx context.Context, c db.Container) View {
 		IPAddresses: append([]string{}, c.IPAddresses...), Nameservers: c.Nameservers, OnBoot: c.OnBoot,
 		Description: c.Description, Template: c.Template, Owner: c.OwnerName,
 		OriginCTID: c.OriginCTID, Snapshot: c.Snapshot, CreatedAt: c.CreatedAt,
-		Plan: c.PlanName, Privileged: c.Privileged,
+		Plan: c.PlanName, Privileged: c.Privileged, ImageVersion: c.ImageVersion, GuestOS: c.GuestOS,
 	}
 	if c.SuspendedAt != nil && c.SuspendMode != nil {
 		v.Suspended = &Suspension{Mode: *c.SuspendMode, Reason: c.SuspendReason, Since: *c.SuspendedAt}

@@ -43,6 +43,8 @@ type Deps struct {
 	Host ubc.Host
 	// TemplateCacheDir holds the tar.gz OS templates.
 	TemplateCacheDir string
+	// ImageMirror is the Debian archive images are built from.
+	ImageMirror string
 	// SnapshotDir holds the containers' snapshots (a restic repository).
 	SnapshotDir string
 	// Terminals ends a disabled account's terminal sessions (the console
@@ -58,7 +60,7 @@ func New(d Deps) *Set {
 		Containers: &containers.Service{Store: d.Store, Drv: d.Drv, Queue: d.Queue, Log: d.Log, Host: d.Host, SnapshotDir: d.SnapshotDir},
 		Customers:  &customers.Service{Store: d.Store, Log: d.Log, Terminals: d.Terminals},
 		Plans:      &plans.Service{Store: d.Store, Queue: d.Queue, Log: d.Log, Host: d.Host},
-		Templates:  &templates.Service{Store: d.Store, Log: d.Log, CacheDir: d.TemplateCacheDir},
+		Templates:  &templates.Service{Store: d.Store, Log: d.Log, CacheDir: d.TemplateCacheDir, Mirror: d.ImageMirror},
 		Tokens:     &tokens.Service{Store: d.Store, Log: d.Log},
 		Webhooks:   &webhooks.Service{Store: d.Store, Log: d.Log, Guard: d.WebhookGuard},
 		Alerts:     &alerts.Service{Store: d.Store},

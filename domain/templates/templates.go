@@ -4,8 +4,6 @@
 package templates
 
 import (
-	"archive/tar"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -13,15 +11,14 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/diskspace"
 	"github.com/ctpanel/ctpanel/domain"
 	"github.com/ctpanel/ctpanel/domain/policy"
+	"github.com/ctpanel/ctpanel/images"
 )
 
 // MaxBytes bounds an uploaded OS template (the compressed size).
@@ -35,8 +32,14 @@ const UploadPrefix = ".upload-"
 type Service struct {
 	Store *db.Store
 	Log   *slog.Logger
-	// CacheDir holds the tar.gz OS templates (NAME.tar.gz).
+	// CacheDir holds the tar.gz OS templates (NAME.tar.gz) and the image
+	// store (images/).
 	CacheDir string
+	// Mirror is the Debian archive images are built from (the host's
+	// own apt source when empty).
+	Mirror string
+
+	bg tasks
 }
 
 // View is an OS template as both front ends show it.
@@ -49,21 +52,53 @@ type View struct {
 	// Containers counts the farm's containers made from it: staff only.
 	Containers *int      `json:"containers"`
 	CreatedAt  time.Time `json:"created_at"`
+	// What the image is and where it came from.
+	Distribution string `json:"distribution"`
+	Release      string `json:"release"`
+	Arch         string `json:"arch"`
+	Variant      string `json:"variant"`
+	Origin       string `json:"origin"`
+	// Version is the newest version, which new containers get; Versions
+	// are all of them, newest first (none for a single-file template).
+	Version  *string       `json:"version"`
+	Versions []VersionView `json:"versions"`
 }
 
-func (s *Service) view(t db.Template, staff bool) View {
-	v := View{Name: t.Name, Kind: t.Kind, Description: t.Description, Enabled: t.Enabled, CreatedAt: t.CreatedAt}
+func (s *Service) view(ctx context.Context, t db.Template, staff bool) (View, error) {
+	v := View{Name: t.Name, Kind: t.Kind, Description: t.Description, Enabled: t.Enabled, CreatedAt: t.CreatedAt,
+		Versions: []VersionView{}}
 	if staff {
 		n := t.Containers
 		v.Containers = &n
 	}
-	if t.Kind == "tarball" && s.CacheDir != "" {
+	meta, err := s.Store.TemplateMeta(ctx, t.Name)
+	if err != nil && !errors.Is(err, db.ErrNotFound) {
+		return v, err
+	}
+	v.Distribution, v.Release, v.Arch, v.Variant, v.Origin = meta.Distribution, meta.Release, meta.Arch, meta.Variant, meta.Origin
+	vs, err := s.Store.ImageVersions(ctx, t.Name)
+	if err != nil {
+		return v, err
+	}
+	for i, iv := range vs {
+		vv := VersionView{Version: iv.Version, SHA256: iv.SHA256, SizeBytes: iv.SizeBytes, Origin: iv.Origin, CreatedAt: iv.CreatedAt}
+		if staff {
+			n := iv.Containers
+			vv.Containers = &n
+		}
+		v.Versions = append(v.Versions, vv)
+		if i == 0 {
+			ver, size := iv.Version, iv.SizeBytes
+			v.Version, v.SizeBytes = &ver, &size
+		}
+	}
+	if t.Kind == "tarball" && t.Source != "" && s.CacheDir != "" {
 		if fi, err := os.Stat(filepath.Join(s.CacheDir, filepath.Base(t.Source))); err == nil {
 			size := fi.Size()
 			v.SizeBytes = &size
 		}
 	}
-	return v
+	return v, nil
 }
 
 // List is the templates p may create from: customers see only the
@@ -77,7 +112,11 @@ func (s *Service) List(ctx context.Context, p db.Principal) ([]View, error) {
 	out := make([]View, 0, len(list))
 	for _, t := range list {
 		if t.Enabled || staff {
-			out = append(out, s.view(t, staff))
+			v, err := s.view(ctx, t, staff)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
 		}
 	}
 	return out, nil
@@ -92,7 +131,7 @@ func (s *Service) Get(ctx context.Context, p db.Principal, name string) (View, e
 	if err != nil {
 		return View{}, err
 	}
-	return s.view(t, p.IsStaff()), nil
+	return s.view(ctx, t, p.IsStaff())
 }
 
 // Upload is what comes with an uploaded template besides its bytes; nil
@@ -159,7 +198,8 @@ func (s *Service) Put(ctx context.Context, p db.Principal, name string, in Uploa
 	}
 	s.Log.Info("template uploaded", "template", name, "bytes", n, "replaced", !created)
 	s.audit(ctx, p, "template.put", map[string]any{"template": name, "bytes": n, "replaced": !created})
-	return s.view(t, true), created, nil
+	v, err = s.view(ctx, t, true)
+	return v, created, err
 }
 
 func tooLarge() error {
@@ -183,8 +223,8 @@ func (t *readTracker) Read(p []byte) (int, error) {
 }
 
 // receive streams body into a temporary file of the cache, checks it is a
-// root file system tarball, and puts it in place as NAME.tar.gz, synced to
-// disk. Nothing is left behind when it fails.
+// gzip-compressed root file system tarball, and puts it in place as
+// NAME.tar.gz, synced to disk. Nothing is left behind when it fails.
 func (s *Service) receive(name string, body io.Reader) (int64, error) {
 	// Root only: a tarball holds setuid files owned by root.
 	if err := os.MkdirAll(s.CacheDir, 0o700); err != nil {
@@ -197,16 +237,38 @@ func (s *Service) receive(name string, body io.Reader) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	tmp.Close()
 	defer os.Remove(tmp.Name()) // a no-op once renamed
+	n, err := s.receiveTo(tmp.Name(), body)
+	if err != nil {
+		return 0, err
+	}
+	info, err := images.Check(tmp.Name())
+	if err != nil {
+		return 0, domain.FieldErrors{"body": err.Error()}.Err()
+	}
+	if info.Format != images.Gzip {
+		return 0, domain.FieldErrors{"body": "is a .tar." + info.Format + ": a single-file template is a .tar.gz; add other formats as a version (POST /api/v1/templates/NAME/versions)"}.Err()
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(s.CacheDir, name+".tar.gz")); err != nil {
+		return 0, err
+	}
+	return n, syncDir(s.CacheDir)
+}
+
+// receiveTo streams body into file (made or truncated, mode 0600),
+// synced; the errors name the body's fault or the disk's.
+func (s *Service) receiveTo(file string, body io.Reader) (int64, error) {
+	out, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return 0, err
+	}
 	in := &readTracker{Reader: io.LimitReader(body, MaxBytes+1)}
-	n, err := io.Copy(tmp, in)
+	n, err := io.Copy(out, in)
 	if err == nil {
-		err = tmp.Chmod(0o600)
+		err = out.Sync()
 	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
+	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
 	var tooBig *http.MaxBytesError
@@ -222,15 +284,9 @@ func (s *Service) receive(name string, body io.Reader) (int64, error) {
 	case err != nil:
 		return 0, fmt.Errorf("storing the upload: %w", err)
 	case n == 0:
-		return 0, domain.FieldErrors{"body": "is empty: send the template's .tar.gz as the request body"}.Err()
+		return 0, domain.FieldErrors{"body": "is empty: send the template's archive as the request body"}.Err()
 	}
-	if err := CheckRootfsTarball(tmp.Name()); err != nil {
-		return 0, domain.FieldErrors{"body": err.Error()}.Err()
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(s.CacheDir, name+".tar.gz")); err != nil {
-		return 0, err
-	}
-	return n, syncDir(s.CacheDir)
+	return n, nil
 }
 
 func syncDir(dir string) error {
@@ -268,7 +324,7 @@ func (s *Service) Update(ctx context.Context, p db.Principal, name string, descr
 		details["enabled"] = *enabled
 	}
 	s.audit(ctx, p, "template.update", details)
-	return s.view(t, true), nil
+	return s.view(ctx, t, true)
 }
 
 // Delete removes a tarball template and its file (staff). Containers
@@ -295,8 +351,14 @@ func (s *Service) Delete(ctx context.Context, p db.Principal, name string) error
 	if _, err := s.Store.UpdateTemplate(ctx, name, nil, &off); err != nil && !errors.Is(err, db.ErrNotFound) {
 		return err
 	}
-	if s.CacheDir != "" {
+	if s.CacheDir != "" && t.Source != "" {
 		if err := os.Remove(filepath.Join(s.CacheDir, filepath.Base(t.Source))); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	if s.CacheDir != "" && t.Source == "" {
+		// Its versions, rows going with the template's.
+		if err := os.RemoveAll(filepath.Join(s.ImagesDir(), name)); err != nil {
 			return err
 		}
 	}
@@ -311,49 +373,9 @@ func (s *Service) audit(ctx context.Context, p db.Principal, action string, deta
 	domain.AuditOutside(ctx, s.Store, s.Log, p, action, details)
 }
 
-// CheckRootfsTarball reads a whole .tar.gz and says what keeps it from
-// being a root file system a container can boot: not gzip, not tar,
-// corrupt, an entry escaping the root, or no /sbin/init and no /bin/sh.
+// CheckRootfsTarball reads a whole archive and says what keeps it from
+// being a root file system a container can boot (images.Check).
 func CheckRootfsTarball(file string) error {
-	fh, err := os.Open(file)
-	if err != nil {
-		return err
-	}
-	defer fh.Close()
-	zr, err := gzip.NewReader(fh)
-	if err != nil {
-		return fmt.Errorf("is not gzip-compressed (%v): send a .tar.gz", err)
-	}
-	tr := tar.NewReader(zr)
-	entries, boots := 0, false
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("is not a readable tar archive after %d entries: %v", entries, err)
-		}
-		entries++
-		clean := path.Clean("/" + h.Name)
-		for _, part := range strings.Split(h.Name, "/") {
-			if part == ".." {
-				return fmt.Errorf("has an entry outside its root: %q", h.Name)
-			}
-		}
-		switch clean {
-		case "/sbin/init", "/bin/sh", "/usr/sbin/init", "/usr/bin/sh", "/lib/systemd/systemd":
-			boots = true
-		}
-		if _, err := io.Copy(io.Discard, tr); err != nil {
-			return fmt.Errorf("is corrupt at %q: %v", h.Name, err)
-		}
-	}
-	if entries == 0 {
-		return errors.New("is an empty tar archive")
-	}
-	if !boots {
-		return errors.New("is not a root file system: it has no /sbin/init and no /bin/sh")
-	}
-	return nil
+	_, err := images.Check(file)
+	return err
 }

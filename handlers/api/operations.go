@@ -14,11 +14,14 @@ import (
 
 // OperationView is an operation as the API shows it.
 type OperationView struct {
-	ID          string     `json:"id"`
-	CTID        int        `json:"ctid"`
-	Action      string     `json:"action"`
-	Status      string     `json:"status"`
-	Error       string     `json:"error,omitempty"`
+	ID     string `json:"id"`
+	CTID   int    `json:"ctid"`
+	Action string `json:"action"`
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
+	// Note is what the operation wants its reader to know besides its
+	// outcome (an image of a distribution the panel cannot set up).
+	Note        string     `json:"note,omitempty"`
 	RequestedBy string     `json:"requested_by"`
 	CreatedAt   time.Time  `json:"created_at"`
 	StartedAt   *time.Time `json:"started_at"`
@@ -27,7 +30,7 @@ type OperationView struct {
 
 func opView(o db.Operation) OperationView {
 	return OperationView{ID: o.ID, CTID: o.CTID, Action: o.Action, Status: o.Status, Error: o.Error,
-		RequestedBy: o.RequestedBy, CreatedAt: o.CreatedAt, StartedAt: o.StartedAt, FinishedAt: o.FinishedAt}
+		Note: o.Note, RequestedBy: o.RequestedBy, CreatedAt: o.CreatedAt, StartedAt: o.StartedAt, FinishedAt: o.FinishedAt}
 }
 
 // accepted answers 202 with the queued operation and where to follow it.

@@ -50,6 +50,7 @@ func (a *API) Terminate(w http.ResponseWriter, r *http.Request) {
 func (a *API) Reinstall(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Template     string   `json:"template"`
+		Version      string   `json:"version"`
 		RootPassword *string  `json:"root_password"`
 		SSHKeys      []string `json:"ssh_keys"`
 	}
@@ -58,7 +59,7 @@ func (a *API) Reinstall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	op, err := a.Containers.Reinstall(r.Context(), principal(r), ref(r),
-		containers.ReinstallInput{Template: req.Template, RootPassword: req.RootPassword, SSHKeys: req.SSHKeys})
+		containers.ReinstallInput{Template: req.Template, Version: req.Version, RootPassword: req.RootPassword, SSHKeys: req.SSHKeys})
 	a.answerOp(w, r, op, err)
 }
 

@@ -40,11 +40,12 @@ func runLXCTool(ctx context.Context, tool string, args ...string) (string, error
 	return subprocess.Output(ctx, tool, args...)
 }
 
-// unpackRootfs extracts a rootfs tarball (.tar.gz) into dir with numeric
+// unpackRootfs extracts a rootfs tarball (.tar.gz, .tar.xz or .tar.zst:
+// tar recognises the compression) into dir with numeric
 // owners (the container's /etc/passwd, not the host's, says who uid 1000
 // is), permissions, extended attributes (file capabilities among them) and
 // ACLs kept. The create from a template and the loop disk both use it.
 func unpackRootfs(ctx context.Context, tarball, dir string) (string, error) {
 	return subprocess.Output(ctx, "tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls",
-		"-xpzf", tarball, "-C", dir)
+		"-xpf", tarball, "-C", dir)
 }
