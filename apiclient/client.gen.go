@@ -440,6 +440,7 @@ func (e DiskStatusName) Valid() bool {
 const (
 	ErrorErrorCodeAlreadySuspended      ErrorErrorCode = "already_suspended"
 	ErrorErrorCodeBadJson               ErrorErrorCode = "bad_json"
+	ErrorErrorCodeBadSource             ErrorErrorCode = "bad_source"
 	ErrorErrorCodeConflict              ErrorErrorCode = "conflict"
 	ErrorErrorCodeCrossOrigin           ErrorErrorCode = "cross_origin"
 	ErrorErrorCodeCsrf                  ErrorErrorCode = "csrf"
@@ -472,6 +473,8 @@ func (e ErrorErrorCode) Valid() bool {
 	case ErrorErrorCodeAlreadySuspended:
 		return true
 	case ErrorErrorCodeBadJson:
+		return true
+	case ErrorErrorCodeBadSource:
 		return true
 	case ErrorErrorCodeConflict:
 		return true
@@ -3121,7 +3124,7 @@ type TakeSnapshotRequest struct {
 // Template defines model for Template.
 type Template struct {
 	// Arch Example: amd64
-	Arch string `json:"arch"`
+	Arch *string `json:"arch,omitempty"`
 
 	// Containers How many of the farm's containers were last created or reinstalled from it; null for a customer token.
 	Containers  *int      `json:"containers"`
@@ -3131,7 +3134,7 @@ type Template struct {
 	// Distribution The distribution (`debian`, `ubuntu`, `almalinux`, `alpine`...; `busybox` for liblxc's script; empty for an upload without os-release).
 	//
 	// Example: debian
-	Distribution string `json:"distribution"`
+	Distribution *string `json:"distribution,omitempty"`
 
 	// Enabled Whether new containers can be created from it.
 	Enabled bool `json:"enabled"`
@@ -3145,24 +3148,24 @@ type Template struct {
 	Name string `json:"name"`
 
 	// Origin Where it came from: liblxc's script, an upload, built from a distribution's archive, or imported from a simplestreams tree.
-	Origin TemplateOrigin `json:"origin"`
+	Origin *TemplateOrigin `json:"origin,omitempty"`
 
 	// Release Example: 12
-	Release string `json:"release"`
+	Release *string `json:"release,omitempty"`
 
 	// SizeBytes Size of the newest version's archive (or of a single-file template's .tar.gz); null for a liblxc template script (or a tarball whose file is gone).
 	SizeBytes *int64 `json:"size_bytes"`
 
 	// Variant Example: default
-	Variant string `json:"variant"`
+	Variant *string `json:"variant,omitempty"`
 
 	// Version The newest version: what new containers and reinstalls without a `version` get. Null for a template without versions.
 	//
 	// Example: 20261205-183012
-	Version *string `json:"version"`
+	Version *string `json:"version,omitempty"`
 
 	// Versions Every version, newest first; empty for a single-file template.
-	Versions []ImageVersion `json:"versions"`
+	Versions *[]ImageVersion `json:"versions,omitempty"`
 }
 
 // TemplateKind `lxc`: a liblxc template script; `tarball`: an OS template cache tarball.
@@ -5799,7 +5802,7 @@ type ClientInterface interface {
 
 	// BuildImageWithBody Build an image from a distribution's archive
 	//
-	// Builds recipe `debian-12` with debootstrap (minbase plus systemd, iproute2, OpenSSH, CA certificates; the archive's Release file verified with Debian's archive keyring), cleans the tree for reuse (empty machine-id, no SSH host keys, no apt lists, units that fail in containers masked, systemd-networkd enabled), packs it as `.tar.zst` and adds it as the newest version of image `name` (the recipe's name by default). Runs in the background: 202 with the task; its `progress` shows the current step. 409 (field `name`) while a build or import of that image runs, or for a single-file template of that name. `ctpanel image build debian-12` does the same from the command line.
+	// Builds recipe `debian-12` with debootstrap (minbase plus systemd, ifupdown, iproute2, OpenSSH, CA certificates; the archive's Release file verified with Debian's archive keyring), cleans the tree for reuse (empty machine-id, no SSH host keys, no apt lists, units that fail in containers masked, an empty /dev, ifupdown ready for the panel's section of /etc/network/interfaces), packs it as `.tar.zst` and adds it as the newest version of image `name` (the recipe's name by default). Runs in the background: 202 with the task; its `progress` shows the current step. 409 (field `name`) while a build or import of that image runs, or for a single-file template of that name. `ctpanel image build debian-12` does the same from the command line.
 	//
 	// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
 	//
@@ -5810,7 +5813,7 @@ type ClientInterface interface {
 
 	// BuildImage Build an image from a distribution's archive
 	//
-	// Builds recipe `debian-12` with debootstrap (minbase plus systemd, iproute2, OpenSSH, CA certificates; the archive's Release file verified with Debian's archive keyring), cleans the tree for reuse (empty machine-id, no SSH host keys, no apt lists, units that fail in containers masked, systemd-networkd enabled), packs it as `.tar.zst` and adds it as the newest version of image `name` (the recipe's name by default). Runs in the background: 202 with the task; its `progress` shows the current step. 409 (field `name`) while a build or import of that image runs, or for a single-file template of that name. `ctpanel image build debian-12` does the same from the command line.
+	// Builds recipe `debian-12` with debootstrap (minbase plus systemd, ifupdown, iproute2, OpenSSH, CA certificates; the archive's Release file verified with Debian's archive keyring), cleans the tree for reuse (empty machine-id, no SSH host keys, no apt lists, units that fail in containers masked, an empty /dev, ifupdown ready for the panel's section of /etc/network/interfaces), packs it as `.tar.zst` and adds it as the newest version of image `name` (the recipe's name by default). Runs in the background: 202 with the task; its `progress` shows the current step. 409 (field `name`) while a build or import of that image runs, or for a single-file template of that name. `ctpanel image build debian-12` does the same from the command line.
 	//
 	// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
 	//
@@ -8235,7 +8238,7 @@ func (c *Client) WatchEvents(ctx context.Context, params *WatchEventsParams, req
 
 // BuildImageWithBody Build an image from a distribution's archive
 //
-// Builds recipe `debian-12` with debootstrap (minbase plus systemd, iproute2, OpenSSH, CA certificates; the archive's Release file verified with Debian's archive keyring), cleans the tree for reuse (empty machine-id, no SSH host keys, no apt lists, units that fail in containers masked, systemd-networkd enabled), packs it as `.tar.zst` and adds it as the newest version of image `name` (the recipe's name by default). Runs in the background: 202 with the task; its `progress` shows the current step. 409 (field `name`) while a build or import of that image runs, or for a single-file template of that name. `ctpanel image build debian-12` does the same from the command line.
+// Builds recipe `debian-12` with debootstrap (minbase plus systemd, ifupdown, iproute2, OpenSSH, CA certificates; the archive's Release file verified with Debian's archive keyring), cleans the tree for reuse (empty machine-id, no SSH host keys, no apt lists, units that fail in containers masked, an empty /dev, ifupdown ready for the panel's section of /etc/network/interfaces), packs it as `.tar.zst` and adds it as the newest version of image `name` (the recipe's name by default). Runs in the background: 202 with the task; its `progress` shows the current step. 409 (field `name`) while a build or import of that image runs, or for a single-file template of that name. `ctpanel image build debian-12` does the same from the command line.
 //
 // Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
 //
@@ -8256,7 +8259,7 @@ func (c *Client) BuildImageWithBody(ctx context.Context, contentType string, bod
 
 // BuildImage Build an image from a distribution's archive
 //
-// Builds recipe `debian-12` with debootstrap (minbase plus systemd, iproute2, OpenSSH, CA certificates; the archive's Release file verified with Debian's archive keyring), cleans the tree for reuse (empty machine-id, no SSH host keys, no apt lists, units that fail in containers masked, systemd-networkd enabled), packs it as `.tar.zst` and adds it as the newest version of image `name` (the recipe's name by default). Runs in the background: 202 with the task; its `progress` shows the current step. 409 (field `name`) while a build or import of that image runs, or for a single-file template of that name. `ctpanel image build debian-12` does the same from the command line.
+// Builds recipe `debian-12` with debootstrap (minbase plus systemd, ifupdown, iproute2, OpenSSH, CA certificates; the archive's Release file verified with Debian's archive keyring), cleans the tree for reuse (empty machine-id, no SSH host keys, no apt lists, units that fail in containers masked, an empty /dev, ifupdown ready for the panel's section of /etc/network/interfaces), packs it as `.tar.zst` and adds it as the newest version of image `name` (the recipe's name by default). Runs in the background: 202 with the task; its `progress` shows the current step. 409 (field `name`) while a build or import of that image runs, or for a single-file template of that name. `ctpanel image build debian-12` does the same from the command line.
 //
 // Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
 //
@@ -15448,7 +15451,7 @@ type ClientWithResponsesInterface interface {
 
 	// BuildImageWithBodyWithResponse Build an image from a distribution's archive
 	//
-	// Builds recipe `debian-12` with debootstrap (minbase plus systemd, iproute2, OpenSSH, CA certificates; the archive's Release file verified with Debian's archive keyring), cleans the tree for reuse (empty machine-id, no SSH host keys, no apt lists, units that fail in containers masked, systemd-networkd enabled), packs it as `.tar.zst` and adds it as the newest version of image `name` (the recipe's name by default). Runs in the background: 202 with the task; its `progress` shows the current step. 409 (field `name`) while a build or import of that image runs, or for a single-file template of that name. `ctpanel image build debian-12` does the same from the command line.
+	// Builds recipe `debian-12` with debootstrap (minbase plus systemd, ifupdown, iproute2, OpenSSH, CA certificates; the archive's Release file verified with Debian's archive keyring), cleans the tree for reuse (empty machine-id, no SSH host keys, no apt lists, units that fail in containers masked, an empty /dev, ifupdown ready for the panel's section of /etc/network/interfaces), packs it as `.tar.zst` and adds it as the newest version of image `name` (the recipe's name by default). Runs in the background: 202 with the task; its `progress` shows the current step. 409 (field `name`) while a build or import of that image runs, or for a single-file template of that name. `ctpanel image build debian-12` does the same from the command line.
 	//
 	// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
 	//
@@ -15459,7 +15462,7 @@ type ClientWithResponsesInterface interface {
 
 	// BuildImageWithResponse Build an image from a distribution's archive
 	//
-	// Builds recipe `debian-12` with debootstrap (minbase plus systemd, iproute2, OpenSSH, CA certificates; the archive's Release file verified with Debian's archive keyring), cleans the tree for reuse (empty machine-id, no SSH host keys, no apt lists, units that fail in containers masked, systemd-networkd enabled), packs it as `.tar.zst` and adds it as the newest version of image `name` (the recipe's name by default). Runs in the background: 202 with the task; its `progress` shows the current step. 409 (field `name`) while a build or import of that image runs, or for a single-file template of that name. `ctpanel image build debian-12` does the same from the command line.
+	// Builds recipe `debian-12` with debootstrap (minbase plus systemd, ifupdown, iproute2, OpenSSH, CA certificates; the archive's Release file verified with Debian's archive keyring), cleans the tree for reuse (empty machine-id, no SSH host keys, no apt lists, units that fail in containers masked, an empty /dev, ifupdown ready for the panel's section of /etc/network/interfaces), packs it as `.tar.zst` and adds it as the newest version of image `name` (the recipe's name by default). Runs in the background: 202 with the task; its `progress` shows the current step. 409 (field `name`) while a build or import of that image runs, or for a single-file template of that name. `ctpanel image build debian-12` does the same from the command line.
 	//
 	// Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
 	//
@@ -26663,7 +26666,7 @@ func (c *ClientWithResponses) WatchEventsWithResponse(ctx context.Context, param
 
 // BuildImageWithBodyWithResponse Build an image from a distribution's archive
 //
-// Builds recipe `debian-12` with debootstrap (minbase plus systemd, iproute2, OpenSSH, CA certificates; the archive's Release file verified with Debian's archive keyring), cleans the tree for reuse (empty machine-id, no SSH host keys, no apt lists, units that fail in containers masked, systemd-networkd enabled), packs it as `.tar.zst` and adds it as the newest version of image `name` (the recipe's name by default). Runs in the background: 202 with the task; its `progress` shows the current step. 409 (field `name`) while a build or import of that image runs, or for a single-file template of that name. `ctpanel image build debian-12` does the same from the command line.
+// Builds recipe `debian-12` with debootstrap (minbase plus systemd, ifupdown, iproute2, OpenSSH, CA certificates; the archive's Release file verified with Debian's archive keyring), cleans the tree for reuse (empty machine-id, no SSH host keys, no apt lists, units that fail in containers masked, an empty /dev, ifupdown ready for the panel's section of /etc/network/interfaces), packs it as `.tar.zst` and adds it as the newest version of image `name` (the recipe's name by default). Runs in the background: 202 with the task; its `progress` shows the current step. 409 (field `name`) while a build or import of that image runs, or for a single-file template of that name. `ctpanel image build debian-12` does the same from the command line.
 //
 // Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
 //
@@ -26680,7 +26683,7 @@ func (c *ClientWithResponses) BuildImageWithBodyWithResponse(ctx context.Context
 
 // BuildImageWithResponse Build an image from a distribution's archive
 //
-// Builds recipe `debian-12` with debootstrap (minbase plus systemd, iproute2, OpenSSH, CA certificates; the archive's Release file verified with Debian's archive keyring), cleans the tree for reuse (empty machine-id, no SSH host keys, no apt lists, units that fail in containers masked, systemd-networkd enabled), packs it as `.tar.zst` and adds it as the newest version of image `name` (the recipe's name by default). Runs in the background: 202 with the task; its `progress` shows the current step. 409 (field `name`) while a build or import of that image runs, or for a single-file template of that name. `ctpanel image build debian-12` does the same from the command line.
+// Builds recipe `debian-12` with debootstrap (minbase plus systemd, ifupdown, iproute2, OpenSSH, CA certificates; the archive's Release file verified with Debian's archive keyring), cleans the tree for reuse (empty machine-id, no SSH host keys, no apt lists, units that fail in containers masked, an empty /dev, ifupdown ready for the panel's section of /etc/network/interfaces), packs it as `.tar.zst` and adds it as the newest version of image `name` (the recipe's name by default). Runs in the background: 202 with the task; its `progress` shows the current step. 409 (field `name`) while a build or import of that image runs, or for a single-file template of that name. `ctpanel image build debian-12` does the same from the command line.
 //
 // Staff only: a customer token gets 403 `forbidden`, and so does a billing token.
 //

@@ -40,7 +40,7 @@ func Sniff(head []byte) (string, error) {
 	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
 		return Zstd, nil
 	}
-	return "", errors.New("is not a .tar.gz, .tar.xz or .tar.zst archive (unknown compression)")
+	return "", errors.New("is not gzip, xz or zstd-compressed: send a .tar.gz, .tar.xz or .tar.zst")
 }
 
 // Open decompresses an archive file; the format is sniffed.

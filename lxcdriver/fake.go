@@ -1,7 +1,9 @@
 package lxcdriver
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -84,10 +86,14 @@ func (f *Fake) Create(ctx context.Context, name string, opts CreateOptions) erro
 		if !fi.Mode().IsRegular() {
 			return fmt.Errorf("fake: create %s: rootfs tarball %s is not a regular file", name, opts.RootfsTarball)
 		}
-		// Where the liblxc driver's tar would fail: not gzip at all.
+		// Where the liblxc driver's tar would fail: not compressed at all.
 		if err := checkGzipMagic(opts.RootfsTarball); err != nil {
 			return fmt.Errorf("fake: create %s: rootfs tarball: %w", name, err)
 		}
+	}
+	var files map[string][]byte
+	if opts.RootfsTarball != "" {
+		files = smallFilesOf(opts.RootfsTarball)
 	}
 
 	disk, err := newFakeDisk(opts.Disk)
@@ -115,9 +121,40 @@ func (f *Fake) Create(ctx context.Context, name string, opts CreateOptions) erro
 		files: make(map[string][]byte),
 		idmap: cloneIDMap(opts.IDMap),
 	}
+	for p, data := range files {
+		ct.files[p] = data
+	}
 	applyFakeConfig(ct, opts.Config)
 	f.cts[name] = ct
 	return nil
+}
+
+// smallFilesOf reads the regular files of up to 64 KiB of a gzip rootfs
+// tarball (os-release, network files), so that what the panel reads and
+// writes in a guest can be tested on the fake. Other archives give none.
+func smallFilesOf(tarball string) map[string][]byte {
+	out := map[string][]byte{}
+	fh, err := os.Open(tarball)
+	if err != nil {
+		return out
+	}
+	defer fh.Close()
+	zr, err := gzip.NewReader(fh)
+	if err != nil {
+		return out
+	}
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			return out
+		}
+		if h.Typeflag == tar.TypeReg && h.Size <= 64<<10 {
+			if b, err := io.ReadAll(tr); err == nil {
+				out[pathpkg.Clean("/"+h.Name)] = b
+			}
+		}
+	}
 }
 
 func cloneIDMap(m *IDMap) *IDMap {
