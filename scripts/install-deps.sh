@@ -3,8 +3,9 @@
 # missing: liblxc and its headers, busybox-static for the busybox template,
 # lxcfs (started if it is not running),
 # PostgreSQL's server binaries, a C toolchain for cgo, e2fsprogs for
-# containers' loop disks, Chromium for the web panel's browser tests, and
-# Go itself.
+# containers' loop disks, debootstrap with Debian's archive keyring and
+# gpgv, zstd and xz-utils for building and importing OS images, Chromium
+# for the web panel's browser tests, and Go itself.
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -14,7 +15,8 @@ fi
 
 pkgs=(lxc lxc-dev liblxc1 busybox-static lxcfs nftables pkg-config postgresql gcc libc6-dev make rsync
 	ca-certificates curl tar gzip iproute2 procps e2fsprogs chromium
-	iperf3 util-linux restic openssh-client openssh-server)
+	iperf3 util-linux restic openssh-client openssh-server
+	debootstrap debian-archive-keyring gpgv zstd xz-utils)
 # npm builds the web pages' front-end libraries (scripts/build-web.sh): any
 # installed Node.js will do, else Debian's.
 if ! command -v npm >/dev/null 2>&1; then
