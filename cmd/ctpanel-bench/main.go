@@ -50,6 +50,9 @@ type options struct {
 	backups      bool // also run the backup benchmark (backups.go)
 	backupsOnly  bool
 	bk           backupOptions
+	images       bool
+	imagesOnly   bool
+	img          imageOptions
 }
 
 func main() {
@@ -75,6 +78,9 @@ func main() {
 	fs.BoolVar(&o.backups, "backups", true, "also run the backup benchmark: the panel's engine next to tar | zstd")
 	fs.BoolVar(&o.backupsOnly, "backups-only", false, "run only the backup benchmark")
 	registerBackupFlags(fs, &o.bk)
+	fs.BoolVar(&o.images, "images", true, "also run the image benchmark: Debian 12 built through the panel next to plain debootstrap, and a Debian VPS to is-system-running next to raw liblxc")
+	fs.BoolVar(&o.imagesOnly, "images-only", false, "run only the image benchmark")
+	registerImageFlags(fs, &o.img)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: ctpanel-bench [flags]\n\nRuns the same container lifecycles through ctpanel's REST API and through\nliblxc directly, and compares them. Needs root and liblxc.\n\n")
 		fs.PrintDefaults()
@@ -94,6 +100,14 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if o.imagesOnly {
+		if err := runImageBench(ctx, o.img, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "ctpanel-bench: images:", err)
+			stop()
+			os.Exit(1)
+		}
+		return
+	}
 	if o.backupsOnly {
 		if err := runBackupBench(ctx, o.bk, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "ctpanel-bench: backups:", err)
@@ -137,6 +151,13 @@ func main() {
 	if o.backups && !o.fixedOnly && !o.consoleOnly {
 		if err := runBackupBench(ctx, o.bk, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "ctpanel-bench: backups:", err)
+			stop()
+			os.Exit(1)
+		}
+	}
+	if o.images && !o.fixedOnly && !o.consoleOnly {
+		if err := runImageBench(ctx, o.img, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "ctpanel-bench: images:", err)
 			stop()
 			os.Exit(1)
 		}
