@@ -200,7 +200,8 @@ func (q *Queries) FinishImageTask(ctx context.Context, id string, version string
 	} else {
 		ver = &version
 	}
-	_, err := q.db.Exec(ctx, `UPDATE image_tasks SET status = $2, error = $3, version = $4, finished_at = now()
+	_, err := q.db.Exec(ctx, `UPDATE image_tasks SET status = $2, error = $3, version = $4, finished_at = now(),
+			progress = CASE WHEN $2 = 'succeeded' THEN 'done: version ' || $4 ELSE progress END
 		WHERE id = $1::uuid`, id, status, msg, ver)
 	if err != nil {
 		return fmt.Errorf("store: finish image task %s: %w", id, err)

@@ -414,6 +414,21 @@ func TestBrowserStaffAndCustomer(t *testing.T) {
 		t.Fatalf("template after the browser disabled it: %v", tv)
 	}
 
+	// Images: an import from a folder that is no tree is refused next to
+	// its field; one from a simplestreams tree runs as a task whose
+	// progress the page follows, and its version is listed with its
+	// sha256.
+	tree := t.TempDir()
+	simplestreamsTree(t, tree, debianFixture(t, "browser"))
+	c.fill("#image-import", map[string]string{"source": "not/absolute", "product": "debian:bookworm:amd64:default"})
+	c.submit(`#image-import button[type=submit]`)
+	c.waitFor("the import's error next to the source", `(document.querySelector('#image-import .field-error')||{}).textContent.includes('absolute')`, 10*time.Second)
+	c.fill("#image-import", map[string]string{"source": tree, "product": "debian:bookworm:amd64:default", "name": "deb-browser"})
+	c.submit(`#image-import button[type=submit]`)
+	c.waitFor("the import task done", `(document.querySelector('#image-tasks tr[data-status=succeeded] th')||{}).textContent.startsWith('deb-browser')`, 60*time.Second)
+	c.waitFor("its version listed", `document.querySelector('#templates-table tr[data-template=deb-browser] li[data-version]')`, 10*time.Second)
+	c.shot("templates-images")
+
 	// The other staff pages, for the reviewer.
 	for _, pg := range []struct{ path, name, ready string }{
 		{"/containers/101/clone", "clone", "#clone-form"},

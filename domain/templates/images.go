@@ -387,7 +387,10 @@ func (s *Service) runTask(ctx context.Context, t db.ImageTask, run produce) (str
 	defer os.RemoveAll(work)
 	var last time.Time
 	progress := func(msg string) {
-		if time.Since(last) < 500*time.Millisecond && msg != "built" {
+		// Each step is recorded; the many lines of debootstrap and a
+		// download's counts at most twice a second.
+		chatty := strings.HasPrefix(msg, "debootstrap: ") || strings.HasPrefix(msg, "downloading ")
+		if chatty && time.Since(last) < 500*time.Millisecond {
 			return
 		}
 		last = time.Now()
