@@ -20,15 +20,27 @@ func (u *UI) reinstallForm(w http.ResponseWriter, r *http.Request, status int, f
 		u.pageError(w, r, err)
 		return
 	}
-	all, err := u.Store.ListTemplates(r.Context())
+	all, err := u.Templates.List(r.Context(), principal(r))
 	if err != nil {
 		u.serverError(w, r, err)
 		return
 	}
-	var enabled []string
+	// Each enabled image, its newest version first, then its older ones
+	// ("name@version").
+	var enabled []imageChoice
 	for _, t := range all {
-		if t.Enabled {
-			enabled = append(enabled, t.Name)
+		if !t.Enabled {
+			continue
+		}
+		label := t.Name
+		if t.Version != nil {
+			label += " (newest: " + *t.Version + ")"
+		}
+		enabled = append(enabled, imageChoice{Value: t.Name, Label: label})
+		for i, v := range t.Versions {
+			if i > 0 {
+				enabled = append(enabled, imageChoice{Value: t.Name + "@" + v.Version, Label: t.Name + ", version " + v.Version})
+			}
 		}
 	}
 	if form == nil {
@@ -37,6 +49,9 @@ func (u *UI) reinstallForm(w http.ResponseWriter, r *http.Request, status int, f
 	u.render(w, r, status, "container_reinstall", view{"C": u.Containers.Describe(r.Context(), c), "Templates": enabled,
 		"Form": form, "Errors": errs, "Message": msg})
 }
+
+// imageChoice is an option of the reinstall form's image list.
+type imageChoice struct{ Value, Label string }
 
 // Reinstall is POST /containers/{ref}/reinstall: the API's reinstall.
 func (u *UI) Reinstall(w http.ResponseWriter, r *http.Request) {
@@ -51,7 +66,8 @@ func (u *UI) Reinstall(w http.ResponseWriter, r *http.Request) {
 			FieldErrors{"confirm": "type " + strconv.Itoa(c.CTID) + " to confirm"}, "Nothing was reinstalled.")
 		return
 	}
-	in := containers.ReinstallInput{Template: form["template"]}
+	name, version, _ := strings.Cut(form["template"], "@")
+	in := containers.ReinstallInput{Template: name, Version: version}
 	if pw := r.PostFormValue("root_password"); pw != "" {
 		in.RootPassword = &pw
 	}
