@@ -21,14 +21,17 @@ import (
 // plain `tar | zstd` of the same tree and its extraction, in the same run.
 // The tree is -backup-mib of files: half random (incompressible), half
 // text. The freeze window of a running container is what the backup
-// test prints (TestBackupAndRestoreThroughTheAPI); here the engine alone.
+// test prints (TestBackupAndRestoreThroughTheAPI) and runFreezeBench
+// measures next to a whole copy made while frozen.
 
 type backupOptions struct {
-	mib int
+	mib       int
+	freezeMiB int
 }
 
 func registerBackupFlags(fs *flag.FlagSet, o *backupOptions) {
 	fs.IntVar(&o.mib, "backup-mib", 256, "backup benchmark: MiB of files backed up")
+	fs.IntVar(&o.freezeMiB, "freeze-mib", 256, "backup benchmark: MiB of data in the running container whose freeze window is measured; 0 skips it")
 }
 
 func runBackupBench(ctx context.Context, o backupOptions, out io.Writer) error {
@@ -103,6 +106,9 @@ func runBackupBench(ctx context.Context, o backupOptions, out io.Writer) error {
 	fmt.Fprintf(out, "  %-46s %10.1f %12s\n", "panel engine, restore with every file verified", mbps(restore), "")
 	fmt.Fprintf(out, "  %-46s %10.1f %12.1f\n", "tar | zstd (plain tool), every time in full", mbps(tarTime), float64(st.Size())/(1<<20))
 	fmt.Fprintf(out, "  %-46s %10.1f %12s\n", "zstd -d | tar -x", mbps(untar), "")
+	if o.freezeMiB > 0 {
+		return runFreezeBench(ctx, o.freezeMiB, out)
+	}
 	return nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,11 +15,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ctpanel/ctpanel/hostnet"
 	"github.com/ctpanel/ctpanel/images"
 	"github.com/ctpanel/ctpanel/lxcdriver"
 	"github.com/ctpanel/ctpanel/lxcdriver/liblxc"
-	"github.com/ctpanel/ctpanel/server"
 )
 
 // The image benchmark: Debian 12 built by the panel (a build task
@@ -52,31 +49,12 @@ func runImageBench(ctx context.Context, o imageOptions, out io.Writer) (err erro
 	if err := os.Chmod(tmp, 0o755); err != nil { // the private PostgreSQL runs as postgres
 		return err
 	}
-	var cfg server.Config
-	fs := flag.NewFlagSet("ctpanel", flag.ContinueOnError)
-	cfg.RegisterFlags(fs)
-	if err := fs.Parse(nil); err != nil {
-		return err
-	}
-	cfg.DatabaseURL, cfg.DataDir, cfg.LXCPath, cfg.LogLevel = "", filepath.Join(tmp, "data"), filepath.Join(tmp, "lxc-panel"), "warn"
-	cfg.SampleInterval, cfg.NetNames = 0, hostnet.TaggedNames("bi")
-	app, err := server.Open(ctx, cfg, cfg.NewLogger(), nil)
-	if err != nil {
-		return fmt.Errorf("start ctpanel: %w", err)
-	}
-	defer app.Close()
-	token, err := app.EnsureAdminToken(ctx)
+	bp, err := startBenchPanel(ctx, tmp, "bi")
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	sctx, stopServe := context.WithCancel(ctx)
-	defer stopServe()
-	go func() { _ = app.ServeListener(sctx, ln) }()
-	c := newClient("http://"+ln.Addr().String(), token, 1)
+	defer bp.close()
+	app, cfg, c := bp.app, bp.cfg, bp.c
 
 	// The build through the panel.
 	t0 := time.Now()
