@@ -79,11 +79,18 @@ func lastLine(s string) string {
 	return s
 }
 
-// Init makes the repository unless it is there. When an SFTP server
+// Init makes the repository unless it is there, and removes the stale
+// locks of a restic that was killed with the panel. When an SFTP server
 // cannot be reached, the error says what ssh said (restic only says the
 // session did not start).
 func (r Repo) Init(ctx context.Context) error {
 	if _, err := r.run(ctx, "cat", "config"); err == nil {
+		// A restic the panel's crash killed left its lock: stale (its
+		// process is gone), it would keep forget and prune out for good.
+		// unlock removes only stale locks, never a running restic's.
+		if _, err := r.run(ctx, "unlock"); err != nil {
+			return fmt.Errorf("removing stale locks: %w", err)
+		}
 		return nil
 	}
 	_, err := r.run(ctx, "init", "--repository-version", "2")
