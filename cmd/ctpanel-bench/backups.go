@@ -31,7 +31,7 @@ type backupOptions struct {
 
 func registerBackupFlags(fs *flag.FlagSet, o *backupOptions) {
 	fs.IntVar(&o.mib, "backup-mib", 256, "backup benchmark: MiB of files backed up")
-	fs.IntVar(&o.freezeMiB, "freeze-mib", 256, "backup benchmark: MiB of data in the running container whose freeze window is measured; 0 skips it")
+	fs.IntVar(&o.freezeMiB, "freeze-mib", 1024, "backup benchmark: MiB of data in the running container whose freeze window is measured; 0 skips it")
 }
 
 func runBackupBench(ctx context.Context, o backupOptions, out io.Writer) error {

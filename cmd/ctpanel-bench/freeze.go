@@ -60,33 +60,36 @@ func runFreezeBench(ctx context.Context, mib int, out io.Writer) error {
 	if err := inside("(while true; do date >> /root/log; usleep 10000; done) </dev/null >/dev/null 2>&1 &"); err != nil {
 		return err
 	}
-	backupOnce := func() (int, error) {
+	type result struct {
+		FreezeMS    *int   `json:"freeze_ms"`
+		SizeBytes   *int64 `json:"size_bytes"`
+		StoredBytes *int64 `json:"stored_bytes"`
+	}
+	backupOnce := func() (result, error) {
 		var r struct {
 			Backup    struct{ ID string }
 			Operation operation
 		}
+		var b result
 		if err := c.call(ctx, "POST", "/api/v1/containers/"+name+"/backups", map[string]any{"target": "local"}, http.StatusAccepted, &r); err != nil {
-			return 0, err
+			return b, err
 		}
 		op := r.Operation
 		for !op.done() {
 			if err := c.call(ctx, "GET", "/api/v1/operations/"+op.ID+"/wait?timeout=60", nil, http.StatusOK, &op); err != nil {
-				return 0, err
+				return b, err
 			}
 		}
 		if op.Status != "succeeded" {
-			return 0, fmt.Errorf("backup: %s", op.Error)
-		}
-		var b struct {
-			FreezeMS *int `json:"freeze_ms"`
+			return b, fmt.Errorf("backup: %s", op.Error)
 		}
 		if err := c.call(ctx, "GET", "/api/v1/backups/"+r.Backup.ID, nil, http.StatusOK, &b); err != nil {
-			return 0, err
+			return b, err
 		}
-		if b.FreezeMS == nil {
-			return 0, fmt.Errorf("backup %s has no freeze window", r.Backup.ID)
+		if b.FreezeMS == nil || b.SizeBytes == nil || b.StoredBytes == nil {
+			return b, fmt.Errorf("backup %s lacks its figures", r.Backup.ID)
 		}
-		return *b.FreezeMS, nil
+		return b, nil
 	}
 	t0 := time.Now()
 	first, err := backupOnce()
@@ -103,6 +106,12 @@ func runFreezeBench(ctx context.Context, mib int, out io.Writer) error {
 		return err
 	}
 	secondWall := time.Since(t0)
+	t0 = time.Now()
+	third, err := backupOnce()
+	if err != nil {
+		return err
+	}
+	thirdWall := time.Since(t0)
 
 	// The whole copy while frozen.
 	rootfs := filepath.Join(bp.cfg.LXCPath, name, "rootfs")
@@ -120,9 +129,14 @@ func runFreezeBench(ctx context.Context, mib int, out io.Writer) error {
 	}
 
 	fmt.Fprintf(out, "\nFreeze window (a running busybox VPS with %d MiB of data, writing every 10 ms)\n", mib)
-	fmt.Fprintf(out, "  %-58s %10s %10s\n", "", "frozen ms", "backup s")
-	fmt.Fprintf(out, "  %-58s %10d %10.1f\n", "panel, first backup (first pass running, second frozen)", first, firstWall.Seconds())
-	fmt.Fprintf(out, "  %-58s %10d %10.1f\n", "panel, next backup after 10 MiB changed", second, secondWall.Seconds())
+	fmt.Fprintf(out, "  %-58s %10s %10s %14s\n", "", "frozen ms", "backup s", "added MiB (%)")
+	row := func(label string, b result, wall time.Duration) {
+		fmt.Fprintf(out, "  %-58s %10d %10.1f %8.1f (%.1f%%)\n", label, *b.FreezeMS, wall.Seconds(),
+			float64(*b.StoredBytes)/(1<<20), 100*float64(*b.StoredBytes)/float64(max(1, *b.SizeBytes)))
+	}
+	row("panel, first backup (first pass running, second frozen)", first, firstWall)
+	row("panel, next backup after 10 MiB changed", second, secondWall)
+	row("panel, next backup, nothing changed but the log", third, thirdWall)
 	fmt.Fprintf(out, "  %-58s %10d\n", "whole copy while frozen (tar | zstd; Incus on a directory)", whole.Milliseconds())
 	return nil
 }
