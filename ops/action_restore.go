@@ -100,6 +100,18 @@ func (a *Restore) run(ctx context.Context, r *Runner, op db.Operation) error {
 	if err := os.Rename(restored, dir); err != nil {
 		return errors.Join(err, os.Rename(old, dir))
 	}
+	// The restored guest's files say what its container was when backed
+	// up: they are told its addresses now, and a new container (a.Start)
+	// gets its own machine-id and SSH host keys.
+	c, err := r.Store.GetContainer(ctx, op.CTID)
+	if err != nil {
+		return errors.Join(err, r.swapBack(dir, old))
+	}
+	note, err := r.setupGuest(ctx, c, a.Start)
+	if err != nil {
+		return errors.Join(fmt.Errorf("set up the restored guest: %w", err), r.swapBack(dir, old))
+	}
+	r.noteOp(ctx, op, note)
 	if wasUp || a.Start {
 		if err := r.start(ctx, op.CTID); err != nil {
 			// Put the old tree back and bring it up as it was.
@@ -117,6 +129,16 @@ func (a *Restore) run(ctx context.Context, r *Runner, op db.Operation) error {
 }
 
 // hasInit says whether root holds something a container can boot.
+// swapBack puts the old tree back in place of the restored one.
+func (r *Runner) swapBack(dir, old string) error {
+	failed := dir + ".failed"
+	_ = os.RemoveAll(failed)
+	if err := errors.Join(os.Rename(dir, failed), os.Rename(old, dir)); err != nil {
+		return err
+	}
+	return os.RemoveAll(failed)
+}
+
 func hasInit(root string) bool {
 	for _, p := range []string{"sbin/init", "bin/sh"} {
 		if _, err := os.Lstat(filepath.Join(root, p)); err == nil {
