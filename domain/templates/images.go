@@ -500,21 +500,9 @@ func (s *Service) Tasks(ctx context.Context, p db.Principal) ([]TaskView, error)
 // AddVersion stores an uploaded archive (.tar.gz, .tar.xz or .tar.zst) as
 // a new version of template name (staff), made when missing.
 func (s *Service) AddVersion(ctx context.Context, p db.Principal, name string, in Upload, body io.Reader) (View, string, error) {
-	if err := policy.RequireOperator(p); err != nil {
+	desc, err := checkUpload(p, name, in)
+	if err != nil {
 		return View{}, "", err
-	}
-	f := domain.FieldErrors{}
-	policy.CheckTemplateName(f, "name", name)
-	desc := ""
-	if in.Description != nil {
-		desc = *in.Description
-		policy.CheckDescription(f, "description", desc)
-	}
-	if err := f.Err(); err != nil {
-		return View{}, "", err
-	}
-	if in.Size > MaxBytes {
-		return View{}, "", tooLarge()
 	}
 	if err := s.checkImageTarget(ctx, name, "name"); err != nil {
 		return View{}, "", err

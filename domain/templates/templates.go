@@ -149,21 +149,9 @@ type Upload struct {
 // registered. An existing tarball template is replaced; created says
 // whether it is new.
 func (s *Service) Put(ctx context.Context, p db.Principal, name string, in Upload, body io.Reader) (v View, created bool, err error) {
-	if err := policy.RequireOperator(p); err != nil {
+	desc, err := checkUpload(p, name, in)
+	if err != nil {
 		return View{}, false, err
-	}
-	f := domain.FieldErrors{}
-	policy.CheckTemplateName(f, "name", name)
-	desc := ""
-	if in.Description != nil {
-		desc = *in.Description
-		policy.CheckDescription(f, "description", desc)
-	}
-	if err := f.Err(); err != nil {
-		return View{}, false, err
-	}
-	if in.Size > MaxBytes {
-		return View{}, false, tooLarge()
 	}
 	if s.CacheDir == "" {
 		return View{}, false, errors.New("no template cache dir configured")
@@ -200,6 +188,28 @@ func (s *Service) Put(ctx context.Context, p db.Principal, name string, in Uploa
 	s.audit(ctx, p, "template.put", map[string]any{"template": name, "bytes": n, "replaced": !created})
 	v, err = s.view(ctx, t, true)
 	return v, created, err
+}
+
+// checkUpload authorizes an upload and checks its name, description and
+// announced size; it returns the description.
+func checkUpload(p db.Principal, name string, in Upload) (string, error) {
+	if err := policy.RequireOperator(p); err != nil {
+		return "", err
+	}
+	f := domain.FieldErrors{}
+	policy.CheckTemplateName(f, "name", name)
+	desc := ""
+	if in.Description != nil {
+		desc = *in.Description
+		policy.CheckDescription(f, "description", desc)
+	}
+	if err := f.Err(); err != nil {
+		return "", err
+	}
+	if in.Size > MaxBytes {
+		return "", tooLarge()
+	}
+	return desc, nil
 }
 
 func tooLarge() error {
