@@ -9,7 +9,7 @@ COUNT ?= 50
 # host's CPU count (as lxd-benchmark).
 PARALLEL ?=
 
-.PHONY: all deps build run test bench clean
+.PHONY: all deps build run test test-cgroup2 bench clean
 
 all: build
 
@@ -27,6 +27,13 @@ run: build
 
 test: deps
 	scripts/test.sh
+
+# The cgroup v2 lane: the tests that differ between cgroup v1 and v2, run
+# in a Debian 12 virtual machine (cgroup v2 only) under qemu; the disk image
+# is built once and cached in /var/cache/ctpanel-vm.
+test-cgroup2: deps
+	scripts/build-web.sh
+	scripts/cgroup2-vm.sh
 
 # Lifecycle benchmark: the panel's REST API next to raw liblxc, same run;
 # then the console benchmark: shell echo latency and cat throughput over the

@@ -17,6 +17,12 @@ pkgs=(lxc lxc-dev liblxc1 busybox-static lxcfs nftables pkg-config postgresql gc
 	ca-certificates curl tar gzip iproute2 procps e2fsprogs chromium
 	iperf3 util-linux restic openssh-client openssh-server
 	debootstrap debian-archive-keyring gpgv zstd xz-utils)
+# Where the kernel runs AppArmor (Debian's and Ubuntu's do), liblxc's
+# generated container profiles need apparmor_parser: without it no
+# container starts.
+if [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = "Y" ]; then
+	pkgs+=(apparmor)
+fi
 # npm builds the web pages' front-end libraries (scripts/build-web.sh): any
 # installed Node.js will do, else Debian's.
 if ! command -v npm >/dev/null 2>&1; then

@@ -54,6 +54,10 @@ func TestRealBeancounters(t *testing.T) {
 	if rows["physpages"]["failcnt"] == 0 || rows["physpages"]["limit"] != 2048 {
 		t.Fatalf("physpages after 50M under 8M: %v", rows["physpages"])
 	}
+	if rows["oom"]["failcnt"] == 0 {
+		t.Fatalf("the oom row did not count the kill of the 50M writer: %v", rows["oom"])
+	}
+	t.Logf("physpages %v; oom %v", rows["physpages"], rows["oom"])
 
 	// The text layout, failstat and faildiff all show both.
 	text := string(p.expect(p.do(p.admin, "GET", "/api/v1/beancounters?format=text", nil), 200).Body)
@@ -112,9 +116,19 @@ func TestRealBeancounters(t *testing.T) {
 	p.ok(p.admin, "DELETE", "/api/v1/containers/102?force=true", nil)
 }
 
+// readCgroup reads a container's cgroup file by its v1 name; on a cgroup
+// v2 host the unified hierarchy's file of the same meaning is read.
 func readCgroup(t *testing.T, controller, ctid, file string) string {
 	t.Helper()
-	raw, err := os.ReadFile("/sys/fs/cgroup/" + controller + "/lxc.payload." + ctid + "/" + file)
+	path := "/sys/fs/cgroup/" + controller + "/lxc.payload." + ctid + "/" + file
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		v2 := map[string]string{"memory.limit_in_bytes": "memory.max"}
+		if f, ok := v2[file]; ok {
+			file = f
+		}
+		path = "/sys/fs/cgroup/lxc.payload." + ctid + "/" + file
+	}
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("read cgroup: %v", err)
 	}

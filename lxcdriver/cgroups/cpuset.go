@@ -134,11 +134,17 @@ func writeCPUSet(w *writer, p Paths, cpus []int) error {
 		if !fileExists(filepath.Join(p.V2, "cpuset.cpus")) {
 			return nil
 		}
-		val := "\n" // empty: the parent's CPUs
 		if len(cpus) > 0 {
-			val = FormatCPUList(cpus)
+			return w.write(p.V2, "cpuset.cpus", FormatCPUList(cpus))
 		}
-		return w.write(p.V2, "cpuset.cpus", val)
+		// Back to all the parent has. Not an empty write: the kernel
+		// refuses to empty a populated cpuset that had CPUs (ENOSPC,
+		// found on a real cgroup v2 host).
+		parent, err := os.ReadFile(filepath.Join(filepath.Dir(p.V2), "cpuset.cpus.effective"))
+		if err != nil {
+			return fmt.Errorf("cgroups: %w", err)
+		}
+		return w.write(p.V2, "cpuset.cpus", strings.TrimSpace(string(parent)))
 	}
 	if p.Cpuset == "" {
 		return nil

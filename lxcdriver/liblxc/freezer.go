@@ -162,6 +162,17 @@ func (d *Driver) Freeze(ctx context.Context, name string) error {
 	if fs, err := f.state(); err == nil && fs == lxcdriver.StateFrozen {
 		return nil
 	}
+	if f.v2 {
+		// On cgroup2 liblxc's monitor keeps the state lxc-info shows:
+		// written behind its back, a freeze would leave the operator's
+		// tools saying RUNNING (found on a real cgroup v2 host). liblxc
+		// freezes through cgroup.freeze and waits on cgroup.events, no
+		// sleep in it.
+		if err := c.Freeze(); err != nil {
+			return fmt.Errorf("liblxc: freeze %s: %w", name, err)
+		}
+		return nil
+	}
 	if err := d.freeze(ctx, c, f); err != nil {
 		return fmt.Errorf("liblxc: freeze %s: %w", name, err)
 	}
