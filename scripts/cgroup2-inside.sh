@@ -22,7 +22,7 @@ fi
 mkdir -p /tmp/diag
 if lxc-create -P /tmp/diag -n diag -t busybox >/out/diag-create.log 2>&1; then
 	lxc-start -P /tmp/diag -n diag -l DEBUG -o /out/diag-start.log >>/out/diag-create.log 2>&1
-	echo "diagnostic busybox container: $(lxc-info -P /tmp/diag -n diag -sH 2>&1)" >>"$out"
+	echo "liblxc's debug log of a plain busybox start: diag-start.log" >>"$out"
 	lxc-stop -P /tmp/diag -n diag -k >/dev/null 2>&1
 	lxc-destroy -P /tmp/diag -n diag >/dev/null 2>&1
 fi
