@@ -2601,6 +2601,9 @@ type Limits struct {
 	// Cpuunits Relative CPU weight; 1000 is the default.
 	Cpuunits *int64 `json:"cpuunits,omitempty"`
 
+	// Diskspace Size of the container's own disk in 1K blocks (OpenVZ's diskspace); barrier equals limit. Absent: the container's rootfs is a directory on the host's filesystem.
+	Diskspace *LimitPair `json:"diskspace,omitempty"`
+
 	// Kmemsize Kernel memory in bytes; the limit is applied (cgroup v1 hosts whose kernel enforces it).
 	Kmemsize *LimitPair `json:"kmemsize,omitempty"`
 

@@ -107,6 +107,9 @@ type Backup struct {
 	Name       *string
 	SnapshotID string
 	SourcePath string
+	// SourceIDBase is the host id owning the backed-up tree's root files
+	// (0: the container's own ids).
+	SourceIDBase int64
 	Manifest   json.RawMessage
 	SizeBytes  *int64
 	AddedBytes *int64
@@ -127,12 +130,12 @@ const (
 	BackupFailed    = "failed"
 )
 
-const backupCols = `b.id, b.ct_id, b.owner_id, b.target_id, t.name, b.status, b.kind, b.name, b.snapshot_id, b.source_path, b.manifest,
+const backupCols = `b.id, b.ct_id, b.owner_id, b.target_id, t.name, b.status, b.kind, b.name, b.snapshot_id, b.source_path, b.source_id_base, b.manifest,
 	b.size_bytes, b.added_bytes, b.freeze_ms, b.error, b.progress, b.bytes_done, b.protected, b.created_at, b.finished_at`
 
 func scanBackup(row pgx.Row) (Backup, error) {
 	var b Backup
-	err := row.Scan(&b.ID, &b.CTID, &b.OwnerID, &b.TargetID, &b.TargetName, &b.Status, &b.Kind, &b.Name, &b.SnapshotID, &b.SourcePath,
+	err := row.Scan(&b.ID, &b.CTID, &b.OwnerID, &b.TargetID, &b.TargetName, &b.Status, &b.Kind, &b.Name, &b.SnapshotID, &b.SourcePath, &b.SourceIDBase,
 		&b.Manifest, &b.SizeBytes, &b.AddedBytes, &b.FreezeMS, &b.Error, &b.Progress, &b.BytesDone, &b.Protected, &b.CreatedAt, &b.FinishedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return b, ErrNotFound
@@ -199,8 +202,8 @@ func (q *Queries) listBackups(ctx context.Context, kind string, ctid int, owner 
 }
 
 // SetBackupRunning marks a backup begun, from sourcePath.
-func (q *Queries) SetBackupRunning(ctx context.Context, id, sourcePath string) error {
-	_, err := q.db.Exec(ctx, `UPDATE backups SET status = 'running', source_path = $2 WHERE id::text = $1`, id, sourcePath)
+func (q *Queries) SetBackupRunning(ctx context.Context, id, sourcePath string, idBase int64) error {
+	_, err := q.db.Exec(ctx, `UPDATE backups SET status = 'running', source_path = $2, source_id_base = $3 WHERE id::text = $1`, id, sourcePath, idBase)
 	if err != nil {
 		return fmt.Errorf("store: backup %s running: %w", id, err)
 	}
@@ -406,7 +409,7 @@ func (q *Queries) SnapshotsWithPlans(ctx context.Context) ([]Backup, []json.RawM
 	for rows.Next() {
 		var b Backup
 		var pol json.RawMessage
-		if err := rows.Scan(&b.ID, &b.CTID, &b.OwnerID, &b.TargetID, &b.TargetName, &b.Status, &b.Kind, &b.Name, &b.SnapshotID, &b.SourcePath,
+		if err := rows.Scan(&b.ID, &b.CTID, &b.OwnerID, &b.TargetID, &b.TargetName, &b.Status, &b.Kind, &b.Name, &b.SnapshotID, &b.SourcePath, &b.SourceIDBase,
 			&b.Manifest, &b.SizeBytes, &b.AddedBytes, &b.FreezeMS, &b.Error, &b.Progress, &b.BytesDone, &b.Protected, &b.CreatedAt, &b.FinishedAt, &pol); err != nil {
 			return nil, nil, fmt.Errorf("store: snapshots: %w", err)
 		}

@@ -48,11 +48,6 @@ func init() { register(ActionBackup, func() Action { return &Backup{} }) }
 // ActionName is "backup".
 func (*Backup) ActionName() string { return ActionBackup }
 
-// rootfsDirer is a driver that can name a container's rootfs directory.
-type rootfsDirer interface {
-	RootfsDir(ctx context.Context, name string) (string, error)
-}
-
 // TargetOf is what the backup engine needs of a target's row.
 func TargetOf(t db.BackupTarget) backup.Target {
 	return backup.Target{Kind: t.Kind, Path: t.Path, Host: t.Host, Port: t.Port, User: t.Username,
@@ -87,15 +82,11 @@ func (a *Backup) run(ctx context.Context, r *Runner, op db.Operation) (err error
 	if err != nil {
 		return err
 	}
-	rd, ok := r.Drv.(rootfsDirer)
+	rs, ok := r.Drv.(lxcdriver.RootfsStore)
 	if !ok {
 		return fmt.Errorf("this driver cannot back containers up: %w", lxcdriver.ErrUnsupported)
 	}
 	name := strconv.Itoa(op.CTID)
-	dir, err := rd.RootfsDir(ctx, name)
-	if err != nil {
-		return err
-	}
 	repo, done, err := backup.Open(TargetOf(target))
 	if err != nil {
 		return fmt.Errorf("backup target %s: %w", target.Name, err)
@@ -115,7 +106,28 @@ func (a *Backup) run(ctx context.Context, r *Runner, op db.Operation) (err error
 		}
 		state = lxcdriver.StateRunning
 	}
-	if err := r.Store.SetBackupRunning(ctx, b.ID, dir); err != nil {
+	// Read where it lies (a directory rootfs) or through a mount of its
+	// disk, held until the frozen pass is done.
+	view, err := rs.OpenRootfs(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// The backup stands or falls by itself; a mount that will not
+		// go is cleared by the next backup or the container's destroy.
+		if rerr := view.Release(); rerr != nil {
+			r.Log.Warn("backup: let go of the root filesystem", "ctid", op.CTID, "err", rerr)
+			return
+		}
+		if view.RebootAsked() {
+			r.Log.Info("backup: the guest rebooted while its disk was read; starting it", "ctid", op.CTID)
+			if serr := r.start(context.WithoutCancel(ctx), op.CTID); serr != nil {
+				r.Log.Warn("backup: start the rebooted guest", "ctid", op.CTID, "err", serr)
+			}
+		}
+	}()
+	dir := view.Dir
+	if err := r.Store.SetBackupRunning(ctx, b.ID, dir, int64(view.IDBase)); err != nil {
 		return err
 	}
 	tags := []string{"ctpanel", "backup-" + b.ID, "ct-" + name}

@@ -7,9 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ctpanel/ctpanel/backup"
-
 	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/lxcdriver"
 )
@@ -48,39 +50,37 @@ func (a *Restore) run(ctx context.Context, r *Runner, op db.Operation) error {
 	if err != nil {
 		return err
 	}
-	rd, ok := r.Drv.(rootfsDirer)
+	rs, ok := r.Drv.(lxcdriver.RootfsStore)
 	if !ok {
 		return fmt.Errorf("this driver cannot restore containers: %w", lxcdriver.ErrUnsupported)
 	}
 	name := strconv.Itoa(op.CTID)
-	dir, err := rd.RootfsDir(ctx, name)
+	stage, err := rs.StageRootfs(ctx, name)
 	if err != nil {
 		return err
 	}
-	stage, old := dir+".restore", dir+".old"
-	// What an interrupted restore left: a swap half done is finished
-	// backwards (the old tree is whole; the restored one may not be).
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		if _, err := os.Stat(old); err == nil {
-			if err := os.Rename(old, dir); err != nil {
-				return err
-			}
+	defer func() {
+		if derr := stage.Discard(); derr != nil {
+			r.Log.Warn("restore: remove the staged root filesystem", "ctid", op.CTID, "err", derr)
 		}
-	}
-	if err := os.RemoveAll(stage); err != nil {
-		return err
-	}
-	defer os.RemoveAll(stage)
+	}()
 	repo, done, err := backup.Open(TargetOf(target))
 	if err != nil {
 		return err
 	}
 	defer done()
-	if err := repo.Restore(ctx, b.SnapshotID, stage); err != nil {
+	if err := repo.Restore(ctx, b.SnapshotID, stage.Dir); err != nil {
+		if strings.Contains(err.Error(), "no space left on device") {
+			return fmt.Errorf("restore backup %s: its files do not fit the container's disk (the container is unchanged): %w", b.ID, err)
+		}
 		return fmt.Errorf("restore backup %s (the container is unchanged): %w", b.ID, err)
 	}
-	restored := filepath.Join(stage, b.SourcePath)
-	if !hasInit(restored) {
+	// restic puts the tree at its path when backed up; it becomes the
+	// root.
+	if err := liftTree(stage.Dir, b.SourcePath); err != nil {
+		return fmt.Errorf("restore backup %s (the container is unchanged): %w", b.ID, err)
+	}
+	if !hasInit(stage.Dir) {
 		return fmt.Errorf("backup %s holds no /sbin/init or /bin/sh at %s (the container is unchanged)", b.ID, b.SourcePath)
 	}
 	state, err := r.Drv.State(ctx, name)
@@ -91,54 +91,79 @@ func (a *Restore) run(ctx context.Context, r *Runner, op db.Operation) error {
 	if err := r.Drv.Stop(ctx, name); err != nil {
 		return err
 	}
-	if err := os.RemoveAll(old); err != nil {
+	if err := stage.Swap(ctx, uint32(b.SourceIDBase)); err != nil {
 		return err
-	}
-	if err := os.Rename(dir, old); err != nil {
-		return err
-	}
-	if err := os.Rename(restored, dir); err != nil {
-		return errors.Join(err, os.Rename(old, dir))
 	}
 	// The restored guest's files say what its container was when backed
 	// up: they are told its addresses now, and a new container (a.Start)
 	// gets its own machine-id and SSH host keys.
 	c, err := r.Store.GetContainer(ctx, op.CTID)
 	if err != nil {
-		return errors.Join(err, r.swapBack(dir, old))
+		return errors.Join(err, stage.Revert())
 	}
 	note, err := r.setupGuest(ctx, c, a.Start)
 	if err != nil {
-		return errors.Join(fmt.Errorf("set up the restored guest: %w", err), r.swapBack(dir, old))
+		return errors.Join(fmt.Errorf("set up the restored guest: %w", err), stage.Revert())
 	}
 	r.noteOp(ctx, op, note)
 	if wasUp || a.Start {
 		if err := r.start(ctx, op.CTID); err != nil {
 			// Put the old tree back and bring it up as it was.
 			_ = r.Drv.Stop(ctx, name)
-			failed := dir + ".failed"
-			_ = os.RemoveAll(failed)
-			if rerr := errors.Join(os.Rename(dir, failed), os.Rename(old, dir)); rerr != nil {
+			if rerr := stage.Revert(); rerr != nil {
 				return errors.Join(err, rerr)
 			}
-			_ = os.RemoveAll(failed)
 			return errors.Join(fmt.Errorf("the restored container did not start; the old tree is back: %w", err), r.start(ctx, op.CTID))
 		}
 	}
-	return os.RemoveAll(old)
+	return stage.Commit()
+}
+
+// liftTree makes the tree restic restored at root/sub the whole of root:
+// sub's entries are moved up by rename (one filesystem), root takes sub's
+// owner, mode and times, and the folders that led to it go.
+func liftTree(root, sub string) error {
+	sub = strings.Trim(filepath.Clean("/"+sub), "/")
+	if sub == "" {
+		return nil
+	}
+	first, rest, _ := strings.Cut(sub, "/")
+	// The first step is renamed aside, so that a top-level entry of the
+	// tree with its name ("run" of /run/...) can take its place.
+	aside, err := os.MkdirTemp(root, ".ctpanel-restore-")
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(filepath.Join(root, first), filepath.Join(aside, first)); err != nil {
+		return err
+	}
+	from := filepath.Join(aside, first, rest)
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.Rename(filepath.Join(from, e.Name()), filepath.Join(root, e.Name())); err != nil {
+			return err
+		}
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(from, &st); err != nil {
+		return err
+	}
+	if err := os.Lchown(root, int(st.Uid), int(st.Gid)); err != nil {
+		return err
+	}
+	if err := unix.Chmod(root, st.Mode&0o7777); err != nil {
+		return err
+	}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, root, []unix.Timespec{st.Atim, st.Mtim}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return err
+	}
+	return os.RemoveAll(aside)
 }
 
 // hasInit says whether root holds something a container can boot.
-// swapBack puts the old tree back in place of the restored one.
-func (r *Runner) swapBack(dir, old string) error {
-	failed := dir + ".failed"
-	_ = os.RemoveAll(failed)
-	if err := errors.Join(os.Rename(dir, failed), os.Rename(old, dir)); err != nil {
-		return err
-	}
-	return os.RemoveAll(failed)
-}
-
 func hasInit(root string) bool {
 	for _, p := range []string{"sbin/init", "bin/sh"} {
 		if _, err := os.Lstat(filepath.Join(root, p)); err == nil {

@@ -20,7 +20,12 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cache=${CTPANEL_VM_CACHE:-/var/cache/ctpanel-vm}
 mirror=${CTPANEL_IMAGE_MIRROR:-http://deb.debian.org/debian}
 mem=${CTPANEL_VM_MEMORY:-6144}
-timeout_s=${CTPANEL_VM_TIMEOUT:-3600}
+timeout_s=${CTPANEL_VM_TIMEOUT:-2400}
+# Each test binary's own limit inside (go test -timeout).
+test_timeout=${CTPANEL_VM_TEST_TIMEOUT:-15m}
+# CTPANEL_VM_TESTS="lxcdriver_liblxc:TestLiveLoop server:TestRealDiskspace"
+# runs those alone instead of the lane's list.
+only=${CTPANEL_VM_TESTS:-}
 pkgs=linux-image-amd64,systemd-sysv,udev,dbus,kmod,apparmor,lxc,lxcfs,liblxc1,busybox-static,postgresql,iproute2,iputils-ping,nftables,e2fsprogs,rsync,procps,ca-certificates,zstd,xz-utils,tar,gzip,util-linux,openssh-client
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -103,6 +108,8 @@ t0=$(date +%s)
 done)
 (cd "$here" && CGO_ENABLED=0 go build -o "$work/lane/attack" ./lxcdriver/liblxc/testdata/attack)
 cp "$here/scripts/cgroup2-inside.sh" "$work/lane/inside.sh"
+echo "$test_timeout" >"$work/lane/test-timeout"
+for t in $only; do echo "${t%%:*} ${t#*:}"; done >"$work/lane/only"
 chmod 755 "$work/lane/inside.sh"
 cp /usr/share/lxc/templates/lxc-busybox "$work/lane/" 2>/dev/null || true
 echo "cgroup2-vm: built in $(( $(date +%s) - t0 )) s; booting the VM (qemu, $( [ -e /dev/kvm ] && echo KVM || echo 'software emulation') )"

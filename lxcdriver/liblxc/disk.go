@@ -271,26 +271,8 @@ func finishDisk(ctx context.Context, image string, want uint64) error {
 // files into the container's block of host ids (unpriv.go says why a disk
 // is not idmapped). It returns the image.
 func makeDisk(ctx context.Context, dir string, want uint64, fill func(context.Context, string) error, m *lxcdriver.IDMap) (string, error) {
-	size, err := imageSizeFor(ctx, want)
-	if err != nil {
-		return "", fmt.Errorf("size the disk: %w", err)
-	}
 	image := filepath.Join(dir, "rootdev")
-	f, err := os.OpenFile(image, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return "", err
-	}
-	err = f.Truncate(int64(size))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return "", err
-	}
-	if err := mkfs(ctx, image); err != nil {
-		return "", err
-	}
-	if err := fitImage(ctx, image, want); err != nil {
+	if err := newImage(ctx, image, want); err != nil {
 		return "", err
 	}
 	mnt, cleanup, err := mountImage(image, false)
@@ -312,6 +294,30 @@ func makeDisk(ctx context.Context, dir string, want uint64, fill func(context.Co
 		return "", err
 	}
 	return image, nil
+}
+
+// newImage makes image, a new file holding an empty ext4 filesystem df
+// will show as want bytes.
+func newImage(ctx context.Context, image string, want uint64) error {
+	size, err := imageSizeFor(ctx, want)
+	if err != nil {
+		return fmt.Errorf("size the disk: %w", err)
+	}
+	f, err := os.OpenFile(image, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	err = f.Truncate(int64(size))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := mkfs(ctx, image); err != nil {
+		return err
+	}
+	return fitImage(ctx, image, want)
 }
 
 // cloneDisk is the disk a full clone gets.

@@ -304,6 +304,9 @@ func (d *Driver) createRootfs(ctx context.Context, c *lxc.Container, name, dir s
 	if m != nil {
 		items = append(items, unprivItems(*m, disk == nil)...)
 	}
+	if disk != nil {
+		items = append(items, d.diskGuard())
+	}
 	items = append(items, extra...)
 	for _, it := range items {
 		if err := c.SetConfigItem(it.Key, it.Value); err != nil {
@@ -463,6 +466,9 @@ func (d *Driver) Destroy(ctx context.Context, name string) error {
 	// as while a start another process began (a panel killed meanwhile)
 	// is still setting up: a monitor alive means it is not stopped.
 	if err := d.waitNoMonitor(ctx, c, name); err != nil {
+		return fmt.Errorf("liblxc: destroy %s: %w", name, err)
+	}
+	if err := d.releaseMounts(name); err != nil {
 		return fmt.Errorf("liblxc: destroy %s: %w", name, err)
 	}
 	if m, err := configIDMap(c.ConfigFileName()); err != nil {

@@ -30,6 +30,12 @@ func (d *Driver) Start(ctx context.Context, name string, extra ...lxcdriver.Conf
 	case lxcdriver.StateFrozen, lxcdriver.StateFreezing:
 		return fmt.Errorf("liblxc: start %s: %w", name, lxcdriver.ErrFrozen)
 	}
+	// A backup's mount of its disk that a panel killed mid-way left (with
+	// the marker that holds the start back): nothing of this panel backs
+	// up a container while it starts it.
+	if err := d.releaseMounts(name); err != nil {
+		return fmt.Errorf("liblxc: start %s: %w", name, err)
+	}
 	// Not go-lxc's Start: liblxc forks the container's monitor from the
 	// calling process without exec'ing, so the monitor would be a copy
 	// of the whole panel (holding on to every page the panel later

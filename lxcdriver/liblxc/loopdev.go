@@ -70,40 +70,55 @@ func attachLoop(image string, readOnly bool) (*os.File, error) {
 // So a loop device still on it (a container that just stopped) is waited
 // for, and one that stays is an error.
 func mountImage(image string, readOnly bool) (dir string, cleanup func() error, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := waitDetached(ctx, image); err != nil {
-		return "", nil, err
-	}
-	dev, err := attachLoop(image, readOnly)
-	if err != nil {
-		return "", nil, err
-	}
-	// Our descriptor goes either way: the mount holds the device from
-	// here on, and without a mount autoclear detaches it.
-	defer dev.Close()
 	dir, err = os.MkdirTemp("", "ctpanel-disk-")
 	if err != nil {
 		return "", nil, err
 	}
+	unmount, err := mountImageAt(image, dir, readOnly)
+	if err != nil {
+		_ = os.Remove(dir)
+		return "", nil, err
+	}
+	cleanup = func() error {
+		if err := unmount(); err != nil {
+			return err
+		}
+		_ = os.Remove(dir)
+		return nil
+	}
+	return dir, cleanup, nil
+}
+
+// mountImageAt is mountImage on the directory dir, which stays.
+func mountImageAt(image, dir string, readOnly bool) (unmount func() error, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := waitDetached(ctx, image); err != nil {
+		return nil, err
+	}
+	dev, err := attachLoop(image, readOnly)
+	if err != nil {
+		return nil, err
+	}
+	// Our descriptor goes either way: the mount holds the device from
+	// here on, and without a mount autoclear detaches it.
+	defer dev.Close()
 	var flags uintptr = unix.MS_NODEV | unix.MS_NOSUID
 	if readOnly {
 		flags |= unix.MS_RDONLY
 	}
 	if err := unix.Mount(dev.Name(), dir, "ext4", flags, ""); err != nil {
-		_ = os.Remove(dir)
-		return "", nil, fmt.Errorf("mount %s (%s) on %s: %w", image, dev.Name(), dir, err)
+		return nil, fmt.Errorf("mount %s (%s) on %s: %w", image, dev.Name(), dir, err)
 	}
-	cleanup = func() error {
+	unmount = func() error {
 		if err := unmountBusy(dir); err != nil {
 			return fmt.Errorf("unmount %s: %w", dir, err)
 		}
-		_ = os.Remove(dir)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		return waitDetached(ctx, image)
 	}
-	return dir, cleanup, nil
+	return unmount, nil
 }
 
 // loopBacking maps attached loop devices (/dev/loopN) to their backing

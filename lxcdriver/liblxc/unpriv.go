@@ -444,5 +444,8 @@ func (d *Driver) copyClone(ctx context.Context, c *lxc.Container, dst string, di
 	} else {
 		items = append(items, lxcdriver.ConfigItem{Key: "lxc.cap.drop", Value: "mac_admin mac_override sys_time sys_module sys_rawio"})
 	}
+	if disk != nil && !strings.Contains(text, "lxc.hook.pre-start") {
+		items = append(items, d.diskGuard())
+	}
 	return writeFileAtomic(filepath.Join(dir, "config"), []byte(text+configText(items)), 0o640)
 }

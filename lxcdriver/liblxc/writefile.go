@@ -308,30 +308,3 @@ func unmountBusy(mnt string) error {
 	}
 	return unix.Unmount(mnt, unix.MNT_DETACH)
 }
-
-// RootfsDir is the host directory holding a container's root filesystem
-// with ids as the container sees them (a directory rootfs is mounted
-// idmapped, so its files are owned by 0 on disk): what a backup reads and
-// a restore replaces. A loop disk or an overlay has none: ErrUnsupported.
-func (d *Driver) RootfsDir(ctx context.Context, name string) (string, error) {
-	if err := ctx.Err(); err != nil {
-		return "", err
-	}
-	c, err := d.container("rootfs", name)
-	if err != nil {
-		return "", err
-	}
-	defer c.Release()
-	spec, err := rootfsSpec(c.ConfigFileName())
-	if err != nil {
-		return "", fmt.Errorf("liblxc: rootfs of %s: %w", name, err)
-	}
-	kind, p, ok := strings.Cut(spec, ":")
-	if !ok {
-		kind, p = "dir", spec
-	}
-	if kind != "dir" || !filepath.IsAbs(p) {
-		return "", fmt.Errorf("liblxc: rootfs of %s is %s: only a directory rootfs is backed up so far: %w", name, kind, lxcdriver.ErrUnsupported)
-	}
-	return p, nil
-}

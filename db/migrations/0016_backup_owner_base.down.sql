@@ -1,0 +1,1 @@
+ALTER TABLE backups DROP COLUMN source_id_base;
