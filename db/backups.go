@@ -110,16 +110,16 @@ type Backup struct {
 	// SourceIDBase is the host id owning the backed-up tree's root files
 	// (0: the container's own ids).
 	SourceIDBase int64
-	Manifest   json.RawMessage
-	SizeBytes  *int64
-	AddedBytes *int64
-	FreezeMS   *int
-	Error      string
-	Progress   float64
-	BytesDone  int64
-	Protected  bool
-	CreatedAt  time.Time
-	FinishedAt *time.Time
+	Manifest     json.RawMessage
+	SizeBytes    *int64
+	AddedBytes   *int64
+	FreezeMS     *int
+	Error        string
+	Progress     float64
+	BytesDone    int64
+	Protected    bool
+	CreatedAt    time.Time
+	FinishedAt   *time.Time
 }
 
 // Backup statuses.

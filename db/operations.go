@@ -21,13 +21,13 @@ const (
 
 // Operation is a row of operations: one queued action on one container.
 type Operation struct {
-	ID          string
-	Seq         int64
-	CTID        int
-	Action      string
-	Params      json.RawMessage
-	Status      string
-	Error       string
+	ID     string
+	Seq    int64
+	CTID   int
+	Action string
+	Params json.RawMessage
+	Status string
+	Error  string
 	// Note is what the operation wants its reader to know besides its
 	// outcome.
 	Note        string
