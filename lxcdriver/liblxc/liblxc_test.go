@@ -616,9 +616,14 @@ func TestResourceViewsWithLXCFS(t *testing.T) {
 	}
 	sh := func(script string) string {
 		t.Helper()
+		// A read lxcfs never answers fails here, naming the file, rather
+		// than hang the run (seen once in the cgroup v2 VM).
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
 		res, err := d.Exec(ctx, name, []string{"/bin/sh", "-c", script}, lxcdriver.ExecOptions{})
 		if err != nil || res.ExitCode != 0 {
-			t.Fatalf("%s: %v, exit %d: %s", script, err, res.ExitCode, res.Stderr)
+			lxcfs, _ := exec.Command("pgrep", "-a", "lxcfs").Output()
+			t.Fatalf("%s: %v, exit %d: %s (lxcfs: %q)", script, err, res.ExitCode, res.Stderr, lxcfs)
 		}
 		return strings.TrimSpace(string(res.Stdout))
 	}
