@@ -1619,16 +1619,20 @@ type BackupPolicy struct {
 	} `json:"keep,omitempty"`
 	Max *int `json:"max,omitempty"`
 
+	// MaxBytes Bytes a container's backups may hold, counted as what each added to its target when made (the usage API's `backup_stored_bytes`): at or past it a new one is refused (409), or with `when_full` "rotate" the oldest unprotected ones go once the new one is made until the rest fit (the newest always stays). Null: no limit.
+	MaxBytes *int64 `json:"max_bytes,omitempty"`
+
 	// Schedule A daily backup for every container on the plan that has no schedule of its own: to `target` at `time` ("HH:MM" of the host's day, or "auto": spread over 01:00 to 05:00).
 	Schedule *struct {
 		Target *string `json:"target,omitempty"`
 		Time   *string `json:"time,omitempty"`
 	} `json:"schedule,omitempty"`
 
-	// Snapshots The plan's snapshots: at most `max` per container (a new one past it is refused, 409), each removed `max_age_hours` after it was taken (0: kept until deleted); protected ones stay.
+	// Snapshots The plan's snapshots: at most `max` per container and `max_bytes` held by them (a new one past either is refused, 409), each removed `max_age_hours` after it was taken (0: kept until deleted); protected ones stay.
 	Snapshots *struct {
-		Max         *int `json:"max,omitempty"`
-		MaxAgeHours *int `json:"max_age_hours,omitempty"`
+		Max         *int   `json:"max,omitempty"`
+		MaxAgeHours *int   `json:"max_age_hours,omitempty"`
+		MaxBytes    *int64 `json:"max_bytes,omitempty"`
 	} `json:"snapshots,omitempty"`
 	WhenFull *BackupPolicyWhenFull `json:"when_full,omitempty"`
 }

@@ -28,6 +28,9 @@ type Item struct {
 	ID        string
 	At        time.Time
 	Protected bool
+	// Bytes is what the backup added to its target when made (what the
+	// plan's byte quota counts).
+	Bytes int64
 }
 
 // Apply says which of items k keeps (protected ones always); times are
@@ -72,7 +75,13 @@ func (k Keep) Apply(items []Item, loc *time.Location) map[string]bool {
 // (WhenFull "refuse", the default) or the oldest unprotected one goes once
 // the new one is made ("rotate"); Keep is applied after each backup.
 type Policy struct {
-	Max      *int   `json:"max"`
+	Max *int `json:"max"`
+	// MaxBytes bounds what a container's backups hold, counted as what
+	// each added to its target when made (the usage API's
+	// backup_stored_bytes): at or past it a new one is refused, or, when
+	// the plan rotates, the oldest unprotected ones go once the new one is
+	// made until the rest fit (the newest always stays).
+	MaxBytes *int64 `json:"max_bytes"`
 	WhenFull string `json:"when_full"`
 	Keep     Keep   `json:"keep"`
 	// Snapshots are the plan's snapshots: at most Max per container (a
@@ -93,12 +102,18 @@ type ScheduleDefault struct {
 
 // SnapshotPolicy is a plan's snapshots.
 type SnapshotPolicy struct {
-	Max         *int `json:"max"`
-	MaxAgeHours int  `json:"max_age_hours"`
+	Max *int `json:"max"`
+	// MaxBytes bounds what a container's snapshots hold (as
+	// Policy.MaxBytes counts it): at or past it a new one is refused.
+	MaxBytes    *int64 `json:"max_bytes"`
+	MaxAgeHours int    `json:"max_age_hours"`
 }
 
 // Rotates says whether a full container's oldest backup makes room.
 func (p Policy) Rotates() bool { return p.WhenFull == "rotate" }
+
+// Rotating says whether p removes backups past its count or bytes.
+func (p Policy) Rotating() bool { return p.Rotates() && (p.Max != nil || p.MaxBytes != nil) }
 
 // Check names what is wrong with p, field by field (under prefix).
 func (p Policy) Check(prefix string) map[string]string {
@@ -108,6 +123,12 @@ func (p Policy) Check(prefix string) map[string]string {
 	}
 	if p.WhenFull != "" && p.WhenFull != "refuse" && p.WhenFull != "rotate" {
 		bad[prefix+"when_full"] = `must be "refuse" or "rotate"`
+	}
+	if p.MaxBytes != nil && *p.MaxBytes < 0 {
+		bad[prefix+"max_bytes"] = "must be 0 or more (null: no limit)"
+	}
+	if p.Snapshots.MaxBytes != nil && *p.Snapshots.MaxBytes < 0 {
+		bad[prefix+"snapshots.max_bytes"] = "must be 0 or more (null: no limit)"
 	}
 	if p.Snapshots.Max != nil && (*p.Snapshots.Max < 0 || *p.Snapshots.Max > 1000) {
 		bad[prefix+"snapshots.max"] = "must be between 0 and 1000 (null: no limit)"
@@ -131,7 +152,8 @@ func (p Policy) Check(prefix string) map[string]string {
 
 // Drop is what retention and rotation remove of items (a container's
 // finished backups on one target): what p.Keep does not keep, then, past
-// p.Max when p rotates, the oldest unprotected of the rest.
+// p.Max or p.MaxBytes when p rotates, the oldest unprotected of the rest
+// (never the newest).
 func (p Policy) Drop(items []Item, loc *time.Location) []string {
 	keep := p.Keep.Apply(items, loc)
 	sorted := append([]Item(nil), items...)
@@ -145,6 +167,10 @@ func (p Policy) Drop(items []Item, loc *time.Location) []string {
 			drop = append(drop, it.ID)
 		}
 	}
+	dropped := map[string]bool{}
+	for _, id := range drop {
+		dropped[id] = true
+	}
 	if p.Max != nil && p.Rotates() {
 		for _, it := range sorted {
 			if kept <= *p.Max {
@@ -152,7 +178,26 @@ func (p Policy) Drop(items []Item, loc *time.Location) []string {
 			}
 			if keep[it.ID] && !it.Protected {
 				drop = append(drop, it.ID)
+				dropped[it.ID] = true
 				kept--
+			}
+		}
+	}
+	if p.MaxBytes != nil && p.Rotates() && len(sorted) > 0 {
+		var held int64
+		for _, it := range sorted {
+			if !dropped[it.ID] {
+				held += it.Bytes
+			}
+		}
+		for _, it := range sorted[:len(sorted)-1] {
+			if held <= *p.MaxBytes {
+				break
+			}
+			if !dropped[it.ID] && !it.Protected {
+				drop = append(drop, it.ID)
+				dropped[it.ID] = true
+				held -= it.Bytes
 			}
 		}
 	}

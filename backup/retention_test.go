@@ -84,3 +84,37 @@ func TestPolicyDrop(t *testing.T) {
 		t.Errorf("check: %v", bad)
 	}
 }
+
+// TestPolicyDropBytes: past the plan's bytes, rotation removes the oldest
+// unprotected backups until the rest fit, never the newest; retention's
+// and the count's removals count as gone already.
+func TestPolicyDropBytes(t *testing.T) {
+	mib := func(n int64) int64 { return n << 20 }
+	items := []Item{{ID: "a", At: at("2026-11-01 01:00"), Bytes: mib(100)}, {ID: "b", At: at("2026-11-02 01:00"), Bytes: mib(10), Protected: true},
+		{ID: "c", At: at("2026-11-03 01:00"), Bytes: mib(30)}, {ID: "d", At: at("2026-11-04 01:00"), Bytes: mib(20)}}
+	lim := func(n int64) *int64 { return &n }
+	two := 2
+	for _, tc := range []struct {
+		name string
+		pol  Policy
+		want []string
+	}{
+		{"all fit", Policy{MaxBytes: lim(mib(160)), WhenFull: "rotate"}, nil},
+		{"the oldest goes", Policy{MaxBytes: lim(mib(159)), WhenFull: "rotate"}, []string{"a"}},
+		{"the protected one stays", Policy{MaxBytes: lim(mib(59)), WhenFull: "rotate"}, []string{"a", "c"}},
+		{"the newest stays past the bytes", Policy{MaxBytes: lim(mib(1)), WhenFull: "rotate"}, []string{"a", "c"}},
+		{"refuse removes nothing", Policy{MaxBytes: lim(mib(1))}, nil},
+		{"count first, then bytes", Policy{Max: &two, MaxBytes: lim(mib(25)), WhenFull: "rotate"}, []string{"a", "c"}},
+		{"retention first, then bytes", Policy{Keep: Keep{Last: 3}, MaxBytes: lim(mib(60)), WhenFull: "rotate"}, []string{"a"}},
+		{"retention, then bytes past what it kept", Policy{Keep: Keep{Last: 3}, MaxBytes: lim(mib(55)), WhenFull: "rotate"}, []string{"a", "c"}},
+	} {
+		got := tc.pol.Drop(items, time.UTC)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: dropped %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	neg := int64(-1)
+	if bad := (Policy{MaxBytes: &neg, Snapshots: SnapshotPolicy{MaxBytes: &neg}}).Check("backups."); bad["backups.max_bytes"] == "" || bad["backups.snapshots.max_bytes"] == "" {
+		t.Errorf("check: %v", bad)
+	}
+}

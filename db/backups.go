@@ -249,6 +249,17 @@ func (q *Queries) CountBackups(ctx context.Context, ctid int) (int, error) {
 	return n, nil
 }
 
+// StoredBytes is what container ctid's finished backups of kind
+// ("backup" or "snapshot") added to their targets when made.
+func (q *Queries) StoredBytes(ctx context.Context, ctid int, kind string) (int64, error) {
+	var n int64
+	if err := q.db.QueryRow(ctx, `SELECT coalesce(sum(added_bytes), 0) FROM backups WHERE ct_id = $1 AND status = 'succeeded' AND kind = $2`,
+		ctid, kind).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: stored bytes of %d: %w", ctid, err)
+	}
+	return n, nil
+}
+
 // UsernameOf is user id's name.
 func (q *Queries) UsernameOf(ctx context.Context, id int64) (string, error) {
 	var name string

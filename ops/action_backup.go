@@ -204,7 +204,7 @@ func (r *Runner) applyRetention(ctx context.Context, ctid int, target db.BackupT
 			}
 		}
 	}
-	if pol.Keep.Empty() && (pol.Max == nil || !pol.Rotates()) {
+	if pol.Keep.Empty() && !pol.Rotating() {
 		return nil
 	}
 	list, err := r.Store.ListBackups(ctx, ctid, nil)
@@ -215,7 +215,11 @@ func (r *Runner) applyRetention(ctx context.Context, ctid int, target db.BackupT
 	snap := map[string]string{}
 	for _, b := range list {
 		if b.TargetID == target.ID && b.Status == db.BackupSucceeded {
-			items = append(items, backup.Item{ID: b.ID, At: b.CreatedAt, Protected: b.Protected})
+			var added int64
+			if b.AddedBytes != nil {
+				added = *b.AddedBytes
+			}
+			items = append(items, backup.Item{ID: b.ID, At: b.CreatedAt, Protected: b.Protected, Bytes: added})
 			snap[b.ID] = b.SnapshotID
 		}
 	}

@@ -233,6 +233,15 @@ func (s *Service) CreateBackup(ctx context.Context, p db.Principal, ref, target 
 				return nil, nil, domain.Conflict("container %d's plan keeps %d backup(s) and it has %d: delete one first", c.CTID, *pol.Max, n)
 			}
 		}
+		if max := pol.MaxBytes; max != nil {
+			held, err := q.StoredBytes(ctx, c.CTID, "backup")
+			if err != nil {
+				return nil, nil, err
+			}
+			if *max == 0 || (held >= *max && !pol.Rotates()) {
+				return nil, nil, domain.Conflict("container %d's plan keeps %d bytes of backups and its backups hold %d: delete one first", c.CTID, *max, held)
+			}
+		}
 		b := db.Backup{CTID: c.CTID, OwnerID: c.OwnerID, TargetID: t.ID, Manifest: manifestOf(c)}
 		if b.ID, err = q.InsertBackup(ctx, b); err != nil {
 			return nil, nil, err

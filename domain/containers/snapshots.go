@@ -95,6 +95,15 @@ func (s *Service) TakeSnapshot(ctx context.Context, p db.Principal, ref, name st
 				return nil, nil, domain.Conflict("container %d's plan keeps %d snapshot(s) and it has %d: delete one first", c.CTID, *max, n)
 			}
 		}
+		if max := pol.Snapshots.MaxBytes; max != nil {
+			held, err := q.StoredBytes(ctx, c.CTID, "snapshot")
+			if err != nil {
+				return nil, nil, err
+			}
+			if *max == 0 || held >= *max {
+				return nil, nil, domain.Conflict("container %d's plan keeps %d bytes of snapshots and its snapshots hold %d: delete one first", c.CTID, *max, held)
+			}
+		}
 		b := db.Backup{CTID: c.CTID, OwnerID: c.OwnerID, TargetID: t.ID, Manifest: manifestOf(c), Kind: "snapshot", Name: &name}
 		b.ID, err = q.InsertBackup(ctx, b)
 		var ce *db.ConflictError
