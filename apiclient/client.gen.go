@@ -1570,7 +1570,7 @@ type Backup struct {
 	FreezeMs *int               `json:"freeze_ms"`
 	Id       openapi_types.UUID `json:"id"`
 
-	// Manifest The container as it was: template, hostname, nameservers, plan, limits, addresses.
+	// Manifest The container as it was: template, image version and guest OS, hostname, nameservers, plan, limits, addresses.
 	Manifest map[string]interface{} `json:"manifest"`
 
 	// Progress How far a running backup is, in percent (updated every second; 100 when done).
@@ -1832,7 +1832,7 @@ type ContainerSnapshot struct {
 	FreezeMs *int               `json:"freeze_ms"`
 	Id       openapi_types.UUID `json:"id"`
 
-	// Manifest The container as it was: template, hostname, nameservers, plan, limits, addresses.
+	// Manifest The container as it was: template, image version and guest OS, hostname, nameservers, plan, limits, addresses.
 	Manifest map[string]interface{} `json:"manifest"`
 	Name     string                 `json:"name"`
 

@@ -201,6 +201,10 @@ type manifest struct {
 	Limits      json.RawMessage `json:"limits"`
 	IPAddresses []string        `json:"ip_addresses"`
 	IDMapBase   *int64          `json:"idmap_base,omitempty"`
+	// ImageVersion and GuestOS: what the container was made from and
+	// what its first boot found.
+	ImageVersion *string `json:"image_version,omitempty"`
+	GuestOS      string  `json:"guest_os,omitempty"`
 }
 
 // CreateBackup backs the container ref up to target (its customer, or
@@ -326,7 +330,8 @@ func (s *Service) ProtectBackup(ctx context.Context, p db.Principal, id string, 
 // manifestOf is what a backup records of container c beside its files.
 func manifestOf(c db.Container) json.RawMessage {
 	m, _ := json.Marshal(manifest{CTID: c.CTID, Name: c.Name, Template: c.Template, Hostname: c.Hostname,
-		Nameservers: c.Nameservers, Plan: c.PlanID, Limits: specOrEmptyJSON(c.Limits), IPAddresses: c.IPAddresses})
+		Nameservers: c.Nameservers, Plan: c.PlanID, Limits: specOrEmptyJSON(c.Limits), IPAddresses: c.IPAddresses,
+		ImageVersion: c.ImageVersion, GuestOS: c.GuestOS})
 	return m
 }
 
