@@ -15,6 +15,7 @@ import (
 
 	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/server"
+	"github.com/ctpanel/ctpanel/web"
 )
 
 const usage = `ctpanel: a control panel for container VPS hosting on LXC
@@ -85,6 +86,9 @@ func parse(name string, args []string, extra func(*flag.FlagSet)) (server.Config
 func serve(ctx context.Context, args []string) error {
 	cfg, _, err := parse("serve", args, nil)
 	if err != nil {
+		return err
+	}
+	if err := web.CheckAssets(web.FS); err != nil {
 		return err
 	}
 	log := cfg.NewLogger()

@@ -272,7 +272,11 @@ func (d *Driver) Unprivilege(ctx context.Context, name string, m lxcdriver.IDMap
 		}
 		return false
 	})
-	text += configText(unprivItems(m, loopImage(spec) == ""))
+	items := unprivItems(m, loopImage(spec) == "")
+	if loopImage(spec) != "" && !strings.Contains(text, "lxc.hook.pre-start") {
+		items = append(items, d.diskGuard())
+	}
+	text += configText(items)
 	if err := writeFileAtomic(cfg, []byte(text), 0o640); err != nil {
 		return fmt.Errorf("liblxc: unprivilege %s: %w", name, err)
 	}
