@@ -461,6 +461,15 @@ func TestUIFormsRefuseBadInput(t *testing.T) {
 	if _, err := p.app.Store.GetUserByName(ctx, "carol"); err == nil {
 		t.Fatal("refused customer was created")
 	}
+	// A form that comes back asks for the password again; one sent again
+	// without it makes a customer who cannot sign in, and says so.
+	b.expect(b.post("/customers", url.Values{"username": {"dave"}, "email": {"not-mail"}, "password": {"a good password"}}),
+		http.StatusUnprocessableEntity, "type it again")
+	pg = b.expect(b.post("/customers", url.Values{"username": {"dave"}, "email": {"dave@example.com"}}), http.StatusSeeOther)
+	if loc := pg.Header.Get("Location"); loc != "/customers?done=created-nopassword" {
+		t.Fatalf("a customer made without a password went to %q", loc)
+	}
+	b.expect(b.get("/customers?done=created-nopassword"), http.StatusOK, "without a password")
 	pg = b.expect(b.post("/containers/102/destroy", url.Values{"confirm": {"101"}}), http.StatusUnprocessableEntity, "Nothing was destroyed")
 	if got := fieldError(pg.Body, "confirm"); got != "type 102 to confirm" {
 		t.Errorf("destroy confirm: %q", got)

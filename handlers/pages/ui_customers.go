@@ -42,6 +42,7 @@ func (u *UI) CreateCustomer(w http.ResponseWriter, r *http.Request) {
 	}
 	if pw := r.PostFormValue("password"); pw != "" {
 		in.Password = &pw
+		form["had_password"] = "yes"
 	}
 	if _, err := u.Customers.Create(r.Context(), principal(r), in); err != nil {
 		fields, msg, status, ok := u.formRefusal(w, r, err)
@@ -51,7 +52,13 @@ func (u *UI) CreateCustomer(w http.ResponseWriter, r *http.Request) {
 		u.customersPage(w, r, status, view{"Form": form, "Errors": fields, "Message": msg})
 		return
 	}
-	http.Redirect(w, r, "/customers?done=created", http.StatusSeeOther)
+	// One made without a password cannot sign in: said, not left to be
+	// found (a form that came back empties the password field).
+	done := "created"
+	if in.Password == nil {
+		done = "created-nopassword"
+	}
+	http.Redirect(w, r, "/customers?done="+done, http.StatusSeeOther)
 }
 
 // UpdateCustomer is POST /customers/{id}/disable, /enable and /password:
