@@ -66,6 +66,8 @@ func Router(a *api.API, ui *pages.UI) chi.Router {
 				r.Get("/containers/new", ui.NewContainerPage)
 				r.Post("/containers/new", ui.CreateContainer)
 				r.Post("/containers/{ref}/limits", ui.ContainerLimits)
+				r.Post("/containers/{ref}/suspend", ui.Suspend)
+				r.Post("/containers/{ref}/unsuspend", ui.Unsuspend)
 				r.Get("/containers/{ref}/clone", ui.ClonePage)
 				r.Post("/containers/{ref}/clone", ui.Clone)
 				r.Get("/containers/{ref}/destroy", ui.DestroyPage)
