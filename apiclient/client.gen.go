@@ -2848,6 +2848,9 @@ type PatchPlanRequest struct {
 
 	// Network Replaces the plan's network settings whole; changed rates reach its running containers live (a `set_network` operation each).
 	Network *PlanNetwork `json:"network,omitempty"`
+
+	// ResetOverrides With `limits`: give every container on the plan exactly the plan's limits, dropping their own overrides. Default false: overrides stay.
+	ResetOverrides *bool `json:"reset_overrides,omitempty"`
 }
 
 // PatchTemplateRequest defines model for PatchTemplateRequest.
@@ -2907,6 +2910,12 @@ type PlanNetwork struct {
 
 // PlanUpdate defines model for PlanUpdate.
 type PlanUpdate struct {
+	// ContainersChanged How many containers' limits change (each has a `set_limits` operation).
+	ContainersChanged int `json:"containers_changed"`
+
+	// ContainersKeepingOverrides How many of those keep limits of their own that the edit did not reset.
+	ContainersKeepingOverrides int `json:"containers_keeping_overrides"`
+
 	// Operations The `set_limits` operations queued, one per ready container on the plan; empty when `limits` was not sent or no ready container is on the plan.
 	Operations []Operation `json:"operations"`
 
@@ -6050,7 +6059,7 @@ type ClientInterface interface {
 
 	// PatchPlanWithBody Change a plan
 	//
-	// Sets `description` and/or `limits`; fields left out are unchanged. `limits` *replaces* the plan's limits as a whole (it is not merged) and is re-applied, live, to every `ready` container on the plan: each gets the plan's limits (replacing any set on it individually) and a `set_limits` operation, all in one transaction. The answer is **202** with the plan and those operations when any were queued, else **200** with the plan and an empty list. A container on the plan that is still being created is not updated.
+	// Sets `description` and/or `limits`; fields left out are unchanged. `limits` *replaces* the plan's limits as a whole (it is not merged) and is applied, live, to every `ready` container on the plan whose limits change, with a `set_limits` operation each, all in one transaction. A container's own overrides (a resource set on it apart from the plan's old value) stay, unless `reset_overrides` is true; `containers_changed` and `containers_keeping_overrides` in the answer count them. The answer is **202** with the plan and those operations when any were queued, else **200** with the plan and an empty list. A container on the plan that is still being created is not updated.
 	//
 	// `limits` takes the notation and rules of `PATCH /api/v1/containers/{ref}/limits`, with errors naming `limits.<resource>`; `{}` empties the plan's limits.
 	//
@@ -6063,7 +6072,7 @@ type ClientInterface interface {
 
 	// PatchPlan Change a plan
 	//
-	// Sets `description` and/or `limits`; fields left out are unchanged. `limits` *replaces* the plan's limits as a whole (it is not merged) and is re-applied, live, to every `ready` container on the plan: each gets the plan's limits (replacing any set on it individually) and a `set_limits` operation, all in one transaction. The answer is **202** with the plan and those operations when any were queued, else **200** with the plan and an empty list. A container on the plan that is still being created is not updated.
+	// Sets `description` and/or `limits`; fields left out are unchanged. `limits` *replaces* the plan's limits as a whole (it is not merged) and is applied, live, to every `ready` container on the plan whose limits change, with a `set_limits` operation each, all in one transaction. A container's own overrides (a resource set on it apart from the plan's old value) stay, unless `reset_overrides` is true; `containers_changed` and `containers_keeping_overrides` in the answer count them. The answer is **202** with the plan and those operations when any were queued, else **200** with the plan and an empty list. A container on the plan that is still being created is not updated.
 	//
 	// `limits` takes the notation and rules of `PATCH /api/v1/containers/{ref}/limits`, with errors naming `limits.<resource>`; `{}` empties the plan's limits.
 	//
@@ -8756,7 +8765,7 @@ func (c *Client) GetPlan(ctx context.Context, name PlanNameInPath, reqEditors ..
 
 // PatchPlanWithBody Change a plan
 //
-// Sets `description` and/or `limits`; fields left out are unchanged. `limits` *replaces* the plan's limits as a whole (it is not merged) and is re-applied, live, to every `ready` container on the plan: each gets the plan's limits (replacing any set on it individually) and a `set_limits` operation, all in one transaction. The answer is **202** with the plan and those operations when any were queued, else **200** with the plan and an empty list. A container on the plan that is still being created is not updated.
+// Sets `description` and/or `limits`; fields left out are unchanged. `limits` *replaces* the plan's limits as a whole (it is not merged) and is applied, live, to every `ready` container on the plan whose limits change, with a `set_limits` operation each, all in one transaction. A container's own overrides (a resource set on it apart from the plan's old value) stay, unless `reset_overrides` is true; `containers_changed` and `containers_keeping_overrides` in the answer count them. The answer is **202** with the plan and those operations when any were queued, else **200** with the plan and an empty list. A container on the plan that is still being created is not updated.
 //
 // `limits` takes the notation and rules of `PATCH /api/v1/containers/{ref}/limits`, with errors naming `limits.<resource>`; `{}` empties the plan's limits.
 //
@@ -8779,7 +8788,7 @@ func (c *Client) PatchPlanWithBody(ctx context.Context, name PlanNameInPath, con
 
 // PatchPlan Change a plan
 //
-// Sets `description` and/or `limits`; fields left out are unchanged. `limits` *replaces* the plan's limits as a whole (it is not merged) and is re-applied, live, to every `ready` container on the plan: each gets the plan's limits (replacing any set on it individually) and a `set_limits` operation, all in one transaction. The answer is **202** with the plan and those operations when any were queued, else **200** with the plan and an empty list. A container on the plan that is still being created is not updated.
+// Sets `description` and/or `limits`; fields left out are unchanged. `limits` *replaces* the plan's limits as a whole (it is not merged) and is applied, live, to every `ready` container on the plan whose limits change, with a `set_limits` operation each, all in one transaction. A container's own overrides (a resource set on it apart from the plan's old value) stay, unless `reset_overrides` is true; `containers_changed` and `containers_keeping_overrides` in the answer count them. The answer is **202** with the plan and those operations when any were queued, else **200** with the plan and an empty list. A container on the plan that is still being created is not updated.
 //
 // `limits` takes the notation and rules of `PATCH /api/v1/containers/{ref}/limits`, with errors naming `limits.<resource>`; `{}` empties the plan's limits.
 //
@@ -15729,7 +15738,7 @@ type ClientWithResponsesInterface interface {
 
 	// PatchPlanWithBodyWithResponse Change a plan
 	//
-	// Sets `description` and/or `limits`; fields left out are unchanged. `limits` *replaces* the plan's limits as a whole (it is not merged) and is re-applied, live, to every `ready` container on the plan: each gets the plan's limits (replacing any set on it individually) and a `set_limits` operation, all in one transaction. The answer is **202** with the plan and those operations when any were queued, else **200** with the plan and an empty list. A container on the plan that is still being created is not updated.
+	// Sets `description` and/or `limits`; fields left out are unchanged. `limits` *replaces* the plan's limits as a whole (it is not merged) and is applied, live, to every `ready` container on the plan whose limits change, with a `set_limits` operation each, all in one transaction. A container's own overrides (a resource set on it apart from the plan's old value) stay, unless `reset_overrides` is true; `containers_changed` and `containers_keeping_overrides` in the answer count them. The answer is **202** with the plan and those operations when any were queued, else **200** with the plan and an empty list. A container on the plan that is still being created is not updated.
 	//
 	// `limits` takes the notation and rules of `PATCH /api/v1/containers/{ref}/limits`, with errors naming `limits.<resource>`; `{}` empties the plan's limits.
 	//
@@ -15742,7 +15751,7 @@ type ClientWithResponsesInterface interface {
 
 	// PatchPlanWithResponse Change a plan
 	//
-	// Sets `description` and/or `limits`; fields left out are unchanged. `limits` *replaces* the plan's limits as a whole (it is not merged) and is re-applied, live, to every `ready` container on the plan: each gets the plan's limits (replacing any set on it individually) and a `set_limits` operation, all in one transaction. The answer is **202** with the plan and those operations when any were queued, else **200** with the plan and an empty list. A container on the plan that is still being created is not updated.
+	// Sets `description` and/or `limits`; fields left out are unchanged. `limits` *replaces* the plan's limits as a whole (it is not merged) and is applied, live, to every `ready` container on the plan whose limits change, with a `set_limits` operation each, all in one transaction. A container's own overrides (a resource set on it apart from the plan's old value) stay, unless `reset_overrides` is true; `containers_changed` and `containers_keeping_overrides` in the answer count them. The answer is **202** with the plan and those operations when any were queued, else **200** with the plan and an empty list. A container on the plan that is still being created is not updated.
 	//
 	// `limits` takes the notation and rules of `PATCH /api/v1/containers/{ref}/limits`, with errors naming `limits.<resource>`; `{}` empties the plan's limits.
 	//
@@ -27106,7 +27115,7 @@ func (c *ClientWithResponses) GetPlanWithResponse(ctx context.Context, name Plan
 
 // PatchPlanWithBodyWithResponse Change a plan
 //
-// Sets `description` and/or `limits`; fields left out are unchanged. `limits` *replaces* the plan's limits as a whole (it is not merged) and is re-applied, live, to every `ready` container on the plan: each gets the plan's limits (replacing any set on it individually) and a `set_limits` operation, all in one transaction. The answer is **202** with the plan and those operations when any were queued, else **200** with the plan and an empty list. A container on the plan that is still being created is not updated.
+// Sets `description` and/or `limits`; fields left out are unchanged. `limits` *replaces* the plan's limits as a whole (it is not merged) and is applied, live, to every `ready` container on the plan whose limits change, with a `set_limits` operation each, all in one transaction. A container's own overrides (a resource set on it apart from the plan's old value) stay, unless `reset_overrides` is true; `containers_changed` and `containers_keeping_overrides` in the answer count them. The answer is **202** with the plan and those operations when any were queued, else **200** with the plan and an empty list. A container on the plan that is still being created is not updated.
 //
 // `limits` takes the notation and rules of `PATCH /api/v1/containers/{ref}/limits`, with errors naming `limits.<resource>`; `{}` empties the plan's limits.
 //
@@ -27125,7 +27134,7 @@ func (c *ClientWithResponses) PatchPlanWithBodyWithResponse(ctx context.Context,
 
 // PatchPlanWithResponse Change a plan
 //
-// Sets `description` and/or `limits`; fields left out are unchanged. `limits` *replaces* the plan's limits as a whole (it is not merged) and is re-applied, live, to every `ready` container on the plan: each gets the plan's limits (replacing any set on it individually) and a `set_limits` operation, all in one transaction. The answer is **202** with the plan and those operations when any were queued, else **200** with the plan and an empty list. A container on the plan that is still being created is not updated.
+// Sets `description` and/or `limits`; fields left out are unchanged. `limits` *replaces* the plan's limits as a whole (it is not merged) and is applied, live, to every `ready` container on the plan whose limits change, with a `set_limits` operation each, all in one transaction. A container's own overrides (a resource set on it apart from the plan's old value) stay, unless `reset_overrides` is true; `containers_changed` and `containers_keeping_overrides` in the answer count them. The answer is **202** with the plan and those operations when any were queued, else **200** with the plan and an empty list. A container on the plan that is still being created is not updated.
 //
 // `limits` takes the notation and rules of `PATCH /api/v1/containers/{ref}/limits`, with errors naming `limits.<resource>`; `{}` empties the plan's limits.
 //

@@ -201,12 +201,26 @@ func (s *Service) Create(ctx context.Context, p db.Principal, name string, descr
 	return ViewOf(pl)
 }
 
+// Change is what a plan edit did to the containers on the plan.
+type Change struct {
+	// Operations are the set_limits and set_network operations queued.
+	Operations []db.Operation
+	// Changed is how many containers' limits change.
+	Changed int
+	// KeptOverrides is how many of them keep limits of their own (set
+	// apart from the plan's) that the edit did not reset.
+	KeptOverrides int
+}
+
 // Update changes plan name (staff): new limits replace the plan's and are
-// re-applied, live, to every container on it (the set_limits operations
-// returned), so a plan change is never reset later.
-func (s *Service) Update(ctx context.Context, p db.Principal, name string, description *string, limits json.RawMessage, network *db.PlanNetwork, backups *backup.Policy) (View, []db.Operation, error) {
+// applied, live, to every container on it whose limits change (the
+// set_limits operations returned), so a plan change is never reset later.
+// A container's own overrides (a resource set apart from the old plan's)
+// stay unless resetOverrides.
+func (s *Service) Update(ctx context.Context, p db.Principal, name string, description *string, limits json.RawMessage, network *db.PlanNetwork, backups *backup.Policy, resetOverrides bool) (View, Change, error) {
+	var ch Change
 	if err := policy.RequireStaff(p); err != nil {
-		return View{}, nil, err
+		return View{}, ch, err
 	}
 	f := domain.FieldErrors{}
 	if description != nil {
@@ -217,13 +231,13 @@ func (s *Service) Update(ctx context.Context, p db.Principal, name string, descr
 	}
 	checkBackups(f, backups)
 	if err := f.Err(); err != nil {
-		return View{}, nil, err
+		return View{}, ch, err
 	}
 	var spec *ubc.Spec
 	if limits != nil {
 		sp, err := containers.ParseLimits(limits, "limits.", s.Host)
 		if err != nil {
-			return View{}, nil, err
+			return View{}, ch, err
 		}
 		spec = &sp
 	}
@@ -281,12 +295,35 @@ func (s *Service) Update(ctx context.Context, p db.Principal, name string, descr
 			if err != nil {
 				return err
 			}
+			oldSpec, err := ubc.Decode(pl.Limits)
+			if err != nil {
+				return err
+			}
 			for _, id := range ids {
 				c, err := q.LockContainer(ctx, id)
 				if err != nil {
 					return err
 				}
-				if err := q.SetContainerLimits(ctx, id, raw, &pl.ID, true); err != nil {
+				cur, err := ubc.Decode(c.Limits)
+				if err != nil {
+					return err
+				}
+				next, kept := *spec, 0
+				if !resetOverrides {
+					next, kept = ubc.Rebase(cur, oldSpec, *spec)
+				}
+				if ubc.Same(cur, next) {
+					continue
+				}
+				ch.Changed++
+				if kept > 0 {
+					ch.KeptOverrides++
+				}
+				nextRaw, err := json.Marshal(next)
+				if err != nil {
+					return err
+				}
+				if err := q.SetContainerLimits(ctx, id, nextRaw, &pl.ID, true); err != nil {
 					return err
 				}
 				op, err := s.Queue.Enqueue(ctx, tx, q, id, &ops.SetLimits{PreviousLimits: c.Limits, PreviousPlanID: c.PlanID}, domain.Entry(p, "", nil, nil))
@@ -296,7 +333,8 @@ func (s *Service) Update(ctx context.Context, p db.Principal, name string, descr
 				queued = append(queued, op)
 			}
 		}
-		details := map[string]any{"plan": name, "operations": len(queued)}
+		details := map[string]any{"plan": name, "operations": len(queued), "containers_changed": ch.Changed,
+			"containers_keeping_overrides": ch.KeptOverrides, "reset_overrides": resetOverrides}
 		if network != nil {
 			details["network"] = network
 		}
@@ -309,11 +347,49 @@ func (s *Service) Update(ctx context.Context, p db.Principal, name string, descr
 		plan, err = q.GetPlan(ctx, name)
 		return err
 	})
+	ch.Operations = queued
 	if err != nil {
-		return View{}, nil, err
+		return View{}, ch, err
 	}
 	v, err := ViewOf(plan)
-	return v, queued, err
+	return v, ch, err
+}
+
+// Overrides counts the containers on plan name with limits of their own
+// (staff): what an edit keeps unless told to reset them.
+func (s *Service) Overrides(ctx context.Context, p db.Principal, name string) (int, error) {
+	if err := policy.RequireStaff(p); err != nil {
+		return 0, err
+	}
+	pl, err := s.Store.GetPlan(ctx, name)
+	if errors.Is(err, db.ErrNotFound) {
+		return 0, domain.NotFound("plan %q does not exist", name)
+	}
+	if err != nil {
+		return 0, err
+	}
+	planSpec, err := ubc.Decode(pl.Limits)
+	if err != nil {
+		return 0, err
+	}
+	ids, err := s.Store.ContainersOnPlan(ctx, pl.ID)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		c, err := s.Store.GetContainer(ctx, id)
+		if errors.Is(err, db.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		if cur, err := ubc.Decode(c.Limits); err == nil && ubc.Overrides(cur, planSpec) > 0 {
+			n++
+		}
+	}
+	return n, nil
 }
 
 func sameRates(a, b db.PlanNetwork) bool {

@@ -32,10 +32,11 @@ func TestPlanEditReachesEveryContainerOnIt(t *testing.T) {
 		}
 		e.Wait(t, op.ID)
 	}
-	v, queued, err := e.Plans.Update(ctx, staff, "vps-s", nil, []byte(`{"numproc":"200"}`), nil, nil)
+	v, ch, err := e.Plans.Update(ctx, staff, "vps-s", nil, []byte(`{"numproc":"200"}`), nil, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
+	queued := ch.Operations
 	if v.Limits.NumProc == nil || v.Limits.NumProc.Limit != 200 || len(queued) != 2 {
 		t.Fatalf("plan %+v, %d operations; want numproc 200 and one set_limits per container", v.Limits, len(queued))
 	}
@@ -110,11 +111,12 @@ func TestPlanNetwork(t *testing.T) {
 	e.Wait(t, op.ID)
 	// The description alone queues nothing.
 	desc := "small"
-	if _, queued, err := e.Plans.Update(ctx, staff, "net", &desc, nil, nil, nil); err != nil || len(queued) != 0 {
-		t.Fatalf("description only: %d operations (%v)", len(queued), err)
+	if _, ch, err := e.Plans.Update(ctx, staff, "net", &desc, nil, nil, nil, false); err != nil || len(ch.Operations) != 0 {
+		t.Fatalf("description only: %d operations (%v)", len(ch.Operations), err)
 	}
 	fifty := 50
-	v, queued, err := e.Plans.Update(ctx, staff, "net", nil, nil, &db.PlanNetwork{IPAddresses: &two, RateInMbit: &fifty, RateOutMbit: &fifty}, nil)
+	v, ch, err := e.Plans.Update(ctx, staff, "net", nil, nil, &db.PlanNetwork{IPAddresses: &two, RateInMbit: &fifty, RateOutMbit: &fifty}, nil, false)
+	queued := ch.Operations
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,5 +126,64 @@ func TestPlanNetwork(t *testing.T) {
 	got, err := e.Plans.Get(ctx, staff, "net")
 	if err != nil || *got.Network.RateInMbit != 50 || got.Description != "small" {
 		t.Fatalf("stored plan %+v (%v)", got, err)
+	}
+}
+
+// TestPlanEditKeepsOverrides: a plan edit gives its containers the new
+// limits but keeps a container's own override (a limit set apart from
+// the plan's), counting who changes; staff may reset the overrides; an
+// edit that changes no container's limits queues nothing.
+func TestPlanEditKeepsOverrides(t *testing.T) {
+	e := domaintest.New(t)
+	ctx := context.Background()
+	staff := domaintest.Staff()
+	if _, err := e.Plans.Create(ctx, staff, "vps", nil, []byte(`{"numproc":"100","physpages":"256M"}`), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		op, err := e.Containers.Create(ctx, staff, containers.CreateInput{Template: "busybox", Plan: "vps"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Wait(t, op.ID)
+	}
+	// Stored at once (the operation applies them to liblxc).
+	if _, err := e.Containers.SetLimits(ctx, staff, "102", []byte(`{"physpages":"512M"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.Plans.Overrides(ctx, staff, "vps"); err != nil || n != 1 {
+		t.Fatalf("overrides on the plan: %d %v, want 1 (102's physpages)", n, err)
+	}
+	physOf := func(ref string) (uint64, uint64) {
+		t.Helper()
+		lim, err := e.Containers.Limits(ctx, staff, ref)
+		if err != nil || lim.Limits.NumProc == nil || lim.Limits.PhysPages == nil {
+			t.Fatalf("limits of %s: %+v %v", ref, lim, err)
+		}
+		return lim.Limits.NumProc.Limit, lim.Limits.PhysPages.Limit
+	}
+	_, ch, err := e.Plans.Update(ctx, staff, "vps", nil, []byte(`{"numproc":"200","physpages":"300M"}`), nil, nil, false)
+	if err != nil || ch.Changed != 2 || ch.KeptOverrides != 1 || len(ch.Operations) != 2 {
+		t.Fatalf("edit: %+v %v, want 2 changed, 1 keeping its own limits", ch, err)
+	}
+	if np, pp := physOf("101"); np != 200 || pp != 300<<8 {
+		t.Errorf("101 (on the plan): numproc %d physpages %d, want the plan's 200 and 300M", np, pp)
+	}
+	if np, pp := physOf("102"); np != 200 || pp != 512<<8 {
+		t.Errorf("102 (its own physpages): numproc %d physpages %d, want the plan's 200 and its own 512M", np, pp)
+	}
+	// The same limits again change nobody.
+	if _, ch, err := e.Plans.Update(ctx, staff, "vps", nil, []byte(`{"numproc":"200","physpages":"300M"}`), nil, nil, false); err != nil || ch.Changed != 0 || len(ch.Operations) != 0 {
+		t.Fatalf("an edit that changes nothing: %+v %v", ch, err)
+	}
+	_, ch, err = e.Plans.Update(ctx, staff, "vps", nil, []byte(`{"numproc":"200","physpages":"300M"}`), nil, nil, true)
+	if err != nil || ch.Changed != 1 || ch.KeptOverrides != 0 {
+		t.Fatalf("reset: %+v %v, want 102 alone changed", ch, err)
+	}
+	if _, pp := physOf("102"); pp != 300<<8 {
+		t.Errorf("102 after the reset: physpages %d, want the plan's 300M", pp)
+	}
+	if n, _ := e.Plans.Overrides(ctx, staff, "vps"); n != 0 {
+		t.Errorf("overrides after the reset: %d", n)
 	}
 }

@@ -84,33 +84,36 @@ func (a *API) CreatePlan(w http.ResponseWriter, r *http.Request) {
 }
 
 // PatchPlan is PATCH /api/v1/plans/{name}: new limits replace the plan's
-// and are re-applied, live, to every container on it (202 with the list of
-// operations), so a plan change is never reset later.
+// and are applied, live, to every container on it whose limits change
+// (202 with the list of operations), so a plan change is never reset
+// later; a container's own overrides stay unless reset_overrides.
 func (a *API) PatchPlan(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Description *string         `json:"description"`
-		Limits      json.RawMessage `json:"limits"`
-		Network     *db.PlanNetwork `json:"network"`
-		Backups     *backup.Policy  `json:"backups"`
+		Description    *string         `json:"description"`
+		Limits         json.RawMessage `json:"limits"`
+		Network        *db.PlanNetwork `json:"network"`
+		Backups        *backup.Policy  `json:"backups"`
+		ResetOverrides bool            `json:"reset_overrides"`
 	}
 	if err := decodeJSON(w, r, &req, false); err != nil {
 		a.smartError(w, r, err)
 		return
 	}
-	v, queued, err := a.Plans.Update(r.Context(), principal(r), urlParam(r, "name"), req.Description, req.Limits, req.Network, req.Backups)
+	v, ch, err := a.Plans.Update(r.Context(), principal(r), urlParam(r, "name"), req.Description, req.Limits, req.Network, req.Backups, req.ResetOverrides)
 	if err != nil {
 		a.smartError(w, r, err)
 		return
 	}
 	status := http.StatusOK
-	if len(queued) > 0 {
+	if len(ch.Operations) > 0 {
 		status = http.StatusAccepted
 	}
-	out := make([]OperationView, 0, len(queued))
-	for _, op := range queued {
+	out := make([]OperationView, 0, len(ch.Operations))
+	for _, op := range ch.Operations {
 		out = append(out, opView(op))
 	}
-	writeJSON(w, status, map[string]any{"plan": v, "operations": out})
+	writeJSON(w, status, map[string]any{"plan": v, "operations": out, "containers_changed": ch.Changed,
+		"containers_keeping_overrides": ch.KeptOverrides})
 }
 
 // DeletePlan is DELETE /api/v1/plans/{name}; refused while containers use it.

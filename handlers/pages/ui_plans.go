@@ -1,6 +1,7 @@
 package pages
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -37,6 +38,8 @@ func (u *UI) plansPage(w http.ResponseWriter, r *http.Request, status int, v vie
 	}
 	v["Plans"] = rows
 	v["Done"] = r.URL.Query().Get("done")
+	v["Changed"] = r.URL.Query().Get("changed")
+	v["Kept"] = r.URL.Query().Get("kept")
 	u.render(w, r, status, "plans", v)
 }
 
@@ -74,7 +77,13 @@ func (u *UI) PlanPage(w http.ResponseWriter, r *http.Request) {
 		u.pageError(w, r, err)
 		return
 	}
-	u.render(w, r, http.StatusOK, "plan", view{"P": pv, "Fields": append(specFields(pv.Limits), netFields(pv.Network)...), "Description": pv.Description})
+	overrides, err := u.Plans.Overrides(r.Context(), principal(r), pv.Name)
+	if err != nil {
+		u.pageError(w, r, err)
+		return
+	}
+	u.render(w, r, http.StatusOK, "plan", view{"P": pv, "Fields": append(specFields(pv.Limits), netFields(pv.Network)...), "Description": pv.Description,
+		"Overrides": overrides})
 }
 
 // UpdatePlan is POST /plans/{name}: the API's plan PATCH.
@@ -86,17 +95,19 @@ func (u *UI) UpdatePlan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	desc := r.PostFormValue("description")
-	_, _, err = u.Plans.Update(r.Context(), principal(r), name, &desc, limitsJSON(r.PostFormValue), planNetworkForm(r.PostFormValue), nil)
+	reset := r.PostFormValue("reset_overrides") != ""
+	_, ch, err := u.Plans.Update(r.Context(), principal(r), name, &desc, limitsJSON(r.PostFormValue), planNetworkForm(r.PostFormValue), nil, reset)
 	if err != nil {
 		fields, msg, status, ok := u.formRefusal(w, r, err)
 		if !ok {
 			return
 		}
+		overrides, _ := u.Plans.Overrides(r.Context(), principal(r), name)
 		u.render(w, r, status, "plan", view{"P": pv, "Fields": planFormFields(r.PostFormValue), "Description": desc,
-			"Errors": prefixed(fields), "Message": msg})
+			"Errors": prefixed(fields), "Message": msg, "Overrides": overrides, "Reset": reset})
 		return
 	}
-	http.Redirect(w, r, "/plans?done=updated", http.StatusSeeOther)
+	http.Redirect(w, r, fmt.Sprintf("/plans?done=updated&changed=%d&kept=%d", ch.Changed, ch.KeptOverrides), http.StatusSeeOther)
 }
 
 // DeletePlan is POST /plans/{name}/delete: refused while containers use it.
