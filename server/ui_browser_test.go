@@ -356,6 +356,10 @@ func TestBrowserStaffAndCustomer(t *testing.T) {
 	c.waitFor("numproc to grow in the table", fmt.Sprintf(`Number(document.querySelector('#bc-table tr[data-resource=numproc] td').firstChild.textContent) > %d`, before), 15*time.Second)
 	_ = held()
 	c.do(chromedp.Sleep(1500 * time.Millisecond)) // a few live points on the charts
+	// History and live points drawn in time order (an out-of-order point
+	// drew a stray diagonal line).
+	c.waitFor("points on the memory chart, in time order", `Number(document.getElementById('chart-mem').dataset.points) >= 2 &&
+		document.getElementById('chart-mem').dataset.ordered === 'true' && document.getElementById('chart-cpu').dataset.ordered === 'true'`, 20*time.Second)
 	c.shot("container")
 
 	// Console: busybox's console shell answers, on its own page and in

@@ -161,10 +161,10 @@
     const defs = [
       { id: 'numproc', title: 'Processes (numproc held)', res: 'numproc', label: 'processes', value: function (r) { return r.held; } },
       { id: 'mem', title: 'Memory (physpages held, MiB)', res: 'physpages', label: 'MiB', value: function (r) { return r.held * 4096 / 1048576; } },
-      { id: 'cpu', title: 'CPU (% of one CPU)', res: 'cpu', label: '%', rate: true, value: function (r) { return r.held; } },
+      { id: 'cpu', title: 'CPU (% of one CPU)', res: 'cpu', label: '%', rate: true, scale: 0.1, value: function (r) { return r.held; } },
     ];
     const state = {};
-    if (!host || typeof window.uPlot !== 'function') return { push: function () {} };
+    if (!host || typeof window.uPlot !== 'function' || typeof window.CtpanelSeries !== 'function') return { push: function () {} };
     const wrap = document.createElement('div');
     wrap.className = 'charts';
     host.appendChild(wrap);
@@ -192,25 +192,22 @@
         } } },
         legend: { show: true },
       }, data, box);
-      state[d.id] = { def: d, data: data, plot: plot, box: box, last: null };
+      state[d.id] = { def: d, series: new window.CtpanelSeries(d.rate, 3600), plot: plot, box: box };
     });
     window.addEventListener('resize', function () {
       Object.values(state).forEach(function (s) { s.plot.setSize({ width: width(s.box), height: 180 }); });
     });
 
-    function add(s, t, raw) {
-      let v = raw;
-      if (s.def.rate) {
-        const prev = s.last;
-        s.last = { t: t, v: raw };
-        if (!prev || t <= prev.t || raw < prev.v) return false;
-        v = (raw - prev.v) / (t - prev.t) / 10; // ms per s -> % of one CPU
-      }
-      s.data[0].push(t);
-      s.data[1].push(v);
-      const cutoff = t - 3600;
-      while (s.data[0].length && s.data[0][0] < cutoff) { s.data[0].shift(); s.data[1].shift(); }
-      return true;
+    // Points go in their place in time, wherever they come from (the
+    // history is fetched while live points already arrive): CPU is the
+    // rate of its cumulative ms, ms per s being tenths of a per cent.
+    function add(s, t, raw) { return s.series.add(t, raw); }
+    function draw(s) {
+      const d = s.series.data(s.def.scale);
+      s.plot.setData(d);
+      // What is drawn, for whoever checks it (the browser tests).
+      s.box.dataset.points = d[0].length;
+      s.box.dataset.ordered = d[0].every(function (t, i) { return i === 0 || t > d[0][i - 1]; });
     }
 
     async function load() {
@@ -223,7 +220,7 @@
           (h.series[s.def.res] || []).forEach(function (p) {
             add(s, new Date(p.t).getTime() / 1000, s.def.value(p));
           });
-          s.plot.setData(s.data);
+          draw(s);
         });
       } catch (err) {
         host.insertAdjacentHTML('afterbegin', '<p class="muted">No history: ' + err.message.replace(/[<>&]/g, '') + '</p>');
@@ -236,9 +233,7 @@
         rows.forEach(function (r) {
           Object.values(state).forEach(function (s) {
             if (s.def.res !== r.resource) return;
-            const lastT = s.data[0].length ? s.data[0][s.data[0].length - 1] : 0;
-            if (t <= lastT) return;
-            if (add(s, t, s.def.value(r))) s.plot.setData(s.data);
+            if (add(s, t, s.def.value(r))) draw(s);
           });
         });
       },
