@@ -367,7 +367,12 @@ func TestUICustomerSeesOnlyTheirOwn(t *testing.T) {
 	for _, path := range []string{"/containers/102/start", "/containers/102/stop", "/containers/102/settings", "/containers/102/reinstall"} {
 		b.expect(b.post(path, url.Values{"hostname": {"x.example.com"}, "template": {"busybox"}, "confirm": {"102"}}), http.StatusNotFound)
 	}
-	ct := b.expect(b.get("/containers/101"), 200, "Beancounters", "numproc", "Connect to the console", "Reinstall")
+	ct := b.expect(b.get("/containers/101"), 200, "Beancounters", "numproc", "Connect to the console", "Reinstall",
+		`id="meters"`, "The raw counters (beancounters)")
+	// Her usage in plain words, against her plan's numproc of 100.
+	if !regexp.MustCompile(`<span class="meter-name">Processes</span>\s*<progress max="100" value="\d+"[^>]*>[^<]*</progress>\s*<span class="meter-text">\d+ of 100</span>`).MatchString(ct.Body) {
+		t.Errorf("alice's page lacks the processes meter against her plan:\n%s", ct.Body)
+	}
 	for _, staffOnly := range []string{`id="limits-form"`, `/containers/101/destroy`, `/containers/101/freeze`, `/containers/101/clone`} {
 		if strings.Contains(ct.Body, staffOnly) {
 			t.Errorf("alice's container page offers %s", staffOnly)

@@ -181,3 +181,17 @@ func (s *Service) Traffic(ctx context.Context, p db.Principal, ref string, from,
 	}
 	return out, nil
 }
+
+// Disk is the container ref's own disk now (its customer, or staff): nil
+// for a container without one (a directory rootfs has no quota).
+func (s *Service) Disk(ctx context.Context, p db.Principal, ref string) (*lxcdriver.DiskUsage, error) {
+	c, err := s.Get(ctx, p, ref)
+	if err != nil {
+		return nil, err
+	}
+	du, err := s.Drv.DiskUsage(ctx, strconv.Itoa(c.CTID))
+	if err != nil || !du.Loop {
+		return nil, nil // no disk, or none to read right now: no meter
+	}
+	return &du, nil
+}

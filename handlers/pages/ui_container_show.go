@@ -60,6 +60,7 @@ func (u *UI) showContainer(w http.ResponseWriter, r *http.Request, status int, e
 	data := view{
 		"C": v, "Row": c, "Plan": plan, "Rows": rows, "Ops": opsList, "Busy": busy,
 		"Limits":    specFields(spec),
+		"Meters":    u.meters(ctx, p, c, rows),
 		"Suspended": c.SuspendedAt != nil,
 		"Op":        r.URL.Query().Get("op"),
 		"Done":      r.URL.Query().Get("done"),
