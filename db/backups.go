@@ -260,6 +260,15 @@ func (q *Queries) StoredBytes(ctx context.Context, ctid int, kind string) (int64
 	return n, nil
 }
 
+// FailedBackupsSince counts the backups and snapshots that failed since.
+func (q *Queries) FailedBackupsSince(ctx context.Context, since time.Time) (int, error) {
+	var n int
+	if err := q.db.QueryRow(ctx, `SELECT count(*) FROM backups WHERE status = 'failed' AND created_at >= $1`, since).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: failed backups: %w", err)
+	}
+	return n, nil
+}
+
 // UsernameOf is user id's name.
 func (q *Queries) UsernameOf(ctx context.Context, id int64) (string, error) {
 	var name string

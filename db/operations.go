@@ -121,6 +121,24 @@ func (q *Queries) GetOperation(ctx context.Context, id string) (Operation, error
 	return op, err
 }
 
+// RecentOperations lists the farm's latest operations, newest first.
+func (q *Queries) RecentOperations(ctx context.Context, limit int) ([]Operation, error) {
+	rows, err := q.db.Query(ctx, `SELECT `+opCols+` FROM operations ORDER BY seq DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: recent operations: %w", err)
+	}
+	defer rows.Close()
+	var out []Operation
+	for rows.Next() {
+		o, err := scanOp(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: recent operations: %w", err)
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
 // ListOperations lists a container's operations, newest first.
 func (q *Queries) ListOperations(ctx context.Context, ctid int, limit int) ([]Operation, error) {
 	rows, err := q.db.Query(ctx, `SELECT `+opCols+` FROM operations WHERE ct_id = $1 ORDER BY seq DESC LIMIT $2`, ctid, limit)

@@ -28,8 +28,16 @@ func (u *UI) Dashboard(w http.ResponseWriter, r *http.Request) {
 	for _, c := range rows {
 		statuses[c.Status]++
 	}
-	u.render(w, r, http.StatusOK, "dashboard", view{"Rows": rows, "Statuses": statuses, "Op": r.URL.Query().Get("op"),
-		"Done": r.URL.Query().Get("done")})
+	v := view{"Rows": rows, "Statuses": statuses, "Op": r.URL.Query().Get("op"), "Done": r.URL.Query().Get("done")}
+	if p := principal(r); p.IsStaff() {
+		o, err := u.overview(r.Context(), p, rows)
+		if err != nil {
+			u.serverError(w, r, err)
+			return
+		}
+		v["Overview"] = o
+	}
+	u.render(w, r, http.StatusOK, "dashboard", v)
 }
 
 func (u *UI) farm(r *http.Request) ([]farmRow, error) {

@@ -1,0 +1,84 @@
+package pages
+
+import (
+	"context"
+	"time"
+
+	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/domain/networks"
+	"github.com/ctpanel/ctpanel/hoststat"
+	"github.com/ctpanel/ctpanel/ubc"
+)
+
+// overview is the staff dashboard's farm summary: the host now, the
+// containers by state, addresses per pool, backups that failed and open
+// alerts, and the latest operations.
+type overview struct {
+	Host          hoststat.Stat
+	HostErr       string
+	Memory, Disk  meter
+	Suspended     int
+	Pools         []networks.PoolView
+	FailedBackups int
+	OpenAlerts    int
+	Tasks         []task
+}
+
+// task is a line of the task log: what ran on which container, who asked,
+// how long it took and how it ended.
+type task struct {
+	db.Operation
+	Took string
+}
+
+// lxcPather is a driver that says where its containers live.
+type lxcPather interface{ LXCPath() string }
+
+func (u *UI) overview(ctx context.Context, p db.Principal, rows []farmRow) (overview, error) {
+	var o overview
+	dir := ""
+	if lp, ok := u.Containers.Drv.(lxcPather); ok {
+		dir = lp.LXCPath()
+	}
+	st, err := hoststat.Read("/proc", dir)
+	if err != nil {
+		o.HostErr = err.Error()
+	}
+	o.Host = st
+	o.Memory = newMeter("Memory", st.MemUsed, st.MemTotal, ubc.FormatBytes)
+	if st.DiskSize > 0 {
+		o.Disk = newMeter("Disk (containers)", st.DiskUsed, st.DiskSize, ubc.FormatBytes)
+	}
+	for _, r := range rows {
+		if r.Suspended {
+			o.Suspended++
+		}
+	}
+	if o.Pools, err = u.Networks.List(ctx, p); err != nil {
+		return o, err
+	}
+	if o.FailedBackups, err = u.Store.FailedBackupsSince(ctx, time.Now().Add(-24*time.Hour)); err != nil {
+		return o, err
+	}
+	alerts, err := u.Alerts.List(ctx, p, true, 1000)
+	if err != nil {
+		return o, err
+	}
+	o.OpenAlerts = len(alerts)
+	ops, err := u.Store.RecentOperations(ctx, 12)
+	if err != nil {
+		return o, err
+	}
+	for _, op := range ops {
+		t := task{Operation: op}
+		if op.StartedAt != nil {
+			end := time.Now()
+			if op.FinishedAt != nil {
+				end = *op.FinishedAt
+			}
+			t.Took = end.Sub(*op.StartedAt).Round(100 * time.Millisecond).String()
+		}
+		o.Tasks = append(o.Tasks, t)
+	}
+	return o, nil
+}

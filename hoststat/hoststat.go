@@ -1,0 +1,84 @@
+// Package hoststat reads the host's figures the farm overview shows: CPUs,
+// load, memory, and the disk holding the containers, from /proc and
+// statfs.
+package hoststat
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Stat is the host now.
+type Stat struct {
+	CPUs              int
+	Load1, Load5      float64
+	Load15            float64
+	MemTotal, MemUsed uint64 // bytes; used is total less MemAvailable
+	DiskSize          uint64 // bytes of the filesystem holding the containers
+	DiskUsed          uint64
+}
+
+// Read reads the host's figures; dir is a folder on the containers'
+// filesystem (the lxcpath). proc is /proc (a test's fixture otherwise).
+func Read(proc, dir string) (Stat, error) {
+	s := Stat{CPUs: runtime.NumCPU()}
+	b, err := os.ReadFile(proc + "/loadavg")
+	if err != nil {
+		return s, err
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return s, fmt.Errorf("%s/loadavg: %q", proc, b)
+	}
+	for i, p := range []*float64{&s.Load1, &s.Load5, &s.Load15} {
+		if *p, err = strconv.ParseFloat(f[i], 64); err != nil {
+			return s, fmt.Errorf("%s/loadavg: %w", proc, err)
+		}
+	}
+	mf, err := os.Open(proc + "/meminfo")
+	if err != nil {
+		return s, err
+	}
+	defer mf.Close()
+	var avail uint64
+	sc := bufio.NewScanner(mf)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if err != nil {
+			continue
+		}
+		switch k {
+		case "MemTotal":
+			s.MemTotal = n << 10
+		case "MemAvailable":
+			avail = n << 10
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return s, err
+	}
+	if s.MemTotal == 0 {
+		return s, fmt.Errorf("%s/meminfo: no MemTotal", proc)
+	}
+	s.MemUsed = s.MemTotal - min(avail, s.MemTotal)
+	if dir != "" {
+		var st unix.Statfs_t
+		if err := unix.Statfs(dir, &st); err != nil {
+			return s, fmt.Errorf("statfs %s: %w", dir, err)
+		}
+		bs := uint64(st.Bsize)
+		s.DiskSize = st.Blocks * bs
+		s.DiskUsed = (st.Blocks - min(st.Bfree, st.Blocks)) * bs
+	}
+	return s, nil
+}

@@ -1,0 +1,36 @@
+package server
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestUIFarmOverview: the staff dashboard shows the host now (CPUs, load,
+// memory and disk as bars), the containers by state, and the latest
+// operations with who asked and how they ended; a customer's shows none
+// of it.
+func TestUIFarmOverview(t *testing.T) {
+	p := uiFarm(t)
+	b := p.browser()
+	b.mustLogin("ops", "correct horse")
+	pg := b.expect(b.get("/"), 200, `id="overview"`, "Host", `id="host-load"`, "Recent tasks", "backups failed (24 h)")
+	if !regexp.MustCompile(`<span class="meter-name">Memory</span>\s*<progress max="100" value="\d+"`).MatchString(pg.Body) {
+		t.Error("no host memory bar")
+	}
+	if !regexp.MustCompile(`(?s)id="by-state">\s*<dt>running</dt><dd>2</dd>`).MatchString(pg.Body) {
+		t.Errorf("containers by state: want 2 running:\n%s", pg.Body)
+	}
+	log := pg.Body[strings.Index(pg.Body, `id="task-log"`):]
+	for _, want := range []string{`href="/containers/101"`, `href="/containers/102"`, "create", "succeeded"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the task log lacks %q", want)
+		}
+	}
+	alice := p.browser()
+	alice.mustLogin("alice", "alice password")
+	if c := alice.expect(alice.get("/"), http.StatusOK).Body; strings.Contains(c, `id="overview"`) || strings.Contains(c, "Recent tasks") {
+		t.Error("a customer's dashboard shows the farm overview")
+	}
+}
