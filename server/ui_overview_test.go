@@ -10,7 +10,7 @@ import (
 // TestUIFarmOverview: the staff dashboard shows the host now (CPUs, load,
 // memory and disk as bars), the containers by state, and the latest
 // operations with who asked and how they ended; a customer's shows none
-// of it.
+// of it; every other staff page ends with a short task log.
 func TestUIFarmOverview(t *testing.T) {
 	p := uiFarm(t)
 	b := p.browser()
@@ -28,9 +28,16 @@ func TestUIFarmOverview(t *testing.T) {
 			t.Errorf("the task log lacks %q", want)
 		}
 	}
+	// The short task log at the foot of every other staff page.
+	if pg := b.expect(b.get("/plans"), 200, `id="task-log-footer"`); !strings.Contains(pg.Body[strings.Index(pg.Body, `id="task-log-footer"`):], `href="/containers/102"`) {
+		t.Error("the plans page's task log lacks the latest operation")
+	}
 	alice := p.browser()
 	alice.mustLogin("alice", "alice password")
 	if c := alice.expect(alice.get("/"), http.StatusOK).Body; strings.Contains(c, `id="overview"`) || strings.Contains(c, "Recent tasks") {
 		t.Error("a customer's dashboard shows the farm overview")
+	}
+	if c := alice.expect(alice.get("/containers/101"), http.StatusOK).Body; strings.Contains(c, "task-log") {
+		t.Error("a customer's page shows the farm's task log")
 	}
 }

@@ -231,6 +231,13 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, status int, name str
 			if n, err := u.openAlerts(r); err == nil {
 				v["OpenAlerts"] = n
 			}
+			// The task log at the foot of every staff page but the
+			// dashboard, which shows a longer one.
+			if name != "dashboard" {
+				if tasks, err := u.recentTasks(r.Context(), 5); err == nil {
+					v["TaskLog"] = tasks
+				}
+			}
 		}
 	}
 	if _, ok := v["Errors"]; !ok || v["Errors"] == nil {

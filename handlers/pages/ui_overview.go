@@ -65,10 +65,17 @@ func (u *UI) overview(ctx context.Context, p db.Principal, rows []farmRow) (over
 		return o, err
 	}
 	o.OpenAlerts = len(alerts)
-	ops, err := u.Store.RecentOperations(ctx, 12)
+	o.Tasks, err = u.recentTasks(ctx, 12)
+	return o, err
+}
+
+// recentTasks is the task log: the farm's latest n operations.
+func (u *UI) recentTasks(ctx context.Context, n int) ([]task, error) {
+	ops, err := u.Store.RecentOperations(ctx, n)
 	if err != nil {
-		return o, err
+		return nil, err
 	}
+	var out []task
 	for _, op := range ops {
 		t := task{Operation: op}
 		if op.StartedAt != nil {
@@ -78,7 +85,7 @@ func (u *UI) overview(ctx context.Context, p db.Principal, rows []farmRow) (over
 			}
 			t.Took = end.Sub(*op.StartedAt).Round(100 * time.Millisecond).String()
 		}
-		o.Tasks = append(o.Tasks, t)
+		out = append(out, t)
 	}
-	return o, nil
+	return out, nil
 }
