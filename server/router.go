@@ -58,14 +58,17 @@ func Router(a *api.API, ui *pages.UI) chi.Router {
 			r.Post("/containers/{ref}/snapshots/{name}/{action}", ui.SnapshotAction)
 			r.Get("/containers/{ref}/reinstall", ui.ReinstallPage)
 			r.Post("/containers/{ref}/reinstall", ui.Reinstall)
-			for _, action := range []string{ops.ActionStart, ops.ActionStop, ops.ActionRestart, ops.ActionFreeze, ops.ActionUnfreeze} {
+			for _, action := range []string{ops.ActionStart, ops.ActionStop, ops.ActionShutdown, ops.ActionRestart, ops.ActionFreeze, ops.ActionUnfreeze} {
 				r.Post("/containers/{ref}/"+action, ui.ContainerAction(action))
 			}
+			r.Post("/containers/{ref}/root-password", ui.ResetRootPassword)
 			r.Group(func(r chi.Router) {
 				r.Use(ui.RequireStaff)
 				r.Get("/containers/new", ui.NewContainerPage)
 				r.Post("/containers/new", ui.CreateContainer)
 				r.Post("/containers/{ref}/limits", ui.ContainerLimits)
+				r.Get("/containers/{ref}/change-plan", ui.ChangePlanPage)
+				r.Post("/containers/{ref}/change-plan", ui.ChangePlan)
 				r.Post("/containers/{ref}/suspend", ui.Suspend)
 				r.Post("/containers/{ref}/unsuspend", ui.Unsuspend)
 				r.Get("/containers/{ref}/clone", ui.ClonePage)

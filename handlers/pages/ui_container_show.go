@@ -90,6 +90,16 @@ func (u *UI) showContainer(w http.ResponseWriter, r *http.Request, status int, e
 		data[k] = val
 	}
 	if p.IsStaff() {
+		plans, err := u.Store.ListPlans(ctx)
+		if err != nil {
+			u.serverError(w, r, err)
+			return
+		}
+		var names []string
+		for _, pl := range plans {
+			names = append(names, pl.Name)
+		}
+		data["PlanNames"] = names
 		trail, err := u.Store.ListAudit(ctx, db.AuditFilter{CTID: &c.CTID, Limit: 30})
 		if err != nil {
 			u.serverError(w, r, err)
