@@ -127,16 +127,11 @@ func (q *Queries) RecentOperations(ctx context.Context, limit int) ([]Operation,
 	if err != nil {
 		return nil, fmt.Errorf("store: recent operations: %w", err)
 	}
-	defer rows.Close()
-	var out []Operation
-	for rows.Next() {
-		o, err := scanOp(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: recent operations: %w", err)
-		}
-		out = append(out, o)
+	out, err := collectOps(rows)
+	if err != nil {
+		return nil, fmt.Errorf("store: recent operations: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // ListOperations lists a container's operations, newest first.
@@ -145,12 +140,21 @@ func (q *Queries) ListOperations(ctx context.Context, ctid int, limit int) ([]Op
 	if err != nil {
 		return nil, fmt.Errorf("store: list operations of %d: %w", ctid, err)
 	}
+	out, err := collectOps(rows)
+	if err != nil {
+		return nil, fmt.Errorf("store: list operations of %d: %w", ctid, err)
+	}
+	return out, nil
+}
+
+// collectOps scans and closes rows of opCols.
+func collectOps(rows pgx.Rows) ([]Operation, error) {
 	defer rows.Close()
 	var out []Operation
 	for rows.Next() {
 		o, err := scanOp(rows)
 		if err != nil {
-			return nil, fmt.Errorf("store: list operations of %d: %w", ctid, err)
+			return nil, err
 		}
 		out = append(out, o)
 	}

@@ -41,32 +41,12 @@ func Read(proc, dir string) (Stat, error) {
 			return s, fmt.Errorf("%s/loadavg: %w", proc, err)
 		}
 	}
-	mf, err := os.Open(proc + "/meminfo")
+	mem, err := MemInfo(proc)
 	if err != nil {
 		return s, err
 	}
-	defer mf.Close()
-	var avail uint64
-	sc := bufio.NewScanner(mf)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		n, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		if err != nil {
-			continue
-		}
-		switch k {
-		case "MemTotal":
-			s.MemTotal = n << 10
-		case "MemAvailable":
-			avail = n << 10
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return s, err
-	}
+	s.MemTotal = mem["MemTotal"]
+	avail := mem["MemAvailable"]
 	if s.MemTotal == 0 {
 		return s, fmt.Errorf("%s/meminfo: no MemTotal", proc)
 	}
@@ -81,4 +61,28 @@ func Read(proc, dir string) (Stat, error) {
 		s.DiskUsed = (st.Blocks - min(st.Bfree, st.Blocks)) * bs
 	}
 	return s, nil
+}
+
+// MemInfo is proc/meminfo in bytes, by field name ("MemTotal",
+// "SwapTotal", ...).
+func MemInfo(proc string) (map[string]uint64, error) {
+	f, err := os.Open(proc + "/meminfo")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]uint64{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if err != nil {
+			continue
+		}
+		out[k] = n << 10
+	}
+	return out, sc.Err()
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"runtime"
@@ -9,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/ctpanel/ctpanel/hoststat"
 	"github.com/ctpanel/ctpanel/lxcdriver/cgroups"
 	"github.com/ctpanel/ctpanel/ubc"
 )
@@ -17,22 +17,8 @@ import (
 // limit may go above it.
 func HostResources() ubc.Host {
 	h := ubc.Host{CPUs: uint64(runtime.NumCPU())}
-	if f, err := os.Open("/proc/meminfo"); err == nil {
-		s := bufio.NewScanner(f)
-		for s.Scan() {
-			fields := strings.Fields(s.Text())
-			if len(fields) < 2 {
-				continue
-			}
-			kb, _ := strconv.ParseUint(fields[1], 10, 64)
-			switch fields[0] {
-			case "MemTotal:":
-				h.MemBytes = kb << 10
-			case "SwapTotal:":
-				h.SwapBytes = kb << 10
-			}
-		}
-		f.Close()
+	if mem, err := hoststat.MemInfo("/proc"); err == nil {
+		h.MemBytes, h.SwapBytes = mem["MemTotal"], mem["SwapTotal"]
 	}
 	h.Unsupported = map[string]string{}
 	if layout := cgroups.HostLayout(); layout.PureV2() {

@@ -182,6 +182,25 @@ func (s *Service) Traffic(ctx context.Context, p db.Principal, ref string, from,
 	return out, nil
 }
 
+// CPUPercent is the container ref's CPU use between from and to, from its
+// stored samples, in per cent of one CPU; ok is false without two samples
+// to measure between.
+func (s *Service) CPUPercent(ctx context.Context, p db.Principal, ref string, from, to time.Time) (pct float64, ok bool, err error) {
+	c, err := s.Get(ctx, p, ref)
+	if err != nil {
+		return 0, false, err
+	}
+	samples, err := s.Store.UsageSamples(ctx, c.CTID, from, to)
+	if err != nil {
+		return 0, false, err
+	}
+	u := usageOf(c.CTID, from, to, samples)
+	if u.UptimeSeconds <= 0 {
+		return 0, false, nil
+	}
+	return 100 * u.CPUSeconds / u.UptimeSeconds, true, nil
+}
+
 // Disk is the container ref's own disk now (its customer, or staff): nil
 // for a container without one (a directory rootfs has no quota).
 func (s *Service) Disk(ctx context.Context, p db.Principal, ref string) (*lxcdriver.DiskUsage, error) {

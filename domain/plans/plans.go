@@ -372,18 +372,15 @@ func (s *Service) Overrides(ctx context.Context, p db.Principal, name string) (i
 	if err != nil {
 		return 0, err
 	}
-	ids, err := s.Store.ContainersOnPlan(ctx, pl.ID)
+	// One read of the farm rather than one per container on the plan.
+	list, err := s.Store.ListContainers(ctx, nil)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	for _, id := range ids {
-		c, err := s.Store.GetContainer(ctx, id)
-		if errors.Is(err, db.ErrNotFound) {
+	for _, c := range list {
+		if c.PlanID == nil || *c.PlanID != pl.ID || c.Phase != db.PhaseReady {
 			continue
-		}
-		if err != nil {
-			return 0, err
 		}
 		if cur, err := ubc.Decode(c.Limits); err == nil && ubc.Overrides(cur, planSpec) > 0 {
 			n++

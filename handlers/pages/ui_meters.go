@@ -95,8 +95,7 @@ func (u *UI) meters(ctx context.Context, p db.Principal, c db.Container, rows []
 	now := time.Now()
 	var cpuPct *float64
 	if len(rows) > 0 {
-		if use, err := u.Containers.Usage(ctx, p, ref, now.Add(-5*time.Minute), now); err == nil && use.UptimeSeconds > 0 {
-			v := 100 * use.CPUSeconds / use.UptimeSeconds
+		if v, ok, err := u.Containers.CPUPercent(ctx, p, ref, now.Add(-5*time.Minute), now); err == nil && ok {
 			cpuPct = &v
 		}
 	}
@@ -107,8 +106,12 @@ func (u *UI) meters(ctx context.Context, p db.Principal, c db.Container, rows []
 	}
 	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, now.Location())
 	var in, out *uint64
-	if use, err := u.Containers.Usage(ctx, p, ref, month, now); err == nil {
-		in, out = use.NetworkInBytes, use.NetworkOutBytes
+	if hours, err := u.Containers.Traffic(ctx, p, ref, month, now); err == nil {
+		var i, o uint64
+		for _, h := range hours {
+			i, o = i+h.InBytes, o+h.OutBytes
+		}
+		in, out = &i, &o
 	}
 	return metersOf(rows, disk, cpuPct, cpuLimit, in, out)
 }
