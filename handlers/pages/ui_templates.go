@@ -32,6 +32,15 @@ func (u *UI) TemplatesPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (u *UI) templatesPage(w http.ResponseWriter, r *http.Request, status int, v view) {
+	// Tasks are read before the templates: a task that reads as done has
+	// registered its version already, so the table shows it (read the
+	// other way round, a task finishing in between showed as done with no
+	// version listed, and the page stopped refreshing).
+	tasks, err := u.Templates.Tasks(r.Context(), principal(r))
+	if err != nil {
+		u.serverError(w, r, err)
+		return
+	}
 	list, err := u.Templates.List(r.Context(), principal(r))
 	if err != nil {
 		u.serverError(w, r, err)
@@ -49,11 +58,6 @@ func (u *UI) templatesPage(w http.ResponseWriter, r *http.Request, status int, v
 		rows = append(rows, row)
 	}
 	v["Templates"] = rows
-	tasks, err := u.Templates.Tasks(r.Context(), principal(r))
-	if err != nil {
-		u.serverError(w, r, err)
-		return
-	}
 	if len(tasks) > 10 {
 		tasks = tasks[:10]
 	}
