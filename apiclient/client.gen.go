@@ -100,6 +100,30 @@ func (e BackupTargetKind) Valid() bool {
 	}
 }
 
+// Defines values for BulkActionRequestAction.
+const (
+	BulkActionRequestActionRestart  BulkActionRequestAction = "restart"
+	BulkActionRequestActionShutdown BulkActionRequestAction = "shutdown"
+	BulkActionRequestActionStart    BulkActionRequestAction = "start"
+	BulkActionRequestActionStop     BulkActionRequestAction = "stop"
+)
+
+// Valid indicates whether the value is a known member of the BulkActionRequestAction enum.
+func (e BulkActionRequestAction) Valid() bool {
+	switch e {
+	case BulkActionRequestActionRestart:
+		return true
+	case BulkActionRequestActionShutdown:
+		return true
+	case BulkActionRequestActionStart:
+		return true
+	case BulkActionRequestActionStop:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ContainerPhase.
 const (
 	ContainerPhaseCreating ContainerPhase = "creating"
@@ -163,6 +187,75 @@ func (e ContainerStatus) Valid() bool {
 	case ContainerStatusThawed:
 		return true
 	case ContainerStatusUnknown:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ContainerListItemPhase.
+const (
+	ContainerListItemPhaseCreating ContainerListItemPhase = "creating"
+	ContainerListItemPhaseDeleting ContainerListItemPhase = "deleting"
+	ContainerListItemPhaseMissing  ContainerListItemPhase = "missing"
+	ContainerListItemPhaseReady    ContainerListItemPhase = "ready"
+)
+
+// Valid indicates whether the value is a known member of the ContainerListItemPhase enum.
+func (e ContainerListItemPhase) Valid() bool {
+	switch e {
+	case ContainerListItemPhaseCreating:
+		return true
+	case ContainerListItemPhaseDeleting:
+		return true
+	case ContainerListItemPhaseMissing:
+		return true
+	case ContainerListItemPhaseReady:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ContainerListItemStatus.
+const (
+	ContainerListItemStatusAborting ContainerListItemStatus = "aborting"
+	ContainerListItemStatusCreating ContainerListItemStatus = "creating"
+	ContainerListItemStatusFreezing ContainerListItemStatus = "freezing"
+	ContainerListItemStatusFrozen   ContainerListItemStatus = "frozen"
+	ContainerListItemStatusMissing  ContainerListItemStatus = "missing"
+	ContainerListItemStatusRunning  ContainerListItemStatus = "running"
+	ContainerListItemStatusStarting ContainerListItemStatus = "starting"
+	ContainerListItemStatusStopped  ContainerListItemStatus = "stopped"
+	ContainerListItemStatusStopping ContainerListItemStatus = "stopping"
+	ContainerListItemStatusThawed   ContainerListItemStatus = "thawed"
+	ContainerListItemStatusUnknown  ContainerListItemStatus = "unknown"
+)
+
+// Valid indicates whether the value is a known member of the ContainerListItemStatus enum.
+func (e ContainerListItemStatus) Valid() bool {
+	switch e {
+	case ContainerListItemStatusAborting:
+		return true
+	case ContainerListItemStatusCreating:
+		return true
+	case ContainerListItemStatusFreezing:
+		return true
+	case ContainerListItemStatusFrozen:
+		return true
+	case ContainerListItemStatusMissing:
+		return true
+	case ContainerListItemStatusRunning:
+		return true
+	case ContainerListItemStatusStarting:
+		return true
+	case ContainerListItemStatusStopped:
+		return true
+	case ContainerListItemStatusStopping:
+		return true
+	case ContainerListItemStatusThawed:
+		return true
+	case ContainerListItemStatusUnknown:
 		return true
 	default:
 		return false
@@ -1351,6 +1444,117 @@ func (e GetFailStatParamsFormat) Valid() bool {
 	}
 }
 
+// Defines values for ListContainersParamsStatus.
+const (
+	ListContainersParamsStatusCreating ListContainersParamsStatus = "creating"
+	ListContainersParamsStatusFrozen   ListContainersParamsStatus = "frozen"
+	ListContainersParamsStatusMissing  ListContainersParamsStatus = "missing"
+	ListContainersParamsStatusRunning  ListContainersParamsStatus = "running"
+	ListContainersParamsStatusStopped  ListContainersParamsStatus = "stopped"
+)
+
+// Valid indicates whether the value is a known member of the ListContainersParamsStatus enum.
+func (e ListContainersParamsStatus) Valid() bool {
+	switch e {
+	case ListContainersParamsStatusCreating:
+		return true
+	case ListContainersParamsStatusFrozen:
+		return true
+	case ListContainersParamsStatusMissing:
+		return true
+	case ListContainersParamsStatusRunning:
+		return true
+	case ListContainersParamsStatusStopped:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListContainersParamsSort.
+const (
+	ListContainersParamsSortCpu           ListContainersParamsSort = "cpu"
+	ListContainersParamsSortCreated       ListContainersParamsSort = "created"
+	ListContainersParamsSortCtid          ListContainersParamsSort = "ctid"
+	ListContainersParamsSortDisk          ListContainersParamsSort = "disk"
+	ListContainersParamsSortHostname      ListContainersParamsSort = "hostname"
+	ListContainersParamsSortMemory        ListContainersParamsSort = "memory"
+	ListContainersParamsSortMinusCpu      ListContainersParamsSort = "-cpu"
+	ListContainersParamsSortMinusCreated  ListContainersParamsSort = "-created"
+	ListContainersParamsSortMinusCtid     ListContainersParamsSort = "-ctid"
+	ListContainersParamsSortMinusDisk     ListContainersParamsSort = "-disk"
+	ListContainersParamsSortMinusHostname ListContainersParamsSort = "-hostname"
+	ListContainersParamsSortMinusMemory   ListContainersParamsSort = "-memory"
+	ListContainersParamsSortMinusName     ListContainersParamsSort = "-name"
+	ListContainersParamsSortMinusNproc    ListContainersParamsSort = "-nproc"
+	ListContainersParamsSortMinusOwner    ListContainersParamsSort = "-owner"
+	ListContainersParamsSortMinusPlan     ListContainersParamsSort = "-plan"
+	ListContainersParamsSortMinusStatus   ListContainersParamsSort = "-status"
+	ListContainersParamsSortMinusTraffic  ListContainersParamsSort = "-traffic"
+	ListContainersParamsSortName          ListContainersParamsSort = "name"
+	ListContainersParamsSortNproc         ListContainersParamsSort = "nproc"
+	ListContainersParamsSortOwner         ListContainersParamsSort = "owner"
+	ListContainersParamsSortPlan          ListContainersParamsSort = "plan"
+	ListContainersParamsSortStatus        ListContainersParamsSort = "status"
+	ListContainersParamsSortTraffic       ListContainersParamsSort = "traffic"
+)
+
+// Valid indicates whether the value is a known member of the ListContainersParamsSort enum.
+func (e ListContainersParamsSort) Valid() bool {
+	switch e {
+	case ListContainersParamsSortCpu:
+		return true
+	case ListContainersParamsSortCreated:
+		return true
+	case ListContainersParamsSortCtid:
+		return true
+	case ListContainersParamsSortDisk:
+		return true
+	case ListContainersParamsSortHostname:
+		return true
+	case ListContainersParamsSortMemory:
+		return true
+	case ListContainersParamsSortMinusCpu:
+		return true
+	case ListContainersParamsSortMinusCreated:
+		return true
+	case ListContainersParamsSortMinusCtid:
+		return true
+	case ListContainersParamsSortMinusDisk:
+		return true
+	case ListContainersParamsSortMinusHostname:
+		return true
+	case ListContainersParamsSortMinusMemory:
+		return true
+	case ListContainersParamsSortMinusName:
+		return true
+	case ListContainersParamsSortMinusNproc:
+		return true
+	case ListContainersParamsSortMinusOwner:
+		return true
+	case ListContainersParamsSortMinusPlan:
+		return true
+	case ListContainersParamsSortMinusStatus:
+		return true
+	case ListContainersParamsSortMinusTraffic:
+		return true
+	case ListContainersParamsSortName:
+		return true
+	case ListContainersParamsSortNproc:
+		return true
+	case ListContainersParamsSortOwner:
+		return true
+	case ListContainersParamsSortPlan:
+		return true
+	case ListContainersParamsSortStatus:
+		return true
+	case ListContainersParamsSortTraffic:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GetContainerBeancountersParamsFormat.
 const (
 	GetContainerBeancountersParamsFormatJson GetContainerBeancountersParamsFormat = "json"
@@ -1699,6 +1903,32 @@ type BeancounterRow struct {
 	Resource string `json:"resource"`
 }
 
+// BulkActionRequest defines model for BulkActionRequest.
+type BulkActionRequest struct {
+	Action BulkActionRequestAction `json:"action"`
+	Ctids  []int                   `json:"ctids"`
+}
+
+// BulkActionRequestAction defines model for BulkActionRequest.Action.
+type BulkActionRequestAction string
+
+// BulkActionResult defines model for BulkActionResult.
+type BulkActionResult struct {
+	Results []struct {
+		Ctid int `json:"ctid"`
+
+		// Error Why this container was refused (the others went ahead); as the `error` of an API error.
+		Error *struct {
+			Code    string             `json:"code"`
+			Fields  *map[string]string `json:"fields,omitempty"`
+			Message string             `json:"message"`
+		} `json:"error,omitempty"`
+
+		// Operation Example: {"action":"create","created_at":"2024-05-01T12:00:00Z","ctid":101,"finished_at":null,"id":"0b6c0a4e-5d0f-4a8e-9c8e-2f4e7f5d9a11","requested_by":"admin (token ops)","started_at":null,"status":"pending"}
+		Operation *Operation `json:"operation,omitempty"`
+	} `json:"results"`
+}
+
 // ChangePlanRequest Example: {"plan":"vps-m"}
 type ChangePlanRequest struct {
 	// Plan Letters, digits, '-', '_' and '.' (ASCII), at most 63 characters, starting with a letter or digit, without '..', and not all digits. Unique.
@@ -1816,8 +2046,104 @@ type ContainerLimits struct {
 
 // ContainerList defines model for ContainerList.
 type ContainerList struct {
-	Containers []Container `json:"containers"`
+	Containers []ContainerListItem `json:"containers"`
+	Limit      int                 `json:"limit"`
+	Offset     int                 `json:"offset"`
+
+	// Total How many containers match the filters in all.
+	Total int `json:"total"`
 }
+
+// ContainerListItem defines model for ContainerListItem.
+type ContainerListItem struct {
+	// CpuPercent CPU used over the last sampling interval, percent of one CPU; null before the first sample.
+	CpuPercent *float32  `json:"cpu_percent"`
+	CreatedAt  time.Time `json:"created_at"`
+
+	// Ctid The container's ID, also its liblxc name.
+	Ctid        int    `json:"ctid"`
+	Description string `json:"description"`
+
+	// DiskBytes Used on the container's own disk; null for a container on the host's filesystem.
+	DiskBytes *int64 `json:"disk_bytes"`
+
+	// DiskLimitBytes Size of its own disk; null if none.
+	DiskLimitBytes *int64 `json:"disk_limit_bytes"`
+
+	// GuestOs The guest first boot found and the network configuration the panel writes into it; empty when it writes none (liblxc then configures the interface).
+	//
+	// Example: debian 12 (networkd)
+	GuestOs *string `json:"guest_os,omitempty"`
+
+	// Hostname Hostname set in the container; empty means the name, else the CTID.
+	Hostname string `json:"hostname"`
+
+	// ImageVersion The version of its image it was made from (null: a template without versions).
+	ImageVersion *string `json:"image_version,omitempty"`
+
+	// IpAddresses IPv4 then IPv6 addresses liblxc reports; empty unless running.
+	IpAddresses []string `json:"ip_addresses"`
+
+	// MemoryBytes Memory in use (physpages held); 0 while stopped; null before the first sample.
+	MemoryBytes *int64 `json:"memory_bytes"`
+
+	// MemoryLimitBytes Memory limit; null if unlimited.
+	MemoryLimitBytes *int64 `json:"memory_limit_bytes"`
+
+	// Name Optional unique name, usable as `{ref}`.
+	Name *string `json:"name"`
+
+	// Nameserver Nameserver IP addresses.
+	Nameserver []string `json:"nameserver"`
+
+	// Nproc Number of processes; 0 unless running.
+	Nproc int `json:"nproc"`
+
+	// Onboot Start the container when the host boots.
+	Onboot bool `json:"onboot"`
+
+	// OpenAlerts Resources with an unacknowledged alert.
+	OpenAlerts []string `json:"open_alerts"`
+
+	// OriginCtid For a clone, the CTID it was cloned from.
+	OriginCtid *int `json:"origin_ctid"`
+
+	// Owner Username of the customer who owns it; null if none.
+	Owner *string `json:"owner"`
+
+	// Phase ctpanel's view of the container's life: `creating` until its create or clone operation ends, `deleting` until its destroy does, `missing` if it vanished from liblxc.
+	Phase ContainerListItemPhase `json:"phase"`
+
+	// Plan The name of the plan whose limits the container has, or null (limits set one by one, or none).
+	Plan *string `json:"plan"`
+
+	// Privileged True for a container made before every container was unprivileged, until staff convert it (`POST /api/v1/containers/{ref}/unprivilege`). Every container made now runs unprivileged, with a block of host ids of its own.
+	Privileged bool `json:"privileged"`
+
+	// SampledAt When the figures were read.
+	SampledAt *time.Time `json:"sampled_at"`
+
+	// Snapshot Whether it is a snapshot clone of `origin_ctid` (which then cannot be destroyed before it).
+	Snapshot bool `json:"snapshot"`
+
+	// Status liblxc's state read at request time; `creating` or `missing` while the phase is; `unknown` if liblxc could not be asked.
+	Status ContainerListItemStatus `json:"status"`
+
+	// Suspended Set while the container is suspended (`POST /api/v1/containers/{ref}/suspend`), null otherwise.
+	Suspended *Suspension `json:"suspended"`
+
+	// Template The OS template it was created from.
+	Template string `json:"template"`
+
+	// TrafficBytes Traffic in and out this month (UTC).
+	TrafficBytes int64 `json:"traffic_bytes"`
+}
+
+// ContainerListItemPhase ctpanel's view of the container's life: `creating` until its create or clone operation ends, `deleting` until its destroy does, `missing` if it vanished from liblxc.
+type ContainerListItemPhase string
+
+// ContainerListItemStatus liblxc's state read at request time; `creating` or `missing` while the phase is; `unknown` if liblxc could not be asked.
+type ContainerListItemStatus string
 
 // ContainerSnapshot defines model for ContainerSnapshot.
 type ContainerSnapshot struct {
@@ -3660,6 +3986,42 @@ type CreateBeancounterSnapshotParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// ListContainersParams defines parameters for ListContainers.
+type ListContainersParams struct {
+	// Q Search words, each matching a CTID (exactly), or part of a name, hostname, owner, plan or description, or the start of an address.
+	Q *string `form:"q,omitempty" json:"q,omitempty"`
+
+	// Status Only containers in this state.
+	Status *ListContainersParamsStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// Owner Only this customer's containers (username; staff only).
+	Owner *string `form:"owner,omitempty" json:"owner,omitempty"`
+
+	// Plan Only containers on this plan (name); `-` for containers on no plan.
+	Plan *string `form:"plan,omitempty" json:"plan,omitempty"`
+
+	// Suspended Only suspended (true) or not suspended (false) containers.
+	Suspended *bool `form:"suspended,omitempty" json:"suspended,omitempty"`
+
+	// Failing Only containers with open alerts.
+	Failing *bool `form:"failing,omitempty" json:"failing,omitempty"`
+
+	// Sort Sort key, `-` first for descending; ties by CTID.
+	Sort *ListContainersParamsSort `form:"sort,omitempty" json:"sort,omitempty"`
+
+	// Limit Rows in the page.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Offset Rows skipped before the page.
+	Offset *int `form:"offset,omitempty" json:"offset,omitempty"`
+}
+
+// ListContainersParamsStatus defines parameters for ListContainers.
+type ListContainersParamsStatus string
+
+// ListContainersParamsSort defines parameters for ListContainers.
+type ListContainersParamsSort string
+
 // CreateContainerParams defines parameters for CreateContainer.
 type CreateContainerParams struct {
 	// IdempotencyKey Makes this POST safe to retry. The first request with a key runs; its answer (status, body and `Location`) is remembered for 24 hours, per token. A retry with the same key, route and body is not run again: it gets the remembered answer with `Idempotent-Replayed: true` (other headers, such as a create's `Content-Location`, are not replayed). The same key with another body or route is a 422 `idempotency_mismatch`; a retry while the first request is still being processed is a 409 `idempotency_in_progress` (retry shortly). Answers below 500, errors included, are remembered; a 5xx answer is not, so the key can be retried. 1 to 255 printable ASCII characters (anything else is a 400 `invalid_parameter`); left out or empty, the request is not deduplicated. Another token's same key is a different key. Ignored on calls made with the web panel's session cookie.
@@ -4040,6 +4402,9 @@ type CreateBeancounterSnapshotJSONRequestBody = SnapshotRequest
 
 // CreateContainerJSONRequestBody defines body for CreateContainer for application/json ContentType.
 type CreateContainerJSONRequestBody = CreateContainerRequest
+
+// BulkContainerActionJSONRequestBody defines body for BulkContainerAction for application/json ContentType.
+type BulkContainerActionJSONRequestBody = BulkActionRequest
 
 // PatchContainerJSONRequestBody defines body for PatchContainer for application/json ContentType.
 type PatchContainerJSONRequestBody = PatchContainerRequest
@@ -4991,12 +5356,12 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/beancounters/snapshots (the `CreateBeancounterSnapshot` operationId).
 	CreateBeancounterSnapshot(ctx context.Context, params *CreateBeancounterSnapshotParams, body CreateBeancounterSnapshotJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// ListContainers List containers (vzlist)
+	// ListContainers List containers (vzlist), a page at a time
 	//
-	// All containers by CTID for staff; a customer's own containers for a customer token. `status` is liblxc's state read at request time.
+	// One page of the containers the caller may see (all for staff, a customer's own for a customer token), searched, filtered and sorted in PostgreSQL, with `total` the number that match. `status` is liblxc's state read at request time for the rows returned; the `status` filter uses the state the panel last recorded (operations, the sampler every few seconds). Resource figures are the sampler's latest (`sampled_at`); traffic is this month's (UTC). Bad parameters: 422 naming each one.
 	//
 	// Corresponds with GET /api/v1/containers (the `ListContainers` operationId).
-	ListContainers(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ListContainers(ctx context.Context, params *ListContainersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateContainerWithBody Create a container (vzctl create)
 	//
@@ -5019,6 +5384,24 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/containers (the `CreateContainer` operationId).
 	CreateContainer(ctx context.Context, params *CreateContainerParams, body CreateContainerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// BulkContainerActionWithBody One action on many containers
+	//
+	// Queues `action` on each container, each its own operation (as `POST /api/v1/containers/{ref}/{action}`), and answers 202 with what became of each: its operation, or the refusal (a suspended container is not started or restarted by a bulk action; one already busy queues behind). Everything is checked first: an unknown action, no containers, more than 1000, or a CTID the caller cannot see is a 422 and nothing is queued.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/containers/bulk (the `BulkContainerAction` operationId).
+	BulkContainerActionWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// BulkContainerAction One action on many containers
+	//
+	// Queues `action` on each container, each its own operation (as `POST /api/v1/containers/{ref}/{action}`), and answers 202 with what became of each: its operation, or the refusal (a suspended container is not started or restarted by a bulk action; one already busy queues behind). Everything is checked first: an unknown action, no containers, more than 1000, or a CTID the caller cannot see is a 422 and nothing is queued.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/containers/bulk (the `BulkContainerAction` operationId).
+	BulkContainerAction(ctx context.Context, body BulkContainerActionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// DeleteContainer Destroy a container (lxc-destroy)
 	//
@@ -6617,13 +7000,13 @@ func (c *Client) CreateBeancounterSnapshot(ctx context.Context, params *CreateBe
 	return c.Client.Do(req)
 }
 
-// ListContainers List containers (vzlist)
+// ListContainers List containers (vzlist), a page at a time
 //
-// All containers by CTID for staff; a customer's own containers for a customer token. `status` is liblxc's state read at request time.
+// One page of the containers the caller may see (all for staff, a customer's own for a customer token), searched, filtered and sorted in PostgreSQL, with `total` the number that match. `status` is liblxc's state read at request time for the rows returned; the `status` filter uses the state the panel last recorded (operations, the sampler every few seconds). Resource figures are the sampler's latest (`sampled_at`); traffic is this month's (UTC). Bad parameters: 422 naming each one.
 //
 // Corresponds with GET /api/v1/containers (the `ListContainers` operationId).
-func (c *Client) ListContainers(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewListContainersRequest(c.Server)
+func (c *Client) ListContainers(ctx context.Context, params *ListContainersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListContainersRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -6666,6 +7049,44 @@ func (c *Client) CreateContainerWithBody(ctx context.Context, params *CreateCont
 // Corresponds with POST /api/v1/containers (the `CreateContainer` operationId).
 func (c *Client) CreateContainer(ctx context.Context, params *CreateContainerParams, body CreateContainerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCreateContainerRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// BulkContainerActionWithBody One action on many containers
+//
+// Queues `action` on each container, each its own operation (as `POST /api/v1/containers/{ref}/{action}`), and answers 202 with what became of each: its operation, or the refusal (a suspended container is not started or restarted by a bulk action; one already busy queues behind). Everything is checked first: an unknown action, no containers, more than 1000, or a CTID the caller cannot see is a 422 and nothing is queued.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/containers/bulk (the `BulkContainerAction` operationId).
+func (c *Client) BulkContainerActionWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewBulkContainerActionRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// BulkContainerAction One action on many containers
+//
+// Queues `action` on each container, each its own operation (as `POST /api/v1/containers/{ref}/{action}`), and answers 202 with what became of each: its operation, or the refusal (a suspended container is not started or restarted by a bulk action; one already busy queues behind). Everything is checked first: an unknown action, no containers, more than 1000, or a CTID the caller cannot see is a 422 and nothing is queued.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/containers/bulk (the `BulkContainerAction` operationId).
+func (c *Client) BulkContainerAction(ctx context.Context, body BulkContainerActionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewBulkContainerActionRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -9811,7 +10232,7 @@ func NewCreateBeancounterSnapshotRequestWithBody(server string, params *CreateBe
 }
 
 // NewListContainersRequest constructs an http.Request for the ListContainers method
-func NewListContainersRequest(server string) (*http.Request, error) {
+func NewListContainersRequest(server string, params *ListContainersParams) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -9827,6 +10248,129 @@ func NewListContainersRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Q != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "q", *params.Q, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Owner != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "owner", *params.Owner, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Plan != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "plan", *params.Plan, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Suspended != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "suspended", *params.Suspended, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Failing != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "failing", *params.Failing, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Sort != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "sort", *params.Sort, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Offset != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "offset", *params.Offset, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -9888,6 +10432,46 @@ func NewCreateContainerRequestWithBody(server string, params *CreateContainerPar
 		}
 
 	}
+
+	return req, nil
+}
+
+// NewBulkContainerActionRequest calls the generic BulkContainerAction builder with application/json body
+func NewBulkContainerActionRequest(server string, body BulkContainerActionJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewBulkContainerActionRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewBulkContainerActionRequestWithBody constructs an http.Request for the BulkContainerAction method, with any body, and a specified content type
+func NewBulkContainerActionRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/containers/bulk")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -14590,14 +15174,14 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/beancounters/snapshots (the `CreateBeancounterSnapshot` operationId).
 	CreateBeancounterSnapshotWithResponse(ctx context.Context, params *CreateBeancounterSnapshotParams, body CreateBeancounterSnapshotJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateBeancounterSnapshotResponse, error)
 
-	// ListContainersWithResponse List containers (vzlist)
+	// ListContainersWithResponse List containers (vzlist), a page at a time
 	//
-	// All containers by CTID for staff; a customer's own containers for a customer token. `status` is liblxc's state read at request time.
+	// One page of the containers the caller may see (all for staff, a customer's own for a customer token), searched, filtered and sorted in PostgreSQL, with `total` the number that match. `status` is liblxc's state read at request time for the rows returned; the `status` filter uses the state the panel last recorded (operations, the sampler every few seconds). Resource figures are the sampler's latest (`sampled_at`); traffic is this month's (UTC). Bad parameters: 422 naming each one.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/v1/containers (the `ListContainers` operationId).
-	ListContainersWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListContainersResponse, error)
+	ListContainersWithResponse(ctx context.Context, params *ListContainersParams, reqEditors ...RequestEditorFn) (*ListContainersResponse, error)
 
 	// CreateContainerWithBodyWithResponse Create a container (vzctl create)
 	//
@@ -14620,6 +15204,24 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/containers (the `CreateContainer` operationId).
 	CreateContainerWithResponse(ctx context.Context, params *CreateContainerParams, body CreateContainerJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateContainerResponse, error)
+
+	// BulkContainerActionWithBodyWithResponse One action on many containers
+	//
+	// Queues `action` on each container, each its own operation (as `POST /api/v1/containers/{ref}/{action}`), and answers 202 with what became of each: its operation, or the refusal (a suspended container is not started or restarted by a bulk action; one already busy queues behind). Everything is checked first: an unknown action, no containers, more than 1000, or a CTID the caller cannot see is a 422 and nothing is queued.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/containers/bulk (the `BulkContainerAction` operationId).
+	BulkContainerActionWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*BulkContainerActionResponse, error)
+
+	// BulkContainerActionWithResponse One action on many containers
+	//
+	// Queues `action` on each container, each its own operation (as `POST /api/v1/containers/{ref}/{action}`), and answers 202 with what became of each: its operation, or the refusal (a suspended container is not started or restarted by a bulk action; one already busy queues behind). Everything is checked first: an unknown action, no containers, more than 1000, or a CTID the caller cannot see is a 422 and nothing is queued.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/containers/bulk (the `BulkContainerAction` operationId).
+	BulkContainerActionWithResponse(ctx context.Context, body BulkContainerActionJSONRequestBody, reqEditors ...RequestEditorFn) (*BulkContainerActionResponse, error)
 
 	// DeleteContainerWithResponse Destroy a container (lxc-destroy)
 	//
@@ -17041,6 +17643,8 @@ type ListContainersResponse struct {
 	JSON200 *ContainerList
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -17055,6 +17659,11 @@ func (r ListContainersResponse) GetJSON200() *ContainerList {
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
 func (r ListContainersResponse) GetJSON401() *Unauthorized {
 	return r.JSON401
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r ListContainersResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -17191,6 +17800,89 @@ func (r CreateContainerResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CreateContainerResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// BulkContainerActionResponse401Headers the declared response headers of an HTTP 401 response for BulkContainerAction
+type BulkContainerActionResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type BulkContainerActionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *BulkActionResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *SessionRefused
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *BulkContainerActionResponse401Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r BulkContainerActionResponse) GetJSON202() *BulkActionResult {
+	return r.JSON202
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r BulkContainerActionResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r BulkContainerActionResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r BulkContainerActionResponse) GetJSON403() *SessionRefused {
+	return r.JSON403
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r BulkContainerActionResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r BulkContainerActionResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r BulkContainerActionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r BulkContainerActionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r BulkContainerActionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r BulkContainerActionResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -25319,15 +26011,15 @@ func (c *ClientWithResponses) CreateBeancounterSnapshotWithResponse(ctx context.
 	return ParseCreateBeancounterSnapshotResponse(rsp)
 }
 
-// ListContainersWithResponse List containers (vzlist)
+// ListContainersWithResponse List containers (vzlist), a page at a time
 //
-// All containers by CTID for staff; a customer's own containers for a customer token. `status` is liblxc's state read at request time.
+// One page of the containers the caller may see (all for staff, a customer's own for a customer token), searched, filtered and sorted in PostgreSQL, with `total` the number that match. `status` is liblxc's state read at request time for the rows returned; the `status` filter uses the state the panel last recorded (operations, the sampler every few seconds). Resource figures are the sampler's latest (`sampled_at`); traffic is this month's (UTC). Bad parameters: 422 naming each one.
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/v1/containers (the `ListContainers` operationId).
-func (c *ClientWithResponses) ListContainersWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListContainersResponse, error) {
-	rsp, err := c.ListContainers(ctx, reqEditors...)
+func (c *ClientWithResponses) ListContainersWithResponse(ctx context.Context, params *ListContainersParams, reqEditors ...RequestEditorFn) (*ListContainersResponse, error) {
+	rsp, err := c.ListContainers(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -25366,6 +26058,36 @@ func (c *ClientWithResponses) CreateContainerWithResponse(ctx context.Context, p
 		return nil, err
 	}
 	return ParseCreateContainerResponse(rsp)
+}
+
+// BulkContainerActionWithBodyWithResponse One action on many containers
+//
+// Queues `action` on each container, each its own operation (as `POST /api/v1/containers/{ref}/{action}`), and answers 202 with what became of each: its operation, or the refusal (a suspended container is not started or restarted by a bulk action; one already busy queues behind). Everything is checked first: an unknown action, no containers, more than 1000, or a CTID the caller cannot see is a 422 and nothing is queued.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/containers/bulk (the `BulkContainerAction` operationId).
+func (c *ClientWithResponses) BulkContainerActionWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*BulkContainerActionResponse, error) {
+	rsp, err := c.BulkContainerActionWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseBulkContainerActionResponse(rsp)
+}
+
+// BulkContainerActionWithResponse One action on many containers
+//
+// Queues `action` on each container, each its own operation (as `POST /api/v1/containers/{ref}/{action}`), and answers 202 with what became of each: its operation, or the refusal (a suspended container is not started or restarted by a bulk action; one already busy queues behind). Everything is checked first: an unknown action, no containers, more than 1000, or a CTID the caller cannot see is a 422 and nothing is queued.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/containers/bulk (the `BulkContainerAction` operationId).
+func (c *ClientWithResponses) BulkContainerActionWithResponse(ctx context.Context, body BulkContainerActionJSONRequestBody, reqEditors ...RequestEditorFn) (*BulkContainerActionResponse, error) {
+	rsp, err := c.BulkContainerAction(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseBulkContainerActionResponse(rsp)
 }
 
 // DeleteContainerWithResponse Destroy a container (lxc-destroy)
@@ -28487,6 +29209,13 @@ func ParseListContainersResponse(rsp *http.Response) (*ListContainersResponse, e
 		}
 		response.JSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -28611,6 +29340,80 @@ func ParseCreateContainerResponse(rsp *http.Response) (*CreateContainerResponse,
 		response.Headers202 = &headers
 	case rsp.StatusCode == 401:
 		var headers CreateContainerResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseBulkContainerActionResponse parses an HTTP response from a BulkContainerActionWithResponse call
+func ParseBulkContainerActionResponse(rsp *http.Response) (*BulkContainerActionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &BulkContainerActionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest BulkActionResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest SessionRefused
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers BulkContainerActionResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/lxcdriver"
+	"github.com/ctpanel/ctpanel/ubc"
 )
 
 // Row is a beancounter row with the failcnt ctpanel keeps across restarts.
@@ -192,12 +193,17 @@ func (m *Monitor) SampleOnce(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	counters := make(map[int][]lxcdriver.Counter, len(list))
+	var stopped []db.Container
 	for _, c := range list {
 		if c.Phase != db.PhaseReady {
 			continue
 		}
 		cs, err := m.Drv.Beancounters(ctx, strconv.Itoa(c.CTID))
-		if errors.Is(err, lxcdriver.ErrNotRunning) || errors.Is(err, lxcdriver.ErrNotFound) {
+		if errors.Is(err, lxcdriver.ErrNotRunning) {
+			stopped = append(stopped, c)
+			continue
+		}
+		if errors.Is(err, lxcdriver.ErrNotFound) {
 			continue
 		}
 		if err != nil {
@@ -206,6 +212,8 @@ func (m *Monitor) SampleOnce(ctx context.Context) (int, error) {
 		}
 		counters[c.CTID] = cs
 	}
+	now := time.Now().UTC()
+	m.listStats(ctx, list, stopped, counters, now)
 	if len(counters) == 0 {
 		return 0, nil
 	}
@@ -213,7 +221,6 @@ func (m *Monitor) SampleOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	now := time.Now().UTC()
 	samples := make([]db.Sample, 0, len(counters)*8)
 	m.mu.Lock()
 	for ctid, rows := range rowsByCT {
@@ -251,5 +258,65 @@ func (m *Monitor) Run(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
+	}
+}
+
+// listStats records what the container list shows of each container (its
+// CPU, processes, memory and disk now), and corrects the run state the
+// list filters on where liblxc says otherwise: a container started or
+// stopped behind the panel's back shows as it is by the next sample.
+func (m *Monitor) listStats(ctx context.Context, list []db.Container, stopped []db.Container, counters map[int][]lxcdriver.Counter, now time.Time) {
+	readings := make([]db.StatsReading, 0, len(counters)+len(stopped))
+	disk := func(r *db.StatsReading) {
+		du, err := m.Drv.DiskUsage(ctx, strconv.Itoa(r.CTID))
+		if err == nil && du.Loop {
+			used, size := du.UsedBytes, du.SizeBytes
+			r.DiskBytes, r.DiskLimitBytes = &used, &size
+		}
+	}
+	for _, c := range stopped {
+		r := db.StatsReading{CTID: c.CTID, At: now}
+		disk(&r)
+		readings = append(readings, r)
+		if c.LastState != string(lxcdriver.StateStopped) {
+			m.setState(ctx, c.CTID, lxcdriver.StateStopped)
+		}
+	}
+	for _, c := range list {
+		cs, ok := counters[c.CTID]
+		if !ok {
+			continue
+		}
+		r := db.StatsReading{CTID: c.CTID, At: now, Running: true}
+		for _, k := range cs {
+			switch k.Resource {
+			case lxcdriver.ResCPU:
+				r.CPUms = k.MaxHeld
+			case lxcdriver.ResNumProc:
+				r.NProc = k.Held
+			case lxcdriver.ResPhysPages:
+				r.MemBytes = k.Held * ubc.PageSize
+				if k.Limit < lxcdriver.Unlimited/ubc.PageSize {
+					lim := k.Limit * ubc.PageSize
+					r.MemLimitBytes = &lim
+				}
+			}
+		}
+		disk(&r)
+		readings = append(readings, r)
+		if c.LastState == string(lxcdriver.StateStopped) {
+			if st, err := m.Drv.State(ctx, strconv.Itoa(c.CTID)); err == nil && st != lxcdriver.StateStopped {
+				m.setState(ctx, c.CTID, st)
+			}
+		}
+	}
+	if err := m.Store.UpsertContainerStats(ctx, readings); err != nil && ctx.Err() == nil {
+		m.Log.Warn("container list figures", "err", err)
+	}
+}
+
+func (m *Monitor) setState(ctx context.Context, ctid int, st lxcdriver.State) {
+	if err := m.Store.SetContainerState(ctx, ctid, string(st)); err != nil && ctx.Err() == nil {
+		m.Log.Warn("container state", "ctid", ctid, "err", err)
 	}
 }

@@ -48,6 +48,7 @@ func Router(a *api.API, ui *pages.UI) chi.Router {
 			r.Get("/account", ui.AccountPage)
 			r.Post("/account/password", ui.ChangePassword)
 			r.Get("/containers/{ref}", ui.ContainerPage)
+			r.Post("/containers/bulk", ui.Bulk)
 			r.Post("/containers/{ref}/settings", ui.ContainerSettings)
 			r.Post("/containers/{ref}/ip-addresses", ui.AddAddress)
 			r.Post("/containers/{ref}/ip-addresses/remove", ui.RemoveAddress)
@@ -178,6 +179,7 @@ func Router(a *api.API, ui *pages.UI) chi.Router {
 		r.With(a.RequireOperator).Post("/alerts/{id}/ack", a.AckAlert)
 		r.Get("/events/ws", a.EventsWS)
 		r.Get("/containers", a.ListContainers)
+		r.Post("/containers/bulk", a.BulkAction)
 		r.With(a.RequireStaff).Post("/containers", a.CreateContainer)
 		r.Route("/containers/{ref}", func(r chi.Router) {
 			r.Get("/", a.GetContainer)

@@ -242,9 +242,18 @@ func checkIdentity(f domain.FieldErrors, ctid *int, name *string, hostname strin
 		policy.CheckCTID(f, "ctid", *ctid)
 	}
 	if name != nil {
-		policy.CheckName(f, "name", *name)
+		checkContainerName(f, *name)
 	}
 	policy.CheckHostname(f, "hostname", hostname)
+}
+
+// checkContainerName is CheckName plus the words the API's paths use
+// beside a container's reference (/api/v1/containers/bulk, /containers/new).
+func checkContainerName(f domain.FieldErrors, name string) {
+	policy.CheckName(f, "name", name)
+	if name == "bulk" || name == "new" {
+		f.Add("name", fmt.Sprintf("%q is a word of the panel's paths; choose another name", name))
+	}
 }
 
 // checkTemplate adds a field error unless name is an enabled OS template;

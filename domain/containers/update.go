@@ -39,7 +39,7 @@ func (s *Service) Update(ctx context.Context, p db.Principal, ref string, in Upd
 			name = nil
 		}
 		if name != nil {
-			policy.CheckName(f, "name", *name)
+			checkContainerName(f, *name)
 		}
 		u.Name = &name
 	}

@@ -2,10 +2,12 @@ package api
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/domain"
 	"github.com/ctpanel/ctpanel/domain/containers"
 )
 
@@ -20,18 +22,57 @@ func (a *API) lookup(r *http.Request) (db.Container, error) {
 
 func ref(r *http.Request) string { return chi.URLParam(r, "ref") }
 
-// ListContainers is vzlist: GET /api/v1/containers.
+// ListContainers is vzlist: GET /api/v1/containers, one page of the
+// containers the caller may see, searched, filtered and sorted in
+// PostgreSQL (q, status, owner, plan, suspended, failing, sort, limit,
+// offset), with each one's latest resource figures and the total.
 func (a *API) ListContainers(w http.ResponseWriter, r *http.Request) {
-	rows, err := a.Containers.List(r.Context(), principal(r))
+	q, err := containers.ParseListQuery(r.URL.Query().Get, containers.APIDefaultLimit)
 	if err != nil {
 		a.smartError(w, r, err)
 		return
 	}
-	out := make([]ContainerView, 0, len(rows))
-	for _, c := range rows {
-		out = append(out, a.Containers.Describe(r.Context(), c))
+	page, err := a.Containers.Page(r.Context(), principal(r), q)
+	if err != nil {
+		a.smartError(w, r, err)
+		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"containers": out})
+	writeJSON(w, http.StatusOK, page)
+}
+
+// BulkAction is POST /api/v1/containers/bulk: one action on many
+// containers, each its own operation; 202 with what became of each.
+func (a *API) BulkAction(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Action string `json:"action"`
+		CTIDs  []int  `json:"ctids"`
+	}
+	if err := decodeJSON(w, r, &req, false); err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	refs := make([]string, len(req.CTIDs))
+	for i, id := range req.CTIDs {
+		refs[i] = strconv.Itoa(id)
+	}
+	res, err := a.Containers.Bulk(r.Context(), principal(r), req.Action, refs)
+	if err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	type result struct {
+		CTID      int           `json:"ctid"`
+		Operation any           `json:"operation,omitempty"`
+		Error     *domain.Error `json:"error,omitempty"`
+	}
+	out := make([]result, len(res))
+	for i, x := range res {
+		out[i] = result{CTID: x.CTID, Error: x.Error}
+		if x.Operation != nil {
+			out[i].Operation = opView(*x.Operation)
+		}
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"results": out})
 }
 
 // GetContainer is GET /api/v1/containers/{ref}.

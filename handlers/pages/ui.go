@@ -57,10 +57,10 @@ type UI struct {
 // from, with layout.html and partials.html.
 var uiPages = []string{"login", "set_password", "error", "dashboard", "container", "container_new", "container_clone",
 	"container_destroy", "container_reinstall", "plans", "plan", "templates", "customers", "users",
-	"tokens", "token_created", "password_link", "audit", "alerts", "account", "networks", "ip_pool", "backups", "container_plan"}
+	"tokens", "token_created", "password_link", "audit", "alerts", "account", "networks", "ip_pool", "backups", "container_plan", "bulk"}
 
 // navOf is the menu entry each page belongs to.
-var navOf = map[string]string{"dashboard": "farm", "container": "farm", "container_plan": "farm", "container_clone": "farm", "container_destroy": "farm",
+var navOf = map[string]string{"dashboard": "farm", "bulk": "farm", "container": "farm", "container_plan": "farm", "container_clone": "farm", "container_destroy": "farm",
 	"container_reinstall": "farm", "container_new": "new", "plans": "plans", "plan": "plans", "templates": "templates",
 	"networks": "networks", "ip_pool": "networks", "backups": "backups", "customers": "customers", "users": "users", "tokens": "tokens", "token_created": "tokens", "password_link": "customers", "audit": "audit",
 	"alerts": "alerts"}

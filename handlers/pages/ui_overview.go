@@ -34,7 +34,7 @@ type task struct {
 // lxcPather is a driver that says where its containers live.
 type lxcPather interface{ LXCPath() string }
 
-func (u *UI) overview(ctx context.Context, p db.Principal, rows []farmRow) (overview, error) {
+func (u *UI) overview(ctx context.Context, p db.Principal, suspended int) (overview, error) {
 	var o overview
 	dir := ""
 	if lp, ok := u.Containers.Drv.(lxcPather); ok {
@@ -49,11 +49,7 @@ func (u *UI) overview(ctx context.Context, p db.Principal, rows []farmRow) (over
 	if st.DiskSize > 0 {
 		o.Disk = newMeter("Disk (containers)", st.DiskUsed, st.DiskSize, ubc.FormatBytes)
 	}
-	for _, r := range rows {
-		if r.Suspended {
-			o.Suspended++
-		}
-	}
+	o.Suspended = suspended
 	if o.Pools, err = u.Networks.List(ctx, p); err != nil {
 		return o, err
 	}

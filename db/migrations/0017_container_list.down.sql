@@ -1,0 +1,4 @@
+DROP INDEX IF EXISTS containers_created_idx;
+DROP INDEX IF EXISTS containers_hostname_idx;
+DROP INDEX IF EXISTS containers_plan_idx;
+DROP TABLE IF EXISTS container_stats;
