@@ -38,7 +38,7 @@ var ListSorts = map[string]string{
 	"memory":   "s.mem_bytes",
 	"disk":     "s.disk_bytes",
 	"nproc":    "s.nproc",
-	"traffic":  "traffic_bytes",
+	"traffic":  "coalesce(tm.bytes, 0)",
 }
 
 // listStatus is the status the list shows and filters on: the phase of a
@@ -120,24 +120,34 @@ func (q *Queries) ListContainersPage(ctx context.Context, f ListFilter) ([]Liste
 	if f.Desc {
 		dir = "DESC"
 	}
+	from := containerFrom + ` LEFT JOIN container_stats s ON s.ct_id = c.ct_id
+		LEFT JOIN traffic_month tm ON tm.ct_id = c.ct_id AND tm.month = ` + month
+	if len(where) > 0 {
+		from += " WHERE " + strings.Join(where, " AND ")
+	}
+	total := 0
+	if err := q.db.QueryRow(ctx, `SELECT count(*)`+from, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("store: count containers: %w", err)
+	}
+	order := " ORDER BY " + sortExpr + " " + dir + " NULLS LAST, c.ct_id " + dir
+	// The window is chosen on the sort key alone; the row's columns (its
+	// addresses, open alerts) are read for the page's rows only.
 	sql := `SELECT ` + containerCols + `,
 		s.at, s.cpu_percent, s.nproc, s.mem_bytes, s.mem_limit_bytes, s.disk_bytes, s.disk_limit_bytes,
-		(SELECT coalesce(sum(t.in_bytes + t.out_bytes), 0) FROM traffic_hourly t WHERE t.ct_id = c.ct_id AND t.hour >= ` + month + `)::bigint AS traffic_bytes,
+		coalesce(tm.bytes, 0),
 		(SELECT coalesce(array_agg(DISTINCT al.resource ORDER BY al.resource), '{}') FROM alerts al
-			WHERE al.ct_id = c.ct_id AND al.acknowledged_at IS NULL),
-		count(*) OVER ()` + containerFrom + ` LEFT JOIN container_stats s ON s.ct_id = c.ct_id`
-	if len(where) > 0 {
-		sql += " WHERE " + strings.Join(where, " AND ")
-	}
-	sql += " ORDER BY " + sortExpr + " " + dir + " NULLS LAST, c.ct_id " + dir +
-		" LIMIT " + arg(f.Limit) + " OFFSET " + arg(f.Offset)
+			WHERE al.ct_id = c.ct_id AND al.acknowledged_at IS NULL)
+		FROM (SELECT c.ct_id` + from + order + ` LIMIT ` + arg(f.Limit) + ` OFFSET ` + arg(f.Offset) + `) pg
+		JOIN containers c ON c.ct_id = pg.ct_id
+		LEFT JOIN users u ON u.id = c.owner_id LEFT JOIN plans p ON p.id = c.plan_id
+		LEFT JOIN container_stats s ON s.ct_id = c.ct_id
+		LEFT JOIN traffic_month tm ON tm.ct_id = c.ct_id AND tm.month = ` + month + order
 	rows, err := q.db.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: list containers: %w", err)
 	}
 	defer rows.Close()
 	var out []ListedContainer
-	total := 0
 	for rows.Next() {
 		var l ListedContainer
 		var at *time.Time
@@ -150,7 +160,7 @@ func (q *Queries) ListContainersPage(ctx context.Context, f ListFilter) ([]Liste
 			&c.Phase, &c.LastState, &c.Limits, &c.SuspendedAt, &c.SuspendMode, &c.SuspendReason, &c.IDMapBase, &c.Privileged,
 			&c.IPAddresses, &c.ImageVersion, &c.GuestOS, &c.GuestNetwork, &c.CreatedAt, &c.UpdatedAt,
 			&at, &cpu, &nproc, &mem, &st.MemLimitBytes, &st.DiskBytes, &st.DiskLimitBytes,
-			&l.TrafficBytes, &l.Failing, &total); err != nil {
+			&l.TrafficBytes, &l.Failing); err != nil {
 			return nil, 0, fmt.Errorf("store: list containers: %w", err)
 		}
 		if at != nil {
@@ -161,12 +171,6 @@ func (q *Queries) ListContainersPage(ctx context.Context, f ListFilter) ([]Liste
 	}
 	if err := rows.Err(); err != nil {
 		return nil, 0, fmt.Errorf("store: list containers: %w", err)
-	}
-	if len(out) == 0 && f.Offset > 0 {
-		// Past the last page: the first row's count still answers.
-		f.Offset, f.Limit = 0, 1
-		_, n, err := q.ListContainersPage(ctx, f)
-		return nil, n, err
 	}
 	return out, total, nil
 }

@@ -122,13 +122,21 @@ func (q *Queries) FoldTraffic(ctx context.Context, at time.Time, readings []Traf
 		dids[i] = int32(d.CTID)
 		dib[i], dip[i], dob[i], dop[i] = int64(d.InBytes), int64(d.InPackets), int64(d.OutBytes), int64(d.OutPackets)
 	}
-	if _, err := q.db.Exec(ctx, `INSERT INTO traffic_hourly AS t (ct_id, hour, in_bytes, in_packets, out_bytes, out_packets)
-		SELECT u.ct_id, date_trunc('hour', $6::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', u.ib, u.ip, u.ob, u.op
-		FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS u(ct_id, ib, ip, ob, op)
-		WHERE EXISTS (SELECT 1 FROM containers c WHERE c.ct_id = u.ct_id)
-		ON CONFLICT (ct_id, hour) DO UPDATE SET in_bytes = t.in_bytes + excluded.in_bytes,
-			in_packets = t.in_packets + excluded.in_packets, out_bytes = t.out_bytes + excluded.out_bytes,
-			out_packets = t.out_packets + excluded.out_packets`,
+	// The hour's row and the month's total (what the container list
+	// sorts by) in one statement: both or neither.
+	if _, err := q.db.Exec(ctx, `WITH u AS (
+			SELECT u.* FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS u(ct_id, ib, ip, ob, op)
+			WHERE EXISTS (SELECT 1 FROM containers c WHERE c.ct_id = u.ct_id)),
+		hourly AS (
+			INSERT INTO traffic_hourly AS t (ct_id, hour, in_bytes, in_packets, out_bytes, out_packets)
+			SELECT u.ct_id, date_trunc('hour', $6::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', u.ib, u.ip, u.ob, u.op FROM u
+			ON CONFLICT (ct_id, hour) DO UPDATE SET in_bytes = t.in_bytes + excluded.in_bytes,
+				in_packets = t.in_packets + excluded.in_packets, out_bytes = t.out_bytes + excluded.out_bytes,
+				out_packets = t.out_packets + excluded.out_packets)
+		INSERT INTO traffic_month AS m (ct_id, month, bytes)
+		SELECT u.ct_id, date_trunc('month', $6::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', u.ib + u.ob FROM u
+		ON CONFLICT (ct_id) DO UPDATE SET bytes = CASE WHEN m.month = excluded.month THEN m.bytes + excluded.bytes ELSE excluded.bytes END,
+			month = excluded.month`,
 		dids, dib, dip, dob, dop, at); err != nil {
 		return fmt.Errorf("store: traffic per hour: %w", err)
 	}

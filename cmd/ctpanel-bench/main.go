@@ -53,6 +53,9 @@ type options struct {
 	images       bool
 	imagesOnly   bool
 	img          imageOptions
+	list         bool // also run the container list benchmark (list.go)
+	listOnly     bool
+	ls           listOptions
 }
 
 func main() {
@@ -81,6 +84,9 @@ func main() {
 	fs.BoolVar(&o.images, "images", true, "also run the image benchmark: Debian 12 built through the panel next to plain debootstrap, and a Debian VPS to is-system-running next to raw liblxc")
 	fs.BoolVar(&o.imagesOnly, "images-only", false, "run only the image benchmark")
 	registerImageFlags(fs, &o.img)
+	fs.BoolVar(&o.list, "list", true, "also run the container list benchmark: API and page p50/p99 at -list-rows containers, next to the same query in PostgreSQL")
+	fs.BoolVar(&o.listOnly, "list-only", false, "run only the container list benchmark")
+	registerListFlags(fs, &o.ls)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: ctpanel-bench [flags]\n\nRuns the same container lifecycles through ctpanel's REST API and through\nliblxc directly, and compares them. Needs root and liblxc.\n\n")
 		fs.PrintDefaults()
@@ -100,6 +106,14 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if o.listOnly {
+		if err := runListBench(ctx, o.ls, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "ctpanel-bench: list:", err)
+			stop()
+			os.Exit(1)
+		}
+		return
+	}
 	if o.imagesOnly {
 		if err := runImageBench(ctx, o.img, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "ctpanel-bench: images:", err)
@@ -151,6 +165,13 @@ func main() {
 	if o.backups && !o.fixedOnly && !o.consoleOnly {
 		if err := runBackupBench(ctx, o.bk, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "ctpanel-bench: backups:", err)
+			stop()
+			os.Exit(1)
+		}
+	}
+	if o.list && !o.fixedOnly && !o.consoleOnly {
+		if err := runListBench(ctx, o.ls, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "ctpanel-bench: list:", err)
 			stop()
 			os.Exit(1)
 		}

@@ -21,3 +21,17 @@ CREATE TABLE container_stats (
 CREATE INDEX containers_plan_idx ON containers (plan_id);
 CREATE INDEX containers_hostname_idx ON containers (hostname, ct_id);
 CREATE INDEX containers_created_idx ON containers (created_at, ct_id);
+
+-- Each container's traffic (in + out) this month, kept beside
+-- traffic_hourly by the same statement, so that the list sorts by it
+-- without summing every hour of the month for every container. A row of
+-- an earlier month counts as 0 and restarts at the next fold.
+CREATE TABLE traffic_month (
+    ct_id integer PRIMARY KEY REFERENCES containers (ct_id) ON DELETE CASCADE,
+    month timestamptz NOT NULL,
+    bytes bigint NOT NULL DEFAULT 0
+);
+INSERT INTO traffic_month (ct_id, month, bytes)
+SELECT ct_id, date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', sum(in_bytes + out_bytes)
+FROM traffic_hourly WHERE hour >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+GROUP BY ct_id;

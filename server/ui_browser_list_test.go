@@ -1,0 +1,118 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// fitsPhone checks that the page, at phone width (390 px), is no wider
+// than the screen: tables become cards, toolbars wrap, nothing is cut
+// off or needs sideways scrolling.
+func (c *chrome) fitsPhone(what string) {
+	c.t.Helper()
+	c.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
+	c.do(chromedp.Sleep(300 * time.Millisecond))
+	wide := jsEval[string](c, `(function(){
+		const w = document.documentElement.clientWidth;
+		if (document.documentElement.scrollWidth <= w) return '';
+		const out = [];
+		for (const e of document.querySelectorAll('body *')) {
+			const r = e.getBoundingClientRect();
+			if (r.right > w + 1 && r.width > 0 && !e.closest('.table-wrap')) out.push(e.tagName + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : '') + ' ' + Math.round(r.right));
+		}
+		return 'page ' + document.documentElement.scrollWidth + ' px wide: ' + out.slice(0, 8).join(', ');
+	})()`)
+	c.do(chromedp.EmulateViewport(1280, 800))
+	if wide != "" {
+		c.t.Errorf("%s at 390 px: %s", what, wide)
+	}
+}
+
+// TestBrowserContainerList: the list of a 10,000-container farm in
+// Chromium, paged, searched, filtered and sorted by the server; a bulk
+// stop with its one confirmation; the customer's own list.
+func TestBrowserContainerList(t *testing.T) {
+	requireChromium(t)
+	p := uiFarm(t) // 101 alice's, 102 bob's, on the fake driver
+	seedContainers(t, p.app.Store, 1000, 10999)
+	// Two samples, so that the running ones have CPU and memory figures.
+	for range 2 {
+		if _, err := p.app.Mon.SampleOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c := newChrome(t, p.srv.URL)
+	c.login("ops", "correct horse")
+
+	c.waitFor("the first page", `document.getElementById('farm-count').textContent.includes('1–50 of 10002')`, 15*time.Second)
+	if n := jsEval[float64](c, `document.querySelectorAll('#farm tbody tr').length`); n != 50 {
+		t.Fatalf("the first page has %v rows", n)
+	}
+	c.shot("list")
+	c.fitsPhone("the container list")
+
+	c.submit("#page-next")
+	c.waitFor("page 2", `document.getElementById('page-of').textContent === 'page 2 of 201' && document.querySelector('#farm tbody tr').dataset.ctid === '1048'`, 10*time.Second)
+
+	// Search: the server finds one of 10,000.
+	c.do(chromedp.SetValue(chromedp.CSS("#farm-filter"), "h5005.example"))
+	c.submit("#farm-apply")
+	c.waitFor("one match", `document.querySelectorAll('#farm tbody tr').length === 1 && document.querySelector('#farm tbody tr').dataset.ctid === '5005'`, 10*time.Second)
+	if loc := c.location(); !strings.Contains(loc, "q=h5005.example") || strings.Contains(loc, "page=") {
+		t.Errorf("the search's address %s (a search starts at page 1)", loc)
+	}
+
+	// A filter applies as soon as it is chosen; the count is the server's.
+	c.open("/")
+	before := jsEval[float64](c, `performance.timeOrigin`)
+	c.do(chromedp.SetValue(chromedp.CSS("#farm-status"), "running"))
+	jsEval[bool](c, `document.getElementById('farm-status').dispatchEvent(new Event('change'))`)
+	c.waitFor("the running ones", `performance.timeOrigin !== `+fmt.Sprint(before)+` && document.getElementById('farm-count').textContent.includes('of 3335 containers matching')`, 15*time.Second)
+
+	// Sort by CTID, then the other way.
+	c.open("/")
+	c.submit(`#farm th a[data-sort=ctid]`)
+	c.waitFor("CTIDs descending", `document.querySelector('#farm tbody tr').dataset.ctid === '10999'`, 10*time.Second)
+	c.submit(`#farm th a[data-sort=ctid]`)
+	c.waitFor("CTIDs ascending", `document.querySelector('#farm tbody tr').dataset.ctid === '101'`, 10*time.Second)
+
+	// Bulk stop: tick two, one confirmation, one operation each.
+	c.do(chromedp.Click(chromedp.CSS(`#farm tr[data-ctid="101"] input[name=ctid]`)),
+		chromedp.Click(chromedp.CSS(`#farm tr[data-ctid="102"] input[name=ctid]`)))
+	c.waitFor("two selected", `document.getElementById('bulk-count').textContent === '2 selected' && !document.getElementById('bulk-submit').disabled`, 5*time.Second)
+	c.do(chromedp.SetValue(chromedp.CSS("#bulk-action"), "stop"))
+	c.submit("#bulk-submit")
+	c.waitFor("the confirmation", `document.getElementById('bulk-yes') && document.getElementById('bulk-yes').textContent.includes('stop 2 containers')`, 10*time.Second)
+	c.shot("list-bulk-confirm")
+	c.submit("#bulk-yes")
+	c.waitFor("both queued", `document.getElementById('bulk-summary').textContent.includes('2 of 2 queued')`, 10*time.Second)
+	for _, ref := range []string{"101", "102"} {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			st := p.expect(p.do(p.admin, "GET", "/api/v1/containers/"+ref, nil), 200).json(t)["status"]
+			if st == "stopped" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s after the bulk stop: %v", ref, st)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+
+	// The customer's list: their own 5,001, no owner column or filter.
+	a := newChrome(t, p.srv.URL)
+	a.login("alice", "alice password")
+	a.waitFor("alice's list", `document.getElementById('farm-count').textContent.includes('1–50 of 5001')`, 15*time.Second)
+	if jsEval[bool](a, `!!document.getElementById('farm-owner') || [...document.querySelectorAll('#farm tbody tr')].some(r => Number(r.dataset.ctid) % 2 === 1 && r.dataset.ctid !== '101')`) {
+		t.Errorf("alice's list has the owner filter or bob's containers")
+	}
+	a.shot("list-customer")
+	a.fitsPhone("the customer's list")
+}
