@@ -110,7 +110,7 @@ func (q *Queries) ListContainersPage(ctx context.Context, f ListFilter) ([]Liste
 		prefix := arg(likeEscape(w) + "%")
 		where = append(where, `(c.ct_id::text = `+exact+` OR c.name ILIKE `+like+` OR c.hostname ILIKE `+like+
 			` OR u.username ILIKE `+like+` OR p.name ILIKE `+like+` OR c.description ILIKE `+like+
-			` OR EXISTS (SELECT 1 FROM ip_addresses a WHERE a.ct_id = c.ct_id AND host(a.share) LIKE `+prefix+`))`)
+			` OR c.ct_id IN (SELECT a.ct_id FROM ip_addresses a WHERE host(a.share) LIKE `+prefix+` AND a.ct_id IS NOT NULL))`)
 	}
 	sortExpr, ok := ListSorts[f.Sort]
 	if !ok {
