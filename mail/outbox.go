@@ -3,6 +3,7 @@ package mail
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -16,6 +17,9 @@ type Outbox struct {
 	wake chan struct{}
 	// AlertTo: see Settings.AlertTo.
 	AlertTo []string
+	// Server ("host:port (tls mode)") and From say where mail goes
+	// through, for staff to see.
+	Server, From string
 }
 
 // NewOutbox makes the outbox of settings, nil when mail is off.
@@ -23,7 +27,8 @@ func NewOutbox(s Settings) *Outbox {
 	if !s.Enabled() {
 		return nil
 	}
-	return &Outbox{wake: make(chan struct{}, 1), AlertTo: s.AlertTo}
+	return &Outbox{wake: make(chan struct{}, 1), AlertTo: s.AlertTo,
+		Server: fmt.Sprintf("%s:%d (%s)", s.Host, s.Port, s.TLS), From: s.From}
 }
 
 // Enabled says whether mail is on.
