@@ -72,9 +72,13 @@ func (q *Queries) ClaimDueMail(ctx context.Context, n int, lease time.Duration) 
 	return out, rows.Err()
 }
 
-// MailSent records a delivered message.
-func (q *Queries) MailSent(ctx context.Context, id int64) error {
-	_, err := q.db.Exec(ctx, `UPDATE mail_outbox SET sent_at = now(), last_error = '' WHERE id = $1`, id)
+// MailSent records a delivered message; scrub empties its bodies (they
+// hold a secret, such as a password link, that should not outlive the
+// sending).
+func (q *Queries) MailSent(ctx context.Context, id int64, scrub bool) error {
+	_, err := q.db.Exec(ctx, `UPDATE mail_outbox SET sent_at = now(), last_error = '',
+			body = CASE WHEN $2 THEN '' ELSE body END, html = CASE WHEN $2 THEN '' ELSE html END
+		WHERE id = $1`, id, scrub)
 	if err != nil {
 		return fmt.Errorf("store: mail %d sent: %w", id, err)
 	}
@@ -82,12 +86,15 @@ func (q *Queries) MailSent(ctx context.Context, id int64) error {
 }
 
 // MailAttemptFailed records a failed attempt: retried after retryIn, or
-// given up for good when retryIn is 0.
-func (q *Queries) MailAttemptFailed(ctx context.Context, id int64, reason string, retryIn time.Duration) error {
+// given up for good when retryIn is 0 (and then its bodies emptied when
+// scrub is set, as MailSent does).
+func (q *Queries) MailAttemptFailed(ctx context.Context, id int64, reason string, retryIn time.Duration, scrub bool) error {
 	_, err := q.db.Exec(ctx, `UPDATE mail_outbox SET last_error = $2,
 			next_attempt_at = now() + $3 * interval '1 millisecond',
-			failed_at = CASE WHEN $3 = 0 THEN now() END
-		WHERE id = $1`, id, reason, retryIn.Milliseconds())
+			failed_at = CASE WHEN $3 = 0 THEN now() END,
+			body = CASE WHEN $3 = 0 AND $4 THEN '' ELSE body END,
+			html = CASE WHEN $3 = 0 AND $4 THEN '' ELSE html END
+		WHERE id = $1`, id, reason, retryIn.Milliseconds(), scrub)
 	if err != nil {
 		return fmt.Errorf("store: mail %d failed: %w", id, err)
 	}

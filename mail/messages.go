@@ -17,7 +17,7 @@ const (
 	KindTest         = "test"
 )
 
-// html renders a message's HTML alternative: the paragraphs of its text,
+// htmlPage renders a message's HTML alternative: the paragraphs of its text,
 // with the one link made clickable.
 var htmlPage = template.Must(template.New("mail").Parse(`<!DOCTYPE html>
 <html><body style="font-family: sans-serif">

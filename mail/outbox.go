@@ -72,8 +72,11 @@ type Worker struct {
 	// Backoff is the delay after the n-th failed attempt (default
 	// DefaultBackoff).
 	Backoff func(n int) time.Duration
-	// Sent, when set, hears of every delivered message (tests).
-	Sent func(db.OutgoingMail)
+	// Keep is how long sent and given-up messages stay listed (default
+	// 30 days).
+	Keep time.Duration
+
+	pruned time.Time
 }
 
 // DefaultBackoff waits 30s after the first failure, doubling up to 4h.
@@ -98,7 +101,27 @@ func (w *Worker) defaults() {
 	if w.Backoff == nil {
 		w.Backoff = DefaultBackoff
 	}
+	if w.Keep <= 0 {
+		w.Keep = 30 * 24 * time.Hour
+	}
 }
+
+// prune deletes what is older than Keep, at most once an hour.
+func (w *Worker) prune(ctx context.Context) {
+	if time.Since(w.pruned) < time.Hour {
+		return
+	}
+	w.pruned = time.Now()
+	if n, err := w.Store.PruneMail(ctx, time.Now().Add(-w.Keep)); err != nil && ctx.Err() == nil {
+		w.Log.Warn("mail outbox: prune", "err", err)
+	} else if n > 0 {
+		w.Log.Info("mail outbox: old messages removed", "count", n)
+	}
+}
+
+// secret says whether a message's body holds a secret (a password link)
+// to be emptied once it is sent or given up.
+func secret(m db.OutgoingMail) bool { return m.Kind == KindPasswordLink || m.Kind == KindWelcome }
 
 // Run drains the outbox until ctx ends.
 func (w *Worker) Run(ctx context.Context) {
@@ -121,6 +144,7 @@ func (w *Worker) Run(ctx context.Context) {
 				break
 			}
 		}
+		w.prune(ctx)
 		// Sleep until the next retry comes due, or the poll.
 		wait := w.Poll
 		if at, ok, err := w.Store.NextMailDue(ctx); err == nil && ok {
@@ -158,13 +182,10 @@ func (w *Worker) attempt(ctx context.Context, m db.OutgoingMail) {
 	defer cancel()
 	log := w.Log.With("mail", m.ID, "kind", m.Kind, "to", m.To, "attempt", m.Attempts)
 	if err == nil {
-		if err := w.Store.MailSent(rctx, m.ID); err != nil {
+		if err := w.Store.MailSent(rctx, m.ID, secret(m)); err != nil {
 			log.Warn("mail sent but not recorded as sent: it may be sent again", "err", err)
 		} else {
 			log.Info("mail sent")
-		}
-		if w.Sent != nil {
-			w.Sent(m)
 		}
 		return
 	}
@@ -173,7 +194,7 @@ func (w *Worker) attempt(ctx context.Context, m db.OutgoingMail) {
 	if !errors.As(err, &perm) && m.Attempts < w.MaxAttempts {
 		retry = w.Backoff(m.Attempts)
 	}
-	if rerr := w.Store.MailAttemptFailed(rctx, m.ID, err.Error(), retry); rerr != nil {
+	if rerr := w.Store.MailAttemptFailed(rctx, m.ID, err.Error(), retry, secret(m)); rerr != nil {
 		log.Warn("mail failure not recorded", "err", rerr)
 	}
 	if retry == 0 {
