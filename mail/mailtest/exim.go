@@ -251,7 +251,17 @@ func (s *Server) Messages(t testing.TB) []Message {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+	// In delivery order: Exim names a Maildir file
+	// "<seconds>.M<microseconds>P<pid>.<host>", numbers not padded.
+	key := func(name string) (sec, usec int64) {
+		_, _ = fmt.Sscanf(name, "%d.M%dP", &sec, &usec)
+		return sec, usec
+	}
+	sort.SliceStable(entries, func(i, j int) bool {
+		si, ui := key(entries[i].Name())
+		sj, uj := key(entries[j].Name())
+		return si < sj || si == sj && ui < uj
+	})
 	var out []Message
 	for _, e := range entries {
 		raw, err := os.ReadFile(filepath.Join(s.Maildir, "new", e.Name()))
@@ -280,6 +290,16 @@ func (s *Server) Wait(t testing.TB, n int, within time.Duration) []Message {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// Find is the message of msgs with subject, and whether there is one.
+func Find(msgs []Message, subject string) (Message, bool) {
+	for _, m := range msgs {
+		if m.Header.Get("Subject") == subject {
+			return m, true
+		}
+	}
+	return Message{}, false
 }
 
 // Parse decodes a message: its header and its text and HTML parts.
