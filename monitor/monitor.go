@@ -56,6 +56,9 @@ type Monitor struct {
 	Bus      *Bus
 	Log      *slog.Logger
 	Settings Settings
+	// OnAlert, when set, hears of each alert recorded (the mail
+	// package's StaffAlerts.AlertOpened mails staff); its error is logged.
+	OnAlert func(context.Context, db.Alert) error
 
 	mu      sync.Mutex
 	cache   map[int]cached
@@ -183,6 +186,11 @@ func (m *Monitor) alert(ctx context.Context, t db.FailcntTotal) {
 	}
 	m.Log.Info("failcnt grew", "ctid", t.CTID, "resource", t.Resource, "old", t.Before, "new", t.Total)
 	m.Bus.Publish(Event{Type: "alert", CTID: t.CTID, Resource: t.Resource, Old: &t.Before, New: &t.Total, AlertID: a.ID, At: a.At})
+	if m.OnAlert != nil {
+		if err := m.OnAlert(ctx, a); err != nil {
+			m.Log.Warn("alert notice", "ctid", t.CTID, "alert", a.ID, "err", err)
+		}
+	}
 }
 
 // SampleOnce records every running container's rows; it returns how many

@@ -5,7 +5,8 @@
 # PostgreSQL's server binaries, a C toolchain for cgo, e2fsprogs for
 # containers' loop disks, debootstrap with Debian's archive keyring and
 # gpgv, zstd and xz-utils for building and importing OS images, Chromium
-# for the web panel's browser tests, and Go itself.
+# for the web panel's browser tests, Exim for the mail tests' SMTP server
+# (its service left off), and Go itself.
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -22,6 +23,21 @@ pkgs=(lxc lxc-dev liblxc1 busybox-static lxcfs nftables pkg-config postgresql gc
 # container starts.
 if [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = "Y" ]; then
 	pkgs+=(apparmor)
+fi
+# Exim (exim4-daemon-light) is only for the mail tests' own SMTP server
+# (mail/mailtest: a config of the test's own on a loopback port). It is
+# Debian's default MTA; installing it over another MTA would remove that
+# one, so with another installed it is left out (the mail tests then skip,
+# or fail with CI=true) and said so. Its system service is neither
+# started (policy-rc.d) nor left enabled, so nothing listens on port 25.
+if ! command -v exim4 >/dev/null 2>&1 && ! [ -x /usr/sbin/exim4 ]; then
+	other_mta=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package} ${Provides}\n' 2>/dev/null |
+		awk '$1 == "ii" && / mail-transport-agent/ {print $2}' | head -n1)
+	if [ -n "$other_mta" ]; then
+		echo "install-deps: $other_mta is installed: not installing exim4-daemon-light (the mail tests' SMTP server), which would replace it" >&2
+	else
+		pkgs+=(exim4-daemon-light)
+	fi
 fi
 # npm builds the web pages' front-end libraries (scripts/build-web.sh): any
 # installed Node.js will do, else Debian's.
@@ -49,6 +65,13 @@ if [ ${#missing[@]} -gt 0 ]; then
 	if [ -n "$policy" ]; then rm -f "$policy"; fi
 	if [[ " ${missing[*]} " == *" openssh-server "* ]] && [ -d /run/systemd/system ]; then
 		systemctl disable ssh.service ssh.socket >/dev/null 2>&1 || true
+	fi
+	if [[ " ${missing[*]} " == *" exim4-daemon-light "* ]]; then
+		if [ -d /run/systemd/system ]; then
+			systemctl disable --now exim4.service >/dev/null 2>&1 || true
+		else
+			update-rc.d exim4 disable >/dev/null 2>&1 || true
+		fi
 	fi
 fi
 

@@ -31,6 +31,7 @@ import (
 	"github.com/ctpanel/ctpanel/hostnet"
 	"github.com/ctpanel/ctpanel/lxcdriver"
 	"github.com/ctpanel/ctpanel/lxcdriver/liblxc"
+	"github.com/ctpanel/ctpanel/mail"
 	"github.com/ctpanel/ctpanel/monitor"
 	"github.com/ctpanel/ctpanel/ops"
 	"github.com/ctpanel/ctpanel/server/pgcluster"
@@ -70,6 +71,12 @@ type App struct {
 	// stopSched ends the backup scheduler, schedDone when it has.
 	stopSched context.CancelFunc
 	schedDone chan struct{}
+	// Mail is the mail outbox (nil: no SMTP server set up), MailWorker
+	// the worker draining it; stopMail ends it, mailDone when it has.
+	Mail       *mail.Outbox
+	MailWorker *mail.Worker
+	stopMail   context.CancelFunc
+	mailDone   chan struct{}
 }
 
 // OpenDB connects to the configured database, starting the private
@@ -173,11 +180,21 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 		return nil, fmt.Errorf("river: %w", err)
 	}
 	queue := &ops.Queue{Client: a.River, Runner: a.runner}
+	a.Mail = mail.NewOutbox(cfg.SMTP)
+	if a.Mail != nil {
+		a.MailWorker = &mail.Worker{Store: a.Store, Sender: &mail.Sender{Settings: cfg.SMTP}, Outbox: a.Mail,
+			Log: log.With("component", "mail")}
+		base := ""
+		if len(cfg.PublicURLs) > 0 {
+			base = strings.TrimRight(cfg.PublicURLs[0], "/")
+		}
+		a.Mon.OnAlert = (&mail.StaffAlerts{Store: a.Store, Outbox: a.Mail, BaseURL: base}).AlertOpened
+	}
 	a.Console = console.NewManager(console.Config{IdleTimeout: cfg.ConsoleIdleTimeout}, drv, log.With("component", "console"))
 	a.Services = services.New(services.Deps{Store: a.Store, Drv: drv, Queue: queue, Log: log,
 		Host: HostResources(), TemplateCacheDir: cfg.TemplateCacheDir(), Terminals: a.Console,
 		SnapshotDir: filepath.Join(cfg.DataDir, "snapshots"), ImageMirror: cfg.ImageMirror,
-		WebhookGuard: guard})
+		WebhookGuard: guard, Mail: a.Mail})
 	sessions := &auth.Sessions{Store: a.Store, Log: log, CookieSecure: cfg.CookieSecure}
 	a.API = &api.API{Set: a.Services, Store: a.Store, Drv: drv, Hub: a.Hub, Log: log, Mon: a.Mon, Bus: a.Bus,
 		Sessions: sessions, Origins: origins, Console: a.Console, Telemetry: api.NewTelemetry()}
@@ -243,6 +260,14 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 		tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		a.stopTraffic, a.trafficDone = cancel, make(chan struct{})
 		go a.foldTraffic(tctx, plane)
+	}
+	if a.MailWorker != nil {
+		mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		a.stopMail, a.mailDone = cancel, make(chan struct{})
+		go func() {
+			defer close(a.mailDone)
+			a.MailWorker.Run(mctx)
+		}()
 	}
 	if cfg.SampleInterval > 0 {
 		mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -416,6 +441,12 @@ func (a *App) Close() {
 	if a.stopSched != nil {
 		a.stopSched()
 		<-a.schedDone
+	}
+	if a.stopMail != nil {
+		// A message being sent is recorded as sent or failed; the rest
+		// wait in the outbox for the next start.
+		a.stopMail()
+		<-a.mailDone
 	}
 	if a.Services != nil {
 		// Builds and imports fail cleanly, their work removed.

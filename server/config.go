@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ctpanel/ctpanel/hostnet"
+	"github.com/ctpanel/ctpanel/mail"
 )
 
 // Config is everything ctpanel can be told; flags win over environment
@@ -71,6 +72,14 @@ type Config struct {
 	// (CTPANEL_ADMIN_PASSWORD, no flag: command lines are visible to all);
 	// empty makes a random one at first start.
 	AdminPassword string
+	// SMTP is the server the panel's mail goes through
+	// (CTPANEL_SMTP_HOST, _PORT, _USER, _PASSWORD or _PASSWORD_FILE,
+	// _FROM, _TLS; CTPANEL_ALERT_MAIL_TO). No host: mail is off. Links in
+	// mails start with the first CTPANEL_PUBLIC_URL (else the Host of the
+	// staff request that sent them).
+	SMTP mail.Settings
+	// smtpPort and smtpPasswordFile are as given, read by Validate.
+	smtpPort, smtpPasswordFile string
 }
 
 // Defaults.
@@ -125,6 +134,20 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ImageMirror, "image-mirror", env("CTPANEL_IMAGE_MIRROR", ""),
 		"Debian archive URL images are built from (CTPANEL_IMAGE_MIRROR; default: the host's own apt source)")
 	c.netTag = env("CTPANEL_NET_TAG", "")
+
+	fs.StringVar(&c.SMTP.Host, "smtp-host", env("CTPANEL_SMTP_HOST", ""), "SMTP server for the panel's mail; empty: no mail (CTPANEL_SMTP_HOST)")
+	fs.StringVar(&c.smtpPort, "smtp-port", env("CTPANEL_SMTP_PORT", ""), "SMTP port (CTPANEL_SMTP_PORT; default 25, 587 or 465 by TLS mode)")
+	fs.StringVar(&c.SMTP.Username, "smtp-user", env("CTPANEL_SMTP_USER", ""), "SMTP user name (CTPANEL_SMTP_USER)")
+	c.SMTP.Password = os.Getenv("CTPANEL_SMTP_PASSWORD")
+	fs.StringVar(&c.smtpPasswordFile, "smtp-password-file", env("CTPANEL_SMTP_PASSWORD_FILE", ""),
+		"file holding the SMTP password (CTPANEL_SMTP_PASSWORD_FILE; or CTPANEL_SMTP_PASSWORD, no flag)")
+	fs.StringVar(&c.SMTP.From, "smtp-from", env("CTPANEL_SMTP_FROM", ""), "sender address of the panel's mail, e.g. panel@example.com (CTPANEL_SMTP_FROM)")
+	fs.StringVar(&c.SMTP.TLS, "smtp-tls", env("CTPANEL_SMTP_TLS", mail.TLSStartTLS), "none, starttls or tls (CTPANEL_SMTP_TLS)")
+	c.SMTP.AlertTo = splitList(env("CTPANEL_ALERT_MAIL_TO", ""))
+	fs.Func("alert-mail-to", "comma-separated addresses failcnt alerts are mailed to; default: staff accounts with an e-mail address (CTPANEL_ALERT_MAIL_TO)", func(s string) error {
+		c.SMTP.AlertTo = splitList(s)
+		return nil
+	})
 }
 
 func durationFlag(dst *time.Duration) func(string) error {
@@ -203,7 +226,33 @@ func (c *Config) Validate() error {
 	if c.LXCPath != "" && !filepath.IsAbs(c.LXCPath) {
 		return fmt.Errorf("config: lxc path must be an absolute path, not %q", c.LXCPath)
 	}
-	return nil
+	return c.validateSMTP()
+}
+
+// validateSMTP reads the SMTP port and password file and checks the mail
+// settings.
+func (c *Config) validateSMTP() error {
+	if c.smtpPort != "" {
+		n, err := strconv.Atoi(c.smtpPort)
+		if err != nil {
+			return fmt.Errorf("config: CTPANEL_SMTP_PORT %q: want a port number such as 587", c.smtpPort)
+		}
+		c.SMTP.Port, c.smtpPort = n, ""
+	}
+	if c.smtpPasswordFile != "" {
+		if c.SMTP.Password != "" {
+			return fmt.Errorf("config: set CTPANEL_SMTP_PASSWORD or CTPANEL_SMTP_PASSWORD_FILE, not both")
+		}
+		pw, err := mail.ReadPasswordFile(c.smtpPasswordFile)
+		if err != nil {
+			return err
+		}
+		c.SMTP.Password, c.smtpPasswordFile = pw, ""
+	}
+	if c.SMTP.Host == "" && c.SMTP.TLS == mail.TLSStartTLS {
+		c.SMTP.TLS = "" // the default, not a setting given
+	}
+	return c.SMTP.Validate()
 }
 
 // TemplateCacheDir holds tar.gz OS templates, like /var/lib/vz/template/cache.

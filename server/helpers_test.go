@@ -64,10 +64,20 @@ func testLogger() *slog.Logger {
 
 func newTestPanel(t testing.TB, drv lxcdriver.Driver, lxcPath string) *testPanel {
 	t.Helper()
+	return newTestPanelWith(t, drv, lxcPath, nil)
+}
+
+// newTestPanelWith is newTestPanel with the configuration changed by
+// change (nil: none).
+func newTestPanelWith(t testing.TB, drv lxcdriver.Driver, lxcPath string, change func(*Config)) *testPanel {
+	t.Helper()
 	cfg := Config{DatabaseURL: dbtest.URL(t), DataDir: t.TempDir(), LXCPath: lxcPath, LogLevel: "warn", Listen: "127.0.0.1:0",
 		NetNames: testNetNames(), TrafficInterval: time.Second,
 		// The tests' webhook receivers listen on loopback.
 		WebhookAllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	if change != nil {
+		change(&cfg)
+	}
 	app, err := Open(context.Background(), cfg, testLogger(), drv)
 	if err != nil {
 		t.Fatalf("open panel: %v", err)

@@ -105,6 +105,8 @@ func Router(a *api.API, ui *pages.UI) chi.Router {
 				r.Post("/customers/{id}/password", ui.UpdateCustomer("password"))
 				r.Post("/customers/{id}/delete", ui.DeleteCustomer)
 				r.Post("/customers/{id}/password-link", ui.PasswordLinkUI)
+				r.Get("/mail", ui.MailPage)
+				r.Post("/mail/test", ui.SendTestMail)
 				r.Get("/audit", ui.AuditPage)
 				r.Get("/alerts", ui.AlertsPage)
 				r.Post("/alerts/{id}/ack", ui.AckAlert)

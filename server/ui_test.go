@@ -471,7 +471,7 @@ func TestUIFormsRefuseBadInput(t *testing.T) {
 	b.expect(b.post("/customers", url.Values{"username": {"dave"}, "email": {"not-mail"}, "password": {"a good password"}}),
 		http.StatusUnprocessableEntity, "type it again")
 	pg = b.expect(b.post("/customers", url.Values{"username": {"dave"}, "email": {"dave@example.com"}}), http.StatusSeeOther)
-	if loc := pg.Header.Get("Location"); loc != "/customers?done=created-nopassword" {
+	if loc := pg.Header.Get("Location"); loc != "/customers?done=created-nopassword&notmailed=off" {
 		t.Fatalf("a customer made without a password went to %q", loc)
 	}
 	b.expect(b.get("/customers?done=created-nopassword"), http.StatusOK, "without a password")

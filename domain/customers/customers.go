@@ -10,11 +10,13 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/domain"
 	"github.com/ctpanel/ctpanel/domain/policy"
+	"github.com/ctpanel/ctpanel/mail"
 )
 
 // Service is the customers and users domain.
@@ -24,6 +26,26 @@ type Service struct {
 	// Terminals, when set, ends the terminal sessions of an account that
 	// is disabled.
 	Terminals Terminals
+	// Mail queues the password link and welcome mails; nil: mail is off
+	// (no SMTP server set up).
+	Mail *mail.Outbox
+}
+
+// MailNote says whether a mail was queued and to whom, or why not.
+type MailNote struct {
+	To     string // the address it is queued for; empty: not mailed
+	Reason string // why not, when To is empty
+}
+
+// mailNote is where a mail to c goes, or why it cannot.
+func (s *Service) mailNote(c db.Customer) MailNote {
+	switch {
+	case !s.Mail.Enabled():
+		return MailNote{Reason: mail.ErrOff.Error()}
+	case c.Email == "":
+		return MailNote{Reason: "the customer has no e-mail address"}
+	}
+	return MailNote{To: c.Email}
 }
 
 // Terminals ends the console and shell sessions a user opened or that run
@@ -44,8 +66,21 @@ type NewCustomer struct {
 
 // Create makes a customer account (staff).
 func (s *Service) Create(ctx context.Context, p db.Principal, in NewCustomer) (db.Customer, error) {
+	c, _, err := s.create(ctx, p, in, "")
+	return c, err
+}
+
+// CreateWelcomed is Create that also, when mail is on and the customer
+// has an e-mail address, makes a password link and queues a welcome mail
+// with their sign-in name and the link, in the same transaction.
+// linkBase is the panel's URL the links start with.
+func (s *Service) CreateWelcomed(ctx context.Context, p db.Principal, in NewCustomer, linkBase string) (db.Customer, MailNote, error) {
+	return s.create(ctx, p, in, linkBase)
+}
+
+func (s *Service) create(ctx context.Context, p db.Principal, in NewCustomer, linkBase string) (db.Customer, MailNote, error) {
 	if err := policy.RequireStaff(p); err != nil {
-		return db.Customer{}, err
+		return db.Customer{}, MailNote{}, err
 	}
 	f := domain.FieldErrors{}
 	policy.CheckName(f, "username", in.Username)
@@ -58,21 +93,38 @@ func (s *Service) Create(ctx context.Context, p db.Principal, in NewCustomer) (d
 		policy.CheckPanelPassword(f, "password", *in.Password)
 	}
 	if err := f.Err(); err != nil {
-		return db.Customer{}, err
+		return db.Customer{}, MailNote{}, err
 	}
 	hash := ""
 	if in.Password != nil {
 		var err error
 		if hash, err = policy.HashPanelPassword(*in.Password); err != nil {
-			return db.Customer{}, err
+			return db.Customer{}, MailNote{}, err
 		}
 	}
-	c, err := s.Store.CreateCustomer(ctx, db.Customer{Username: in.Username, ExternalID: in.ExternalID, Email: in.Email, Name: in.Name}, hash)
+	var c db.Customer
+	var note MailNote
+	err := s.Store.InTx(ctx, func(_ pgx.Tx, q *db.Queries) error {
+		var err error
+		c, err = q.CreateCustomer(ctx, db.Customer{Username: in.Username, ExternalID: in.ExternalID, Email: in.Email, Name: in.Name}, hash)
+		if err != nil || linkBase == "" {
+			return err
+		}
+		if note = s.mailNote(c); note.To == "" {
+			return nil
+		}
+		secret, exp, err := q.CreatePasswordLink(ctx, c.ID, DefaultLinkHours*time.Hour, p.Actor())
+		if err != nil {
+			return err
+		}
+		return s.Mail.Queue(ctx, q, mail.WelcomeMail(c, linkBase+SetPasswordPath(secret), exp, linkBase+"/login"))
+	})
 	if err != nil {
-		return c, err
+		return c, MailNote{}, err
 	}
-	s.audit(ctx, p, "customer.create", map[string]any{"customer": c.ID, "username": c.Username})
-	return c, nil
+	s.Mail.Wake()
+	s.audit(ctx, p, "customer.create", map[string]any{"customer": c.ID, "username": c.Username, "welcome_mailed_to": note.To})
+	return c, note, nil
 }
 
 // List lists customers, those with externalID only when it is set (staff).
@@ -201,11 +253,25 @@ type PasswordLink struct {
 	Token     string
 	Path      string
 	ExpiresAt time.Time
+	// Mail says whether SendPasswordLink queued it for the customer.
+	Mail MailNote
 }
 
 // CreatePasswordLink (staff) makes a one-time link with which customer id
 // sets their own panel password, valid for hours (nil: the default).
 func (s *Service) CreatePasswordLink(ctx context.Context, p db.Principal, id string, hours *int) (PasswordLink, error) {
+	return s.passwordLink(ctx, p, id, hours, "")
+}
+
+// SendPasswordLink is CreatePasswordLink that also queues the link in a
+// mail to the customer when mail is on and they have an e-mail address
+// (PasswordLink.Mail says which). linkBase is the panel's URL the link
+// starts with.
+func (s *Service) SendPasswordLink(ctx context.Context, p db.Principal, id string, linkBase string) (PasswordLink, error) {
+	return s.passwordLink(ctx, p, id, nil, linkBase)
+}
+
+func (s *Service) passwordLink(ctx context.Context, p db.Principal, id string, hours *int, linkBase string) (PasswordLink, error) {
 	h := DefaultLinkHours
 	if hours != nil {
 		h = *hours
@@ -220,12 +286,27 @@ func (s *Service) CreatePasswordLink(ctx context.Context, p db.Principal, id str
 	if c.Disabled {
 		return PasswordLink{}, domain.Conflict("customer %d is disabled: enable them first", c.ID)
 	}
-	secret, exp, err := s.Store.CreatePasswordLink(ctx, c.ID, time.Duration(h)*time.Hour, p.Actor())
+	var l PasswordLink
+	err = s.Store.InTx(ctx, func(_ pgx.Tx, q *db.Queries) error {
+		secret, exp, err := q.CreatePasswordLink(ctx, c.ID, time.Duration(h)*time.Hour, p.Actor())
+		if err != nil {
+			return err
+		}
+		l = PasswordLink{Customer: c, Token: secret, Path: SetPasswordPath(secret), ExpiresAt: exp.UTC()}
+		if linkBase == "" {
+			return nil
+		}
+		if l.Mail = s.mailNote(c); l.Mail.To == "" {
+			return nil
+		}
+		return s.Mail.Queue(ctx, q, mail.PasswordLinkMail(c, linkBase+l.Path, l.ExpiresAt))
+	})
 	if err != nil {
 		return PasswordLink{}, err
 	}
-	s.audit(ctx, p, "customer.password_link", map[string]any{"customer": c.ID})
-	return PasswordLink{Customer: c, Token: secret, Path: SetPasswordPath(secret), ExpiresAt: exp.UTC()}, nil
+	s.Mail.Wake()
+	s.audit(ctx, p, "customer.password_link", map[string]any{"customer": c.ID, "mailed_to": l.Mail.To})
+	return l, nil
 }
 
 // SetPasswordPath is the web panel's page a password link opens.

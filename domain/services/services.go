@@ -6,6 +6,9 @@ package services
 import (
 	"log/slog"
 
+	"github.com/ctpanel/ctpanel/domain/mailing"
+	"github.com/ctpanel/ctpanel/mail"
+
 	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/domain/alerts"
 	"github.com/ctpanel/ctpanel/domain/containers"
@@ -31,6 +34,7 @@ type Set struct {
 	Webhooks   *webhooks.Service
 	Alerts     *alerts.Service
 	Networks   *networks.Service
+	Mailing    *mailing.Service
 }
 
 // Deps is what the services are built on.
@@ -52,18 +56,21 @@ type Deps struct {
 	Terminals customers.Terminals
 	// WebhookGuard keeps webhooks off internal networks.
 	WebhookGuard hooks.Guard
+	// Mail is the mail outbox; nil: mail is off.
+	Mail *mail.Outbox
 }
 
 // New builds the services on d.
 func New(d Deps) *Set {
 	return &Set{
 		Containers: &containers.Service{Store: d.Store, Drv: d.Drv, Queue: d.Queue, Log: d.Log, Host: d.Host, SnapshotDir: d.SnapshotDir},
-		Customers:  &customers.Service{Store: d.Store, Log: d.Log, Terminals: d.Terminals},
+		Customers:  &customers.Service{Store: d.Store, Log: d.Log, Terminals: d.Terminals, Mail: d.Mail},
 		Plans:      &plans.Service{Store: d.Store, Queue: d.Queue, Log: d.Log, Host: d.Host},
 		Templates:  &templates.Service{Store: d.Store, Log: d.Log, CacheDir: d.TemplateCacheDir, Mirror: d.ImageMirror},
 		Tokens:     &tokens.Service{Store: d.Store, Log: d.Log},
 		Webhooks:   &webhooks.Service{Store: d.Store, Log: d.Log, Guard: d.WebhookGuard},
 		Alerts:     &alerts.Service{Store: d.Store},
 		Networks:   &networks.Service{Store: d.Store, Log: d.Log},
+		Mailing:    &mailing.Service{Store: d.Store, Log: d.Log, Mail: d.Mail},
 	}
 }

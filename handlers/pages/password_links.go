@@ -56,7 +56,8 @@ func (u *UI) linkError(w http.ResponseWriter, r *http.Request, err error) {
 // PasswordLinkUI is POST /customers/{id}/password-link (staff): a
 // one-time link, shown once to copy and send.
 func (u *UI) PasswordLinkUI(w http.ResponseWriter, r *http.Request) {
-	l, err := u.Customers.CreatePasswordLink(r.Context(), principal(r), chi.URLParam(r, "id"), nil)
+	base := u.Origins.LinkBase(r)
+	l, err := u.Customers.SendPasswordLink(r.Context(), principal(r), chi.URLParam(r, "id"), base)
 	if err != nil {
 		u.pageError(w, r, err)
 		return
@@ -65,6 +66,7 @@ func (u *UI) PasswordLinkUI(w http.ResponseWriter, r *http.Request) {
 		Username  string
 		Path      string
 		ExpiresAt time.Time
-	}{l.Customer.Username, l.Path, l.ExpiresAt}
-	u.render(w, r, http.StatusCreated, "password_link", view{"L": out, "URL": u.Origins.LinkBase(r) + out.Path})
+		Mail      customers.MailNote
+	}{l.Customer.Username, l.Path, l.ExpiresAt, l.Mail}
+	u.render(w, r, http.StatusCreated, "password_link", view{"L": out, "URL": base + out.Path})
 }

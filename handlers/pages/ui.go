@@ -57,13 +57,13 @@ type UI struct {
 // from, with layout.html and partials.html.
 var uiPages = []string{"login", "set_password", "error", "dashboard", "container", "container_new", "container_clone",
 	"container_destroy", "container_reinstall", "plans", "plan", "templates", "customers", "users",
-	"tokens", "token_created", "password_link", "audit", "alerts", "account", "networks", "ip_pool", "backups", "container_plan", "bulk"}
+	"tokens", "token_created", "password_link", "audit", "alerts", "account", "networks", "ip_pool", "backups", "container_plan", "bulk", "mail"}
 
 // navOf is the menu entry each page belongs to.
 var navOf = map[string]string{"dashboard": "farm", "bulk": "farm", "container": "farm", "container_plan": "farm", "container_clone": "farm", "container_destroy": "farm",
 	"container_reinstall": "farm", "container_new": "new", "plans": "plans", "plan": "plans", "templates": "templates",
 	"networks": "networks", "ip_pool": "networks", "backups": "backups", "customers": "customers", "users": "users", "tokens": "tokens", "token_created": "tokens", "password_link": "customers", "audit": "audit",
-	"alerts": "alerts"}
+	"alerts": "alerts", "mail": "mail"}
 
 // NewUI parses the templates in files (web.FS: templates/ and static/;
 // the router serves static/ itself under /static/).

@@ -2,6 +2,7 @@ package pages
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -23,6 +24,9 @@ func (u *UI) customersPage(w http.ResponseWriter, r *http.Request, status int, v
 	}
 	v["Customers"] = list
 	v["Done"] = r.URL.Query().Get("done")
+	v["MailOn"] = u.Mailing.Enabled()
+	v["Mailed"] = r.URL.Query().Get("mailed")
+	v["NotMailed"] = notMailedReasons[r.URL.Query().Get("notmailed")]
 	if _, ok := v["Form"]; !ok {
 		v["Form"] = map[string]string{}
 	}
@@ -44,7 +48,8 @@ func (u *UI) CreateCustomer(w http.ResponseWriter, r *http.Request) {
 		in.Password = &pw
 		form["had_password"] = "yes"
 	}
-	if _, err := u.Customers.Create(r.Context(), principal(r), in); err != nil {
+	_, note, err := u.Customers.CreateWelcomed(r.Context(), principal(r), in, u.Origins.LinkBase(r))
+	if err != nil {
 		fields, msg, status, ok := u.formRefusal(w, r, err)
 		if !ok {
 			return
@@ -55,10 +60,10 @@ func (u *UI) CreateCustomer(w http.ResponseWriter, r *http.Request) {
 	// One made without a password cannot sign in: said, not left to be
 	// found (a form that came back empties the password field).
 	done := "created"
-	if in.Password == nil {
+	if in.Password == nil && note.To == "" {
 		done = "created-nopassword"
 	}
-	http.Redirect(w, r, "/customers?done="+done, http.StatusSeeOther)
+	http.Redirect(w, r, "/customers?done="+done+"&"+mailQuery(note), http.StatusSeeOther)
 }
 
 // UpdateCustomer is POST /customers/{id}/disable, /enable and /password:
@@ -103,4 +108,22 @@ func (u *UI) DeleteCustomer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/customers?done=deleted", http.StatusSeeOther)
+}
+
+// notMailedReasons are why a mail was not sent, by the code a redirect
+// carries (not the text: a link cannot make the page say anything).
+var notMailedReasons = map[string]string{"off": "SMTP is not set up", "noaddress": "the customer has no e-mail address"}
+
+// mailQuery is what a redirect tells the page of a mail: mailed=address,
+// or notmailed=code.
+func mailQuery(n customers.MailNote) string {
+	if n.To != "" {
+		return "mailed=" + url.QueryEscape(n.To)
+	}
+	for code, reason := range notMailedReasons {
+		if reason == n.Reason {
+			return "notmailed=" + code
+		}
+	}
+	return ""
 }
