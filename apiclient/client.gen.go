@@ -1929,6 +1929,12 @@ type BulkActionResult struct {
 	} `json:"results"`
 }
 
+// ChangeOwnerRequest defines model for ChangeOwnerRequest.
+type ChangeOwnerRequest struct {
+	// Owner The username of the customer who gets the container.
+	Owner string `json:"owner"`
+}
+
 // ChangePlanRequest Example: {"plan":"vps-m"}
 type ChangePlanRequest struct {
 	// Plan Letters, digits, '-', '_' and '.' (ASCII), at most 63 characters, starting with a letter or digit, without '..', and not all digits. Unique.
@@ -4043,6 +4049,12 @@ type GetContainerBeancountersParams struct {
 // GetContainerBeancountersParamsFormat defines parameters for GetContainerBeancounters.
 type GetContainerBeancountersParamsFormat string
 
+// ChangeContainerOwnerParams defines parameters for ChangeContainerOwner.
+type ChangeContainerOwnerParams struct {
+	// IdempotencyKey Makes this POST safe to retry. The first request with a key runs; its answer (status, body and `Location`) is remembered for 24 hours, per token. A retry with the same key, route and body is not run again: it gets the remembered answer with `Idempotent-Replayed: true` (other headers, such as a create's `Content-Location`, are not replayed). The same key with another body or route is a 422 `idempotency_mismatch`; a retry while the first request is still being processed is a 409 `idempotency_in_progress` (retry shortly). Answers below 500, errors included, are remembered; a 5xx answer is not, so the key can be retried. 1 to 255 printable ASCII characters (anything else is a 400 `invalid_parameter`); left out or empty, the request is not deduplicated. Another token's same key is a different key. Ignored on calls made with the web panel's session cookie.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // ChangeContainerPlanParams defines parameters for ChangeContainerPlan.
 type ChangeContainerPlanParams struct {
 	// IdempotencyKey Makes this POST safe to retry. The first request with a key runs; its answer (status, body and `Location`) is remembered for 24 hours, per token. A retry with the same key, route and body is not run again: it gets the remembered answer with `Idempotent-Replayed: true` (other headers, such as a create's `Content-Location`, are not replayed). The same key with another body or route is a 422 `idempotency_mismatch`; a retry while the first request is still being processed is a 409 `idempotency_in_progress` (retry shortly). Answers below 500, errors included, are remembered; a 5xx answer is not, so the key can be retried. 1 to 255 printable ASCII characters (anything else is a 400 `invalid_parameter`); left out or empty, the request is not deduplicated. Another token's same key is a different key. Ignored on calls made with the web panel's session cookie.
@@ -4414,6 +4426,9 @@ type PutBackupScheduleJSONRequestBody = PutBackupScheduleRequest
 
 // CreateBackupJSONRequestBody defines body for CreateBackup for application/json ContentType.
 type CreateBackupJSONRequestBody = CreateBackupRequest
+
+// ChangeContainerOwnerJSONRequestBody defines body for ChangeContainerOwner for application/json ContentType.
+type ChangeContainerOwnerJSONRequestBody = ChangeOwnerRequest
 
 // ChangeContainerPlanJSONRequestBody defines body for ChangeContainerPlan for application/json ContentType.
 type ChangeContainerPlanJSONRequestBody = ChangePlanRequest
@@ -5516,6 +5531,28 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/containers/{ref}/beancounters (the `GetContainerBeancounters` operationId).
 	GetContainerBeancounters(ctx context.Context, ref Ref, params *GetContainerBeancountersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ChangeContainerOwnerWithBody Give a container to another customer
+	//
+	// The container, with its addresses and limits, goes to the customer named `owner`, at once (no operation). Every console and shell session on it ends and unredeemed terminal tickets for it are spent, so the previous owner keeps no way in. Its backups and snapshots stay with the customer who had them made: the new owner does not see the previous owner's past data. Audited as `container.change_owner`.
+	//
+	// 422 naming `owner` when it is missing, unknown, not a customer, or the owner already. 409 while the container is being created or destroyed. Staff and billing tokens; a token narrowed to one customer gets 403.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/containers/{ref}/change-owner (the `ChangeContainerOwner` operationId).
+	ChangeContainerOwnerWithBody(ctx context.Context, ref Ref, params *ChangeContainerOwnerParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ChangeContainerOwner Give a container to another customer
+	//
+	// The container, with its addresses and limits, goes to the customer named `owner`, at once (no operation). Every console and shell session on it ends and unredeemed terminal tickets for it are spent, so the previous owner keeps no way in. Its backups and snapshots stay with the customer who had them made: the new owner does not see the previous owner's past data. Audited as `container.change_owner`.
+	//
+	// 422 naming `owner` when it is missing, unknown, not a customer, or the owner already. 409 while the container is being created or destroyed. Staff and billing tokens; a token narrowed to one customer gets 403.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/containers/{ref}/change-owner (the `ChangeContainerOwner` operationId).
+	ChangeContainerOwner(ctx context.Context, ref Ref, params *ChangeContainerOwnerParams, body ChangeContainerOwnerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ChangeContainerPlanWithBody Move a container to another plan
 	//
@@ -7321,6 +7358,48 @@ func (c *Client) CreateBackup(ctx context.Context, ref Ref, body CreateBackupJSO
 // Corresponds with GET /api/v1/containers/{ref}/beancounters (the `GetContainerBeancounters` operationId).
 func (c *Client) GetContainerBeancounters(ctx context.Context, ref Ref, params *GetContainerBeancountersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetContainerBeancountersRequest(c.Server, ref, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ChangeContainerOwnerWithBody Give a container to another customer
+//
+// The container, with its addresses and limits, goes to the customer named `owner`, at once (no operation). Every console and shell session on it ends and unredeemed terminal tickets for it are spent, so the previous owner keeps no way in. Its backups and snapshots stay with the customer who had them made: the new owner does not see the previous owner's past data. Audited as `container.change_owner`.
+//
+// 422 naming `owner` when it is missing, unknown, not a customer, or the owner already. 409 while the container is being created or destroyed. Staff and billing tokens; a token narrowed to one customer gets 403.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/containers/{ref}/change-owner (the `ChangeContainerOwner` operationId).
+func (c *Client) ChangeContainerOwnerWithBody(ctx context.Context, ref Ref, params *ChangeContainerOwnerParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewChangeContainerOwnerRequestWithBody(c.Server, ref, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ChangeContainerOwner Give a container to another customer
+//
+// The container, with its addresses and limits, goes to the customer named `owner`, at once (no operation). Every console and shell session on it ends and unredeemed terminal tickets for it are spent, so the previous owner keeps no way in. Its backups and snapshots stay with the customer who had them made: the new owner does not see the previous owner's past data. Audited as `container.change_owner`.
+//
+// 422 naming `owner` when it is missing, unknown, not a customer, or the owner already. 409 while the container is being created or destroyed. Staff and billing tokens; a token narrowed to one customer gets 403.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/containers/{ref}/change-owner (the `ChangeContainerOwner` operationId).
+func (c *Client) ChangeContainerOwner(ctx context.Context, ref Ref, params *ChangeContainerOwnerParams, body ChangeContainerOwnerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewChangeContainerOwnerRequest(c.Server, ref, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -10870,6 +10949,68 @@ func NewGetContainerBeancountersRequest(server string, ref Ref, params *GetConta
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewChangeContainerOwnerRequest calls the generic ChangeContainerOwner builder with application/json body
+func NewChangeContainerOwnerRequest(server string, ref Ref, params *ChangeContainerOwnerParams, body ChangeContainerOwnerJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewChangeContainerOwnerRequestWithBody(server, ref, params, "application/json", bodyReader)
+}
+
+// NewChangeContainerOwnerRequestWithBody constructs an http.Request for the ChangeContainerOwner method, with any body, and a specified content type
+func NewChangeContainerOwnerRequestWithBody(server string, ref Ref, params *ChangeContainerOwnerParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "ref", ref, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/containers/%s/change-owner", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -15349,6 +15490,28 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/v1/containers/{ref}/beancounters (the `GetContainerBeancounters` operationId).
 	GetContainerBeancountersWithResponse(ctx context.Context, ref Ref, params *GetContainerBeancountersParams, reqEditors ...RequestEditorFn) (*GetContainerBeancountersResponse, error)
 
+	// ChangeContainerOwnerWithBodyWithResponse Give a container to another customer
+	//
+	// The container, with its addresses and limits, goes to the customer named `owner`, at once (no operation). Every console and shell session on it ends and unredeemed terminal tickets for it are spent, so the previous owner keeps no way in. Its backups and snapshots stay with the customer who had them made: the new owner does not see the previous owner's past data. Audited as `container.change_owner`.
+	//
+	// 422 naming `owner` when it is missing, unknown, not a customer, or the owner already. 409 while the container is being created or destroyed. Staff and billing tokens; a token narrowed to one customer gets 403.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/containers/{ref}/change-owner (the `ChangeContainerOwner` operationId).
+	ChangeContainerOwnerWithBodyWithResponse(ctx context.Context, ref Ref, params *ChangeContainerOwnerParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ChangeContainerOwnerResponse, error)
+
+	// ChangeContainerOwnerWithResponse Give a container to another customer
+	//
+	// The container, with its addresses and limits, goes to the customer named `owner`, at once (no operation). Every console and shell session on it ends and unredeemed terminal tickets for it are spent, so the previous owner keeps no way in. Its backups and snapshots stay with the customer who had them made: the new owner does not see the previous owner's past data. Audited as `container.change_owner`.
+	//
+	// 422 naming `owner` when it is missing, unknown, not a customer, or the owner already. 409 while the container is being created or destroyed. Staff and billing tokens; a token narrowed to one customer gets 403.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/containers/{ref}/change-owner (the `ChangeContainerOwner` operationId).
+	ChangeContainerOwnerWithResponse(ctx context.Context, ref Ref, params *ChangeContainerOwnerParams, body ChangeContainerOwnerJSONRequestBody, reqEditors ...RequestEditorFn) (*ChangeContainerOwnerResponse, error)
+
 	// ChangeContainerPlanWithBodyWithResponse Move a container to another plan
 	//
 	// Puts the container on the plan: the plan's limits replace the container's and a `set_limits` operation applies them live and saves them in its config, so no restart resets them; later edits of the plan apply to it. It is queued behind any unfinished operation on the same container and answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. If liblxc refuses a limit when the operation runs, it fails and the previous limits and plan are put back.
@@ -18639,6 +18802,110 @@ func (r GetContainerBeancountersResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetContainerBeancountersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ChangeContainerOwnerResponse401Headers the declared response headers of an HTTP 401 response for ChangeContainerOwner
+type ChangeContainerOwnerResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type ChangeContainerOwnerResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Container
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ChangeContainerOwnerResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ChangeContainerOwnerResponse) GetJSON200() *Container {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ChangeContainerOwnerResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ChangeContainerOwnerResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ChangeContainerOwnerResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ChangeContainerOwnerResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ChangeContainerOwnerResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ChangeContainerOwnerResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r ChangeContainerOwnerResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ChangeContainerOwnerResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ChangeContainerOwnerResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ChangeContainerOwnerResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ChangeContainerOwnerResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ChangeContainerOwnerResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -26288,6 +26555,40 @@ func (c *ClientWithResponses) GetContainerBeancountersWithResponse(ctx context.C
 	return ParseGetContainerBeancountersResponse(rsp)
 }
 
+// ChangeContainerOwnerWithBodyWithResponse Give a container to another customer
+//
+// The container, with its addresses and limits, goes to the customer named `owner`, at once (no operation). Every console and shell session on it ends and unredeemed terminal tickets for it are spent, so the previous owner keeps no way in. Its backups and snapshots stay with the customer who had them made: the new owner does not see the previous owner's past data. Audited as `container.change_owner`.
+//
+// 422 naming `owner` when it is missing, unknown, not a customer, or the owner already. 409 while the container is being created or destroyed. Staff and billing tokens; a token narrowed to one customer gets 403.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/containers/{ref}/change-owner (the `ChangeContainerOwner` operationId).
+func (c *ClientWithResponses) ChangeContainerOwnerWithBodyWithResponse(ctx context.Context, ref Ref, params *ChangeContainerOwnerParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ChangeContainerOwnerResponse, error) {
+	rsp, err := c.ChangeContainerOwnerWithBody(ctx, ref, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseChangeContainerOwnerResponse(rsp)
+}
+
+// ChangeContainerOwnerWithResponse Give a container to another customer
+//
+// The container, with its addresses and limits, goes to the customer named `owner`, at once (no operation). Every console and shell session on it ends and unredeemed terminal tickets for it are spent, so the previous owner keeps no way in. Its backups and snapshots stay with the customer who had them made: the new owner does not see the previous owner's past data. Audited as `container.change_owner`.
+//
+// 422 naming `owner` when it is missing, unknown, not a customer, or the owner already. 409 while the container is being created or destroyed. Staff and billing tokens; a token narrowed to one customer gets 403.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/containers/{ref}/change-owner (the `ChangeContainerOwner` operationId).
+func (c *ClientWithResponses) ChangeContainerOwnerWithResponse(ctx context.Context, ref Ref, params *ChangeContainerOwnerParams, body ChangeContainerOwnerJSONRequestBody, reqEditors ...RequestEditorFn) (*ChangeContainerOwnerResponse, error) {
+	rsp, err := c.ChangeContainerOwner(ctx, ref, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseChangeContainerOwnerResponse(rsp)
+}
+
 // ChangeContainerPlanWithBodyWithResponse Move a container to another plan
 //
 // Puts the container on the plan: the plan's limits replace the container's and a `set_limits` operation applies them live and saves them in its config, so no restart resets them; later edits of the plan apply to it. It is queued behind any unfinished operation on the same container and answers 202 with the operation at once; follow it with `GET /api/v1/operations/{id}/wait`. If liblxc refuses a limit when the operation runs, it fails and the previous limits and plan are put back.
@@ -30113,6 +30414,101 @@ func ParseGetContainerBeancountersResponse(rsp *http.Response) (*GetContainerBea
 	switch {
 	case rsp.StatusCode == 401:
 		var headers GetContainerBeancountersResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseChangeContainerOwnerResponse parses an HTTP response from a ChangeContainerOwnerWithResponse call
+func ParseChangeContainerOwnerResponse(rsp *http.Response) (*ChangeContainerOwnerResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ChangeContainerOwnerResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Container
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ChangeContainerOwnerResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

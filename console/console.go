@@ -411,3 +411,13 @@ func (m *Manager) EndUser(userID int64, ctids []int) {
 		s.Stop(EndClosed, "the account was disabled")
 	}
 }
+
+// EndContainer ends every session on container ctid at once and spends
+// its outstanding tickets (the container changed hands: nobody keeps a
+// way in opened before); viewers are told reason.
+func (m *Manager) EndContainer(ctid int, reason string) {
+	m.tickets.SpendContainer(ctid)
+	for _, s := range m.Sessions(ctid) {
+		s.Stop(EndClosed, reason)
+	}
+}

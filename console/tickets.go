@@ -106,3 +106,14 @@ func (ts *tickets) SpendUser(userID int64) {
 		}
 	}
 }
+
+// SpendContainer removes every outstanding ticket for container ctid.
+func (ts *tickets) SpendContainer(ctid int) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for k, t := range ts.m {
+		if t.CTID == ctid {
+			delete(ts.m, k)
+		}
+	}
+}

@@ -336,6 +336,15 @@ func (q *Queries) SetContainerPhase(ctx context.Context, ctid int, phase string)
 	return nil
 }
 
+// SetContainerOwner gives a container to the user ownerID (nil: nobody).
+func (q *Queries) SetContainerOwner(ctx context.Context, ctid int, ownerID *int64) error {
+	_, err := q.db.Exec(ctx, `UPDATE containers SET owner_id = $2, updated_at = now() WHERE ct_id = $1`, ctid, ownerID)
+	if err != nil {
+		return fmt.Errorf("store: set owner of %d: %w", ctid, err)
+	}
+	return nil
+}
+
 // SetContainerState records the run state liblxc last reported.
 func (q *Queries) SetContainerState(ctx context.Context, ctid int, state string) error {
 	_, err := q.db.Exec(ctx, `UPDATE containers SET last_state = $2 WHERE ct_id = $1 AND last_state <> $2`, ctid, state)

@@ -224,6 +224,7 @@ func Router(a *api.API, ui *pages.UI) chi.Router {
 			r.With(a.RequireStaff).Post("/unsuspend", a.Unsuspend)
 			r.With(a.RequireStaff).Post("/terminate", a.Terminate)
 			r.With(a.RequireStaff).Post("/change-plan", a.ChangePlan)
+			r.With(a.RequireStaff).Post("/change-owner", a.ChangeOwner)
 			r.Post("/reinstall", a.Reinstall)
 			r.Post("/reset-password", a.ResetPassword)
 		})

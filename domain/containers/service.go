@@ -35,6 +35,8 @@ type Service struct {
 	// SnapshotDir is where snapshots are kept (a restic repository on
 	// this host); empty, snapshots are refused.
 	SnapshotDir string
+	// Terminals ends the sessions on a container that changes owner.
+	Terminals Terminals
 }
 
 // Get resolves ref, a CTID or a name, to a container p may see; anything

@@ -63,7 +63,8 @@ type Deps struct {
 // New builds the services on d.
 func New(d Deps) *Set {
 	return &Set{
-		Containers: &containers.Service{Store: d.Store, Drv: d.Drv, Queue: d.Queue, Log: d.Log, Host: d.Host, SnapshotDir: d.SnapshotDir},
+		Containers: &containers.Service{Store: d.Store, Drv: d.Drv, Queue: d.Queue, Log: d.Log, Host: d.Host, SnapshotDir: d.SnapshotDir,
+			Terminals: containerTerminals(d.Terminals)},
 		Customers:  &customers.Service{Store: d.Store, Log: d.Log, Terminals: d.Terminals, Mail: d.Mail},
 		Plans:      &plans.Service{Store: d.Store, Queue: d.Queue, Log: d.Log, Host: d.Host},
 		Templates:  &templates.Service{Store: d.Store, Log: d.Log, CacheDir: d.TemplateCacheDir, Mirror: d.ImageMirror},
@@ -73,4 +74,13 @@ func New(d Deps) *Set {
 		Networks:   &networks.Service{Store: d.Store, Log: d.Log},
 		Mailing:    &mailing.Service{Store: d.Store, Log: d.Log, Mail: d.Mail},
 	}
+}
+
+// containerTerminals is the console manager as the containers service
+// uses it (nil when there is none).
+func containerTerminals(t customers.Terminals) containers.Terminals {
+	if ct, ok := t.(containers.Terminals); ok {
+		return ct
+	}
+	return nil
 }
