@@ -70,6 +70,7 @@ func Router(a *api.API, ui *pages.UI) chi.Router {
 				r.Post("/containers/{ref}/limits", ui.ContainerLimits)
 				r.Get("/containers/{ref}/change-plan", ui.ChangePlanPage)
 				r.Post("/containers/{ref}/change-plan", ui.ChangePlan)
+				r.Post("/containers/{ref}/change-owner", ui.ChangeOwner)
 				r.Post("/containers/{ref}/suspend", ui.Suspend)
 				r.Post("/containers/{ref}/unsuspend", ui.Unsuspend)
 				r.Get("/containers/{ref}/clone", ui.ClonePage)

@@ -2,6 +2,7 @@ package pages
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/ctpanel/ctpanel/ubc"
@@ -106,4 +107,15 @@ func diskText(s ubc.Spec) string {
 		return ubc.FormatBytes(b)
 	}
 	return "not set"
+}
+
+// ChangeOwner is POST /containers/{ref}/change-owner (staff): the
+// container goes to another customer, as the API's change-owner.
+func (u *UI) ChangeOwner(w http.ResponseWriter, r *http.Request) {
+	ch, err := u.Containers.ChangeOwner(r.Context(), principal(r), ref(r), strings.TrimSpace(r.PostFormValue("owner")))
+	if err != nil {
+		u.actionRefused(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/containers/"+strconv.Itoa(ch.Container.CTID)+"?done=owner", http.StatusSeeOther)
 }
