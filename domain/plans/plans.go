@@ -102,6 +102,20 @@ func checkBackups(f domain.FieldErrors, b *backup.Policy) {
 	}
 }
 
+// parseLimits reads a plan's limits, adding their field errors to f so
+// that they are reported with the plan's other fields; err is only for a
+// refusal that is not about fields.
+func parseLimits(f domain.FieldErrors, limits json.RawMessage, host ubc.Host) (ubc.Spec, error) {
+	spec, err := containers.ParseLimits(limits, "limits.", host)
+	if ae := domain.AsError(err); ae != nil && len(ae.Fields) > 0 {
+		for k, v := range ae.Fields {
+			f.Add(k, v)
+		}
+		return spec, nil
+	}
+	return spec, err
+}
+
 // MaxRateMbit is the highest rate a plan may set (100 Gbit/s).
 const MaxRateMbit = 100_000
 
@@ -204,15 +218,15 @@ func (s *Service) CreateWithAlerts(ctx context.Context, p db.Principal, name str
 	}
 	checkBackups(f, backups)
 	al := parseAlerts(f, alerts)
-	if err := f.Err(); err != nil {
-		return View{}, err
-	}
 	spec := ubc.Spec{}
 	if limits != nil {
 		var err error
-		if spec, err = containers.ParseLimits(limits, "limits.", s.Host); err != nil {
+		if spec, err = parseLimits(f, limits, s.Host); err != nil {
 			return View{}, err
 		}
+	}
+	if err := f.Err(); err != nil {
+		return View{}, err
 	}
 	raw, _ := json.Marshal(spec)
 	desc := ""
@@ -296,16 +310,16 @@ func (s *Service) UpdateWithAlerts(ctx context.Context, p db.Principal, name str
 	}
 	checkBackups(f, backups)
 	al := parseAlerts(f, alerts)
-	if err := f.Err(); err != nil {
-		return View{}, ch, err
-	}
 	var spec *ubc.Spec
 	if limits != nil {
-		sp, err := containers.ParseLimits(limits, "limits.", s.Host)
+		sp, err := parseLimits(f, limits, s.Host)
 		if err != nil {
 			return View{}, ch, err
 		}
 		spec = &sp
+	}
+	if err := f.Err(); err != nil {
+		return View{}, ch, err
 	}
 	var queued []db.Operation
 	var plan db.Plan
