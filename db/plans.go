@@ -24,7 +24,7 @@ type Plan struct {
 	// AlertThresholds is ubc.AlertThresholds as JSON.
 	AlertThresholds json.RawMessage
 	CreatedAt       time.Time
-	UpdatedAt    time.Time
+	UpdatedAt       time.Time
 }
 
 // PlanNetwork is a plan's network: how many addresses its customer may

@@ -21,10 +21,10 @@ type alertField struct {
 
 // Names of a resource's inputs: the API's field names, so that the
 // domain's field errors land next to them.
-func (f alertField) Name() string          { return "alerts.thresholds." + f.Resource }
-func (f alertField) FailuresName() string  { return f.Name() + ".failures" }
-func (f alertField) WindowName() string    { return f.Name() + ".window_seconds" }
-func (f alertField) NoneName() string      { return f.Name() + ".none" }
+func (f alertField) Name() string         { return "alerts.thresholds." + f.Resource }
+func (f alertField) FailuresName() string { return f.Name() + ".failures" }
+func (f alertField) WindowName() string   { return f.Name() + ".window_seconds" }
+func (f alertField) NoneName() string     { return f.Name() + ".none" }
 
 // alertFields lays a plan's thresholds out as inputs, one row a resource.
 func alertFields(ts ubc.AlertThresholds) []alertField {
