@@ -37,6 +37,21 @@ func (e AddIPAddressRequestFamily) Valid() bool {
 	}
 }
 
+// Defines values for AlertThreshold0.
+const (
+	None AlertThreshold0 = "none"
+)
+
+// Valid indicates whether the value is a known member of the AlertThreshold0 enum.
+func (e AlertThreshold0) Valid() bool {
+	switch e {
+	case None:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for BackupStatus.
 const (
 	BackupStatusFailed    BackupStatus = "failed"
@@ -1711,6 +1726,27 @@ func (e PutTemplateParamsEnabled) Valid() bool {
 	}
 }
 
+// AckAlertsRequest Exactly one of `ids`, `ctid` and `all`.
+//
+// Example: {"ids":[6,7,9]}
+type AckAlertsRequest struct {
+	// All `true`: every open alert.
+	All *bool `json:"all,omitempty"`
+
+	// Ctid Every open alert of this container.
+	Ctid *int `json:"ctid,omitempty"`
+
+	// Ids The alerts to acknowledge; ids not open are ignored.
+	Ids *[]int64 `json:"ids,omitempty"`
+}
+
+// AckAlertsResult Example: {"acknowledged":[6,7,9],"count":3}
+type AckAlertsResult struct {
+	// Acknowledged The ids of the alerts this call closed, ascending.
+	Acknowledged []int64 `json:"acknowledged"`
+	Count        int     `json:"count"`
+}
+
 // AddIPAddressRequest defines model for AddIPAddressRequest.
 type AddIPAddressRequest struct {
 	// Address "auto" (the default; the next free share of `pool`, or of the default pool of `family`) or an address or IPv6 prefix.
@@ -1726,33 +1762,65 @@ type AddIPAddressRequest struct {
 // AddIPAddressRequestFamily For "auto" without a pool: which default pool (4 unless given).
 type AddIPAddressRequestFamily int
 
-// Alert A cumulative failcnt that grew, seen by the sampler or a live read.
+// Alert A container's resource whose cumulative failcnt grew (seen by the sampler or a live read). A container has at most one open (unacknowledged) alert per resource: a growth while it is open adds to it (`count`, `last_seen`, `new_failcnt`) and sends nothing; once acknowledged, the next growth opens a new alert. Webhooks (`failcnt.alert`) and notifications go out once, when the alert opens: a repeat never re-notifies, however long it was quiet. When the plan sets a threshold for the resource (Plan `alerts.thresholds`), the growths below it are counted in `count` but the alert opens (is listed, notified) only when it is crossed.
 //
-// Example: {"acknowledged_at":null,"acknowledged_by":null,"at":"2024-05-01T12:00:00Z","ctid":101,"id":7,"new_failcnt":4,"old_failcnt":0,"resource":"numproc"}
+// Example: {"acknowledged_at":null,"acknowledged_by":null,"at":"2024-05-01T12:00:00Z","count":35,"ctid":101,"first_seen":"2024-05-01T12:00:00Z","id":7,"last_seen":"2024-05-01T12:03:00Z","new_failcnt":40,"old_failcnt":0,"raised_at":"2024-05-01T12:00:00Z","resource":"numproc"}
 type Alert struct {
 	// AcknowledgedAt When it was acknowledged; null while open.
 	AcknowledgedAt *time.Time `json:"acknowledged_at"`
 
 	// AcknowledgedBy The user and token that acknowledged it; null while open.
-	AcknowledgedBy *string   `json:"acknowledged_by"`
-	At             time.Time `json:"at"`
+	AcknowledgedBy *string `json:"acknowledged_by"`
+
+	// At The first growth counted: the same as `first_seen` (kept for older clients).
+	At time.Time `json:"at"`
+
+	// Count How many growths (samples or live reads in which the failcnt grew) the alert took in.
+	Count int `json:"count"`
 
 	// Ctid The container (an alert outlives a destroyed container).
-	Ctid int   `json:"ctid"`
-	Id   int64 `json:"id"`
+	Ctid int `json:"ctid"`
 
-	// NewFailcnt The cumulative failcnt after.
+	// FirstSeen The first growth the alert counts (below the plan's threshold included).
+	FirstSeen time.Time `json:"first_seen"`
+	Id        int64     `json:"id"`
+
+	// LastSeen The latest growth.
+	LastSeen time.Time `json:"last_seen"`
+
+	// NewFailcnt The cumulative failcnt at the latest growth.
 	NewFailcnt int64 `json:"new_failcnt"`
 
-	// OldFailcnt The cumulative failcnt before.
-	OldFailcnt int64  `json:"old_failcnt"`
-	Resource   string `json:"resource"`
+	// OldFailcnt The cumulative failcnt before the first growth counted.
+	OldFailcnt int64 `json:"old_failcnt"`
+
+	// RaisedAt When it opened: the first growth without a threshold, else the growth that crossed it.
+	RaisedAt time.Time `json:"raised_at"`
+	Resource string    `json:"resource"`
 }
 
 // AlertList defines model for AlertList.
 type AlertList struct {
-	// Alerts Newest first, at most 500.
+	// Alerts Open ones first, then by last seen, newest first; at most 500.
 	Alerts []Alert `json:"alerts"`
+}
+
+// AlertThreshold When a resource's growing failcnt raises an alert: `"none"` (never), or `failures` failcnt increments (refusals, throttled periods, OOM kills: the sum of the growths) within `window_seconds` of the first growth counted; a window that passes short of it starts again at the next growth. Growths below it are counted in the alert's `count`. `failures` 1 (no window needed) is the default: any growth alerts.
+//
+// Example: {"failures":10,"window_seconds":600}
+type AlertThreshold struct {
+	union json.RawMessage
+}
+
+// AlertThreshold0 defines model for AlertThreshold.0.
+type AlertThreshold0 string
+
+// AlertThreshold1 defines model for AlertThreshold.1.
+type AlertThreshold1 struct {
+	Failures int `json:"failures"`
+
+	// WindowSeconds Required when `failures` is above 1; at most 30 days.
+	WindowSeconds *int `json:"window_seconds,omitempty"`
 }
 
 // AllBeancounters defines model for AllBeancounters.
@@ -2326,8 +2394,11 @@ type CreateIPPoolRequestMode string
 // CreateIPPoolRequestSharePrefix Create only; default 32 for IPv4, 64 for IPv6 (128 when the pool is longer than /64).
 type CreateIPPoolRequestSharePrefix int
 
-// CreatePlanRequest Example: {"description":"1 CPU, 512M","limits":{"cpulimit":100,"numproc":"128","physpages":"512M","swappages":"256M"},"name":"small"}
+// CreatePlanRequest Example: {"alerts":{"thresholds":{"cpu":{"failures":50,"window_seconds":300},"tcpsndbuf":"none"}},"description":"1 CPU, 512M","limits":{"cpulimit":100,"numproc":"128","physpages":"512M","swappages":"256M"},"name":"small"}
 type CreatePlanRequest struct {
+	// Alerts Replaces the plan's alert settings whole (thresholds left out: any growth alerts). Applies to its containers' next failcnt growth; no operation. `null`: left as it is.
+	Alerts *PlanAlerts `json:"alerts,omitempty"`
+
 	// Backups Replaces the plan's backup policy whole.
 	Backups *BackupPolicy `json:"backups,omitempty"`
 
@@ -2590,9 +2661,12 @@ type Event struct {
 	// AlertId alert: the alert's ID for `POST /api/v1/alerts/{id}/ack`.
 	AlertId *int64 `json:"alert_id,omitempty"`
 
-	// At When it happened (for an alert, when it was recorded).
-	At   time.Time `json:"at"`
-	Ctid int       `json:"ctid"`
+	// At When it happened (for an alert, when it opened).
+	At time.Time `json:"at"`
+
+	// Count alert: how many growths it took in when it opened (above 1 when a plan's threshold held it back). An alert event is sent once, when the alert opens; its repeats send none.
+	Count *int `json:"count,omitempty"`
+	Ctid  int  `json:"ctid"`
 
 	// Error operation: why it failed.
 	Error *string `json:"error,omitempty"`
@@ -3169,6 +3243,9 @@ type PatchIPPoolRequestSharePrefix int
 //
 // Example: {"limits":{"cpulimit":100,"numproc":"300","physpages":"1G"}}
 type PatchPlanRequest struct {
+	// Alerts Replaces the plan's alert settings whole (thresholds left out: any growth alerts). Applies to its containers' next failcnt growth; no operation. `null`: left as it is.
+	Alerts *PlanAlerts `json:"alerts,omitempty"`
+
 	// Backups Replaces the plan's backup policy whole.
 	Backups *BackupPolicy `json:"backups,omitempty"`
 
@@ -3194,8 +3271,13 @@ type PatchTemplateRequest struct {
 	Enabled *bool `json:"enabled,omitempty"`
 }
 
-// Plan Example: {"backups":{"keep":{"daily":7,"hourly":0,"last":0,"monthly":0,"weekly":4,"yearly":0},"max":7,"when_full":"rotate"},"containers":3,"description":"1 CPU, 512M","limits":{"cpulimit":100,"numproc":{"barrier":128,"limit":128},"physpages":{"barrier":131072,"limit":131072},"swappages":{"barrier":65536,"limit":65536}},"name":"small","network":{"ip_addresses":2,"rate_in_mbit":100,"rate_out_mbit":100}}
+// Plan Example: {"alerts":{"thresholds":{"cpu":{"failures":50,"window_seconds":300},"tcpsndbuf":"none"}},"backups":{"keep":{"daily":7,"hourly":0,"last":0,"monthly":0,"weekly":4,"yearly":0},"max":7,"when_full":"rotate"},"containers":3,"description":"1 CPU, 512M","limits":{"cpulimit":100,"numproc":{"barrier":128,"limit":128},"physpages":{"barrier":131072,"limit":131072},"swappages":{"barrier":65536,"limit":65536}},"name":"small","network":{"ip_addresses":2,"rate_in_mbit":100,"rate_out_mbit":100}}
 type Plan struct {
+	// Alerts How the plan's containers raise failcnt alerts. Errors name `alerts.thresholds.<resource>` (an unknown resource, a value neither `"none"` nor an object), `alerts.thresholds.<resource>.failures` and `.window_seconds`.
+	//
+	// Example: {"thresholds":{"cpu":{"failures":50,"window_seconds":300},"tcpsndbuf":"none"}}
+	Alerts PlanAlerts `json:"alerts"`
+
 	// Backups A plan's backups: at most `max` per container (null: no limit); when a container has them all, a new one is refused (`when_full` "refuse", the default: 409) or the oldest unprotected one goes once the new one is made ("rotate"); `keep` is applied after each backup as restic's forget --keep-* and Proxmox's prune do (days and weeks of the host's time zone). Protected backups are never removed.
 	//
 	// Example: {"keep":{"daily":7,"hourly":0,"last":0,"monthly":0,"weekly":4,"yearly":0},"max":7,"schedule":{"target":"local","time":"auto"},"snapshots":{"max":3,"max_age_hours":168},"when_full":"rotate"}
@@ -3215,6 +3297,14 @@ type Plan struct {
 	//
 	// Example: {"ip_addresses":2,"rate_in_mbit":100,"rate_out_mbit":100}
 	Network PlanNetwork `json:"network"`
+}
+
+// PlanAlerts How the plan's containers raise failcnt alerts. Errors name `alerts.thresholds.<resource>` (an unknown resource, a value neither `"none"` nor an object), `alerts.thresholds.<resource>.failures` and `.window_seconds`.
+//
+// Example: {"thresholds":{"cpu":{"failures":50,"window_seconds":300},"tcpsndbuf":"none"}}
+type PlanAlerts struct {
+	// Thresholds By resource: numproc, physpages, swappages, kmemsize, tcpsndbuf, tcprcvbuf, cpu (throttled periods), oom (OOM kills). A resource not named alerts on any growth.
+	Thresholds *map[string]AlertThreshold `json:"thresholds,omitempty"`
 }
 
 // PlanList defines model for PlanList.
@@ -3251,7 +3341,7 @@ type PlanUpdate struct {
 	// Operations The `set_limits` operations queued, one per ready container on the plan; empty when `limits` was not sent or no ready container is on the plan.
 	Operations []Operation `json:"operations"`
 
-	// Plan Example: {"backups":{"keep":{"daily":7,"hourly":0,"last":0,"monthly":0,"weekly":4,"yearly":0},"max":7,"when_full":"rotate"},"containers":3,"description":"1 CPU, 512M","limits":{"cpulimit":100,"numproc":{"barrier":128,"limit":128},"physpages":{"barrier":131072,"limit":131072},"swappages":{"barrier":65536,"limit":65536}},"name":"small","network":{"ip_addresses":2,"rate_in_mbit":100,"rate_out_mbit":100}}
+	// Plan Example: {"alerts":{"thresholds":{"cpu":{"failures":50,"window_seconds":300},"tcpsndbuf":"none"}},"backups":{"keep":{"daily":7,"hourly":0,"last":0,"monthly":0,"weekly":4,"yearly":0},"max":7,"when_full":"rotate"},"containers":3,"description":"1 CPU, 512M","limits":{"cpulimit":100,"numproc":{"barrier":128,"limit":128},"physpages":{"barrier":131072,"limit":131072},"swappages":{"barrier":65536,"limit":65536}},"name":"small","network":{"ip_addresses":2,"rate_in_mbit":100,"rate_out_mbit":100}}
 	Plan Plan `json:"plan"`
 }
 
@@ -3945,6 +4035,12 @@ type ListAlertsParams struct {
 // ListAlertsParamsOpen defines parameters for ListAlerts.
 type ListAlertsParamsOpen string
 
+// AckAlertsParams defines parameters for AckAlerts.
+type AckAlertsParams struct {
+	// IdempotencyKey Makes this POST safe to retry. The first request with a key runs; its answer (status, body and `Location`) is remembered for 24 hours, per token. A retry with the same key, route and body is not run again: it gets the remembered answer with `Idempotent-Replayed: true` (other headers, such as a create's `Content-Location`, are not replayed). The same key with another body or route is a 422 `idempotency_mismatch`; a retry while the first request is still being processed is a 409 `idempotency_in_progress` (retry shortly). Answers below 500, errors included, are remembered; a 5xx answer is not, so the key can be retried. 1 to 255 printable ASCII characters (anything else is a 400 `invalid_parameter`); left out or empty, the request is not deduplicated. Another token's same key is a different key. Ignored on calls made with the web panel's session cookie.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // AckAlertParams defines parameters for AckAlert.
 type AckAlertParams struct {
 	// IdempotencyKey Makes this POST safe to retry. The first request with a key runs; its answer (status, body and `Location`) is remembered for 24 hours, per token. A retry with the same key, route and body is not run again: it gets the remembered answer with `Idempotent-Replayed: true` (other headers, such as a create's `Content-Location`, are not replayed). The same key with another body or route is a 422 `idempotency_mismatch`; a retry while the first request is still being processed is a 409 `idempotency_in_progress` (retry shortly). Answers below 500, errors included, are remembered; a 5xx answer is not, so the key can be retried. 1 to 255 printable ASCII characters (anything else is a 400 `invalid_parameter`); left out or empty, the request is not deduplicated. Another token's same key is a different key. Ignored on calls made with the web panel's session cookie.
@@ -4400,6 +4496,9 @@ type WebhookDeliveryParams struct {
 	XCtpanelSignature string `json:"X-Ctpanel-Signature"`
 }
 
+// AckAlertsJSONRequestBody defines body for AckAlerts for application/json ContentType.
+type AckAlertsJSONRequestBody = AckAlertsRequest
+
 // CreateBackupTargetJSONRequestBody defines body for CreateBackupTarget for application/json ContentType.
 type CreateBackupTargetJSONRequestBody = CreateBackupTargetRequest
 
@@ -4534,6 +4633,68 @@ type CreateWebhookJSONRequestBody = CreateWebhookRequest
 
 // WebhookDeliveryJSONRequestBody defines body for WebhookDelivery for application/json ContentType.
 type WebhookDeliveryJSONRequestBody = WebhookPayload
+
+// AsAlertThreshold0 returns the union data inside the AlertThreshold as a AlertThreshold0
+func (t AlertThreshold) AsAlertThreshold0() (AlertThreshold0, error) {
+	var body AlertThreshold0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAlertThreshold0 overwrites any union data inside the AlertThreshold as the provided AlertThreshold0
+func (t *AlertThreshold) FromAlertThreshold0(v AlertThreshold0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeAlertThreshold0 performs a merge with any union data inside the AlertThreshold, using the provided AlertThreshold0
+func (t *AlertThreshold) MergeAlertThreshold0(v AlertThreshold0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsAlertThreshold1 returns the union data inside the AlertThreshold as a AlertThreshold1
+func (t AlertThreshold) AsAlertThreshold1() (AlertThreshold1, error) {
+	var body AlertThreshold1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAlertThreshold1 overwrites any union data inside the AlertThreshold as the provided AlertThreshold1
+func (t *AlertThreshold) FromAlertThreshold1(v AlertThreshold1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeAlertThreshold1 performs a merge with any union data inside the AlertThreshold, using the provided AlertThreshold1
+func (t *AlertThreshold) MergeAlertThreshold1(v AlertThreshold1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t AlertThreshold) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *AlertThreshold) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
 
 // AsEventsHello returns the union data inside the EventsMessage as a EventsHello
 func (t EventsMessage) AsEventsHello() (EventsHello, error) {
@@ -5220,10 +5381,32 @@ type ClientInterface interface {
 
 	// ListAlerts List failcnt alerts
 	//
-	// Alerts raised when a container's cumulative failcnt grew (by the sampler or a live read), newest first, at most 500. Staff see every alert, including those of destroyed containers; a customer sees those of the containers they own. `?open=true` lists only unacknowledged ones.
+	// Alerts raised when a container's cumulative failcnt grew (by the sampler or a live read): one per container and resource while open, with how many growths it took in (`count`) and when first and last seen. Open ones first, then the most recently seen; at most 500. Staff see every alert, including those of destroyed containers; a customer sees those of the containers they own. `?open=true` lists only unacknowledged ones. Growth below a plan's threshold that has not (yet) raised an alert is not listed.
 	//
 	// Corresponds with GET /api/v1/alerts (the `ListAlerts` operationId).
 	ListAlerts(ctx context.Context, params *ListAlertsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AckAlertsWithBody Acknowledge several alerts at once
+	//
+	// Acknowledges, by the caller, now, in one go: the open alerts listed in `ids`, or every open alert of container `ctid`, or with `all: true` every open alert. Give exactly one of the three (422 naming the fields otherwise). Ids that are unknown or already acknowledged are ignored, not refused: the answer lists the alerts this call closed. Acknowledging closes an alert; the container's next failcnt growth of that resource opens a new one.
+	//
+	// Staff only, as `POST /api/v1/alerts/{id}/ack`: a customer token gets 403 `forbidden`, for their own containers' alerts too, so a customer can never acknowledge another's alert by its id; a billing token gets 403 too.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/alerts/acknowledge (the `AckAlerts` operationId).
+	AckAlertsWithBody(ctx context.Context, params *AckAlertsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AckAlerts Acknowledge several alerts at once
+	//
+	// Acknowledges, by the caller, now, in one go: the open alerts listed in `ids`, or every open alert of container `ctid`, or with `all: true` every open alert. Give exactly one of the three (422 naming the fields otherwise). Ids that are unknown or already acknowledged are ignored, not refused: the answer lists the alerts this call closed. Acknowledging closes an alert; the container's next failcnt growth of that resource opens a new one.
+	//
+	// Staff only, as `POST /api/v1/alerts/{id}/ack`: a customer token gets 403 `forbidden`, for their own containers' alerts too, so a customer can never acknowledge another's alert by its id; a billing token gets 403 too.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/alerts/acknowledge (the `AckAlerts` operationId).
+	AckAlerts(ctx context.Context, params *AckAlertsParams, body AckAlertsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AckAlert Acknowledge an alert
 	//
@@ -6716,11 +6899,53 @@ type ClientInterface interface {
 
 // ListAlerts List failcnt alerts
 //
-// Alerts raised when a container's cumulative failcnt grew (by the sampler or a live read), newest first, at most 500. Staff see every alert, including those of destroyed containers; a customer sees those of the containers they own. `?open=true` lists only unacknowledged ones.
+// Alerts raised when a container's cumulative failcnt grew (by the sampler or a live read): one per container and resource while open, with how many growths it took in (`count`) and when first and last seen. Open ones first, then the most recently seen; at most 500. Staff see every alert, including those of destroyed containers; a customer sees those of the containers they own. `?open=true` lists only unacknowledged ones. Growth below a plan's threshold that has not (yet) raised an alert is not listed.
 //
 // Corresponds with GET /api/v1/alerts (the `ListAlerts` operationId).
 func (c *Client) ListAlerts(ctx context.Context, params *ListAlertsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListAlertsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AckAlertsWithBody Acknowledge several alerts at once
+//
+// Acknowledges, by the caller, now, in one go: the open alerts listed in `ids`, or every open alert of container `ctid`, or with `all: true` every open alert. Give exactly one of the three (422 naming the fields otherwise). Ids that are unknown or already acknowledged are ignored, not refused: the answer lists the alerts this call closed. Acknowledging closes an alert; the container's next failcnt growth of that resource opens a new one.
+//
+// Staff only, as `POST /api/v1/alerts/{id}/ack`: a customer token gets 403 `forbidden`, for their own containers' alerts too, so a customer can never acknowledge another's alert by its id; a billing token gets 403 too.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/alerts/acknowledge (the `AckAlerts` operationId).
+func (c *Client) AckAlertsWithBody(ctx context.Context, params *AckAlertsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAckAlertsRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AckAlerts Acknowledge several alerts at once
+//
+// Acknowledges, by the caller, now, in one go: the open alerts listed in `ids`, or every open alert of container `ctid`, or with `all: true` every open alert. Give exactly one of the three (422 naming the fields otherwise). Ids that are unknown or already acknowledged are ignored, not refused: the answer lists the alerts this call closed. Acknowledging closes an alert; the container's next failcnt growth of that resource opens a new one.
+//
+// Staff only, as `POST /api/v1/alerts/{id}/ack`: a customer token gets 403 `forbidden`, for their own containers' alerts too, so a customer can never acknowledge another's alert by its id; a billing token gets 403 too.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/alerts/acknowledge (the `AckAlerts` operationId).
+func (c *Client) AckAlerts(ctx context.Context, params *AckAlertsParams, body AckAlertsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAckAlertsRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -9768,6 +9993,61 @@ func NewListAlertsRequest(server string, params *ListAlertsParams) (*http.Reques
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAckAlertsRequest calls the generic AckAlerts builder with application/json body
+func NewAckAlertsRequest(server string, params *AckAlertsParams, body AckAlertsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAckAlertsRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewAckAlertsRequestWithBody constructs an http.Request for the AckAlerts method, with any body, and a specified content type
+func NewAckAlertsRequestWithBody(server string, params *AckAlertsParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/alerts/acknowledge")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -15146,12 +15426,34 @@ type ClientWithResponsesInterface interface {
 
 	// ListAlertsWithResponse List failcnt alerts
 	//
-	// Alerts raised when a container's cumulative failcnt grew (by the sampler or a live read), newest first, at most 500. Staff see every alert, including those of destroyed containers; a customer sees those of the containers they own. `?open=true` lists only unacknowledged ones.
+	// Alerts raised when a container's cumulative failcnt grew (by the sampler or a live read): one per container and resource while open, with how many growths it took in (`count`) and when first and last seen. Open ones first, then the most recently seen; at most 500. Staff see every alert, including those of destroyed containers; a customer sees those of the containers they own. `?open=true` lists only unacknowledged ones. Growth below a plan's threshold that has not (yet) raised an alert is not listed.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/v1/alerts (the `ListAlerts` operationId).
 	ListAlertsWithResponse(ctx context.Context, params *ListAlertsParams, reqEditors ...RequestEditorFn) (*ListAlertsResponse, error)
+
+	// AckAlertsWithBodyWithResponse Acknowledge several alerts at once
+	//
+	// Acknowledges, by the caller, now, in one go: the open alerts listed in `ids`, or every open alert of container `ctid`, or with `all: true` every open alert. Give exactly one of the three (422 naming the fields otherwise). Ids that are unknown or already acknowledged are ignored, not refused: the answer lists the alerts this call closed. Acknowledging closes an alert; the container's next failcnt growth of that resource opens a new one.
+	//
+	// Staff only, as `POST /api/v1/alerts/{id}/ack`: a customer token gets 403 `forbidden`, for their own containers' alerts too, so a customer can never acknowledge another's alert by its id; a billing token gets 403 too.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/alerts/acknowledge (the `AckAlerts` operationId).
+	AckAlertsWithBodyWithResponse(ctx context.Context, params *AckAlertsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AckAlertsResponse, error)
+
+	// AckAlertsWithResponse Acknowledge several alerts at once
+	//
+	// Acknowledges, by the caller, now, in one go: the open alerts listed in `ids`, or every open alert of container `ctid`, or with `all: true` every open alert. Give exactly one of the three (422 naming the fields otherwise). Ids that are unknown or already acknowledged are ignored, not refused: the answer lists the alerts this call closed. Acknowledging closes an alert; the container's next failcnt growth of that resource opens a new one.
+	//
+	// Staff only, as `POST /api/v1/alerts/{id}/ack`: a customer token gets 403 `forbidden`, for their own containers' alerts too, so a customer can never acknowledge another's alert by its id; a billing token gets 403 too.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/alerts/acknowledge (the `AckAlerts` operationId).
+	AckAlertsWithResponse(ctx context.Context, params *AckAlertsParams, body AckAlertsJSONRequestBody, reqEditors ...RequestEditorFn) (*AckAlertsResponse, error)
 
 	// AckAlertWithResponse Acknowledge an alert
 	//
@@ -16818,6 +17120,110 @@ func (r ListAlertsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListAlertsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AckAlertsResponse200Headers the declared response headers of an HTTP 200 response for AckAlerts
+type AckAlertsResponse200Headers struct {
+	IdempotentReplayed *string
+}
+
+// AckAlertsResponse401Headers the declared response headers of an HTTP 401 response for AckAlerts
+type AckAlertsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type AckAlertsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AckAlertsResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *IdempotencyInProgress
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *Error
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *AckAlertsResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AckAlertsResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AckAlertsResponse) GetJSON200() *AckAlertsResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r AckAlertsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AckAlertsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AckAlertsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r AckAlertsResponse) GetJSON409() *IdempotencyInProgress {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r AckAlertsResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r AckAlertsResponse) GetJSON422() *Error {
+	return r.JSON422
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r AckAlertsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r AckAlertsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AckAlertsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AckAlertsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AckAlertsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -26007,7 +26413,7 @@ func (r GetMetricsResponse) ContentType() string {
 
 // ListAlertsWithResponse List failcnt alerts
 //
-// Alerts raised when a container's cumulative failcnt grew (by the sampler or a live read), newest first, at most 500. Staff see every alert, including those of destroyed containers; a customer sees those of the containers they own. `?open=true` lists only unacknowledged ones.
+// Alerts raised when a container's cumulative failcnt grew (by the sampler or a live read): one per container and resource while open, with how many growths it took in (`count`) and when first and last seen. Open ones first, then the most recently seen; at most 500. Staff see every alert, including those of destroyed containers; a customer sees those of the containers they own. `?open=true` lists only unacknowledged ones. Growth below a plan's threshold that has not (yet) raised an alert is not listed.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -26018,6 +26424,40 @@ func (c *ClientWithResponses) ListAlertsWithResponse(ctx context.Context, params
 		return nil, err
 	}
 	return ParseListAlertsResponse(rsp)
+}
+
+// AckAlertsWithBodyWithResponse Acknowledge several alerts at once
+//
+// Acknowledges, by the caller, now, in one go: the open alerts listed in `ids`, or every open alert of container `ctid`, or with `all: true` every open alert. Give exactly one of the three (422 naming the fields otherwise). Ids that are unknown or already acknowledged are ignored, not refused: the answer lists the alerts this call closed. Acknowledging closes an alert; the container's next failcnt growth of that resource opens a new one.
+//
+// Staff only, as `POST /api/v1/alerts/{id}/ack`: a customer token gets 403 `forbidden`, for their own containers' alerts too, so a customer can never acknowledge another's alert by its id; a billing token gets 403 too.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/alerts/acknowledge (the `AckAlerts` operationId).
+func (c *ClientWithResponses) AckAlertsWithBodyWithResponse(ctx context.Context, params *AckAlertsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AckAlertsResponse, error) {
+	rsp, err := c.AckAlertsWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAckAlertsResponse(rsp)
+}
+
+// AckAlertsWithResponse Acknowledge several alerts at once
+//
+// Acknowledges, by the caller, now, in one go: the open alerts listed in `ids`, or every open alert of container `ctid`, or with `all: true` every open alert. Give exactly one of the three (422 naming the fields otherwise). Ids that are unknown or already acknowledged are ignored, not refused: the answer lists the alerts this call closed. Acknowledging closes an alert; the container's next failcnt growth of that resource opens a new one.
+//
+// Staff only, as `POST /api/v1/alerts/{id}/ack`: a customer token gets 403 `forbidden`, for their own containers' alerts too, so a customer can never acknowledge another's alert by its id; a billing token gets 403 too.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/alerts/acknowledge (the `AckAlerts` operationId).
+func (c *ClientWithResponses) AckAlertsWithResponse(ctx context.Context, params *AckAlertsParams, body AckAlertsJSONRequestBody, reqEditors ...RequestEditorFn) (*AckAlertsResponse, error) {
+	rsp, err := c.AckAlerts(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAckAlertsResponse(rsp)
 }
 
 // AckAlertWithResponse Acknowledge an alert
@@ -28568,6 +29008,104 @@ func ParseListAlertsResponse(rsp *http.Response) (*ListAlertsResponse, error) {
 	switch {
 	case rsp.StatusCode == 401:
 		var headers ListAlertsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAckAlertsResponse parses an HTTP response from a AckAlertsWithResponse call
+func ParseAckAlertsResponse(rsp *http.Response) (*AckAlertsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AckAlertsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AckAlertsResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest IdempotencyInProgress
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers AckAlertsResponse200Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers AckAlertsResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

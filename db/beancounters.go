@@ -2,8 +2,10 @@ package db
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -269,62 +271,193 @@ func (q *Queries) SnapshotFailcnts(ctx context.Context, id int64) (map[int]map[s
 	return out, rows.Err()
 }
 
-// Alert is a failcnt that grew.
+// Alert is a failcnt that grew: one open alert per container and
+// resource, which later growths update (Count, LastSeen, New) until it is
+// acknowledged.
 type Alert struct {
-	ID             int64      `json:"id"`
-	CTID           int        `json:"ctid"`
-	Resource       string     `json:"resource"`
-	Old            uint64     `json:"old_failcnt"`
-	New            uint64     `json:"new_failcnt"`
-	At             time.Time  `json:"at"`
+	ID       int64  `json:"id"`
+	CTID     int    `json:"ctid"`
+	Resource string `json:"resource"`
+	// Old is the failcnt before the first growth, New the latest.
+	Old uint64 `json:"old_failcnt"`
+	New uint64 `json:"new_failcnt"`
+	// At is the first growth (FirstSeen; kept for older clients).
+	At        time.Time `json:"at"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+	// Count is how many growths the alert took in, those below the
+	// plan's threshold before it was raised included.
+	Count int `json:"count"`
+	// RaisedAt is when it crossed its threshold and became an alert
+	// people see and are told of; nil for a row still below it (never
+	// listed).
+	RaisedAt       *time.Time `json:"raised_at"`
 	AcknowledgedAt *time.Time `json:"acknowledged_at"`
 	AcknowledgedBy *string    `json:"acknowledged_by"`
 }
 
-// InsertAlert records a failcnt that grew.
-func (q *Queries) InsertAlert(ctx context.Context, ctid int, resource string, old, cur uint64) (Alert, error) {
-	a := Alert{CTID: ctid, Resource: resource, Old: old, New: cur}
-	err := q.db.QueryRow(ctx, `INSERT INTO alerts (ct_id, resource, old_failcnt, new_failcnt) VALUES ($1, $2, $3, $4) RETURNING id, at`,
-		ctid, resource, int64(old), int64(cur)).Scan(&a.ID, &a.At)
-	if err != nil {
-		return a, fmt.Errorf("store: insert alert: %w", err)
-	}
-	return a, nil
+// FailcntGrowth is a failcnt that grew from Old to New, with the
+// threshold of the container's plan for the resource: Failures (at least
+// 1) within Window raise the alert (a window of 0 with Failures 1: any
+// growth).
+type FailcntGrowth struct {
+	CTID     int
+	Resource string
+	Old, New uint64
+	Failures uint64
+	Window   time.Duration
 }
 
-// ListAlerts lists alerts newest first; open limits them to unacknowledged;
-// ownerID limits them to one owner's containers.
+const alertCols = `a.id, a.ct_id, a.resource, a.old_failcnt, a.new_failcnt, a.at, a.last_seen, a.count, a.raised_at, a.acknowledged_at, a.acknowledged_by`
+
+func scanAlert(row pgx.Row, extra ...any) (Alert, error) {
+	var a Alert
+	var o, n int64
+	err := row.Scan(append([]any{&a.ID, &a.CTID, &a.Resource, &o, &n, &a.At, &a.LastSeen, &a.Count, &a.RaisedAt,
+		&a.AcknowledgedAt, &a.AcknowledgedBy}, extra...)...)
+	a.Old, a.New, a.FirstSeen = uint64(o), uint64(n), a.At
+	return a, err
+}
+
+// RecordFailcntGrowth folds a growth into the open alert of its
+// container and resource, or opens one: in one statement (an upsert on
+// the partial unique index of open alerts), so two folds at once still
+// make one alert. Below the threshold the row counts growths but is not
+// raised; a window that has passed without reaching it starts again.
+// opened is true only for the growth that raised the alert: the one to
+// notify of; repeats only update it.
+func (q *Queries) RecordFailcntGrowth(ctx context.Context, g FailcntGrowth) (a Alert, opened bool, err error) {
+	failures := max(g.Failures, 1)
+	a, err = scanAlert(q.db.QueryRow(ctx, `INSERT INTO alerts AS a (ct_id, resource, old_failcnt, new_failcnt, window_failures, raised_at, raised_count)
+		VALUES ($1, $2, $3::bigint, $4::bigint, $4::bigint - $3::bigint, CASE WHEN $4::bigint - $3::bigint >= $5::bigint THEN now() END,
+			CASE WHEN $4::bigint - $3::bigint >= $5::bigint THEN 1 END)
+		ON CONFLICT (ct_id, resource) WHERE acknowledged_at IS NULL DO UPDATE SET
+			count = a.count + 1,
+			last_seen = now(),
+			new_failcnt = GREATEST(a.new_failcnt, EXCLUDED.new_failcnt),
+			window_start = CASE WHEN a.raised_at IS NULL AND now() - a.window_start > $6::float8 * interval '1 second' THEN now() ELSE a.window_start END,
+			window_failures = CASE WHEN a.raised_at IS NULL AND now() - a.window_start > $6::float8 * interval '1 second' THEN 0 ELSE a.window_failures END + EXCLUDED.window_failures,
+			raised_at = COALESCE(a.raised_at, CASE WHEN CASE WHEN now() - a.window_start > $6::float8 * interval '1 second' THEN 0 ELSE a.window_failures END + EXCLUDED.window_failures >= $5 THEN now() END),
+			raised_count = COALESCE(a.raised_count, CASE WHEN CASE WHEN now() - a.window_start > $6::float8 * interval '1 second' THEN 0 ELSE a.window_failures END + EXCLUDED.window_failures >= $5 THEN a.count + 1 END)
+		RETURNING `+alertCols+`, COALESCE(a.count = a.raised_count, false)`,
+		g.CTID, g.Resource, int64(g.Old), int64(g.New), int64(failures), g.Window.Seconds()), &opened)
+	if err != nil {
+		return a, false, fmt.Errorf("store: record failcnt growth of %d %s: %w", g.CTID, g.Resource, err)
+	}
+	return a, opened, nil
+}
+
+// InsertAlert records a failcnt that grew, as an alert raised at once
+// (RecordFailcntGrowth with no threshold).
+func (q *Queries) InsertAlert(ctx context.Context, ctid int, resource string, old, cur uint64) (Alert, error) {
+	a, _, err := q.RecordFailcntGrowth(ctx, FailcntGrowth{CTID: ctid, Resource: resource, Old: old, New: cur, Failures: 1})
+	return a, err
+}
+
+// ListAlerts lists raised alerts, last seen first; open limits them to
+// unacknowledged; ownerID limits them to one owner's containers.
 func (q *Queries) ListAlerts(ctx context.Context, open bool, ownerID *int64, limit int) ([]Alert, error) {
-	rows, err := q.db.Query(ctx, `SELECT a.id, a.ct_id, a.resource, a.old_failcnt, a.new_failcnt, a.at, a.acknowledged_at, a.acknowledged_by
+	rows, err := q.db.Query(ctx, `SELECT `+alertCols+`
 		FROM alerts a LEFT JOIN containers c ON c.ct_id = a.ct_id
-		WHERE (NOT $1 OR a.acknowledged_at IS NULL) AND ($2::bigint IS NULL OR c.owner_id = $2)
-		ORDER BY a.at DESC, a.id DESC LIMIT $3`, open, ownerID, limit)
+		WHERE a.raised_at IS NOT NULL AND (NOT $1 OR a.acknowledged_at IS NULL) AND ($2::bigint IS NULL OR c.owner_id = $2)
+		ORDER BY a.acknowledged_at IS NOT NULL, a.last_seen DESC, a.id DESC LIMIT $3`, open, ownerID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: list alerts: %w", err)
 	}
 	defer rows.Close()
 	var out []Alert
 	for rows.Next() {
-		var a Alert
-		var o, n int64
-		if err := rows.Scan(&a.ID, &a.CTID, &a.Resource, &o, &n, &a.At, &a.AcknowledgedAt, &a.AcknowledgedBy); err != nil {
+		a, err := scanAlert(rows)
+		if err != nil {
 			return nil, fmt.Errorf("store: list alerts: %w", err)
 		}
-		a.Old, a.New = uint64(o), uint64(n)
 		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// OpenAlerts counts the raised alerts waiting for acknowledgement.
+func (q *Queries) OpenAlerts(ctx context.Context) (int, error) {
+	var n int
+	err := q.db.QueryRow(ctx, `SELECT count(*) FROM alerts WHERE acknowledged_at IS NULL AND raised_at IS NOT NULL`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: count open alerts: %w", err)
+	}
+	return n, nil
+}
+
+// AlertSelection picks open alerts to acknowledge at once: those of IDs,
+// or those of container CTID, or with All every one; ownerID narrows any
+// of them to one owner's containers.
+type AlertSelection struct {
+	IDs     []int64
+	CTID    *int
+	All     bool
+	OwnerID *int64
+}
+
+// AckAlerts acknowledges the open, raised alerts sel picks, in one
+// statement, and returns their ids (ascending). An id that is not open,
+// not raised, unknown or not the owner's is left out, not an error.
+func (q *Queries) AckAlerts(ctx context.Context, sel AlertSelection, by string) ([]int64, error) {
+	if len(sel.IDs) == 0 && sel.CTID == nil && !sel.All {
+		return []int64{}, nil
+	}
+	var ids []int64
+	if len(sel.IDs) > 0 {
+		ids = sel.IDs
+	}
+	rows, err := q.db.Query(ctx, `UPDATE alerts a SET acknowledged_at = now(), acknowledged_by = $4
+		WHERE a.acknowledged_at IS NULL AND a.raised_at IS NOT NULL
+			AND ($1::bigint[] IS NULL OR a.id = ANY($1))
+			AND ($2::integer IS NULL OR a.ct_id = $2)
+			AND ($3::bigint IS NULL OR EXISTS (SELECT 1 FROM containers c WHERE c.ct_id = a.ct_id AND c.owner_id = $3))
+		RETURNING a.id`, ids, sel.CTID, sel.OwnerID, by)
+	if err != nil {
+		return nil, fmt.Errorf("store: acknowledge alerts: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("store: acknowledge alerts: %w", err)
+	}
+	slices.Sort(out)
+	if out == nil {
+		out = []int64{}
+	}
+	return out, nil
+}
+
+// AlertThresholds reads the alert thresholds of the plans of ctids (as
+// stored: ubc.AlertThresholds as JSON); a container on no plan has none.
+func (q *Queries) AlertThresholds(ctx context.Context, ctids []int) (map[int]json.RawMessage, error) {
+	rows, err := q.db.Query(ctx, `SELECT c.ct_id, p.alert_thresholds FROM containers c JOIN plans p ON p.id = c.plan_id
+		WHERE c.ct_id = ANY($1)`, ctids)
+	if err != nil {
+		return nil, fmt.Errorf("store: alert thresholds: %w", err)
+	}
+	defer rows.Close()
+	out := map[int]json.RawMessage{}
+	for rows.Next() {
+		var id int
+		var raw json.RawMessage
+		if err := rows.Scan(&id, &raw); err != nil {
+			return nil, fmt.Errorf("store: alert thresholds: %w", err)
+		}
+		out[id] = raw
 	}
 	return out, rows.Err()
 }
 
 // AckAlert acknowledges an alert.
 func (q *Queries) AckAlert(ctx context.Context, id int64, by string) error {
-	tag, err := q.db.Exec(ctx, `UPDATE alerts SET acknowledged_at = now(), acknowledged_by = $2 WHERE id = $1 AND acknowledged_at IS NULL`, id, by)
+	tag, err := q.db.Exec(ctx, `UPDATE alerts SET acknowledged_at = now(), acknowledged_by = $2
+		WHERE id = $1 AND acknowledged_at IS NULL AND raised_at IS NOT NULL`, id, by)
 	if err != nil {
 		return fmt.Errorf("store: ack alert %d: %w", id, err)
 	}
 	if tag.RowsAffected() == 0 {
 		var exists bool
-		_ = q.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM alerts WHERE id = $1)`, id).Scan(&exists)
+		_ = q.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM alerts WHERE id = $1 AND raised_at IS NOT NULL)`, id).Scan(&exists)
 		if !exists {
 			return ErrNotFound
 		}

@@ -102,7 +102,7 @@ func (q *Queries) ListContainersPage(ctx context.Context, f ListFilter) ([]Liste
 		}
 	}
 	if f.Failing {
-		where = append(where, "EXISTS (SELECT 1 FROM alerts al WHERE al.ct_id = c.ct_id AND al.acknowledged_at IS NULL)")
+		where = append(where, "EXISTS (SELECT 1 FROM alerts al WHERE al.ct_id = c.ct_id AND al.acknowledged_at IS NULL AND al.raised_at IS NOT NULL)")
 	}
 	for _, w := range f.Words {
 		exact := arg(w)
@@ -136,7 +136,7 @@ func (q *Queries) ListContainersPage(ctx context.Context, f ListFilter) ([]Liste
 		s.at, s.cpu_percent, s.nproc, s.mem_bytes, s.mem_limit_bytes, s.disk_bytes, s.disk_limit_bytes,
 		coalesce(tm.bytes, 0),
 		(SELECT coalesce(array_agg(DISTINCT al.resource ORDER BY al.resource), '{}') FROM alerts al
-			WHERE al.ct_id = c.ct_id AND al.acknowledged_at IS NULL)
+			WHERE al.ct_id = c.ct_id AND al.acknowledged_at IS NULL AND al.raised_at IS NOT NULL)
 		FROM (SELECT c.ct_id` + from + order + ` LIMIT ` + arg(f.Limit) + ` OFFSET ` + arg(f.Offset) + `) pg
 		JOIN containers c ON c.ct_id = pg.ct_id
 		LEFT JOIN users u ON u.id = c.owner_id LEFT JOIN plans p ON p.id = c.plan_id

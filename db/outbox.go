@@ -18,7 +18,8 @@ func (q *Queries) ClaimOperationEvents(ctx context.Context, id string) (bool, er
 	return tag.RowsAffected() == 1, nil
 }
 
-// ClaimAlertEvents is ClaimOperationEvents for a failcnt alert.
+// ClaimAlertEvents is ClaimOperationEvents for a failcnt alert: once, when
+// it is raised (its repeats send nothing).
 func (q *Queries) ClaimAlertEvents(ctx context.Context, id int64) (bool, error) {
 	tag, err := q.db.Exec(ctx, `UPDATE alerts SET events_sent_at = now() WHERE id = $1 AND events_sent_at IS NULL`, id)
 	if err != nil {
@@ -58,20 +59,18 @@ func (q *Queries) UnsentEvents(ctx context.Context, since time.Time) ([]UnsentOp
 	if err := rows.Err(); err != nil {
 		return nil, nil, err
 	}
-	arows, err := q.db.Query(ctx, `SELECT id, ct_id, resource, old_failcnt, new_failcnt, at FROM alerts
-		WHERE events_sent_at IS NULL AND at >= $1 ORDER BY at`, since)
+	arows, err := q.db.Query(ctx, `SELECT `+alertCols+` FROM alerts a
+		WHERE a.events_sent_at IS NULL AND a.raised_at IS NOT NULL AND a.raised_at >= $1 ORDER BY a.raised_at`, since)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: unsent alert events: %w", err)
 	}
 	defer arows.Close()
 	var alerts []Alert
 	for arows.Next() {
-		var a Alert
-		var old, cur int64
-		if err := arows.Scan(&a.ID, &a.CTID, &a.Resource, &old, &cur, &a.At); err != nil {
+		a, err := scanAlert(arows)
+		if err != nil {
 			return nil, nil, fmt.Errorf("store: unsent alert events: %w", err)
 		}
-		a.Old, a.New = uint64(old), uint64(cur)
 		alerts = append(alerts, a)
 	}
 	return ops, alerts, arows.Err()

@@ -21,8 +21,10 @@ type Plan struct {
 	Network     PlanNetwork
 	// BackupPolicy is backup.Policy as JSON.
 	BackupPolicy json.RawMessage
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// AlertThresholds is ubc.AlertThresholds as JSON.
+	AlertThresholds json.RawMessage
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 // PlanNetwork is a plan's network: how many addresses its customer may
@@ -34,12 +36,12 @@ type PlanNetwork struct {
 }
 
 const planCols = `p.id, p.name, p.description, p.limits, p.created_at, p.updated_at,
-	(SELECT count(*) FROM containers c WHERE c.plan_id = p.id), p.ip_addresses, p.rate_in_mbit, p.rate_out_mbit, p.backup_policy`
+	(SELECT count(*) FROM containers c WHERE c.plan_id = p.id), p.ip_addresses, p.rate_in_mbit, p.rate_out_mbit, p.backup_policy, p.alert_thresholds`
 
 func scanPlan(row pgx.Row) (Plan, error) {
 	var p Plan
 	err := row.Scan(&p.ID, &p.Name, &p.Description, &p.Limits, &p.CreatedAt, &p.UpdatedAt, &p.Containers,
-		&p.Network.IPAddresses, &p.Network.RateInMbit, &p.Network.RateOutMbit, &p.BackupPolicy)
+		&p.Network.IPAddresses, &p.Network.RateInMbit, &p.Network.RateOutMbit, &p.BackupPolicy, &p.AlertThresholds)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return p, ErrNotFound
 	}
@@ -119,6 +121,14 @@ func (q *Queries) SetPlanNetwork(ctx context.Context, id int64, n PlanNetwork) e
 func (q *Queries) SetPlanBackupPolicy(ctx context.Context, id int64, policy json.RawMessage) error {
 	if _, err := q.db.Exec(ctx, `UPDATE plans SET backup_policy = $2, updated_at = now() WHERE id = $1`, id, jsonOrEmpty(policy)); err != nil {
 		return fmt.Errorf("store: plan %d backup policy: %w", id, err)
+	}
+	return nil
+}
+
+// SetPlanAlertThresholds sets a plan's alert thresholds (JSON).
+func (q *Queries) SetPlanAlertThresholds(ctx context.Context, id int64, thresholds json.RawMessage) error {
+	if _, err := q.db.Exec(ctx, `UPDATE plans SET alert_thresholds = $2, updated_at = now() WHERE id = $1`, id, jsonOrEmpty(thresholds)); err != nil {
+		return fmt.Errorf("store: plan %d alert thresholds: %w", id, err)
 	}
 	return nil
 }

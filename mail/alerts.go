@@ -11,9 +11,8 @@ import (
 	"github.com/ctpanel/ctpanel/db"
 )
 
-// AlertNotifier hears of each failcnt alert the monitor records. The
-// monitor takes its AlertOpened as a hook (monitor.Monitor.OnAlert); nil
-// is no notice.
+// AlertNotifier hears of each failcnt alert that opens (the server wires
+// StaffAlerts into the monitor's Notifiers).
 type AlertNotifier interface {
 	AlertOpened(ctx context.Context, a db.Alert) error
 }

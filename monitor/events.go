@@ -25,6 +25,9 @@ type Event struct {
 	Old       *uint64   `json:"old_failcnt,omitempty"`
 	New       *uint64   `json:"new_failcnt,omitempty"`
 	AlertID   int64     `json:"alert_id,omitempty"`
+	// Count is how many growths an alert took in by the time it opened
+	// (more than 1 when a plan's threshold held it back).
+	Count int `json:"count,omitempty"`
 }
 
 // Bus fans events out to subscribers. A subscriber too slow to keep up

@@ -49,6 +49,17 @@ func (s *Settings) defaults() {
 	}
 }
 
+// Notifier is told of each failcnt alert as it opens: once per alert
+// (its repeats, folded into it, are not), whatever the plan's threshold
+// held back before. AlertOpened runs in the sampler's goroutine, after
+// the alert is committed and published on the bus: it must hand slow
+// work (sending mail) to a queue of its own rather than block, and it
+// cannot refuse the alert. Webhooks do not go through it: they are
+// recorded from the bus through the outbox (webhooks.Dispatcher).
+type Notifier interface {
+	AlertOpened(ctx context.Context, a db.Alert)
+}
+
 // Monitor samples and serves beancounters.
 type Monitor struct {
 	Store    *db.Store
@@ -56,9 +67,8 @@ type Monitor struct {
 	Bus      *Bus
 	Log      *slog.Logger
 	Settings Settings
-	// OnAlert, when set, hears of each alert recorded (the mail
-	// package's StaffAlerts.AlertOpened mails staff); its error is logged.
-	OnAlert func(context.Context, db.Alert) error
+	// Notifiers hear of alerts as they open; set them before Run.
+	Notifiers []Notifier
 
 	mu      sync.Mutex
 	cache   map[int]cached
@@ -160,12 +170,14 @@ func (m *Monitor) fold(ctx context.Context, counters map[int][]lxcdriver.Counter
 		res  string
 	}
 	byKey := make(map[key]uint64, len(totals))
+	var grew []db.FailcntTotal
 	for _, t := range totals {
 		byKey[key{t.CTID, t.Resource}] = t.Total
 		if t.Total > t.Before {
-			m.alert(ctx, t)
+			grew = append(grew, t)
 		}
 	}
+	m.alert(ctx, grew)
 	out := make(map[int][]Row, len(counters))
 	for ctid, cs := range counters {
 		rows := make([]Row, len(cs))
@@ -178,17 +190,46 @@ func (m *Monitor) fold(ctx context.Context, counters map[int][]lxcdriver.Counter
 	return out, nil
 }
 
-func (m *Monitor) alert(ctx context.Context, t db.FailcntTotal) {
-	a, err := m.Store.InsertAlert(ctx, t.CTID, t.Resource, t.Before, t.Total)
-	if err != nil {
-		m.Log.Warn("record failcnt alert", "ctid", t.CTID, "err", err)
+// alert folds failcnts that grew into their containers' alerts, under
+// the thresholds of their plans, and tells whoever listens of each alert
+// that opens: the bus (the events websocket and the webhooks' outbox) and
+// the Notifiers. A repeat of an open alert only updates it.
+func (m *Monitor) alert(ctx context.Context, grew []db.FailcntTotal) {
+	if len(grew) == 0 {
 		return
 	}
-	m.Log.Info("failcnt grew", "ctid", t.CTID, "resource", t.Resource, "old", t.Before, "new", t.Total)
-	m.Bus.Publish(Event{Type: "alert", CTID: t.CTID, Resource: t.Resource, Old: &t.Before, New: &t.Total, AlertID: a.ID, At: a.At})
-	if m.OnAlert != nil {
-		if err := m.OnAlert(ctx, a); err != nil {
-			m.Log.Warn("alert notice", "ctid", t.CTID, "alert", a.ID, "err", err)
+	ctids := make([]int, 0, len(grew))
+	for _, t := range grew {
+		ctids = append(ctids, t.CTID)
+	}
+	stored, err := m.Store.AlertThresholds(ctx, ctids)
+	if err != nil {
+		m.Log.Warn("read alert thresholds", "err", err)
+	}
+	for _, t := range grew {
+		ths, err := ubc.DecodeAlertThresholds(stored[t.CTID])
+		if err != nil {
+			m.Log.Warn("alert thresholds of the container's plan", "ctid", t.CTID, "err", err)
+		}
+		th := ths.For(t.Resource)
+		if th.None {
+			continue
+		}
+		a, opened, err := m.Store.RecordFailcntGrowth(ctx, db.FailcntGrowth{CTID: t.CTID, Resource: t.Resource,
+			Old: t.Before, New: t.Total, Failures: th.Failures, Window: th.Window})
+		if err != nil {
+			m.Log.Warn("record failcnt alert", "ctid", t.CTID, "err", err)
+			continue
+		}
+		m.Log.Debug("failcnt grew", "ctid", t.CTID, "resource", t.Resource, "old", t.Before, "new", t.Total, "alert", a.ID, "count", a.Count)
+		if !opened {
+			continue
+		}
+		m.Log.Info("failcnt alert opened", "ctid", t.CTID, "resource", t.Resource, "old", a.Old, "new", a.New, "alert", a.ID, "count", a.Count)
+		old, cur := a.Old, a.New
+		m.Bus.Publish(Event{Type: "alert", CTID: t.CTID, Resource: t.Resource, Old: &old, New: &cur, AlertID: a.ID, Count: a.Count, At: *a.RaisedAt})
+		for _, n := range m.Notifiers {
+			n.AlertOpened(ctx, a)
 		}
 	}
 }

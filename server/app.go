@@ -188,7 +188,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, drv lxcdriver.Drive
 		if len(cfg.PublicURLs) > 0 {
 			base = strings.TrimRight(cfg.PublicURLs[0], "/")
 		}
-		a.Mon.OnAlert = (&mail.StaffAlerts{Store: a.Store, Outbox: a.Mail, BaseURL: base}).AlertOpened
+		a.Mon.Notifiers = append(a.Mon.Notifiers, mailNotifier{alerts: &mail.StaffAlerts{Store: a.Store, Outbox: a.Mail, BaseURL: base},
+			log: log.With("component", "mail")})
 	}
 	a.Console = console.NewManager(console.Config{IdleTimeout: cfg.ConsoleIdleTimeout}, drv, log.With("component", "console"))
 	a.Services = services.New(services.Deps{Store: a.Store, Drv: drv, Queue: queue, Log: log,
@@ -526,4 +527,17 @@ func loopbackListen(addr string) bool {
 	}
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.IsLoopback()
+}
+
+// mailNotifier queues a mail to staff for each alert that opens (the
+// monitor's Notifier); a failure to queue is logged.
+type mailNotifier struct {
+	alerts *mail.StaffAlerts
+	log    *slog.Logger
+}
+
+func (n mailNotifier) AlertOpened(ctx context.Context, a db.Alert) {
+	if err := n.alerts.AlertOpened(ctx, a); err != nil {
+		n.log.Warn("alert notice", "ctid", a.CTID, "alert", a.ID, "err", err)
+	}
 }

@@ -88,7 +88,7 @@ func TestPanelMail(t *testing.T) {
 	smtp := mailtest.New(t, 0)
 	smtp.Start(t)
 	p := mailPanel(t, smtp)
-	if p.app.Mon.OnAlert == nil {
+	if len(p.app.Mon.Notifiers) == 0 {
 		t.Fatal("the monitor's alert hook is not wired with mail on")
 	}
 	p.account("ops", db.RoleStaff, "correct horse")
@@ -182,7 +182,7 @@ func TestPanelMail(t *testing.T) {
 // link is still shown to pass on.
 func TestPanelMailOff(t *testing.T) {
 	p := newTestPanel(t, lxcdriver.NewFake(), "")
-	if p.app.Mon.OnAlert != nil || p.app.MailWorker != nil {
+	if len(p.app.Mon.Notifiers) != 0 || p.app.MailWorker != nil {
 		t.Fatal("mail wired without SMTP")
 	}
 	p.account("ops", db.RoleStaff, "correct horse")

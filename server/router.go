@@ -110,6 +110,7 @@ func Router(a *api.API, ui *pages.UI) chi.Router {
 				r.Post("/mail/test", ui.SendTestMail)
 				r.Get("/audit", ui.AuditPage)
 				r.Get("/alerts", ui.AlertsPage)
+				r.Post("/alerts/acknowledge", ui.AckAlerts)
 				r.Post("/alerts/{id}/ack", ui.AckAlert)
 			})
 			r.Group(func(r chi.Router) {
@@ -179,6 +180,7 @@ func Router(a *api.API, ui *pages.UI) chi.Router {
 		r.With(a.RequireOperator).Post("/beancounters/snapshots", a.CreateSnapshot)
 		r.Get("/beancounters/faildiff", a.FailDiff)
 		r.Get("/alerts", a.ListAlerts)
+		r.With(a.RequireOperator).Post("/alerts/acknowledge", a.AckAlerts)
 		r.With(a.RequireOperator).Post("/alerts/{id}/ack", a.AckAlert)
 		r.Get("/events/ws", a.EventsWS)
 		r.Get("/containers", a.ListContainers)

@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/lxcdriver"
 )
 
 // The web panel in a real browser: Debian's Chromium, headless, driven by
@@ -518,5 +519,68 @@ func TestBrowserStaffAndCustomer(t *testing.T) {
 				t.Errorf("screenshot %s-%s: %v", name, suffix, errors.Join(err))
 			}
 		}
+	}
+}
+
+// TestBrowserAlertsAcknowledgeSelected: on the alerts page staff check
+// several rows and acknowledge them with one button; the select-all box
+// checks the rest, and one more click closes them all.
+func TestBrowserAlertsAcknowledgeSelected(t *testing.T) {
+	requireChromium(t)
+	p := uiFarm(t)
+	for _, res := range []string{lxcdriver.ResNumProc, lxcdriver.ResCPU, lxcdriver.ResOOM} {
+		failcnt(t, p, 101, res, 2)
+		failcnt(t, p, 101, res, 4)
+		failcnt(t, p, 102, res, 3)
+	}
+	ctx := context.Background()
+	open, err := p.app.Store.ListAlerts(ctx, true, nil, 100)
+	if err != nil || len(open) != 6 {
+		t.Fatalf("open: %v %v", open, err)
+	}
+	c := newChrome(t, p.srv.URL)
+	c.login("ops", "correct horse")
+	c.open("/alerts")
+	c.waitFor("the alerts table", `document.querySelectorAll('#alerts-table input.ack-pick').length === 6`, 10*time.Second)
+	c.shot("alerts")
+	// Three rows, of both containers, by hand.
+	var picked []int64
+	for _, a := range open {
+		if a.Resource != lxcdriver.ResOOM && len(picked) < 3 {
+			picked = append(picked, a.ID)
+			c.do(chromedp.Click(chromedp.CSS(fmt.Sprintf(`tr[data-alert="%d"] input.ack-pick`, a.ID))))
+		}
+	}
+	if got := jsEval[float64](c, `document.querySelectorAll('#alerts-table input.ack-pick:checked').length`); got != 3 {
+		t.Fatalf("%v boxes checked, want 3", got)
+	}
+	if !jsEval[bool](c, `document.getElementById('ack-pick-all').indeterminate`) {
+		t.Error("the select-all box does not show a partial selection")
+	}
+	c.submit("#ack-selected")
+	c.waitFor("the acknowledgement", `document.getElementById('ack-done') && document.getElementById('ack-done').textContent.includes('3 alert')`, 10*time.Second)
+	left, _ := p.app.Store.ListAlerts(ctx, true, nil, 100)
+	if len(left) != 3 {
+		t.Fatalf("%d open after acknowledging 3 of 6", len(left))
+	}
+	for _, a := range left {
+		for _, id := range picked {
+			if a.ID == id {
+				t.Fatalf("alert %d was picked and is still open", id)
+			}
+		}
+	}
+	if n := jsEval[float64](c, `document.querySelectorAll('#alerts-table input.ack-pick').length`); n != 3 {
+		t.Fatalf("the page lists %v open alerts, want 3", n)
+	}
+	// Select all, then one click.
+	c.do(chromedp.Click(chromedp.CSS("#ack-pick-all")))
+	if got := jsEval[float64](c, `document.querySelectorAll('#alerts-table input.ack-pick:checked').length`); got != 3 {
+		t.Fatalf("select all checked %v of 3", got)
+	}
+	c.submit("#ack-selected")
+	c.waitFor("no open alerts", `document.body.innerText.includes('No open alerts')`, 10*time.Second)
+	if left, _ := p.app.Store.ListAlerts(ctx, true, nil, 100); len(left) != 0 {
+		t.Fatalf("%d open after acknowledging all selected", len(left))
 	}
 }

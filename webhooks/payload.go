@@ -34,12 +34,16 @@ type EventData struct {
 	OldFailcnt *uint64 `json:"old_failcnt,omitempty"`
 	NewFailcnt *uint64 `json:"new_failcnt,omitempty"`
 	AlertID    int64   `json:"alert_id,omitempty"`
+	// Count is how many failcnt growths the alert took in when it
+	// opened (above 1 when the plan's threshold held it back); its
+	// repeats send nothing.
+	Count int `json:"count,omitempty"`
 }
 
 // PayloadOf is the delivery body of event name for bus event e.
 func PayloadOf(name string, e monitor.Event) Payload {
 	return Payload{Event: name, At: e.At, Data: EventData{
 		Type: e.Type, CTID: e.CTID, At: e.At, Action: e.Action, Operation: e.Operation, Status: e.Status,
-		State: e.State, Error: e.Error, Resource: e.Resource, OldFailcnt: e.Old, NewFailcnt: e.New, AlertID: e.AlertID,
+		State: e.State, Error: e.Error, Resource: e.Resource, OldFailcnt: e.Old, NewFailcnt: e.New, AlertID: e.AlertID, Count: e.Count,
 	}}
 }

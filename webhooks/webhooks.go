@@ -157,8 +157,11 @@ func (d *Dispatcher) Replay(ctx context.Context) error {
 		events = append(events, e)
 	}
 	for _, a := range alerts {
-		old, cur := a.Old, a.New
-		events = append(events, monitor.Event{Type: "alert", CTID: a.CTID, Resource: a.Resource, Old: &old, New: &cur, AlertID: a.ID, At: a.At.UTC()})
+		old, cur, at := a.Old, a.New, a.At
+		if a.RaisedAt != nil {
+			at = *a.RaisedAt
+		}
+		events = append(events, monitor.Event{Type: "alert", CTID: a.CTID, Resource: a.Resource, Old: &old, New: &cur, AlertID: a.ID, Count: a.Count, At: at.UTC()})
 	}
 	for batch := range slices.Chunk(events, maxBatch) {
 		if err := d.dispatch(ctx, batch); err != nil {

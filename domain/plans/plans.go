@@ -4,6 +4,7 @@
 package plans
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -37,7 +38,41 @@ type View struct {
 	Limits      ubc.Spec       `json:"limits"`
 	Network     db.PlanNetwork `json:"network"`
 	Backups     backup.Policy  `json:"backups"`
+	Alerts      Alerts         `json:"alerts"`
 	Containers  int            `json:"containers"`
+}
+
+// Alerts is how a plan's containers raise failcnt alerts: Thresholds by
+// resource (ubc.AlertThreshold); a resource not named alerts on any
+// growth.
+type Alerts struct {
+	Thresholds ubc.AlertThresholds `json:"thresholds"`
+}
+
+// parseAlerts reads a request's {"thresholds": {...}}, naming every bad
+// field under "alerts.".
+func parseAlerts(f domain.FieldErrors, raw json.RawMessage) *Alerts {
+	if raw == nil || string(bytes.TrimSpace(raw)) == "null" {
+		return nil
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
+		f.Add("alerts", `must be an object: {"thresholds": {resource: "none" or {"failures": N, "window_seconds": S}}}`)
+		return nil
+	}
+	out := &Alerts{Thresholds: ubc.AlertThresholds{}}
+	for k, v := range obj {
+		if k != "thresholds" {
+			f.Add("alerts."+k, `unknown field: alerts has "thresholds"`)
+			continue
+		}
+		ts, errs := ubc.ParseAlertThresholds(v, "alerts.thresholds.")
+		for field, msg := range errs {
+			f.Add(field, msg)
+		}
+		out.Thresholds = ts
+	}
+	return out
 }
 
 // ViewOf decodes a plan's row.
@@ -49,6 +84,11 @@ func ViewOf(p db.Plan) (View, error) {
 			err = perr
 		}
 	}
+	ts, terr := ubc.DecodeAlertThresholds(p.AlertThresholds)
+	if terr != nil && err == nil {
+		err = terr
+	}
+	v.Alerts.Thresholds = ts
 	return v, err
 }
 
@@ -60,6 +100,20 @@ func checkBackups(f domain.FieldErrors, b *backup.Policy) {
 	for field, msg := range b.Check("backups.") {
 		f.Add(field, msg)
 	}
+}
+
+// parseLimits reads a plan's limits, adding their field errors to f so
+// that they are reported with the plan's other fields; err is only for a
+// refusal that is not about fields.
+func parseLimits(f domain.FieldErrors, limits json.RawMessage, host ubc.Host) (ubc.Spec, error) {
+	spec, err := containers.ParseLimits(limits, "limits.", host)
+	if ae := domain.AsError(err); ae != nil && len(ae.Fields) > 0 {
+		for k, v := range ae.Fields {
+			f.Add(k, v)
+		}
+		return spec, nil
+	}
+	return spec, err
 }
 
 // MaxRateMbit is the highest rate a plan may set (100 Gbit/s).
@@ -145,6 +199,12 @@ func (s *Service) ownCounts(ctx context.Context, p db.Principal) (map[int64]int,
 // Create makes plan name (staff) with limits (a JSON object of vzctl
 // values, nil for none).
 func (s *Service) Create(ctx context.Context, p db.Principal, name string, description *string, limits json.RawMessage, network *db.PlanNetwork, backups *backup.Policy) (View, error) {
+	return s.CreateWithAlerts(ctx, p, name, description, limits, network, backups, nil)
+}
+
+// CreateWithAlerts is Create with the plan's alert settings (a JSON
+// object {"thresholds": {...}}, nil for none: any growth alerts).
+func (s *Service) CreateWithAlerts(ctx context.Context, p db.Principal, name string, description *string, limits json.RawMessage, network *db.PlanNetwork, backups *backup.Policy, alerts json.RawMessage) (View, error) {
 	if err := policy.RequireStaff(p); err != nil {
 		return View{}, err
 	}
@@ -157,15 +217,16 @@ func (s *Service) Create(ctx context.Context, p db.Principal, name string, descr
 		CheckNetwork(f, "network.", *network)
 	}
 	checkBackups(f, backups)
-	if err := f.Err(); err != nil {
-		return View{}, err
-	}
+	al := parseAlerts(f, alerts)
 	spec := ubc.Spec{}
 	if limits != nil {
 		var err error
-		if spec, err = containers.ParseLimits(limits, "limits.", s.Host); err != nil {
+		if spec, err = parseLimits(f, limits, s.Host); err != nil {
 			return View{}, err
 		}
+	}
+	if err := f.Err(); err != nil {
+		return View{}, err
 	}
 	raw, _ := json.Marshal(spec)
 	desc := ""
@@ -185,6 +246,13 @@ func (s *Service) Create(ctx context.Context, p db.Principal, name string, descr
 			}
 			pl.BackupPolicy = pol
 		}
+		if al != nil {
+			raw, _ := json.Marshal(al.Thresholds)
+			if err := q.SetPlanAlertThresholds(ctx, pl.ID, raw); err != nil {
+				return err
+			}
+			pl.AlertThresholds = raw
+		}
 		if network == nil {
 			return nil
 		}
@@ -197,7 +265,11 @@ func (s *Service) Create(ctx context.Context, p db.Principal, name string, descr
 	if err != nil {
 		return View{}, err
 	}
-	s.audit(ctx, p, "plan.create", map[string]any{"plan": name, "limits": spec, "network": pl.Network})
+	details := map[string]any{"plan": name, "limits": spec, "network": pl.Network}
+	if al != nil {
+		details["alerts"] = al
+	}
+	s.audit(ctx, p, "plan.create", details)
 	return ViewOf(pl)
 }
 
@@ -218,6 +290,13 @@ type Change struct {
 // A container's own overrides (a resource set apart from the old plan's)
 // stay unless resetOverrides.
 func (s *Service) Update(ctx context.Context, p db.Principal, name string, description *string, limits json.RawMessage, network *db.PlanNetwork, backups *backup.Policy, resetOverrides bool) (View, Change, error) {
+	return s.UpdateWithAlerts(ctx, p, name, description, limits, network, backups, nil, resetOverrides)
+}
+
+// UpdateWithAlerts is Update that may also replace the plan's alert
+// settings (nil: kept). New thresholds apply to the plan's containers'
+// next failcnt growth; no operation is needed.
+func (s *Service) UpdateWithAlerts(ctx context.Context, p db.Principal, name string, description *string, limits json.RawMessage, network *db.PlanNetwork, backups *backup.Policy, alerts json.RawMessage, resetOverrides bool) (View, Change, error) {
 	var ch Change
 	if err := policy.RequireStaff(p); err != nil {
 		return View{}, ch, err
@@ -230,16 +309,17 @@ func (s *Service) Update(ctx context.Context, p db.Principal, name string, descr
 		CheckNetwork(f, "network.", *network)
 	}
 	checkBackups(f, backups)
-	if err := f.Err(); err != nil {
-		return View{}, ch, err
-	}
+	al := parseAlerts(f, alerts)
 	var spec *ubc.Spec
 	if limits != nil {
-		sp, err := containers.ParseLimits(limits, "limits.", s.Host)
+		sp, err := parseLimits(f, limits, s.Host)
 		if err != nil {
 			return View{}, ch, err
 		}
 		spec = &sp
+	}
+	if err := f.Err(); err != nil {
+		return View{}, ch, err
 	}
 	var queued []db.Operation
 	var plan db.Plan
@@ -269,6 +349,12 @@ func (s *Service) Update(ctx context.Context, p db.Principal, name string, descr
 		if backups != nil {
 			pol, _ := json.Marshal(backups)
 			if err := q.SetPlanBackupPolicy(ctx, pl.ID, pol); err != nil {
+				return err
+			}
+		}
+		if al != nil {
+			raw, _ := json.Marshal(al.Thresholds)
+			if err := q.SetPlanAlertThresholds(ctx, pl.ID, raw); err != nil {
 				return err
 			}
 		}
@@ -340,6 +426,9 @@ func (s *Service) Update(ctx context.Context, p db.Principal, name string, descr
 		}
 		if spec != nil {
 			details["limits"] = spec
+		}
+		if al != nil {
+			details["alerts"] = al
 		}
 		if err := domain.Audit(ctx, q, p, "plan.update", nil, details); err != nil {
 			return err

@@ -70,7 +70,7 @@ func New(d Deps) *Set {
 		Templates:  &templates.Service{Store: d.Store, Log: d.Log, CacheDir: d.TemplateCacheDir, Mirror: d.ImageMirror},
 		Tokens:     &tokens.Service{Store: d.Store, Log: d.Log},
 		Webhooks:   &webhooks.Service{Store: d.Store, Log: d.Log, Guard: d.WebhookGuard},
-		Alerts:     &alerts.Service{Store: d.Store},
+		Alerts:     &alerts.Service{Store: d.Store, Log: d.Log},
 		Networks:   &networks.Service{Store: d.Store, Log: d.Log},
 		Mailing:    &mailing.Service{Store: d.Store, Log: d.Log, Mail: d.Mail},
 	}

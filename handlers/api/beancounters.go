@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ctpanel/ctpanel/domain"
+	"github.com/ctpanel/ctpanel/domain/alerts"
 	"github.com/ctpanel/ctpanel/domain/policy"
 
 	"github.com/ctpanel/ctpanel/db"
@@ -286,6 +287,22 @@ func (a *API) ListAlerts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"alerts": list})
+}
+
+// AckAlerts is POST /api/v1/alerts/acknowledge (staff): {"ids":[...]},
+// {"ctid":N} or {"all":true}; answers the ids it closed.
+func (a *API) AckAlerts(w http.ResponseWriter, r *http.Request) {
+	var req alerts.AckRequest
+	if err := decodeJSON(w, r, &req, false); err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	ids, err := a.Alerts.AckMany(r.Context(), principal(r), req)
+	if err != nil {
+		a.smartError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"acknowledged": ids, "count": len(ids)})
 }
 
 // AckAlert is POST /api/v1/alerts/{id}/ack (staff).

@@ -69,12 +69,13 @@ func (a *API) CreatePlan(w http.ResponseWriter, r *http.Request) {
 		Limits      json.RawMessage `json:"limits"`
 		Network     *db.PlanNetwork `json:"network"`
 		Backups     *backup.Policy  `json:"backups"`
+		Alerts      json.RawMessage `json:"alerts"`
 	}
 	if err := decodeJSON(w, r, &req, false); err != nil {
 		a.smartError(w, r, err)
 		return
 	}
-	v, err := a.Plans.Create(r.Context(), principal(r), req.Name, req.Description, req.Limits, req.Network, req.Backups)
+	v, err := a.Plans.CreateWithAlerts(r.Context(), principal(r), req.Name, req.Description, req.Limits, req.Network, req.Backups, req.Alerts)
 	if err != nil {
 		a.smartError(w, r, err)
 		return
@@ -93,13 +94,14 @@ func (a *API) PatchPlan(w http.ResponseWriter, r *http.Request) {
 		Limits         json.RawMessage `json:"limits"`
 		Network        *db.PlanNetwork `json:"network"`
 		Backups        *backup.Policy  `json:"backups"`
+		Alerts         json.RawMessage `json:"alerts"`
 		ResetOverrides bool            `json:"reset_overrides"`
 	}
 	if err := decodeJSON(w, r, &req, false); err != nil {
 		a.smartError(w, r, err)
 		return
 	}
-	v, ch, err := a.Plans.Update(r.Context(), principal(r), urlParam(r, "name"), req.Description, req.Limits, req.Network, req.Backups, req.ResetOverrides)
+	v, ch, err := a.Plans.UpdateWithAlerts(r.Context(), principal(r), urlParam(r, "name"), req.Description, req.Limits, req.Network, req.Backups, req.Alerts, req.ResetOverrides)
 	if err != nil {
 		a.smartError(w, r, err)
 		return

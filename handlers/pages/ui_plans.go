@@ -83,7 +83,7 @@ func (u *UI) PlanPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u.render(w, r, http.StatusOK, "plan", view{"P": pv, "Fields": append(specFields(pv.Limits), netFields(pv.Network)...), "Description": pv.Description,
-		"Overrides": overrides})
+		"Overrides": overrides, "AlertFields": alertFields(pv.Alerts.Thresholds)})
 }
 
 // UpdatePlan is POST /plans/{name}: the API's plan PATCH.
@@ -96,7 +96,8 @@ func (u *UI) UpdatePlan(w http.ResponseWriter, r *http.Request) {
 	}
 	desc := r.PostFormValue("description")
 	reset := r.PostFormValue("reset_overrides") != ""
-	_, ch, err := u.Plans.Update(r.Context(), principal(r), name, &desc, limitsJSON(r.PostFormValue), planNetworkForm(r.PostFormValue), nil, reset)
+	_, ch, err := u.Plans.UpdateWithAlerts(r.Context(), principal(r), name, &desc, limitsJSON(r.PostFormValue), planNetworkForm(r.PostFormValue), nil,
+		alertsJSON(r.PostFormValue), reset)
 	if err != nil {
 		fields, msg, status, ok := u.formRefusal(w, r, err)
 		if !ok {
@@ -104,7 +105,7 @@ func (u *UI) UpdatePlan(w http.ResponseWriter, r *http.Request) {
 		}
 		overrides, _ := u.Plans.Overrides(r.Context(), principal(r), name)
 		u.render(w, r, status, "plan", view{"P": pv, "Fields": planFormFields(r.PostFormValue), "Description": desc,
-			"Errors": prefixed(fields), "Message": msg, "Overrides": overrides, "Reset": reset})
+			"Errors": prefixed(fields), "Message": msg, "Overrides": overrides, "Reset": reset, "AlertFields": alertFormFields(r.PostFormValue)})
 		return
 	}
 	http.Redirect(w, r, fmt.Sprintf("/plans?done=updated&changed=%d&kept=%d", ch.Changed, ch.KeptOverrides), http.StatusSeeOther)
