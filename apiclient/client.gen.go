@@ -5719,7 +5719,7 @@ type ClientInterface interface {
 	//
 	// The container, with its addresses and limits, goes to the customer named `owner`, at once (no operation). Every console and shell session on it ends and unredeemed terminal tickets for it are spent, so the previous owner keeps no way in. Its backups and snapshots stay with the customer who had them made: the new owner does not see the previous owner's past data. Audited as `container.change_owner`.
 	//
-	// 422 naming `owner` when it is missing, unknown, not a customer, or the owner already. 409 while the container is being created or destroyed. Staff and billing tokens; a token narrowed to one customer gets 403.
+	// 422 naming `owner` when it is missing, unknown, not a customer, or the owner already. 409 while the container is being created or destroyed. Staff only (staff, admin and billing tokens): a customer token gets 403 `forbidden`, as does a token narrowed to one customer.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -5730,7 +5730,7 @@ type ClientInterface interface {
 	//
 	// The container, with its addresses and limits, goes to the customer named `owner`, at once (no operation). Every console and shell session on it ends and unredeemed terminal tickets for it are spent, so the previous owner keeps no way in. Its backups and snapshots stay with the customer who had them made: the new owner does not see the previous owner's past data. Audited as `container.change_owner`.
 	//
-	// 422 naming `owner` when it is missing, unknown, not a customer, or the owner already. 409 while the container is being created or destroyed. Staff and billing tokens; a token narrowed to one customer gets 403.
+	// 422 naming `owner` when it is missing, unknown, not a customer, or the owner already. 409 while the container is being created or destroyed. Staff only (staff, admin and billing tokens): a customer token gets 403 `forbidden`, as does a token narrowed to one customer.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -7597,7 +7597,7 @@ func (c *Client) GetContainerBeancounters(ctx context.Context, ref Ref, params *
 //
 // The container, with its addresses and limits, goes to the customer named `owner`, at once (no operation). Every console and shell session on it ends and unredeemed terminal tickets for it are spent, so the previous owner keeps no way in. Its backups and snapshots stay with the customer who had them made: the new owner does not see the previous owner's past data. Audited as `container.change_owner`.
 //
-// 422 naming `owner` when it is missing, unknown, not a customer, or the owner already. 409 while the container is being created or destroyed. Staff and billing tokens; a token narrowed to one customer gets 403.
+// 422 naming `owner` when it is missing, unknown, not a customer, or the owner already. 409 while the container is being created or destroyed. Staff only (staff, admin and billing tokens): a customer token gets 403 `forbidden`, as does a token narrowed to one customer.
 //
 // Takes any type of body and a specified content type.
 //
@@ -7618,7 +7618,7 @@ func (c *Client) ChangeContainerOwnerWithBody(ctx context.Context, ref Ref, para
 //
 // The container, with its addresses and limits, goes to the customer named `owner`, at once (no operation). Every console and shell session on it ends and unredeemed terminal tickets for it are spent, so the previous owner keeps no way in. Its backups and snapshots stay with the customer who had them made: the new owner does not see the previous owner's past data. Audited as `container.change_owner`.
 //
-// 422 naming `owner` when it is missing, unknown, not a customer, or the owner already. 409 while the container is being created or destroyed. Staff and billing tokens; a token narrowed to one customer gets 403.
+// 422 naming `owner` when it is missing, unknown, not a customer, or the owner already. 409 while the container is being created or destroyed. Staff only (staff, admin and billing tokens): a customer token gets 403 `forbidden`, as does a token narrowed to one customer.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -15796,7 +15796,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// The container, with its addresses and limits, goes to the customer named `owner`, at once (no operation). Every console and shell session on it ends and unredeemed terminal tickets for it are spent, so the previous owner keeps no way in. Its backups and snapshots stay with the customer who had them made: the new owner does not see the previous owner's past data. Audited as `container.change_owner`.
 	//
-	// 422 naming `owner` when it is missing, unknown, not a customer, or the owner already. 409 while the container is being created or destroyed. Staff and billing tokens; a token narrowed to one customer gets 403.
+	// 422 naming `owner` when it is missing, unknown, not a customer, or the owner already. 409 while the container is being created or destroyed. Staff only (staff, admin and billing tokens): a customer token gets 403 `forbidden`, as does a token narrowed to one customer.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -15807,7 +15807,7 @@ type ClientWithResponsesInterface interface {
 	//
 	// The container, with its addresses and limits, goes to the customer named `owner`, at once (no operation). Every console and shell session on it ends and unredeemed terminal tickets for it are spent, so the previous owner keeps no way in. Its backups and snapshots stay with the customer who had them made: the new owner does not see the previous owner's past data. Audited as `container.change_owner`.
 	//
-	// 422 naming `owner` when it is missing, unknown, not a customer, or the owner already. 409 while the container is being created or destroyed. Staff and billing tokens; a token narrowed to one customer gets 403.
+	// 422 naming `owner` when it is missing, unknown, not a customer, or the owner already. 409 while the container is being created or destroyed. Staff only (staff, admin and billing tokens): a customer token gets 403 `forbidden`, as does a token narrowed to one customer.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -26999,7 +26999,7 @@ func (c *ClientWithResponses) GetContainerBeancountersWithResponse(ctx context.C
 //
 // The container, with its addresses and limits, goes to the customer named `owner`, at once (no operation). Every console and shell session on it ends and unredeemed terminal tickets for it are spent, so the previous owner keeps no way in. Its backups and snapshots stay with the customer who had them made: the new owner does not see the previous owner's past data. Audited as `container.change_owner`.
 //
-// 422 naming `owner` when it is missing, unknown, not a customer, or the owner already. 409 while the container is being created or destroyed. Staff and billing tokens; a token narrowed to one customer gets 403.
+// 422 naming `owner` when it is missing, unknown, not a customer, or the owner already. 409 while the container is being created or destroyed. Staff only (staff, admin and billing tokens): a customer token gets 403 `forbidden`, as does a token narrowed to one customer.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -27016,7 +27016,7 @@ func (c *ClientWithResponses) ChangeContainerOwnerWithBodyWithResponse(ctx conte
 //
 // The container, with its addresses and limits, goes to the customer named `owner`, at once (no operation). Every console and shell session on it ends and unredeemed terminal tickets for it are spent, so the previous owner keeps no way in. Its backups and snapshots stay with the customer who had them made: the new owner does not see the previous owner's past data. Audited as `container.change_owner`.
 //
-// 422 naming `owner` when it is missing, unknown, not a customer, or the owner already. 409 while the container is being created or destroyed. Staff and billing tokens; a token narrowed to one customer gets 403.
+// 422 naming `owner` when it is missing, unknown, not a customer, or the owner already. 409 while the container is being created or destroyed. Staff only (staff, admin and billing tokens): a customer token gets 403 `forbidden`, as does a token narrowed to one customer.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
