@@ -210,16 +210,25 @@ func (q *Queries) Downsample(ctx context.Context, before time.Time, step time.Du
 	if _, err := q.db.Exec(ctx, `DELETE FROM bc_samples WHERE at < $1`, expire); err != nil {
 		return 0, fmt.Errorf("store: expire samples: %w", err)
 	}
+	return q.Rollup(ctx, 0, before, step)
+}
+
+// Rollup replaces the samples of resolution from (seconds; 0 is raw)
+// older than before with buckets of width step: average held, peak
+// maxheld, latest barrier, limit and failcnt. before is cut to a whole
+// step, so no bucket is rolled up in two parts.
+func (q *Queries) Rollup(ctx context.Context, from int, before time.Time, step time.Duration) (int64, error) {
+	before = before.Truncate(step)
 	tag, err := q.db.Exec(ctx, `
 		WITH old AS (
-			DELETE FROM bc_samples WHERE resolution = 0 AND at < $1
+			DELETE FROM bc_samples WHERE resolution = $4 AND at < $1
 			RETURNING ct_id, at, resource, held, maxheld, barrier, lim, failcnt)
 		INSERT INTO bc_samples (ct_id, at, resolution, resource, held, maxheld, barrier, lim, failcnt)
 		SELECT ct_id, date_bin($2::interval, at, 'epoch'::timestamptz), $3, resource,
 			avg(held)::bigint, max(maxheld), max(barrier), max(lim), max(failcnt)
-		FROM old GROUP BY 1, 2, 4`, before, step, int(step/time.Second))
+		FROM old GROUP BY 1, 2, 4`, before, step, int(step/time.Second), from)
 	if err != nil {
-		return 0, fmt.Errorf("store: downsample: %w", err)
+		return 0, fmt.Errorf("store: downsample to %s: %w", step, err)
 	}
 	return tag.RowsAffected(), nil
 }

@@ -208,6 +208,40 @@ func TestFailcntCumulativeAndDownsample(t *testing.T) {
 	if expired != 0 {
 		t.Fatalf("%d expired samples kept", expired)
 	}
+
+	// The coarse tier: minute buckets older than two days become hours
+	// (a month's chart reads hours); younger ones and raw ones stay.
+	old := time.Now().UTC().Add(-72 * time.Hour).Truncate(time.Hour)
+	var minutes []db.Sample
+	for i := 0; i < 120; i++ { // two hours of minute buckets, three days ago
+		minutes = append(minutes, db.Sample{CTID: 101, At: old.Add(time.Duration(i) * time.Minute), Resource: "numproc",
+			Held: uint64(i % 60), MaxHeld: uint64(i), Limit: 100})
+	}
+	dbtest.Must(t, s.InsertSamples(ctx, minutes))
+	if _, err := s.Pool.Exec(ctx, `UPDATE bc_samples SET resolution = 60 WHERE at >= $1 AND at < $2`, old, old.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Rollup(ctx, 60, time.Now().Add(-48*time.Hour), time.Hour); err != nil || n != 2 {
+		t.Fatalf("rollup to hours made %d buckets, %v; want 2", n, err)
+	}
+	hours, err := s.QuerySamples(ctx, 101, old, old.Add(2*time.Hour), time.Hour)
+	if err != nil || len(hours) != 2 || hours[0].Held != 30 || hours[0].MaxHeld != 59 || hours[1].MaxHeld != 119 || !hours[1].At.Equal(old.Add(time.Hour)) {
+		t.Fatalf("hours: %+v %v", hours, err)
+	}
+	var byRes = map[int]int{}
+	rows, err := s.Pool.Query(ctx, `SELECT resolution, count(*) FROM bc_samples GROUP BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var r, n int
+		dbtest.Must(t, rows.Scan(&r, &n))
+		byRes[r] = n
+	}
+	rows.Close()
+	if byRes[3600] != 2 || byRes[60] != 2 || byRes[0] != 1 {
+		t.Fatalf("samples by resolution after the rollups: %v", byRes)
+	}
 }
 
 // TestIDMapBlocks: each new container gets a block of host ids no other

@@ -31,7 +31,12 @@ type Settings struct {
 	Interval     time.Duration // between samples (default 10s)
 	RawRetention time.Duration // raw samples kept this long, then downsampled (default 1h)
 	Step         time.Duration // width of downsampled buckets (default 1m)
-	Retention    time.Duration // every sample is deleted after this (default 30 days)
+	// StepRetention is how long Step buckets are kept before they are
+	// rolled up into CoarseStep ones (default 48h, then 1h): a day's
+	// chart reads minutes, a month's hours.
+	StepRetention time.Duration
+	CoarseStep    time.Duration
+	Retention     time.Duration // every sample is deleted after this (default 30 days)
 }
 
 func (s *Settings) defaults() {
@@ -46,6 +51,12 @@ func (s *Settings) defaults() {
 	}
 	if s.Retention <= 0 {
 		s.Retention = 30 * 24 * time.Hour
+	}
+	if s.StepRetention <= 0 {
+		s.StepRetention = 48 * time.Hour
+	}
+	if s.CoarseStep <= 0 {
+		s.CoarseStep = time.Hour
 	}
 }
 
@@ -262,7 +273,7 @@ func (m *Monitor) SampleOnce(ctx context.Context) (int, error) {
 		counters[c.CTID] = cs
 	}
 	now := time.Now().UTC()
-	m.listStats(ctx, list, stopped, counters, now)
+	diskSamples := m.listStats(ctx, list, stopped, counters, now)
 	if len(counters) == 0 {
 		return 0, nil
 	}
@@ -280,6 +291,7 @@ func (m *Monitor) SampleOnce(ctx context.Context) (int, error) {
 		}
 	}
 	m.mu.Unlock()
+	samples = append(samples, diskSamples...)
 	if err := m.Store.InsertSamples(ctx, samples); err != nil {
 		return len(rowsByCT), err
 	}
@@ -301,6 +313,9 @@ func (m *Monitor) Run(ctx context.Context) {
 			if _, err := m.Store.Downsample(ctx, now.Add(-m.Settings.RawRetention), m.Settings.Step, now.Add(-m.Settings.Retention)); err != nil && ctx.Err() == nil {
 				m.Log.Warn("downsample", "err", err)
 			}
+			if _, err := m.Store.Rollup(ctx, int(m.Settings.Step/time.Second), now.Add(-m.Settings.StepRetention), m.Settings.CoarseStep); err != nil && ctx.Err() == nil {
+				m.Log.Warn("downsample", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -314,8 +329,12 @@ func (m *Monitor) Run(ctx context.Context) {
 // CPU, processes, memory and disk now), and corrects the run state the
 // list filters on where liblxc says otherwise: a container started or
 // stopped behind the panel's back shows as it is by the next sample.
-func (m *Monitor) listStats(ctx context.Context, list []db.Container, stopped []db.Container, counters map[int][]lxcdriver.Counter, now time.Time) {
+//
+// It answers the diskspace samples of the running containers on a disk of
+// their own, for the disk chart.
+func (m *Monitor) listStats(ctx context.Context, list []db.Container, stopped []db.Container, counters map[int][]lxcdriver.Counter, now time.Time) []db.Sample {
 	readings := make([]db.StatsReading, 0, len(counters)+len(stopped))
+	var diskSamples []db.Sample
 	disk := func(r *db.StatsReading) {
 		du, err := m.Drv.DiskUsage(ctx, strconv.Itoa(r.CTID))
 		if err == nil && du.Loop {
@@ -353,6 +372,10 @@ func (m *Monitor) listStats(ctx context.Context, list []db.Container, stopped []
 		}
 		disk(&r)
 		readings = append(readings, r)
+		if r.DiskBytes != nil {
+			kb, size := *r.DiskBytes/1024, *r.DiskLimitBytes/1024
+			diskSamples = append(diskSamples, db.Sample{CTID: c.CTID, At: now, Resource: "diskspace", Held: kb, MaxHeld: kb, Barrier: size, Limit: size})
+		}
 		if c.LastState == string(lxcdriver.StateStopped) {
 			if st, err := m.Drv.State(ctx, strconv.Itoa(c.CTID)); err == nil && st != lxcdriver.StateStopped {
 				m.setState(ctx, c.CTID, st)
@@ -362,6 +385,7 @@ func (m *Monitor) listStats(ctx context.Context, list []db.Container, stopped []
 	if err := m.Store.UpsertContainerStats(ctx, readings); err != nil && ctx.Err() == nil {
 		m.Log.Warn("container list figures", "err", err)
 	}
+	return diskSamples
 }
 
 func (m *Monitor) setState(ctx context.Context, ctid int, st lxcdriver.State) {

@@ -155,22 +155,45 @@
 
   // ---- charts --------------------------------------------------------------
   // Each chart is one series over time; CPU is a rate from the cumulative
-  // cpu time (ms), memory and processes are what is held.
+  // cpu time (ms), memory, processes and disk are what is held. A range
+  // (1 hour, 1 day, 1 week, 1 month) is read from the stored history,
+  // which the database keeps at 10 s for an hour, 1 min for two days and
+  // 1 h for a month; live points follow while the page is open.
   const charts = (function () {
     const host = document.getElementById('chart-area');
     const defs = [
       { id: 'numproc', title: 'Processes (numproc held)', res: 'numproc', label: 'processes', value: function (r) { return r.held; } },
       { id: 'mem', title: 'Memory (physpages held, MiB)', res: 'physpages', label: 'MiB', value: function (r) { return r.held * 4096 / 1048576; } },
       { id: 'cpu', title: 'CPU (% of one CPU)', res: 'cpu', label: '%', rate: true, scale: 0.1, value: function (r) { return r.held; } },
+      // Only for a container on a disk of its own: made when its first
+      // point comes.
+      { id: 'disk', title: 'Disk used (MiB)', res: 'diskspace', label: 'MiB', lazy: true, value: function (r) { return r.held / 1024; } },
     ];
+    const ranges = { '1h': 3600, '1d': 86400, '1w': 7 * 86400, '1m': 30 * 86400 };
+    let span = 3600;
     const state = {};
     if (!host || typeof window.uPlot !== 'function' || typeof window.CtpanelSeries !== 'function') return { push: function () {} };
+    const bar = document.createElement('div');
+    bar.className = 'chart-ranges';
+    bar.setAttribute('role', 'group');
+    bar.setAttribute('aria-label', 'Chart range');
+    Object.keys(ranges).forEach(function (k) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = k;
+      b.dataset.range = k;
+      b.className = 'small' + (ranges[k] === span ? ' primary' : '');
+      b.setAttribute('aria-pressed', ranges[k] === span ? 'true' : 'false');
+      b.addEventListener('click', function () { setRange(k); });
+      bar.appendChild(b);
+    });
+    host.appendChild(bar);
     const wrap = document.createElement('div');
     wrap.className = 'charts';
     host.appendChild(wrap);
 
     function width(el) { return Math.max(240, el.clientWidth || 300); }
-    defs.forEach(function (d) {
+    function make(d) {
       const box = document.createElement('div');
       box.className = 'chart';
       box.id = 'chart-' + d.id;
@@ -178,22 +201,29 @@
       h.textContent = d.title;
       box.appendChild(h);
       wrap.appendChild(box);
-      const data = [[], []];
       const plot = new uPlot({
         width: width(box), height: 180,
         series: [{}, { label: d.label, stroke: '#2456c8', fill: 'rgba(36,86,200,0.12)', width: 1.5 }],
         axes: [{}, { size: 50 }],
-        // At least the last five minutes, at most the last hour, ending
-        // now: a lone first point would otherwise stretch over years.
+        // At least the last five minutes, at most the range, ending now:
+        // a lone first point would otherwise stretch over years.
         scales: { x: { time: true, range: function (u, min, max) {
           const now = Date.now() / 1000;
           const lo = (min == null || !isFinite(min)) ? now - 300 : Math.min(min, now - 300);
-          return [Math.max(lo, now - 3600), Math.max(now, (max == null || !isFinite(max)) ? now : max)];
+          return [Math.max(lo, now - span), Math.max(now, (max == null || !isFinite(max)) ? now : max)];
         } } },
         legend: { show: true },
-      }, data, box);
-      state[d.id] = { def: d, series: new window.CtpanelSeries(d.rate, 3600), plot: plot, box: box };
-    });
+      }, [[], []], box);
+      state[d.id] = { def: d, series: new window.CtpanelSeries(d.rate, span), plot: plot, box: box };
+      return state[d.id];
+    }
+    defs.forEach(function (d) { if (!d.lazy) make(d); });
+    function charted(res) {
+      const out = Object.values(state).filter(function (s) { return s.def.res === res; });
+      if (out.length) return out;
+      const d = defs.find(function (x) { return x.lazy && x.res === res; });
+      return d ? [make(d)] : [];
+    }
     window.addEventListener('resize', function () {
       Object.values(state).forEach(function (s) { s.plot.setSize({ width: width(s.box), height: 180 }); });
     });
@@ -208,31 +238,48 @@
       // What is drawn, for whoever checks it (the browser tests).
       s.box.dataset.points = d[0].length;
       s.box.dataset.ordered = d[0].every(function (t, i) { return i === 0 || t > d[0][i - 1]; });
+      s.box.dataset.span = d[0].length > 1 ? Math.round(d[0][d[0].length - 1] - d[0][0]) : 0;
+      s.box.dataset.range = span;
     }
 
+    let loading = 0;
     async function load() {
+      const mine = ++loading;
       const to = new Date();
-      const from = new Date(to.getTime() - 3600 * 1000);
+      const from = new Date(to.getTime() - span * 1000);
+      host.dataset.loaded = '';
       try {
         const h = await ctpanel.api('/api/v1/containers/' + ctid + '/stats?from=' + encodeURIComponent(from.toISOString().replace(/\.\d+Z$/, 'Z')) +
           '&to=' + encodeURIComponent(to.toISOString().replace(/\.\d+Z$/, 'Z')));
-        Object.values(state).forEach(function (s) {
-          (h.series[s.def.res] || []).forEach(function (p) {
-            add(s, new Date(p.t).getTime() / 1000, s.def.value(p));
+        if (mine !== loading) return; // another range was asked for meanwhile
+        Object.keys(h.series).forEach(function (res) {
+          charted(res).forEach(function (s) {
+            h.series[res].forEach(function (p) { add(s, new Date(p.t).getTime() / 1000, s.def.value(p)); });
           });
-          draw(s);
         });
+        Object.values(state).forEach(draw);
+        host.dataset.loaded = Object.keys(ranges).find(function (k) { return ranges[k] === span; });
+        host.dataset.step = h.step;
       } catch (err) {
         host.insertAdjacentHTML('afterbegin', '<p class="muted">No history: ' + err.message.replace(/[<>&]/g, '') + '</p>');
       }
+    }
+    function setRange(k) {
+      span = ranges[k];
+      bar.querySelectorAll('button').forEach(function (b) {
+        const on = b.dataset.range === k;
+        b.classList.toggle('primary', on);
+        b.setAttribute('aria-pressed', on ? 'true' : 'false');
+      });
+      Object.values(state).forEach(function (s) { s.series = new window.CtpanelSeries(s.def.rate, span); draw(s); });
+      load();
     }
     load();
 
     return {
       push: function (t, rows) {
         rows.forEach(function (r) {
-          Object.values(state).forEach(function (s) {
-            if (s.def.res !== r.resource) return;
+          charted(r.resource).forEach(function (s) {
             if (add(s, t, s.def.value(r))) draw(s);
           });
         });
