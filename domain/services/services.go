@@ -14,6 +14,7 @@ import (
 	"github.com/ctpanel/ctpanel/domain/plans"
 	"github.com/ctpanel/ctpanel/domain/templates"
 	"github.com/ctpanel/ctpanel/domain/tokens"
+	"github.com/ctpanel/ctpanel/domain/twofactor"
 	"github.com/ctpanel/ctpanel/domain/webhooks"
 	"github.com/ctpanel/ctpanel/lxcdriver"
 	"github.com/ctpanel/ctpanel/ops"
@@ -31,6 +32,7 @@ type Set struct {
 	Webhooks   *webhooks.Service
 	Alerts     *alerts.Service
 	Networks   *networks.Service
+	TwoFactor  *twofactor.Service
 }
 
 // Deps is what the services are built on.
@@ -65,5 +67,6 @@ func New(d Deps) *Set {
 		Webhooks:   &webhooks.Service{Store: d.Store, Log: d.Log, Guard: d.WebhookGuard},
 		Alerts:     &alerts.Service{Store: d.Store},
 		Networks:   &networks.Service{Store: d.Store, Log: d.Log},
+		TwoFactor:  &twofactor.Service{Store: d.Store, Log: d.Log},
 	}
 }
