@@ -16,7 +16,7 @@ import (
 const (
 	ChallengeCookie   = "ctpanel_signin"
 	ChallengeLifetime = 5 * time.Minute
-	ChallengeAttempts = 5
+	ChallengeAttempts = 3
 	challengePath     = "/login"
 )
 
