@@ -462,6 +462,7 @@ const (
 	ErrorErrorCodeTimeout               ErrorErrorCode = "timeout"
 	ErrorErrorCodeTooLarge              ErrorErrorCode = "too_large"
 	ErrorErrorCodeTooManyTickets        ErrorErrorCode = "too_many_tickets"
+	ErrorErrorCodeTwoFactorSetup        ErrorErrorCode = "two_factor_setup"
 	ErrorErrorCodeUnauthorized          ErrorErrorCode = "unauthorized"
 	ErrorErrorCodeUnknownField          ErrorErrorCode = "unknown_field"
 	ErrorErrorCodeUnknownHost           ErrorErrorCode = "unknown_host"
@@ -517,6 +518,8 @@ func (e ErrorErrorCode) Valid() bool {
 	case ErrorErrorCodeTooLarge:
 		return true
 	case ErrorErrorCodeTooManyTickets:
+		return true
+	case ErrorErrorCodeTwoFactorSetup:
 		return true
 	case ErrorErrorCodeUnauthorized:
 		return true

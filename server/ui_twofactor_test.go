@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -209,5 +210,109 @@ func TestUITwoFactorSignIn(t *testing.T) {
 	pg = f.expect(sendCode(f, clk.code(t, bobSecret)), http.StatusTooManyRequests, "Too many wrong codes")
 	if pg.Header.Get("Retry-After") == "" || f.cookie() != nil {
 		t.Fatalf("rate-limited code: Retry-After %q, cookie %v", pg.Header.Get("Retry-After"), f.cookie())
+	}
+}
+
+func TestUITwoFactorStaffPolicyAndReset(t *testing.T) {
+	p := newTestPanel(t, lxcdriver.NewFake(), "")
+	clk := &testClock{t: time.Now()}
+	p.app.Services.TwoFactor.Now = clk.now
+	p.account("root", db.RoleAdmin, "root password")
+	p.account("ops", db.RoleStaff, "ops password")
+	carol := p.account("carol", db.RoleCustomer, "carol password")
+
+	// A customer locks themself out: 2FA on, authenticator lost.
+	cb := p.browser()
+	cb.mustLogin("carol", "carol password")
+	setUpTwoFactor(t, cb, clk)
+	// A customer may not set the staff policy nor reset anyone.
+	cb.expect(cb.post("/account/two-factor/policy", url.Values{"required": {"on"}}), http.StatusForbidden)
+	cb.expect(cb.post("/customers/"+strconv.FormatInt(carol.ID, 10)+"/two-factor/reset", nil), http.StatusForbidden)
+
+	// Staff require 2FA of staff accounts: audited.
+	ops := p.browser()
+	ops.mustLogin("ops", "ops password")
+	ops.expect(ops.get("/account"), 200, `id="policy-form"`)
+	if pg := ops.post("/account/two-factor/policy", url.Values{"required": {"on"}}); pg.Status != http.StatusSeeOther {
+		t.Fatalf("require staff 2FA: %d %s", pg.Status, pg.Body)
+	}
+	if n := auditCount(t, p, "settings.staff_2fa"); n != 1 {
+		t.Fatalf("%d policy audit entries", n)
+	}
+	// ops, signed in without 2FA, is now sent to set it up before any
+	// other page; forms elsewhere and the API with the cookie are refused.
+	if pg := ops.get("/"); pg.Status != http.StatusSeeOther || pg.Header.Get("Location") != "/account?setup=required#two-factor" {
+		t.Fatalf("staff without 2FA, home: %d %q", pg.Status, pg.Header.Get("Location"))
+	}
+	if pg := ops.get("/customers"); pg.Status != http.StatusSeeOther {
+		t.Fatalf("staff without 2FA, customers: %d", pg.Status)
+	}
+	ops.expect(ops.get("/account"), 200, `id="setup-required"`)
+	ops.expect(ops.post("/customers/"+strconv.FormatInt(carol.ID, 10)+"/two-factor/reset", nil), http.StatusForbidden, "two-factor")
+	if pg := ops.get("/api/v1/containers"); pg.Status != http.StatusUnauthorized || !strings.Contains(pg.Body, "two_factor_setup") {
+		t.Fatalf("staff without 2FA, API with the cookie: %d %s", pg.Status, pg.Body)
+	}
+	// API tokens are not concerned.
+	p.expect(p.do(p.token(db.RoleStaff, nil), "GET", "/api/v1/containers", nil), 200)
+	// Customers are not concerned either.
+	cb.expect(cb.get("/"), 200)
+
+	// A new sign-in of an admin without 2FA goes to the setup too.
+	root := p.browser()
+	if pg := root.login("root", "root password"); pg.Status != http.StatusSeeOther {
+		t.Fatalf("root sign-in: %d", pg.Status)
+	}
+	if pg := root.get("/"); pg.Status != http.StatusSeeOther || !strings.HasPrefix(pg.Header.Get("Location"), "/account?setup=required") {
+		t.Fatalf("admin without 2FA, home: %d %q", pg.Status, pg.Header.Get("Location"))
+	}
+
+	// ops sets it up and may go on.
+	setUpTwoFactor(t, ops, clk)
+	ops.expect(ops.get("/"), 200)
+	// Only an admin stops requiring it.
+	ops.expect(ops.post("/account/two-factor/policy", nil), http.StatusForbidden, "only an admin")
+	pg := ops.expect(ops.get("/customers"), 200)
+	if !strings.Contains(pg.Body, "/customers/"+strconv.FormatInt(carol.ID, 10)+"/two-factor/reset") {
+		t.Fatal("the customers page offers no 2FA reset for carol")
+	}
+	// ...and resets carol's, audited: carol signs in with her password.
+	if pg := ops.post("/customers/"+strconv.FormatInt(carol.ID, 10)+"/two-factor/reset", nil); pg.Status != http.StatusSeeOther ||
+		pg.Header.Get("Location") != "/customers?done=2fa-reset" {
+		t.Fatalf("reset carol's 2FA: %d %q %s", pg.Status, pg.Header.Get("Location"), pg.Body)
+	}
+	if n := auditCount(t, p, "user.2fa_reset"); n != 1 {
+		t.Fatalf("%d reset audit entries", n)
+	}
+	ops.expect(ops.post("/customers/"+strconv.FormatInt(carol.ID, 10)+"/two-factor/reset", nil), http.StatusConflict)
+	c2 := p.browser()
+	c2.mustLogin("carol", "carol password")
+
+	// Staff may not reset a staff account's 2FA; an admin may (once set up).
+	opsAcc, _, err := p.app.Store.AccountForLogin(context.Background(), "ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	setUpTwoFactor(t, root, clk)
+	if pg := root.post("/users/"+strconv.FormatInt(opsAcc.ID, 10)+"/two-factor/reset", nil); pg.Status != http.StatusSeeOther {
+		t.Fatalf("admin resets ops's 2FA: %d %s", pg.Status, pg.Body)
+	}
+	// ops is back to setting it up.
+	if pg := ops.get("/"); pg.Status != http.StatusSeeOther {
+		t.Fatalf("ops after the reset: %d", pg.Status)
+	}
+	// An admin stops requiring it (audited), then may turn their own off,
+	// with the password or a code.
+	root.expect(root.post("/account/two-factor/policy", nil), http.StatusSeeOther)
+	pg = root.expect(root.post("/account/two-factor/disable", url.Values{"password": {"wrong"}}), http.StatusUnprocessableEntity)
+	if fieldError(pg.Body, "password") == "" {
+		t.Fatalf("disable with a wrong password: no field error:\n%s", pg.Body)
+	}
+	if pg := root.post("/account/two-factor/disable", url.Values{"password": {"root password"}}); pg.Status != http.StatusSeeOther {
+		t.Fatalf("disable: %d %s", pg.Status, pg.Body)
+	}
+	root.expect(root.get("/"), 200)
+	root.expect(root.get("/account"), 200, `id="two-factor-state">off<`)
+	if n := auditCount(t, p, "settings.staff_2fa"); n != 2 {
+		t.Fatalf("%d policy audit entries", n)
 	}
 }

@@ -95,7 +95,11 @@ func (a *API) authenticateSession(w http.ResponseWriter, r *http.Request, next h
 		return
 	}
 	if twofactor.SetupDue(s.Role, s.StaffTOTPRequired, s.TOTPEnabled) {
-		a.smartError(w, r, apiErr(http.StatusForbidden, "two_factor_setup", "staff accounts must use two-factor sign-in: set it up on the panel's account page first"))
+		// Not signed in enough for the API yet: the session of a staff
+		// user who must set up two-factor sign-in opens the account page
+		// only.
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ctpanel"`)
+		a.smartError(w, r, apiErr(http.StatusUnauthorized, "two_factor_setup", "staff accounts must use two-factor sign-in: set it up on the panel's account page first, or send Authorization: Bearer <token>"))
 		return
 	}
 	if !auth.SafeMethod(r.Method) {
