@@ -570,6 +570,7 @@ const (
 	ErrorErrorCodeTimeout               ErrorErrorCode = "timeout"
 	ErrorErrorCodeTooLarge              ErrorErrorCode = "too_large"
 	ErrorErrorCodeTooManyTickets        ErrorErrorCode = "too_many_tickets"
+	ErrorErrorCodeTwoFactorSetup        ErrorErrorCode = "two_factor_setup"
 	ErrorErrorCodeUnauthorized          ErrorErrorCode = "unauthorized"
 	ErrorErrorCodeUnknownField          ErrorErrorCode = "unknown_field"
 	ErrorErrorCodeUnknownHost           ErrorErrorCode = "unknown_host"
@@ -625,6 +626,8 @@ func (e ErrorErrorCode) Valid() bool {
 	case ErrorErrorCodeTooLarge:
 		return true
 	case ErrorErrorCodeTooManyTickets:
+		return true
+	case ErrorErrorCodeTwoFactorSetup:
 		return true
 	case ErrorErrorCodeUnauthorized:
 		return true

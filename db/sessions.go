@@ -19,6 +19,11 @@ type Session struct {
 	CreatedAt  time.Time
 	LastSeenAt time.Time
 	ExpiresAt  time.Time
+	// TOTPEnabled: the user signs in with a second factor;
+	// StaffTOTPRequired: the panel requires one of staff (the pages send
+	// staff without one to set it up).
+	TOTPEnabled       bool
+	StaffTOTPRequired bool
 }
 
 // NewSession describes a session to store.
@@ -50,8 +55,10 @@ func (q *Queries) UseSession(ctx context.Context, idHash []byte, idle time.Durat
 		FROM users u
 		WHERE u.id = s.user_id AND s.id_hash = $1 AND NOT u.disabled
 		  AND s.expires_at > now() AND s.last_seen_at > now() - $2::interval
-		RETURNING s.user_id, u.username, u.role, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at`, idHash, idle).
-		Scan(&s.UserID, &s.Username, &s.Role, &s.CSRFToken, &s.CreatedAt, &s.LastSeenAt, &s.ExpiresAt)
+		RETURNING s.user_id, u.username, u.role, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at,
+		  EXISTS (SELECT 1 FROM user_totp t WHERE t.user_id = u.id AND t.enabled),
+		  COALESCE((SELECT require_staff_totp FROM auth_settings), false)`, idHash, idle).
+		Scan(&s.UserID, &s.Username, &s.Role, &s.CSRFToken, &s.CreatedAt, &s.LastSeenAt, &s.ExpiresAt, &s.TOTPEnabled, &s.StaffTOTPRequired)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s, ErrNotFound
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/ctpanel/ctpanel/domain/plans"
 	"github.com/ctpanel/ctpanel/domain/templates"
 	"github.com/ctpanel/ctpanel/domain/tokens"
+	"github.com/ctpanel/ctpanel/domain/twofactor"
 	"github.com/ctpanel/ctpanel/domain/webhooks"
 	"github.com/ctpanel/ctpanel/lxcdriver"
 	"github.com/ctpanel/ctpanel/ops"
@@ -35,6 +36,7 @@ type Set struct {
 	Alerts     *alerts.Service
 	Networks   *networks.Service
 	Mailing    *mailing.Service
+	TwoFactor  *twofactor.Service
 }
 
 // Deps is what the services are built on.
@@ -65,14 +67,15 @@ func New(d Deps) *Set {
 	return &Set{
 		Containers: &containers.Service{Store: d.Store, Drv: d.Drv, Queue: d.Queue, Log: d.Log, Host: d.Host, SnapshotDir: d.SnapshotDir,
 			Terminals: containerTerminals(d.Terminals)},
-		Customers:  &customers.Service{Store: d.Store, Log: d.Log, Terminals: d.Terminals, Mail: d.Mail},
-		Plans:      &plans.Service{Store: d.Store, Queue: d.Queue, Log: d.Log, Host: d.Host},
-		Templates:  &templates.Service{Store: d.Store, Log: d.Log, CacheDir: d.TemplateCacheDir, Mirror: d.ImageMirror},
-		Tokens:     &tokens.Service{Store: d.Store, Log: d.Log},
-		Webhooks:   &webhooks.Service{Store: d.Store, Log: d.Log, Guard: d.WebhookGuard},
-		Alerts:     &alerts.Service{Store: d.Store, Log: d.Log},
-		Networks:   &networks.Service{Store: d.Store, Log: d.Log},
-		Mailing:    &mailing.Service{Store: d.Store, Log: d.Log, Mail: d.Mail},
+		Customers: &customers.Service{Store: d.Store, Log: d.Log, Terminals: d.Terminals, Mail: d.Mail},
+		Plans:     &plans.Service{Store: d.Store, Queue: d.Queue, Log: d.Log, Host: d.Host},
+		Templates: &templates.Service{Store: d.Store, Log: d.Log, CacheDir: d.TemplateCacheDir, Mirror: d.ImageMirror},
+		Tokens:    &tokens.Service{Store: d.Store, Log: d.Log},
+		Webhooks:  &webhooks.Service{Store: d.Store, Log: d.Log, Guard: d.WebhookGuard},
+		Alerts:    &alerts.Service{Store: d.Store, Log: d.Log},
+		Networks:  &networks.Service{Store: d.Store, Log: d.Log},
+		Mailing:   &mailing.Service{Store: d.Store, Log: d.Log, Mail: d.Mail},
+		TwoFactor: &twofactor.Service{Store: d.Store, Log: d.Log},
 	}
 }
 

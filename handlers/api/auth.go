@@ -8,6 +8,7 @@ import (
 
 	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/domain/policy"
+	"github.com/ctpanel/ctpanel/domain/twofactor"
 	"github.com/ctpanel/ctpanel/handlers/auth"
 )
 
@@ -91,6 +92,14 @@ func (a *API) authenticateSession(w http.ResponseWriter, r *http.Request, next h
 	if s == nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ctpanel"`)
 		a.smartError(w, r, apiErr(http.StatusUnauthorized, "unauthorized", "the session has ended; sign in again or send Authorization: Bearer <token>"))
+		return
+	}
+	if twofactor.SetupDue(s.Role, s.StaffTOTPRequired, s.TOTPEnabled) {
+		// Not signed in enough for the API yet: the session of a staff
+		// user who must set up two-factor sign-in opens the account page
+		// only.
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ctpanel"`)
+		a.smartError(w, r, apiErr(http.StatusUnauthorized, "two_factor_setup", "staff accounts must use two-factor sign-in: set it up on the panel's account page first, or send Authorization: Bearer <token>"))
 		return
 	}
 	if !auth.SafeMethod(r.Method) {

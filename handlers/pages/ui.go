@@ -55,7 +55,7 @@ type UI struct {
 
 // uiPages are the templates under web/templates/ each page is rendered
 // from, with layout.html and partials.html.
-var uiPages = []string{"login", "set_password", "error", "dashboard", "container", "container_new", "container_clone",
+var uiPages = []string{"login", "login_code", "set_password", "error", "dashboard", "container", "container_new", "container_clone",
 	"container_destroy", "container_reinstall", "plans", "plan", "templates", "customers", "users",
 	"tokens", "token_created", "password_link", "audit", "alerts", "account", "networks", "ip_pool", "backups", "container_plan", "bulk", "mail"}
 

@@ -22,7 +22,16 @@ func (u *UI) customersPage(w http.ResponseWriter, r *http.Request, status int, v
 		u.serverError(w, r, err)
 		return
 	}
-	v["Customers"] = list
+	ids := make([]int64, 0, len(list))
+	for _, c := range list {
+		ids = append(ids, c.ID)
+	}
+	on, err := u.Store.TOTPEnabledAmong(r.Context(), ids)
+	if err != nil {
+		u.serverError(w, r, err)
+		return
+	}
+	v["Customers"], v["TwoFactorOn"] = list, on
 	v["Done"] = r.URL.Query().Get("done")
 	v["MailOn"] = u.Mailing.Enabled()
 	v["Mailed"] = r.URL.Query().Get("mailed")
@@ -126,4 +135,19 @@ func mailQuery(n customers.MailNote) string {
 		}
 	}
 	return ""
+}
+
+// ResetCustomerTwoFactor is POST /customers/{id}/two-factor/reset
+// (staff): turns off the two-factor sign-in of a customer who lost their
+// authenticator and recovery codes; they sign in with the password alone.
+func (u *UI) ResetCustomerTwoFactor(w http.ResponseWriter, r *http.Request) {
+	if _, err := u.TwoFactor.Reset(r.Context(), principal(r), chi.URLParam(r, "id")); err != nil {
+		_, msg, status, ok := u.formRefusal(w, r, err)
+		if !ok {
+			return
+		}
+		u.customersPage(w, r, status, view{"Message": msg})
+		return
+	}
+	http.Redirect(w, r, "/customers?done=2fa-reset", http.StatusSeeOther)
 }

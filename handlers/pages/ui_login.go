@@ -79,6 +79,21 @@ func (u *UI) Login(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusForbidden, FieldErrors{}, "This account is disabled. Ask your hosting provider.")
 		return
 	}
+	twoStep, err := u.TwoFactor.EnabledFor(r.Context(), acc.ID)
+	if err != nil {
+		u.serverError(w, r, err)
+		return
+	}
+	if twoStep {
+		// The password's attempt stays counted until the code is right:
+		// knowing the password does not reset the count of wrong codes.
+		if err := u.Sessions.StartChallenge(w, r, acc.ID, next); err != nil {
+			u.serverError(w, r, err)
+			return
+		}
+		http.Redirect(w, r, "/login/code", http.StatusSeeOther)
+		return
+	}
 	if err := u.Sessions.Start(w, r, acc); err != nil {
 		u.serverError(w, r, err)
 		return
@@ -87,6 +102,113 @@ func (u *UI) Login(w http.ResponseWriter, r *http.Request) {
 	_ = u.Store.Audit(r.Context(), db.AuditEntry{Actor: acc.Username + " (web)", ActorRole: acc.Role, Action: "session.login",
 		Details: map[string]any{"ip": ip}})
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// LoginCodePage is GET /login/code: the second step of a sign-in, for
+// a browser whose password was right and whose user has two-factor
+// sign-in on. Without a live challenge it is back to the password.
+func (u *UI) LoginCodePage(w http.ResponseWriter, r *http.Request) {
+	if auth.SessionOf(r) != nil {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	c, err := u.Sessions.Challenge(r)
+	if err != nil {
+		u.serverError(w, r, err)
+		return
+	}
+	if c == nil {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	u.render(w, r, http.StatusOK, "login_code", view{"Username": c.Username})
+}
+
+// LoginCode is POST /login/code {code}: a current TOTP code (not one
+// used before) or an unused recovery code (spent by this) ends the
+// sign-in with a session. Wrong codes count against the challenge
+// (ChallengeAttempts, then the password again) and against the sign-in
+// limits of the address and username, as wrong passwords do.
+func (u *UI) LoginCode(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	code := r.PostFormValue("code")
+	ip := auth.ClientIP(r)
+	expired := func() {
+		_ = u.Sessions.DropChallenge(w, r)
+		u.render(w, r, http.StatusUnauthorized, "login", view{"Next": "/",
+			"Message": "Your sign-in expired or had too many wrong codes. Sign in again with your password."})
+	}
+	c, err := u.Sessions.Challenge(r)
+	if err != nil {
+		u.serverError(w, r, err)
+		return
+	}
+	if c == nil {
+		expired()
+		return
+	}
+	again := func(status int, f FieldErrors, msg string) {
+		u.render(w, r, status, "login_code", view{"Username": c.Username, "Errors": f, "Message": msg})
+	}
+	if strings.TrimSpace(code) == "" {
+		again(http.StatusUnprocessableEntity, FieldErrors{"code": "enter the code from your authenticator app, or a recovery code"}, "")
+		return
+	}
+	ok, wait, at := u.logins.attempt(ip, c.Username)
+	if !ok {
+		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
+		again(http.StatusTooManyRequests, FieldErrors{}, fmt.Sprintf(
+			"Too many wrong codes. Wait %s and try again.", wait.Round(time.Second)))
+		return
+	}
+	c, left, err := u.Sessions.AttemptChallenge(r)
+	if err != nil {
+		u.serverError(w, r, err)
+		return
+	}
+	if c == nil {
+		expired()
+		return
+	}
+	method, err := u.TwoFactor.VerifySignIn(r.Context(), c.UserID, code)
+	if err != nil {
+		fields, msg, status, ok := u.formRefusal(w, r, err)
+		if !ok {
+			return
+		}
+		u.Log.Info("sign-in code refused", "user", c.Username, "ip", ip)
+		if left <= 0 {
+			expired()
+			return
+		}
+		if fields["code"] != "" {
+			msg = fmt.Sprintf("The code was refused: %d attempt(s) left before you must sign in again.", left)
+		}
+		again(status, fields, msg)
+		return
+	}
+	done, live, err := u.Sessions.FinishChallenge(w, r)
+	if err != nil {
+		u.serverError(w, r, err)
+		return
+	}
+	if !live {
+		expired()
+		return
+	}
+	acc, err := u.Store.GetAccount(r.Context(), done.UserID)
+	if err != nil {
+		u.serverError(w, r, err)
+		return
+	}
+	if err := u.Sessions.Start(w, r, acc); err != nil {
+		u.serverError(w, r, err)
+		return
+	}
+	u.logins.succeeded(ip, acc.Username, at)
+	_ = u.Store.Audit(r.Context(), db.AuditEntry{Actor: acc.Username + " (web)", ActorRole: acc.Role, Action: "session.login",
+		Details: map[string]any{"ip": ip, "second_factor": string(method)}})
+	http.Redirect(w, r, safeNext(done.Next), http.StatusSeeOther)
 }
 
 // Logout is POST /logout.

@@ -23,7 +23,16 @@ func (u *UI) usersPage(w http.ResponseWriter, r *http.Request, status int, v vie
 		u.serverError(w, r, err)
 		return
 	}
-	v["Users"] = list
+	ids := make([]int64, 0, len(list))
+	for _, a := range list {
+		ids = append(ids, a.ID)
+	}
+	on, err := u.Store.TOTPEnabledAmong(r.Context(), ids)
+	if err != nil {
+		u.serverError(w, r, err)
+		return
+	}
+	v["Users"], v["TwoFactorOn"] = list, on
 	v["Done"] = r.URL.Query().Get("done")
 	u.render(w, r, status, "users", v)
 }
@@ -66,4 +75,18 @@ func (u *UI) SetUserDisabled(disabled bool) http.HandlerFunc {
 		}
 		http.Redirect(w, r, "/users?done="+done, http.StatusSeeOther)
 	}
+}
+
+// ResetUserTwoFactor is POST /users/{id}/two-factor/reset (admin): turns
+// off a staff user's two-factor sign-in (lost authenticator).
+func (u *UI) ResetUserTwoFactor(w http.ResponseWriter, r *http.Request) {
+	if _, err := u.TwoFactor.Reset(r.Context(), principal(r), chi.URLParam(r, "id")); err != nil {
+		_, msg, status, ok := u.formRefusal(w, r, err)
+		if !ok {
+			return
+		}
+		u.usersPage(w, r, status, view{"Message": msg, "Form": map[string]string{"role": db.RoleStaff}})
+		return
+	}
+	http.Redirect(w, r, "/users?done=2fa-reset", http.StatusSeeOther)
 }
