@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/ctpanel/ctpanel/db"
 )
 
 // fitsPhone checks that the page, at phone width (390 px), is no wider
@@ -115,4 +117,57 @@ func TestBrowserContainerList(t *testing.T) {
 	}
 	a.shot("list-customer")
 	a.fitsPhone("the customer's list")
+}
+
+// TestBrowserChartRangesAndLiveTaskLog: the container page's charts read
+// a day, a week or a month from the database's coarser tiers, a disk
+// chart appears for a container with diskspace samples, and the task log
+// at the foot of a staff page shows an operation as it ends.
+func TestBrowserChartRangesAndLiveTaskLog(t *testing.T) {
+	requireChromium(t)
+	p := uiFarm(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	var samples []db.Sample
+	add := func(at time.Time, res string, held uint64) {
+		samples = append(samples, db.Sample{CTID: 101, At: at, Resource: res, Held: held, MaxHeld: held, Barrier: 1 << 20, Limit: 1 << 20})
+	}
+	for h := 70; h < 24*6; h++ { // hourly buckets, three to six days ago
+		add(now.Add(-time.Duration(h)*time.Hour).Truncate(time.Hour), "physpages", uint64(1000+h))
+		add(now.Add(-time.Duration(h)*time.Hour).Truncate(time.Hour), "diskspace", uint64(20480+h))
+	}
+	for m := 70; m < 20*60; m += 5 { // minute buckets, the last 20 hours
+		add(now.Add(-time.Duration(m)*time.Minute).Truncate(time.Minute), "physpages", uint64(2000+m))
+	}
+	if err := p.app.Store.InsertSamples(ctx, samples); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.app.Store.Pool.Exec(ctx, `UPDATE bc_samples SET resolution = CASE WHEN at < now() - interval '48 hours' THEN 3600 ELSE 60 END`); err != nil {
+		t.Fatal(err)
+	}
+
+	c := newChrome(t, p.srv.URL)
+	c.login("ops", "correct horse")
+	c.open("/containers/101#charts")
+	c.waitFor("the hour's history", `document.getElementById('chart-area').dataset.loaded === '1h'`, 15*time.Second)
+	if span := jsEval[float64](c, `Number(document.getElementById('chart-mem').dataset.span)`); span > 3600 {
+		t.Errorf("the hour's memory chart spans %v s", span)
+	}
+	c.do(chromedp.Click(chromedp.CSS(`.chart-ranges button[data-range="1w"]`)))
+	c.waitFor("a week of memory", `document.getElementById('chart-area').dataset.loaded === '1w' &&
+		Number(document.getElementById('chart-mem').dataset.span) > 5 * 86400 && document.getElementById('chart-mem').dataset.ordered === 'true'`, 15*time.Second)
+	c.waitFor("the disk chart", `Number((document.getElementById('chart-disk') || {dataset: {}}).dataset.points) > 10`, 10*time.Second)
+	if step := c.text("#chart-area[data-step]"); step == "" {
+		t.Log("no step shown")
+	}
+	c.do(chromedp.Click(chromedp.CSS(`.chart-ranges button[data-range="1d"]`)))
+	c.waitFor("a day of memory", `document.getElementById('chart-area').dataset.loaded === '1d' &&
+		Number(document.getElementById('chart-mem').dataset.span) > 18 * 3600 && Number(document.getElementById('chart-mem').dataset.span) <= 86400`, 15*time.Second)
+	c.shot("container-charts-day")
+
+	// The task log at the foot of a staff page follows the farm.
+	c.open("/plans")
+	c.waitFor("the task log", `document.documentElement.dataset.tasklog !== undefined && document.querySelector('#task-log-footer ul')`, 10*time.Second)
+	p.ok(p.admin, "POST", "/api/v1/containers/102/stop", nil)
+	c.waitFor("the stop in the task log", `[...document.querySelectorAll('#task-log-footer li')].some(li => li.textContent.includes('102 stop') && li.dataset.status === 'succeeded')`, 15*time.Second)
 }

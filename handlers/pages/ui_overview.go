@@ -2,6 +2,9 @@ package pages
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/ctpanel/ctpanel/db"
@@ -84,4 +87,36 @@ func (u *UI) recentTasks(ctx context.Context, n int) ([]task, error) {
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// TaskLogJSON is GET /tasks.json?n= (staff): the latest operations of
+// the farm for the task logs, which pages refresh as operations end.
+func (u *UI) TaskLogJSON(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.Atoi(r.URL.Query().Get("n"))
+	if err != nil || n < 1 || n > 50 {
+		n = 5
+	}
+	tasks, err := u.recentTasks(r.Context(), n)
+	if err != nil {
+		u.serverError(w, r, err)
+		return
+	}
+	type row struct {
+		CreatedAt   string `json:"created_at"`
+		When        string `json:"when"`
+		CTID        int    `json:"ctid"`
+		Action      string `json:"action"`
+		RequestedBy string `json:"requested_by"`
+		Took        string `json:"took"`
+		Status      string `json:"status"`
+		Error       string `json:"error"`
+	}
+	out := make([]row, 0, len(tasks))
+	for _, t := range tasks {
+		out = append(out, row{CreatedAt: t.CreatedAt.UTC().Format(time.RFC3339), When: fmtTime(t.CreatedAt), CTID: t.CTID,
+			Action: t.Action, RequestedBy: t.RequestedBy, Took: t.Took, Status: t.Status, Error: t.Error})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(map[string]any{"tasks": out})
 }

@@ -149,4 +149,77 @@
 
   const box = document.getElementById('op-progress');
   if (box) followOperation(box);
+
+  // The task logs (the overview's table, the foot of every other staff
+  // page) follow the farm: redrawn when an operation ends, and every 5 s
+  // while one they show is still pending or running.
+  (function () {
+    const foot = document.querySelector('#task-log-footer ul');
+    const table = document.querySelector('#task-log tbody');
+    if (!foot && !table) return;
+    const n = table ? 12 : 5;
+    function status(s) {
+      const b = document.createElement('span');
+      b.className = 'status status-' + s;
+      b.dataset.status = s;
+      b.textContent = s;
+      return b;
+    }
+    function link(ctid) {
+      const a = document.createElement('a');
+      a.href = '/containers/' + ctid;
+      a.textContent = String(ctid);
+      return a;
+    }
+    function cell(tr, label, content) {
+      const td = document.createElement('td');
+      td.dataset.label = label;
+      if (typeof content === 'string') td.textContent = content; else td.appendChild(content);
+      tr.appendChild(td);
+      return td;
+    }
+    let timer = null, busy = false;
+    async function refresh() {
+      clearTimeout(timer);
+      if (busy) return;
+      busy = true;
+      let data;
+      try { data = await api('/tasks.json?n=' + n); } catch (e) { busy = false; return; } finally { busy = false; }
+      let open = false;
+      if (foot) {
+        foot.textContent = '';
+        data.tasks.forEach(function (t) {
+          const li = document.createElement('li');
+          li.dataset.status = t.status;
+          li.append(t.when + ' · ', link(t.ctid), ' ' + t.action + (t.requested_by ? ' · ' + t.requested_by : '') + (t.took ? ' · ' + t.took : '') + ' · ', status(t.status));
+          foot.appendChild(li);
+        });
+      }
+      if (table) {
+        table.textContent = '';
+        data.tasks.forEach(function (t) {
+          const tr = document.createElement('tr');
+          tr.dataset.status = t.status;
+          cell(tr, 'when', t.when);
+          cell(tr, 'CTID', link(t.ctid));
+          cell(tr, 'what', t.action);
+          cell(tr, 'who', t.requested_by || 'panel');
+          cell(tr, 'took', t.took || '-');
+          const res = cell(tr, 'result', status(t.status));
+          if (t.error) { const e = document.createElement('span'); e.className = 'muted small'; e.textContent = ' ' + t.error; res.appendChild(e); }
+          table.appendChild(tr);
+        });
+      }
+      data.tasks.forEach(function (t) { open = open || t.status === 'pending' || t.status === 'running'; });
+      document.documentElement.dataset.tasklog = String(data.tasks.length);
+      if (open) timer = setTimeout(refresh, 5000);
+    }
+    let soon = null;
+    events(function (e) {
+      if (e.type !== 'operation') return;
+      clearTimeout(soon);
+      soon = setTimeout(refresh, 200);
+    });
+    refresh();
+  })();
 })();

@@ -235,6 +235,11 @@
     function draw(s) {
       const d = s.series.data(s.def.scale);
       s.plot.setData(d);
+      // The window: at least the last five minutes, at most the range,
+      // ending now (set here: uPlot widens a lone point by itself).
+      const now = Date.now() / 1000;
+      const first = d[0].length ? d[0][0] : now;
+      s.plot.setScale('x', { min: Math.max(now - span, Math.min(first, now - 300)), max: Math.max(now, d[0].length ? d[0][d[0].length - 1] : now) });
       // What is drawn, for whoever checks it (the browser tests).
       s.box.dataset.points = d[0].length;
       s.box.dataset.ordered = d[0].every(function (t, i) { return i === 0 || t > d[0][i - 1]; });
