@@ -86,3 +86,36 @@ func MemInfo(proc string) (map[string]uint64, error) {
 	}
 	return out, sc.Err()
 }
+
+// CPUTimes is the host's CPU time so far from proc/stat, in clock ticks:
+// busy (everything but idle and iowait) and total. Two readings apart
+// give the share of the CPUs used between them.
+func CPUTimes(proc string) (busy, total uint64, err error) {
+	f, err := os.Open(proc + "/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	if !sc.Scan() {
+		return 0, 0, fmt.Errorf("%s/stat: empty", proc)
+	}
+	fields := strings.Fields(sc.Text())
+	if len(fields) < 5 || fields[0] != "cpu" {
+		return 0, 0, fmt.Errorf("%s/stat: first line %q", proc, sc.Text())
+	}
+	for i, s := range fields[1:] {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("%s/stat: %w", proc, err)
+		}
+		if i >= 8 { // guest and guest_nice are in user and nice already
+			break
+		}
+		total += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, total, nil
+}

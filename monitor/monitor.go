@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/hoststat"
 	"github.com/ctpanel/ctpanel/lxcdriver"
 	"github.com/ctpanel/ctpanel/ubc"
 )
@@ -84,6 +85,8 @@ type Monitor struct {
 	mu      sync.Mutex
 	cache   map[int]cached
 	observe sync.Mutex // one failcnt fold at a time per process
+
+	cpuBusy, cpuTotal uint64 // the host's CPU times at the last host sample
 }
 
 type cached struct {
@@ -316,6 +319,9 @@ func (m *Monitor) Run(ctx context.Context) {
 			if _, err := m.Store.Rollup(ctx, int(m.Settings.Step/time.Second), now.Add(-m.Settings.StepRetention), m.Settings.CoarseStep); err != nil && ctx.Err() == nil {
 				m.Log.Warn("downsample", "err", err)
 			}
+			if err := m.SampleHost(ctx, "/proc"); err != nil && ctx.Err() == nil {
+				m.Log.Warn("host sample", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -392,4 +398,42 @@ func (m *Monitor) setState(ctx context.Context, ctid int, st lxcdriver.State) {
 	if err := m.Store.SetContainerState(ctx, ctid, string(st)); err != nil && ctx.Err() == nil {
 		m.Log.Warn("container state", "ctid", ctid, "err", err)
 	}
+}
+
+// SampleHost records the host's CPU (its share of all CPUs since the
+// last host sample, or over a quarter second the first time), load,
+// memory and the disk holding the containers, for the overview's charts.
+func (m *Monitor) SampleHost(ctx context.Context, proc string) error {
+	dir := ""
+	if lp, ok := m.Drv.(interface{ LXCPath() string }); ok {
+		dir = lp.LXCPath()
+	}
+	busy, total, err := hoststat.CPUTimes(proc)
+	if err != nil {
+		return err
+	}
+	if m.cpuTotal == 0 || total <= m.cpuTotal {
+		m.cpuBusy, m.cpuTotal = busy, total
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+		if busy, total, err = hoststat.CPUTimes(proc); err != nil {
+			return err
+		}
+	}
+	pct := 0.0
+	if total > m.cpuTotal {
+		pct = 100 * float64(busy-min(busy, m.cpuBusy)) / float64(total-m.cpuTotal)
+	}
+	m.cpuBusy, m.cpuTotal = busy, total
+	st, err := hoststat.Read(proc, dir)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	return m.Store.InsertHostSample(ctx, db.HostSample{At: now.Truncate(time.Second), CPUPercent: pct, Load1: st.Load1,
+		MemUsed: int64(st.MemUsed), MemTotal: int64(st.MemTotal), DiskUsed: int64(st.DiskUsed), DiskSize: int64(st.DiskSize)},
+		now.Add(-m.Settings.Retention))
 }

@@ -118,6 +118,7 @@ func Router(a *api.API, ui *pages.UI) chi.Router {
 				r.Post("/customers/{id}/two-factor/reset", ui.ResetCustomerTwoFactor)
 				r.Post("/account/two-factor/policy", ui.TwoFactorPolicy)
 				r.Get("/tasks.json", ui.TaskLogJSON)
+				r.Get("/host-history.json", ui.HostHistoryJSON)
 				r.Get("/audit", ui.AuditPage)
 				r.Get("/alerts", ui.AlertsPage)
 				r.Post("/alerts/acknowledge", ui.AckAlerts)

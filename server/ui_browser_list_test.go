@@ -19,16 +19,7 @@ func (c *chrome) fitsPhone(what string) {
 	c.t.Helper()
 	c.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
 	c.do(chromedp.Sleep(300 * time.Millisecond))
-	wide := jsEval[string](c, `(function(){
-		const w = document.documentElement.clientWidth;
-		if (document.documentElement.scrollWidth <= w) return '';
-		const out = [];
-		for (const e of document.querySelectorAll('body *')) {
-			const r = e.getBoundingClientRect();
-			if (r.right > w + 1 && r.width > 0 && !e.closest('.table-wrap')) out.push(e.tagName + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : '') + ' ' + Math.round(r.right));
-		}
-		return 'page ' + document.documentElement.scrollWidth + ' px wide: ' + out.slice(0, 8).join(', ');
-	})()`)
+	wide := jsEval[string](c, phoneOverflowJS)
 	c.do(chromedp.EmulateViewport(1280, 800))
 	if wide != "" {
 		c.t.Errorf("%s at 390 px: %s", what, wide)
@@ -164,6 +155,30 @@ func TestBrowserChartRangesAndLiveTaskLog(t *testing.T) {
 	c.waitFor("a day of memory", `document.getElementById('chart-area').dataset.loaded === '1d' &&
 		Number(document.getElementById('chart-mem').dataset.span) > 18 * 3600 && Number(document.getElementById('chart-mem').dataset.span) <= 86400`, 15*time.Second)
 	c.shot("container-charts-day")
+
+	// The overview's host charts: the sampler's own reading, then a week
+	// of minutes seeded, read a day and a week at a time.
+	if err := p.app.Mon.SampleHost(ctx, "/proc"); err != nil {
+		t.Fatal(err)
+	}
+	var cpu, load float64
+	var memUsed, memTotal int64
+	if err := p.app.Store.Pool.QueryRow(ctx, `SELECT cpu_percent, load1, mem_used, mem_total FROM host_samples`).Scan(&cpu, &load, &memUsed, &memTotal); err != nil {
+		t.Fatalf("the host sample: %v", err)
+	}
+	if cpu < 0 || cpu > 100 || memUsed <= 0 || memUsed > memTotal {
+		t.Fatalf("host sample: cpu %v%%, load %v, memory %d of %d", cpu, load, memUsed, memTotal)
+	}
+	if _, err := p.app.Store.Pool.Exec(ctx, `INSERT INTO host_samples (at, cpu_percent, load1, mem_used, mem_total, disk_used, disk_size)
+		SELECT g, 20 + 10 * sin(extract(epoch FROM g) / 3600), 0.5, 8::bigint << 30, 24::bigint << 30, 100::bigint << 30, 400::bigint << 30
+		FROM generate_series(now() - interval '6 days', now() - interval '2 minutes', interval '1 minute') g`); err != nil {
+		t.Fatal(err)
+	}
+	c.open("/")
+	c.waitFor("a day of the host", `document.getElementById('host-charts').dataset.loaded === '1d' && Number(document.getElementById('host-chart-cpu').dataset.points) >= 200`, 15*time.Second)
+	c.do(chromedp.Click(chromedp.CSS(`#host-charts button[data-range="1w"]`)))
+	c.waitFor("a week of the host", `document.getElementById('host-charts').dataset.loaded === '1w' && Number(document.getElementById('host-chart-mem').dataset.points) >= 200`, 15*time.Second)
+	c.shot("overview-host-week")
 
 	// The task log at the foot of a staff page follows the farm.
 	c.open("/plans")

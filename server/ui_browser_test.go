@@ -216,9 +216,29 @@ func (c *chrome) shot(name string) {
 		if err := os.WriteFile(filepath.Join(c.shots.dir, name+"-"+v.suffix+".png"), png, 0o644); err != nil {
 			c.t.Fatal(err)
 		}
+		if v.mobile {
+			// Looked at: nothing is cut off or needs sideways scrolling at
+			// phone width (a wide table scrolls inside its own frame).
+			if wide := jsEval[string](c, phoneOverflowJS); wide != "" {
+				c.t.Errorf("screenshot %s at 390 px: %s", name, wide)
+			}
+		}
 	}
 	c.do(chromedp.EmulateViewport(1280, 800))
 }
+
+// phoneOverflowJS answers "" when the page is no wider than the screen,
+// else what sticks out.
+const phoneOverflowJS = `(function(){
+	const w = document.documentElement.clientWidth;
+	if (document.documentElement.scrollWidth <= w + 1) return '';
+	const out = [];
+	for (const e of document.querySelectorAll('body *')) {
+		const r = e.getBoundingClientRect();
+		if (r.right > w + 1 && r.width > 0 && !e.closest('.table-wrap') && !e.closest('dialog')) out.push(e.tagName + (e.id ? '#' + e.id : '') + (typeof e.className === 'string' && e.className ? '.' + e.className : '') + ' ' + Math.round(r.right));
+	}
+	return 'page ' + document.documentElement.scrollWidth + ' px wide: ' + out.slice(0, 8).join(', ');
+})()`
 
 func (c *chrome) login(user, password string) {
 	c.t.Helper()

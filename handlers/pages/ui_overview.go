@@ -120,3 +120,37 @@ func (u *UI) TaskLogJSON(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(map[string]any{"tasks": out})
 }
+
+// hostRanges are the overview's chart ranges.
+var hostRanges = map[string]time.Duration{"1h": time.Hour, "1d": 24 * time.Hour, "1w": 7 * 24 * time.Hour, "1m": 30 * 24 * time.Hour}
+
+// HostHistoryJSON is GET /host-history.json?range=1h|1d|1w|1m (staff):
+// the host's CPU, load, memory and disk over the range, about 240 points,
+// for the overview's charts.
+func (u *UI) HostHistoryJSON(w http.ResponseWriter, r *http.Request) {
+	rng := r.URL.Query().Get("range")
+	if rng == "" {
+		rng = "1d"
+	}
+	span, ok := hostRanges[rng]
+	if !ok {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"code": "invalid_request",
+			"message": "invalid range: one of 1h, 1d, 1w, 1m", "fields": map[string]string{"range": "one of 1h, 1d, 1w, 1m"}}})
+		return
+	}
+	to := time.Now()
+	step := max(time.Minute, (span / 240).Truncate(time.Minute))
+	pts, err := u.Store.HostHistory(r.Context(), to.Add(-span), to, step)
+	if err != nil {
+		u.serverError(w, r, err)
+		return
+	}
+	if pts == nil {
+		pts = []db.HostSample{}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(map[string]any{"range": rng, "step": step.String(), "points": pts})
+}
