@@ -63,6 +63,7 @@ func TestBrowserContainerList(t *testing.T) {
 
 	// A filter applies as soon as it is chosen; the count is the server's.
 	c.open("/")
+	c.waitFor("the list's filters", `document.getElementById('farm-status')`, 10*time.Second)
 	before := jsEval[float64](c, `performance.timeOrigin`)
 	c.do(chromedp.SetValue(chromedp.CSS("#farm-status"), "running"))
 	jsEval[bool](c, `document.getElementById('farm-status').dispatchEvent(new Event('change'))`)
