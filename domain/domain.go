@@ -91,6 +91,21 @@ func (f FieldErrors) Err() error {
 		Message: "invalid " + strings.Join(keys, "; "), Fields: f}
 }
 
+// Merge adds the field reasons of err, a 422 naming fields (what Err
+// returns), to f, so that a check run in a step of its own is reported
+// with the others at once; it returns nil then, and any other error as
+// it is.
+func (f FieldErrors) Merge(err error) error {
+	var de *Error
+	if !errors.As(err, &de) || de.Status != http.StatusUnprocessableEntity || len(de.Fields) == 0 {
+		return err
+	}
+	for k, v := range de.Fields {
+		f.Add(k, v)
+	}
+	return nil
+}
+
 // AsError maps any error to the refusal it means: an *Error as it is,
 // the store's and the driver's sentinels as 4xx, and nil for anything
 // else (a fault to log and answer with a 500).

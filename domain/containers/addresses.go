@@ -199,10 +199,9 @@ func choosePool(ctx context.Context, q *db.Queries, field string, req AddressReq
 	auto := req.Address == "" || req.Address == "auto"
 	var want netip.Prefix
 	if !auto {
-		want, err = parseShare(req.Address)
-		if err != nil {
+		// A bad address is reported with a bad pool, not before it.
+		if want, err = parseShare(req.Address); err != nil {
 			f.Add(field, err.Error())
-			return pool, want, auto, f.Err()
 		}
 	}
 	switch {
@@ -212,6 +211,12 @@ func choosePool(ctx context.Context, q *db.Queries, field string, req AddressReq
 			f.Add("pool", fmt.Sprintf("no IP pool %q", req.Pool))
 			return pool, want, auto, f.Err()
 		}
+		if err == nil && len(f) > 0 {
+			return pool, want, auto, f.Err()
+		}
+	case len(f) > 0:
+		// No pool named and no address to find one by.
+		return pool, want, auto, f.Err()
 	case auto:
 		fam := req.Family
 		if fam == 0 {

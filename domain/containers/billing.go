@@ -76,17 +76,10 @@ type ReinstallInput struct {
 // own container unless it is suspended.
 func (s *Service) Reinstall(ctx context.Context, p db.Principal, ref string, in ReinstallInput) (db.Operation, error) {
 	f := domain.FieldErrors{}
-	if err := s.checkTemplate(ctx, f, in.Template); err != nil {
+	cred, err := s.checkReinstall(ctx, f, in)
+	if err != nil {
 		return db.Operation{}, err
 	}
-	if in.Version != "" && f["template"] == "" {
-		if _, err := s.Store.ImageVersion(ctx, in.Template, in.Version); errors.Is(err, db.ErrNotFound) {
-			f.Add("version", fmt.Sprintf("image %q has no version %q", in.Template, in.Version))
-		} else if err != nil {
-			return db.Operation{}, err
-		}
-	}
-	cred := policy.CheckCredentials(f, in.RootPassword, in.SSHKeys)
 	if err := f.Err(); err != nil {
 		return db.Operation{}, err
 	}
@@ -99,6 +92,33 @@ func (s *Service) Reinstall(ctx context.Context, p db.Principal, ref string, in 
 		}
 		return q.SetContainerTemplate(ctx, c.CTID, in.Template)
 	}, fixed(&ops.Reinstall{Template: in.Template, Version: in.Version, RootHash: cred.RootHash, SSHKeys: cred.SSHKeys}))
+}
+
+// CheckReinstall is the refusal (a 422 naming each field) Reinstall
+// would answer in for what in asks, without reinstalling: for a form that
+// is wrong elsewhere too (its confirmation), to name every field at once.
+func (s *Service) CheckReinstall(ctx context.Context, in ReinstallInput) error {
+	f := domain.FieldErrors{}
+	if _, err := s.checkReinstall(ctx, f, in); err != nil {
+		return err
+	}
+	return f.Err()
+}
+
+// checkReinstall adds to f what is wrong with in: the template, its
+// version, the credentials; it returns only store failures.
+func (s *Service) checkReinstall(ctx context.Context, f domain.FieldErrors, in ReinstallInput) (policy.Credentials, error) {
+	if err := s.checkTemplate(ctx, f, in.Template); err != nil {
+		return policy.Credentials{}, err
+	}
+	if in.Version != "" && f["template"] == "" {
+		if _, err := s.Store.ImageVersion(ctx, in.Template, in.Version); errors.Is(err, db.ErrNotFound) {
+			f.Add("version", fmt.Sprintf("image %q has no version %q", in.Template, in.Version))
+		} else if err != nil {
+			return policy.Credentials{}, err
+		}
+	}
+	return policy.CheckCredentials(f, in.RootPassword, in.SSHKeys), nil
 }
 
 // ResetPassword records new credentials for root in the container ref.

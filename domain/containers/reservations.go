@@ -73,13 +73,20 @@ func (s *Service) Reserve(ctx context.Context, p db.Principal, in ReserveInput) 
 			customer = u
 		}
 	}
-	if err := f.Err(); err != nil {
-		return HeldAddress{}, err
-	}
 	var held db.IPAddress
 	err := s.Store.InTx(ctx, func(_ pgx.Tx, q *db.Queries) error {
+		// The address and pool are checked even when the customer is
+		// wrong, so that every wrong field is named at once.
 		pool, want, auto, err := choosePool(ctx, q, "address", AddressRequest{Address: in.Address, Pool: in.Pool})
-		if err != nil {
+		if err == nil && !auto {
+			if reason := fitShare(pool, &want); reason != "" {
+				f.Add("address", reason)
+			}
+		}
+		if err := f.Merge(err); err != nil {
+			return err
+		}
+		if err := f.Err(); err != nil {
 			return err
 		}
 		held = db.IPAddress{PoolID: pool.ID, PoolName: pool.Name, CustomerID: &customer.ID}
@@ -94,10 +101,6 @@ func (s *Service) Reserve(ctx context.Context, p db.Principal, in ReserveInput) 
 			}
 			held.Share = share
 		} else {
-			if reason := fitShare(pool, &want); reason != "" {
-				f.Add("address", reason)
-				return f.Err()
-			}
 			held.Share = want
 		}
 		if err := q.InsertAddress(ctx, held); err != nil {

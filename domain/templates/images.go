@@ -248,6 +248,10 @@ func (s *Service) Import(ctx context.Context, p db.Principal, in ImportInput) (T
 	if in.Product == "" {
 		f.Add("product", "is required: a product id of the tree (GET /api/v1/image-sources?source=...)")
 	}
+	if in.Name != "" {
+		// Checked with the others, not after the tree was read.
+		policy.CheckTemplateName(f, "name", in.Name)
+	}
 	if err := f.Err(); err != nil {
 		return TaskView{}, err
 	}

@@ -59,7 +59,11 @@ func (u *UI) PasswordLinkUI(w http.ResponseWriter, r *http.Request) {
 	base := u.Origins.LinkBase(r)
 	l, err := u.Customers.SendPasswordLink(r.Context(), principal(r), chi.URLParam(r, "id"), base)
 	if err != nil {
-		u.pageError(w, r, err)
+		_, msg, status, ok := u.formRefusal(w, r, err)
+		if !ok {
+			return
+		}
+		u.customersPage(w, r, status, view{"Message": msg})
 		return
 	}
 	out := struct {

@@ -314,6 +314,29 @@ func formError(err error) (fields FieldErrors, message string, status int, other
 	return fields, message, ae.Status, nil
 }
 
+// withFormErrors adds what the page itself found wrong in a form (text
+// where a number goes) to the domain's refusal err of the rest, so that
+// both are shown at once; the page's reason wins for a field both name.
+// A refusal that names no field (a conflict of state) is kept as it is
+// when the page found nothing.
+func withFormErrors(err error, page FieldErrors) error {
+	if len(page) == 0 {
+		return err
+	}
+	all := FieldErrors{}
+	for k, v := range page {
+		all[k] = v
+	}
+	if ae := domain.AsError(err); ae != nil && ae.Status < 500 {
+		for k, v := range ae.Fields {
+			all.Add(k, v)
+		}
+	} else if err != nil {
+		return err
+	}
+	return all.Err()
+}
+
 // formRefusal is formError for a form to show again: it answers itself a
 // fault (500) and what does not exist or is not the caller's (404), and
 // then says !ok.

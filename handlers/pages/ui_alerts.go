@@ -36,7 +36,11 @@ func (u *UI) alertsPage(w http.ResponseWriter, r *http.Request, status int, v vi
 func (u *UI) AckAlert(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
 	if err := u.Alerts.Ack(r.Context(), principal(r), id); err != nil {
-		u.pageError(w, r, err)
+		_, msg, status, ok := u.formRefusal(w, r, err)
+		if !ok {
+			return
+		}
+		u.alertsPage(w, r, status, view{"Message": msg})
 		return
 	}
 	back := "/alerts?done=ack"
@@ -52,7 +56,7 @@ func (u *UI) AckAlert(w http.ResponseWriter, r *http.Request) {
 // its message.
 func (u *UI) AckAlerts(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
-		u.renderError(w, r, http.StatusBadRequest, "Bad request", "the form could not be read")
+		u.alertsPage(w, r, http.StatusBadRequest, view{"Message": "Nothing was acknowledged: the form could not be read. Reload the page and try again."})
 		return
 	}
 	ids, err := u.Alerts.AckForm(r.Context(), principal(r), r.PostForm["id"], r.PostFormValue("ctid"), r.PostFormValue("every"))

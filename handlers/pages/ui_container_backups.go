@@ -42,7 +42,7 @@ func (u *UI) backupData(r *http.Request, ctid int) (view, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := view{"Backups": rows, "Snapshots": snaps, "BackupErrors": FieldErrors{}}
+	v := view{"Backups": rows, "Snapshots": snaps, "BackupErrors": FieldErrors{}, "ScheduleErrors": FieldErrors{}}
 	sch, err := u.Containers.Schedule(ctx, p, ref)
 	if err == nil {
 		v["Schedule"] = sch
@@ -146,7 +146,13 @@ func (u *UI) SetBackupSchedule(w http.ResponseWriter, r *http.Request) {
 	}
 	form := map[string]string{"target": strings.TrimSpace(r.PostFormValue("target")), "time": strings.TrimSpace(r.PostFormValue("time"))}
 	if _, err := u.Containers.SetSchedule(ctx, p, ref(r), containers.ScheduleInput{Target: form["target"], Time: form["time"]}); err != nil {
-		u.backupRefused(w, r, err, form)
+		// The schedule form's own keys: its target is not the backup
+		// form's, whose field would otherwise show the reason.
+		fields, msg, status, ok := u.formRefusal(w, r, err)
+		if !ok {
+			return
+		}
+		u.showContainer(w, r, status, view{"ScheduleErrors": fields, "BackupError": msg, "ScheduleForm": form})
 		return
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)

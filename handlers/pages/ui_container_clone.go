@@ -35,12 +35,14 @@ func (u *UI) Clone(w http.ResponseWriter, r *http.Request) {
 	}
 	form["start"] = strconv.FormatBool(r.PostFormValue("start") != "")
 	in := containers.CloneInput{Hostname: form["hostname"], Start: form["start"] == "true"}
+	errs := FieldErrors{}
 	if form["ctid"] != "" {
 		id, err := strconv.Atoi(form["ctid"])
 		if err != nil {
-			u.cloneForm(w, r, http.StatusUnprocessableEntity, form, FieldErrors{"ctid": "must be a whole number from 101, or empty for the next free one"},
-				"Nothing was cloned: correct the fields marked below.")
-			return
+			// Passed on as 0, which the domain refuses, so that the other
+			// fields are checked too; the reason shown is this one.
+			errs.Add("ctid", "must be a whole number from 101, or empty for the next free one")
+			id = 0
 		}
 		in.CTID = &id
 	}
@@ -50,7 +52,7 @@ func (u *UI) Clone(w http.ResponseWriter, r *http.Request) {
 	}
 	op, err := u.Containers.Clone(r.Context(), principal(r), ref(r), in)
 	if err != nil {
-		fields, msg, status, ok := u.formRefusal(w, r, err)
+		fields, msg, status, ok := u.formRefusal(w, r, withFormErrors(err, errs))
 		if !ok {
 			return
 		}

@@ -59,10 +59,12 @@ func (u *UI) CreateContainer(w http.ResponseWriter, r *http.Request) {
 	if form["ctid"] != "" {
 		id, err := strconv.Atoi(form["ctid"])
 		if err != nil {
+			// Passed on as 0, which the domain refuses, so that the other
+			// fields are checked too; the reason shown is this one.
 			errs.Add("ctid", "must be a whole number from 101, or empty for the next free one")
-		} else {
-			in.CTID = &id
+			id = 0
 		}
+		in.CTID = &id
 	}
 	if form["name"] != "" {
 		name := form["name"]
@@ -76,13 +78,9 @@ func (u *UI) CreateContainer(w http.ResponseWriter, r *http.Request) {
 		in.RootPassword = &pw
 	}
 	form["root_password"] = "" // never sent back to the browser
-	if len(errs) > 0 {
-		u.newContainerForm(w, r, http.StatusUnprocessableEntity, form, errs, "Nothing was created: correct the fields marked below.")
-		return
-	}
 	op, err := u.Containers.Create(r.Context(), principal(r), in)
 	if err != nil {
-		fields, msg, status, ok := u.formRefusal(w, r, err)
+		fields, msg, status, ok := u.formRefusal(w, r, withFormErrors(err, errs))
 		if !ok {
 			return
 		}

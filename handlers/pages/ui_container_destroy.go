@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/ctpanel/ctpanel/lxcdriver"
 )
 
 // DestroyPage is GET /containers/{ref}/destroy (staff): what will be lost
@@ -30,12 +32,16 @@ func (u *UI) Destroy(w http.ResponseWriter, r *http.Request) {
 		u.pageError(w, r, err)
 		return
 	}
+	force := r.PostFormValue("force") != ""
 	if strings.TrimSpace(r.PostFormValue("confirm")) != strconv.Itoa(c.CTID) {
-		u.destroyForm(w, r, http.StatusUnprocessableEntity,
-			FieldErrors{"confirm": "type " + strconv.Itoa(c.CTID) + " to confirm"}, "Nothing was destroyed.")
+		errs := FieldErrors{"confirm": "type " + strconv.Itoa(c.CTID) + " to confirm"}
+		// Said now too, not after the CTID is typed right.
+		if st := u.Containers.Describe(r.Context(), c).Status; !force && (st == string(lxcdriver.StateRunning) || st == string(lxcdriver.StateFrozen)) {
+			errs.Add("force", "the container is "+st+": tick this to stop and destroy it")
+		}
+		u.destroyForm(w, r, http.StatusUnprocessableEntity, errs, "Nothing was destroyed.")
 		return
 	}
-	force := r.PostFormValue("force") != ""
 	op, err := u.Containers.Destroy(r.Context(), principal(r), strconv.Itoa(c.CTID), force)
 	if err != nil {
 		fields, msg, status, ok := u.formRefusal(w, r, err)

@@ -61,15 +61,21 @@ func (u *UI) Reinstall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	form := map[string]string{"template": strings.TrimSpace(r.PostFormValue("template"))}
-	if strings.TrimSpace(r.PostFormValue("confirm")) != strconv.Itoa(c.CTID) {
-		u.reinstallForm(w, r, http.StatusUnprocessableEntity, form,
-			FieldErrors{"confirm": "type " + strconv.Itoa(c.CTID) + " to confirm"}, "Nothing was reinstalled.")
-		return
-	}
 	name, version, _ := strings.Cut(form["template"], "@")
 	in := containers.ReinstallInput{Template: name, Version: version}
 	if pw := r.PostFormValue("root_password"); pw != "" {
 		in.RootPassword = &pw
+	}
+	if strings.TrimSpace(r.PostFormValue("confirm")) != strconv.Itoa(c.CTID) {
+		// Not confirmed: nothing is done, but the other fields are
+		// checked too, to name every wrong one at once.
+		errs := FieldErrors{"confirm": "type " + strconv.Itoa(c.CTID) + " to confirm"}
+		if err := errs.Merge(u.Containers.CheckReinstall(r.Context(), in)); err != nil {
+			u.serverError(w, r, err)
+			return
+		}
+		u.reinstallForm(w, r, http.StatusUnprocessableEntity, form, errs, "Nothing was reinstalled.")
+		return
 	}
 	op, err := u.Containers.Reinstall(r.Context(), principal(r), strconv.Itoa(c.CTID), in)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/ctpanel/ctpanel/domain"
 	"github.com/ctpanel/ctpanel/domain/policy"
 	"github.com/ctpanel/ctpanel/ops"
 )
@@ -14,7 +15,7 @@ import (
 func (u *UI) ContainerAction(action string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if (action == ops.ActionFreeze || action == ops.ActionUnfreeze) && !policy.MayFreeze(principal(r)) {
-			u.renderError(w, r, http.StatusForbidden, "Staff only", "Only the hosting staff can freeze or unfreeze a container.")
+			u.actionRefused(w, r, domain.Forbidden("only the hosting staff can freeze or unfreeze a container"))
 			return
 		}
 		op, err := u.Containers.Act(r.Context(), principal(r), ref(r), action, nil)
@@ -40,9 +41,14 @@ func (u *UI) actionRefused(w http.ResponseWriter, r *http.Request, err error) {
 // Suspend is POST /containers/{ref}/suspend (staff): the billing
 // system's suspend, with its mode and reason.
 func (u *UI) Suspend(w http.ResponseWriter, r *http.Request) {
-	op, err := u.Containers.Suspend(r.Context(), principal(r), ref(r), r.PostFormValue("mode"), strings.TrimSpace(r.PostFormValue("reason")))
+	form := map[string]string{"mode": r.PostFormValue("mode"), "reason": strings.TrimSpace(r.PostFormValue("reason"))}
+	op, err := u.Containers.Suspend(r.Context(), principal(r), ref(r), form["mode"], form["reason"])
 	if err != nil {
-		u.actionRefused(w, r, err)
+		fields, msg, status, ok := u.formRefusal(w, r, err)
+		if !ok {
+			return
+		}
+		u.showContainer(w, r, status, view{"Message": msg, "Errors": fields, "SuspendForm": form})
 		return
 	}
 	containerOpRedirect(w, r, op, "")

@@ -89,14 +89,17 @@ func (u *UI) UpdateCustomer(change string) http.HandlerFunc {
 			pw := r.PostFormValue("password")
 			in.Password = &pw
 		}
-		_, err := u.Customers.Update(r.Context(), principal(r), id, in)
-		if fields, _, _, other := formError(err); err != nil && other == nil && fields["password"] != "" {
-			u.customersPage(w, r, http.StatusUnprocessableEntity, view{"RowErrors": map[string]string{id: "password " + fields["password"]},
-				"Message": "The password was not changed."})
-			return
-		}
-		if err != nil {
-			u.pageError(w, r, err)
+		if _, err := u.Customers.Update(r.Context(), principal(r), id, in); err != nil {
+			fields, msg, status, ok := u.formRefusal(w, r, err)
+			if !ok {
+				return
+			}
+			v := view{"Message": msg}
+			if fields["password"] != "" {
+				v["RowErrors"] = map[string]string{id: "password " + fields["password"]}
+				v["Message"] = "The password was not changed."
+			}
+			u.customersPage(w, r, status, v)
 			return
 		}
 		http.Redirect(w, r, "/customers?done="+change, http.StatusSeeOther)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/ctpanel/ctpanel/domain"
 	"github.com/ctpanel/ctpanel/domain/plans"
 )
 
@@ -114,13 +113,12 @@ func (u *UI) UpdatePlan(w http.ResponseWriter, r *http.Request) {
 // DeletePlan is POST /plans/{name}/delete: refused while containers use it.
 func (u *UI) DeletePlan(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
-	err := u.Plans.Delete(r.Context(), principal(r), name)
-	if ae := domain.AsError(err); ae != nil && ae.Status == http.StatusConflict {
-		u.plansPage(w, r, http.StatusConflict, view{"New": planFormFields(func(string) string { return "" }), "Message": ae.Message})
-		return
-	}
-	if err != nil {
-		u.pageError(w, r, err)
+	if err := u.Plans.Delete(r.Context(), principal(r), name); err != nil {
+		_, msg, status, ok := u.formRefusal(w, r, err)
+		if !ok {
+			return
+		}
+		u.plansPage(w, r, status, view{"New": planFormFields(func(string) string { return "" }), "Message": msg})
 		return
 	}
 	http.Redirect(w, r, "/plans?done=deleted", http.StatusSeeOther)

@@ -83,13 +83,22 @@ func (u *UI) templatesPage(w http.ResponseWriter, r *http.Request, status int, v
 	u.render(w, r, status, "templates", v)
 }
 
+// templatesRefused shows the templates page again with why a template's
+// button was refused (a template in use, a version being built).
+func (u *UI) templatesRefused(w http.ResponseWriter, r *http.Request, err error) {
+	_, msg, status, ok := u.formRefusal(w, r, err)
+	if !ok {
+		return
+	}
+	u.templatesPage(w, r, status, view{"Message": msg})
+}
+
 // SetTemplateEnabled is POST /templates/{name}/enable and .../disable.
 func (u *UI) SetTemplateEnabled(enabled bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		name := chi.URLParam(r, "name")
-		_, err := u.Templates.Update(r.Context(), principal(r), name, nil, &enabled)
-		if err != nil {
-			u.pageError(w, r, err)
+		if _, err := u.Templates.Update(r.Context(), principal(r), name, nil, &enabled); err != nil {
+			u.templatesRefused(w, r, err)
 			return
 		}
 		done := "disabled"
@@ -103,9 +112,8 @@ func (u *UI) SetTemplateEnabled(enabled bool) http.HandlerFunc {
 // DeleteTemplate is POST /templates/{name}/delete.
 func (u *UI) DeleteTemplate(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
-	err := u.Templates.Delete(r.Context(), principal(r), name)
-	if err != nil {
-		u.pageError(w, r, err)
+	if err := u.Templates.Delete(r.Context(), principal(r), name); err != nil {
+		u.templatesRefused(w, r, err)
 		return
 	}
 	http.Redirect(w, r, "/templates?done=deleted&name="+url.QueryEscape(name), http.StatusSeeOther)
@@ -154,7 +162,7 @@ func (u *UI) ImportImage(w http.ResponseWriter, r *http.Request) {
 func (u *UI) DeleteImageVersion(w http.ResponseWriter, r *http.Request) {
 	name, version := chi.URLParam(r, "name"), chi.URLParam(r, "version")
 	if err := u.Templates.DeleteVersion(r.Context(), principal(r), name, version); err != nil {
-		u.pageError(w, r, err)
+		u.templatesRefused(w, r, err)
 		return
 	}
 	http.Redirect(w, r, "/templates?done=version-deleted&name="+url.QueryEscape(name+" "+version), http.StatusSeeOther)

@@ -51,7 +51,11 @@ func (u *UI) CreateToken(w http.ResponseWriter, r *http.Request) {
 func (u *UI) RevokeToken(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
 	if err := u.Tokens.Revoke(r.Context(), principal(r), id); err != nil {
-		u.pageError(w, r, err)
+		_, msg, status, ok := u.formRefusal(w, r, err)
+		if !ok {
+			return
+		}
+		u.tokensPage(w, r, status, view{"Form": map[string]string{"role": db.RoleStaff}, "Message": msg})
 		return
 	}
 	http.Redirect(w, r, "/tokens?done=revoked", http.StatusSeeOther)

@@ -7,7 +7,6 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/ctpanel/ctpanel/db"
-	"github.com/ctpanel/ctpanel/domain"
 	"github.com/ctpanel/ctpanel/domain/customers"
 )
 
@@ -60,13 +59,12 @@ func (u *UI) CreateUser(w http.ResponseWriter, r *http.Request) {
 // cannot disable themself, so there is always someone to undo it.
 func (u *UI) SetUserDisabled(disabled bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		err := u.Customers.SetStaffDisabled(r.Context(), principal(r), chi.URLParam(r, "id"), disabled)
-		if ae := domain.AsError(err); ae != nil && ae.Status == http.StatusConflict {
-			u.usersPage(w, r, http.StatusConflict, view{"Form": map[string]string{"role": db.RoleStaff}, "Message": ae.Message})
-			return
-		}
-		if err != nil {
-			u.pageError(w, r, err)
+		if err := u.Customers.SetStaffDisabled(r.Context(), principal(r), chi.URLParam(r, "id"), disabled); err != nil {
+			_, msg, status, ok := u.formRefusal(w, r, err)
+			if !ok {
+				return
+			}
+			u.usersPage(w, r, status, view{"Form": map[string]string{"role": db.RoleStaff}, "Message": msg})
 			return
 		}
 		done := "enable"
