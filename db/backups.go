@@ -269,6 +269,18 @@ func (q *Queries) FailedBackupsSince(ctx context.Context, since time.Time) (int,
 	return n, nil
 }
 
+// BackupsDue counts the scheduled backups due within the next `within`,
+// and those past due (not run yet: a panel that was down, or every slot
+// of the host busy).
+func (q *Queries) BackupsDue(ctx context.Context, within time.Duration) (due, late int, err error) {
+	err = q.db.QueryRow(ctx, `SELECT count(*) FILTER (WHERE next_run_at >= now() AND next_run_at < now() + $1::interval),
+		count(*) FILTER (WHERE next_run_at < now() - interval '10 minutes') FROM backup_schedules`, within).Scan(&due, &late)
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: backups due: %w", err)
+	}
+	return due, late, nil
+}
+
 // UsernameOf is user id's name.
 func (q *Queries) UsernameOf(ctx context.Context, id int64) (string, error) {
 	var name string

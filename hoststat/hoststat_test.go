@@ -38,3 +38,21 @@ func TestRead(t *testing.T) {
 		t.Errorf("the real /proc: %v", err)
 	}
 }
+
+func TestCPUTimes(t *testing.T) {
+	dir := t.TempDir()
+	// user nice system idle iowait irq softirq steal guest guest_nice
+	if err := os.WriteFile(dir+"/stat", []byte("cpu  100 5 50 800 40 3 2 0 7 1\ncpu0 50 2 25 400 20 1 1 0 3 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	busy, total, err := CPUTimes(dir)
+	if err != nil || busy != 160 || total != 1000 {
+		t.Fatalf("busy %d total %d (%v), want 160 of 1000 (guest counted in user already)", busy, total, err)
+	}
+	if err := os.WriteFile(dir+"/stat", []byte("intr 1 2 3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := CPUTimes(dir); err == nil {
+		t.Fatal("a stat file without its cpu line read as times")
+	}
+}

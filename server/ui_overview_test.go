@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"regexp"
 	"strings"
@@ -13,9 +14,17 @@ import (
 // of it; every other staff page ends with a short task log.
 func TestUIFarmOverview(t *testing.T) {
 	p := uiFarm(t)
+	// Nightly backups: 101's due in two hours, 102's an hour late.
+	if _, err := p.app.Store.Pool.Exec(context.Background(), `
+		WITH t AS (INSERT INTO backup_targets (name, kind, path, repo_password) VALUES ('nightly', 'dir', '/srv/backups', 'x') RETURNING id)
+		INSERT INTO backup_schedules (ct_id, target_id, minute_of_day, next_run_at)
+		SELECT 101, t.id, 60, now() + interval '2 hours' FROM t UNION ALL SELECT 102, t.id, 60, now() - interval '1 hour' FROM t`); err != nil {
+		t.Fatal(err)
+	}
 	b := p.browser()
 	b.mustLogin("ops", "correct horse")
-	pg := b.expect(b.get("/"), 200, `id="overview"`, "Host", `id="host-load"`, "Recent tasks", "backups failed (24 h)")
+	pg := b.expect(b.get("/"), 200, `id="overview"`, "Host", `id="host-load"`, "Recent tasks", "backups failed (24 h)",
+		`<dd id="backups-due">1 <span class="badge warn">1 late</span></dd>`, `id="host-history"`)
 	if !regexp.MustCompile(`<span class="meter-name">Memory</span>\s*<progress max="100" value="\d+"`).MatchString(pg.Body) {
 		t.Error("no host memory bar")
 	}
@@ -40,4 +49,12 @@ func TestUIFarmOverview(t *testing.T) {
 	if c := alice.expect(alice.get("/containers/101"), http.StatusOK).Body; strings.Contains(c, "task-log") {
 		t.Error("a customer's page shows the farm's task log")
 	}
+	// The task log's and the host charts' data are staff's alone.
+	alice.expect(alice.get("/tasks.json"), http.StatusForbidden)
+	alice.expect(alice.get("/host-history.json"), http.StatusForbidden)
+	if tasks := b.expect(b.get("/tasks.json?n=3"), 200).Body; strings.Count(tasks, `"ctid":`) != 2 || !strings.Contains(tasks, `"action":"create"`) {
+		t.Errorf("tasks.json: %s", tasks)
+	}
+	b.expect(b.get("/host-history.json?range=2y"), http.StatusUnprocessableEntity, `"range"`)
+	b.expect(b.get("/host-history.json?range=1w"), 200, `"points":`)
 }

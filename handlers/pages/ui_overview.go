@@ -23,6 +23,9 @@ type overview struct {
 	Suspended     int
 	Pools         []networks.PoolView
 	FailedBackups int
+	// BackupsDue are the scheduled backups due in the next 24 hours,
+	// BackupsLate those past due by more than ten minutes.
+	BackupsDue, BackupsLate int
 	OpenAlerts    int
 	Tasks         []task
 }
@@ -54,6 +57,9 @@ func (u *UI) overview(ctx context.Context, p db.Principal, suspended int) (overv
 	}
 	o.Suspended = suspended
 	if o.Pools, err = u.Networks.List(ctx, p); err != nil {
+		return o, err
+	}
+	if o.BackupsDue, o.BackupsLate, err = u.Store.BackupsDue(ctx, 24*time.Hour); err != nil {
 		return o, err
 	}
 	if o.FailedBackups, err = u.Store.FailedBackupsSince(ctx, time.Now().Add(-24*time.Hour)); err != nil {
