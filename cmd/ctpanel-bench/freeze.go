@@ -45,7 +45,9 @@ func runFreezeBench(ctx context.Context, mib int, out io.Writer) error {
 	if _, err := c.op(ctx, "POST", "/api/v1/containers", map[string]any{"ctid": ctid, "template": "busybox", "start": true}); err != nil {
 		return err
 	}
-	defer func() { _, _ = c.op(context.WithoutCancel(ctx), "DELETE", "/api/v1/containers/"+name+"?force=true", nil) }()
+	defer func() {
+		_, _ = c.op(context.WithoutCancel(ctx), "DELETE", "/api/v1/containers/"+name+"?force=true", nil)
+	}()
 	inside := func(script string) error {
 		res, err := drv.Exec(ctx, name, []string{"/bin/sh", "-c", script}, lxcdriver.ExecOptions{})
 		if err == nil && res.ExitCode != 0 {

@@ -41,19 +41,11 @@ func runImageBench(ctx context.Context, o imageOptions, out io.Writer) (err erro
 	if o.rounds < 1 {
 		return errors.New("-image-rounds must be at least 1")
 	}
-	tmp, err := os.MkdirTemp("", "ctpanel-image-bench-")
+	bp, tmp, done, err := startTempBenchPanel(ctx, "ctpanel-image-bench-", "bi")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	if err := os.Chmod(tmp, 0o755); err != nil { // the private PostgreSQL runs as postgres
-		return err
-	}
-	bp, err := startBenchPanel(ctx, tmp, "bi")
-	if err != nil {
-		return err
-	}
-	defer bp.close()
+	defer done()
 	app, cfg, c := bp.app, bp.cfg, bp.c
 
 	// The build through the panel.

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -45,19 +44,11 @@ func runListBench(ctx context.Context, o listOptions, out io.Writer) error {
 	if o.rows < 1 || o.rows > 60000 || o.requests < 1 {
 		return errors.New("-list-rows must be 1 to 60000 and -list-requests at least 1")
 	}
-	tmp, err := os.MkdirTemp("", "ctpanel-list-bench-")
+	bp, _, done, err := startTempBenchPanel(ctx, "ctpanel-list-bench-", "bl")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	if err := os.Chmod(tmp, 0o755); err != nil { // the private PostgreSQL runs as postgres
-		return err
-	}
-	bp, err := startBenchPanel(ctx, tmp, "bl")
-	if err != nil {
-		return err
-	}
-	defer bp.close()
+	defer done()
 	store := bp.app.Store
 	hash, err := bcrypt.GenerateFromPassword([]byte("bench password"), bcrypt.MinCost)
 	if err != nil {

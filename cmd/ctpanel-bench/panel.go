@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 
 	"github.com/ctpanel/ctpanel/hostnet"
@@ -55,4 +56,24 @@ func startBenchPanel(ctx context.Context, dir, tag string) (*benchPanel, error) 
 		<-done
 		app.Close()
 	}}, nil
+}
+
+// startTempBenchPanel is startBenchPanel in a temporary folder of its own
+// (readable by the private PostgreSQL, which runs as postgres); close
+// stops the panel and removes the folder.
+func startTempBenchPanel(ctx context.Context, pattern, tag string) (bp *benchPanel, dir string, close func(), err error) {
+	dir, err = os.MkdirTemp("", pattern)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		os.RemoveAll(dir)
+		return nil, "", nil, err
+	}
+	bp, err = startBenchPanel(ctx, dir, tag)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, "", nil, err
+	}
+	return bp, dir, func() { bp.close(); os.RemoveAll(dir) }, nil
 }

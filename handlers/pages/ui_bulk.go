@@ -17,6 +17,13 @@ func (u *UI) Bulk(w http.ResponseWriter, r *http.Request) {
 	}
 	action, refs := r.PostForm.Get("action"), r.PostForm["ctid"]
 	p := principal(r)
+	// A refusal (bad action, no or unknown containers) is shown in the
+	// list it came from, every field at once.
+	refused := func(err error) {
+		if fields, msg, status, ok := u.formRefusal(w, r, err); ok {
+			u.dashboard(w, r, status, view{"ListErrors": fields, "Message": msg})
+		}
+	}
 	v := view{"Action": action, "Back": r.PostForm.Get("back")}
 	if v["Back"] == "" || v["Back"].(string)[0] != '/' {
 		v["Back"] = "/"
@@ -24,11 +31,7 @@ func (u *UI) Bulk(w http.ResponseWriter, r *http.Request) {
 	if r.PostForm.Get("confirm") != "yes" {
 		list, err := u.Containers.CheckBulk(r.Context(), p, action, refs)
 		if err != nil {
-			fields, msg, status, ok := u.formRefusal(w, r, err)
-			if !ok {
-				return
-			}
-			u.dashboard(w, r, status, view{"ListErrors": fields, "Message": msg})
+			refused(err)
 			return
 		}
 		var skipped []int
@@ -43,11 +46,7 @@ func (u *UI) Bulk(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := u.Containers.Bulk(r.Context(), p, action, refs)
 	if err != nil {
-		fields, msg, status, ok := u.formRefusal(w, r, err)
-		if !ok {
-			return
-		}
-		u.dashboard(w, r, status, view{"ListErrors": fields, "Message": msg})
+		refused(err)
 		return
 	}
 	queued := 0

@@ -26,8 +26,8 @@ type overview struct {
 	// BackupsDue are the scheduled backups due in the next 24 hours,
 	// BackupsLate those past due by more than ten minutes.
 	BackupsDue, BackupsLate int
-	OpenAlerts    int
-	Tasks         []task
+	OpenAlerts              int
+	Tasks                   []task
 }
 
 // task is a line of the task log: what ran on which container, who asked,

@@ -169,52 +169,20 @@
       // point comes.
       { id: 'disk', title: 'Disk used (MiB)', res: 'diskspace', label: 'MiB', lazy: true, value: function (r) { return r.held / 1024; } },
     ];
-    const ranges = { '1h': 3600, '1d': 86400, '1w': 7 * 86400, '1m': 30 * 86400 };
+    const C = window.CtpanelCharts;
+    const ranges = C ? C.spans : {};
     let span = 3600;
     const state = {};
-    if (!host || typeof window.uPlot !== 'function' || typeof window.CtpanelSeries !== 'function') return { push: function () {} };
-    const bar = document.createElement('div');
-    bar.className = 'chart-ranges';
-    bar.setAttribute('role', 'group');
-    bar.setAttribute('aria-label', 'Chart range');
-    Object.keys(ranges).forEach(function (k) {
-      const b = document.createElement('button');
-      b.type = 'button';
-      b.textContent = k;
-      b.dataset.range = k;
-      b.className = 'small' + (ranges[k] === span ? ' primary' : '');
-      b.setAttribute('aria-pressed', ranges[k] === span ? 'true' : 'false');
-      b.addEventListener('click', function () { setRange(k); });
-      bar.appendChild(b);
-    });
-    host.appendChild(bar);
+    if (!host || !C || typeof window.uPlot !== 'function' || typeof window.CtpanelSeries !== 'function') return { push: function () {} };
+    const bar = C.rangeBar(host, '1h', function (k) { setRange(k); });
     const wrap = document.createElement('div');
     wrap.className = 'charts';
     host.appendChild(wrap);
 
-    function width(el) { return Math.max(240, el.clientWidth || 300); }
     function make(d) {
-      const box = document.createElement('div');
-      box.className = 'chart';
-      box.id = 'chart-' + d.id;
-      const h = document.createElement('h3');
-      h.textContent = d.title;
-      box.appendChild(h);
-      wrap.appendChild(box);
-      const plot = new uPlot({
-        width: width(box), height: 180,
-        series: [{}, { label: d.label, stroke: '#2456c8', fill: 'rgba(36,86,200,0.12)', width: 1.5 }],
-        axes: [{}, { size: 50 }],
-        // At least the last five minutes, at most the range, ending now:
-        // a lone first point would otherwise stretch over years.
-        scales: { x: { time: true, range: function (u, min, max) {
-          const now = Date.now() / 1000;
-          const lo = (min == null || !isFinite(min)) ? now - 300 : Math.min(min, now - 300);
-          return [Math.max(lo, now - span), Math.max(now, (max == null || !isFinite(max)) ? now : max)];
-        } } },
-        legend: { show: true },
-      }, [[], []], box);
-      state[d.id] = { def: d, series: new window.CtpanelSeries(d.rate, span), plot: plot, box: box };
+      // Its window (the range, ending now) is set as it is drawn.
+      const c = C.chart(wrap, 'chart-' + d.id, d.title, d.label, 180);
+      state[d.id] = { def: d, series: new window.CtpanelSeries(d.rate, span), plot: c.plot, box: c.box };
       return state[d.id];
     }
     defs.forEach(function (d) { if (!d.lazy) make(d); });
@@ -224,10 +192,6 @@
       const d = defs.find(function (x) { return x.lazy && x.res === res; });
       return d ? [make(d)] : [];
     }
-    window.addEventListener('resize', function () {
-      Object.values(state).forEach(function (s) { s.plot.setSize({ width: width(s.box), height: 180 }); });
-    });
-
     // Points go in their place in time, wherever they come from (the
     // history is fetched while live points already arrive): CPU is the
     // rate of its cumulative ms, ms per s being tenths of a per cent.
@@ -271,11 +235,7 @@
     }
     function setRange(k) {
       span = ranges[k];
-      bar.querySelectorAll('button').forEach(function (b) {
-        const on = b.dataset.range === k;
-        b.classList.toggle('primary', on);
-        b.setAttribute('aria-pressed', on ? 'true' : 'false');
-      });
+      bar.show(k);
       Object.values(state).forEach(function (s) { s.series = new window.CtpanelSeries(s.def.rate, span); draw(s); });
       load();
     }
