@@ -82,6 +82,20 @@ func (q *Queries) ListCustomers(ctx context.Context, externalID string) ([]Custo
 	return out, rows.Err()
 }
 
+// EnabledCustomerNames lists the usernames of the customers who may sign
+// in, for forms that name one (a container's new owner).
+func (q *Queries) EnabledCustomerNames(ctx context.Context) ([]string, error) {
+	rows, err := q.db.Query(ctx, `SELECT username FROM users WHERE role = 'customer' AND NOT disabled ORDER BY username`)
+	if err != nil {
+		return nil, fmt.Errorf("store: customer names: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("store: customer names: %w", err)
+	}
+	return names, nil
+}
+
 // CustomerUpdate holds PATCH's fields; nil = unchanged.
 type CustomerUpdate struct {
 	Email        *string

@@ -154,13 +154,9 @@ func (q *Queries) ListContainersPage(ctx context.Context, f ListFilter) ([]Liste
 		var cpu *float32
 		var nproc, mem *int64
 		var st ContainerStats
-		c := &l.Container
-		if err := rows.Scan(&c.CTID, &c.Name, &c.NodeID, &c.OwnerID, &c.OwnerName, &c.PlanID, &c.PlanName, &c.Template,
-			&c.OriginCTID, &c.Snapshot, &c.Hostname, &c.Nameservers, &c.OnBoot, &c.Description,
-			&c.Phase, &c.LastState, &c.Limits, &c.SuspendedAt, &c.SuspendMode, &c.SuspendReason, &c.IDMapBase, &c.Privileged,
-			&c.IPAddresses, &c.ImageVersion, &c.GuestOS, &c.GuestNetwork, &c.CreatedAt, &c.UpdatedAt,
-			&at, &cpu, &nproc, &mem, &st.MemLimitBytes, &st.DiskBytes, &st.DiskLimitBytes,
-			&l.TrafficBytes, &l.Failing); err != nil {
+		dest := append(containerDest(&l.Container), &at, &cpu, &nproc, &mem, &st.MemLimitBytes, &st.DiskBytes,
+			&st.DiskLimitBytes, &l.TrafficBytes, &l.Failing)
+		if err := rows.Scan(dest...); err != nil {
 			return nil, 0, fmt.Errorf("store: list containers: %w", err)
 		}
 		if at != nil {

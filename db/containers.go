@@ -81,12 +81,17 @@ const containerCols = `c.ct_id, c.name, c.node_id, c.owner_id, u.username, c.pla
 
 const containerFrom = ` FROM containers c LEFT JOIN users u ON u.id = c.owner_id LEFT JOIN plans p ON p.id = c.plan_id `
 
-func scanContainer(row pgx.Row) (Container, error) {
-	var c Container
-	err := row.Scan(&c.CTID, &c.Name, &c.NodeID, &c.OwnerID, &c.OwnerName, &c.PlanID, &c.PlanName, &c.Template,
+// containerDest are the scan targets of containerCols, in its order.
+func containerDest(c *Container) []any {
+	return []any{&c.CTID, &c.Name, &c.NodeID, &c.OwnerID, &c.OwnerName, &c.PlanID, &c.PlanName, &c.Template,
 		&c.OriginCTID, &c.Snapshot, &c.Hostname, &c.Nameservers, &c.OnBoot, &c.Description,
 		&c.Phase, &c.LastState, &c.Limits, &c.SuspendedAt, &c.SuspendMode, &c.SuspendReason, &c.IDMapBase, &c.Privileged,
-		&c.IPAddresses, &c.ImageVersion, &c.GuestOS, &c.GuestNetwork, &c.CreatedAt, &c.UpdatedAt)
+		&c.IPAddresses, &c.ImageVersion, &c.GuestOS, &c.GuestNetwork, &c.CreatedAt, &c.UpdatedAt}
+}
+
+func scanContainer(row pgx.Row) (Container, error) {
+	var c Container
+	err := row.Scan(containerDest(&c)...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, ErrNotFound
 	}

@@ -100,18 +100,10 @@ func (u *UI) showContainer(w http.ResponseWriter, r *http.Request, status int, e
 			names = append(names, pl.Name)
 		}
 		data["PlanNames"] = names
-		custs, err := u.Store.ListCustomers(ctx, "")
-		if err != nil {
+		if data["CustomerNames"], err = u.Store.EnabledCustomerNames(ctx); err != nil {
 			u.serverError(w, r, err)
 			return
 		}
-		var usernames []string
-		for _, cu := range custs {
-			if !cu.Disabled {
-				usernames = append(usernames, cu.Username)
-			}
-		}
-		data["CustomerNames"] = usernames
 		trail, err := u.Store.ListAudit(ctx, db.AuditFilter{CTID: &c.CTID, Limit: 30})
 		if err != nil {
 			u.serverError(w, r, err)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ctpanel/ctpanel/db"
+	"github.com/ctpanel/ctpanel/domain/containers"
 	"github.com/ctpanel/ctpanel/lxcdriver"
 	"github.com/ctpanel/ctpanel/monitor"
 	"github.com/ctpanel/ctpanel/ubc"
@@ -104,7 +105,7 @@ func (u *UI) meters(ctx context.Context, p db.Principal, c db.Container, rows []
 	if spec.CPULimit != nil && *spec.CPULimit > 0 {
 		cpuLimit = spec.CPULimit
 	}
-	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, now.Location())
+	month := containers.MonthStart(now)
 	var in, out *uint64
 	if hours, err := u.Containers.Traffic(ctx, p, ref, month, now); err == nil {
 		var i, o uint64
