@@ -76,8 +76,8 @@ func TestBrowserContainerList(t *testing.T) {
 	c.waitFor("CTIDs ascending", `document.querySelector('#farm tbody tr').dataset.ctid === '101'`, 10*time.Second)
 
 	// Bulk stop: tick two, one confirmation, one operation each.
-	c.do(chromedp.Click(chromedp.CSS(`#farm tr[data-ctid="101"] input[name=ctid]`)),
-		chromedp.Click(chromedp.CSS(`#farm tr[data-ctid="102"] input[name=ctid]`)))
+	c.do(chromedp.Click(chromedp.CSS(`#farm tr[data-ctid="101"] input[name=ctid]`)))
+	c.do(chromedp.Click(chromedp.CSS(`#farm tr[data-ctid="102"] input[name=ctid]`)))
 	c.waitFor("two selected", `document.getElementById('bulk-count').textContent === '2 selected' && !document.getElementById('bulk-submit').disabled`, 5*time.Second)
 	c.do(chromedp.SetValue(chromedp.CSS("#bulk-action"), "stop"))
 	c.submit("#bulk-submit")

@@ -75,11 +75,32 @@ func newChrome(t *testing.T, base string) *chrome {
 
 func (c *chrome) do(steps ...chromedp.Action[chromedp.Void]) {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(c.ctx, 60*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx, steps...); err != nil {
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(c.ctx, 60*time.Second)
+		err := chromedp.Do(ctx, steps...)
+		cancel()
+		if err == nil {
+			return
+		}
+		// A node found by a query can be gone from the browser's DOM agent
+		// before the action uses it (a page that was still settling after
+		// its load event). The step then did nothing, as nothing was
+		// clicked or typed into, so it is safe to run once more.
+		if attempt < 3 && staleNode(err) {
+			time.Sleep(250 * time.Millisecond)
+			continue
+		}
 		c.t.Fatalf("browser: %v (at %s)", err, c.location())
 	}
+}
+
+// staleNode reports the DevTools errors of a node id the DOM agent no
+// longer knows.
+func staleNode(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "Could not find node with given id") ||
+		strings.Contains(s, "No node with given id found") ||
+		strings.Contains(s, "Node with given id does not belong to the document")
 }
 
 func (c *chrome) location() string {
@@ -243,9 +264,10 @@ const phoneOverflowJS = `(function(){
 func (c *chrome) login(user, password string) {
 	c.t.Helper()
 	c.open("/login")
-	c.do(chromedp.WaitVisible(chromedp.CSS("#username")),
-		chromedp.SendKeys(chromedp.CSS("#username"), user),
-		chromedp.SendKeys(chromedp.CSS("#password"), password))
+	// One step each, so that a step run again (see do) types nothing twice.
+	c.do(chromedp.WaitVisible(chromedp.CSS("#username")))
+	c.do(chromedp.SendKeys(chromedp.CSS("#username"), user))
+	c.do(chromedp.SendKeys(chromedp.CSS("#password"), password))
 	c.submit(`form[action="/login"] button[type=submit]`)
 	c.waitFor("the home page", `location.pathname === '/' && document.querySelector('.who')`, 15*time.Second)
 }
@@ -331,7 +353,8 @@ func TestBrowserStaffAndCustomer(t *testing.T) {
 	c.open("/")
 	c.waitFor("the sign-in page", `location.pathname === '/login'`, 10*time.Second)
 	c.shot("login")
-	c.do(chromedp.SendKeys(chromedp.CSS("#username"), "ops"), chromedp.SendKeys(chromedp.CSS("#password"), "wrong"))
+	c.do(chromedp.SendKeys(chromedp.CSS("#username"), "ops"))
+	c.do(chromedp.SendKeys(chromedp.CSS("#password"), "wrong"))
 	c.submit(`form[action="/login"] button[type=submit]`)
 	if got := c.text(".field-error"); got != "⚠ wrong username or password" && got != "wrong username or password" {
 		t.Fatalf("wrong password shows %q", got)
