@@ -317,15 +317,15 @@ func TestFrozenContainer(t *testing.T) {
 }
 
 func TestIdleTimeout(t *testing.T) {
-	m, _ := testManager(t, Config{IdleTimeout: 150 * time.Millisecond})
+	m, _ := testManager(t, Config{IdleTimeout: time.Second})
 	s, err := m.Open(context.Background(), OpenOptions{Kind: KindShell, CTID: 101})
 	if err != nil {
 		t.Fatal(err)
 	}
 	v, _, _ := s.Attach(false)
 	// Typing keeps it alive past the timeout...
-	for range 5 {
-		time.Sleep(60 * time.Millisecond)
+	for range 8 {
+		time.Sleep(200 * time.Millisecond)
 		if err := v.Input([]byte("x")); err != nil {
 			t.Fatalf("session ended while in use: %v", err)
 		}

@@ -19,7 +19,7 @@ func (c *chrome) fitsPhone(what string) {
 	c.t.Helper()
 	c.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
 	c.do(chromedp.Sleep(300 * time.Millisecond))
-	wide := jsEval[string](c, phoneOverflowJS)
+	wide := c.phoneOverflow()
 	c.do(chromedp.EmulateViewport(1280, 800))
 	if wide != "" {
 		c.t.Errorf("%s at 390 px: %s", what, wide)
@@ -182,7 +182,7 @@ func TestBrowserChartRangesAndLiveTaskLog(t *testing.T) {
 
 	// The task log at the foot of a staff page follows the farm.
 	c.open("/plans")
-	c.waitFor("the task log", `document.documentElement.dataset.tasklog !== undefined && document.querySelector('#task-log-footer ul')`, 10*time.Second)
+	c.waitFor("the task log", `document.documentElement.dataset.tasklog !== undefined && document.documentElement.dataset.tasklogLive === '1' && document.querySelector('#task-log-footer ul')`, 10*time.Second)
 	p.ok(p.admin, "POST", "/api/v1/containers/102/stop", nil)
 	c.waitFor("the stop in the task log", `[...document.querySelectorAll('#task-log-footer li')].some(li => li.textContent.includes('102 stop') && li.dataset.status === 'succeeded')`, 15*time.Second)
 }

@@ -228,6 +228,10 @@ func (c *chrome) shot(name string) {
 			c.do(chromedp.EmulateViewport(v.w, v.h))
 		}
 		c.do(chromedp.Sleep(400 * time.Millisecond)) // layout, charts resizing
+		wide := ""
+		if v.mobile {
+			wide = c.phoneOverflow()
+		}
 		ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		cancel()
@@ -240,12 +244,27 @@ func (c *chrome) shot(name string) {
 		if v.mobile {
 			// Looked at: nothing is cut off or needs sideways scrolling at
 			// phone width (a wide table scrolls inside its own frame).
-			if wide := jsEval[string](c, phoneOverflowJS); wide != "" {
+			if wide != "" {
 				c.t.Errorf("screenshot %s at 390 px: %s", name, wide)
 			}
 		}
 	}
 	c.do(chromedp.EmulateViewport(1280, 800))
+}
+
+// phoneOverflow is phoneOverflowJS's answer once the page has settled at
+// the width just set: charts redraw on the resize event, which a busy
+// renderer may deliver late, so a page gets 5 s to fit.
+func (c *chrome) phoneOverflow() string {
+	c.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		wide := jsEval[string](c, phoneOverflowJS)
+		if wide == "" || time.Now().After(deadline) {
+			return wide
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // phoneOverflowJS answers "" when the page is no wider than the screen,

@@ -14,7 +14,10 @@ import (
 // of it; every other staff page ends with a short task log.
 func TestUIFarmOverview(t *testing.T) {
 	p := uiFarm(t)
-	// Nightly backups: 101's due in two hours, 102's an hour late.
+	// Nightly backups: 101's due in two hours, 102's an hour late. The
+	// scheduler is stopped first: its tick would run the late one.
+	p.app.stopSched()
+	<-p.app.schedDone
 	if _, err := p.app.Store.Pool.Exec(context.Background(), `
 		WITH t AS (INSERT INTO backup_targets (name, kind, path, repo_password) VALUES ('nightly', 'dir', '/srv/backups', 'x') RETURNING id)
 		INSERT INTO backup_schedules (ct_id, target_id, minute_of_day, next_run_at)

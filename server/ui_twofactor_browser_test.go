@@ -51,7 +51,8 @@ func TestBrowserTwoFactorSignIn(t *testing.T) {
 	// Sign out and in again: the password, then the code page.
 	c.submit(`form[action="/logout"] button`)
 	c.waitFor("the sign-in page", `location.pathname === '/login'`, 10*time.Second)
-	c.do(chromedp.SendKeys(chromedp.CSS("#username"), "dana"), chromedp.SendKeys(chromedp.CSS("#password"), "dana password"))
+	c.do(chromedp.SendKeys(chromedp.CSS("#username"), "dana"))
+	c.do(chromedp.SendKeys(chromedp.CSS("#password"), "dana password"))
 	c.submit(`form[action="/login"] button[type=submit]`)
 	c.waitFor("the code page", `location.pathname === '/login/code' && document.getElementById('code')`, 10*time.Second)
 	c.shot("login-code")

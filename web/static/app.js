@@ -214,8 +214,16 @@
       document.documentElement.dataset.tasklog = String(data.tasks.length);
       if (open) timer = setTimeout(refresh, 5000);
     }
-    let soon = null;
+    let soon = null, heard = false;
     events(function (e) {
+      if (e.type === 'hello') {
+        // Subscribed from here on; after a reconnect, whatever ended
+        // while the socket was down is read once.
+        if (heard) refresh();
+        heard = true;
+        document.documentElement.dataset.tasklogLive = '1';
+        return;
+      }
       if (e.type !== 'operation') return;
       clearTimeout(soon);
       soon = setTimeout(refresh, 200);
