@@ -122,6 +122,15 @@ type ExecResult struct {
 	ExitCode int
 }
 
+// ContainersDir is the folder a driver keeps its containers in (its
+// lxcpath), or "" for a driver with none on the host (the fake).
+func ContainersDir(d Driver) string {
+	if lp, ok := d.(interface{ LXCPath() string }); ok {
+		return lp.LXCPath()
+	}
+	return ""
+}
+
 // Driver drives containers in one lxcpath. All methods are safe for
 // concurrent use on different containers; callers serialise actions on one
 // container.

@@ -404,10 +404,6 @@ func (m *Monitor) setState(ctx context.Context, ctid int, st lxcdriver.State) {
 // last host sample, or over a quarter second the first time), load,
 // memory and the disk holding the containers, for the overview's charts.
 func (m *Monitor) SampleHost(ctx context.Context, proc string) error {
-	dir := ""
-	if lp, ok := m.Drv.(interface{ LXCPath() string }); ok {
-		dir = lp.LXCPath()
-	}
 	busy, total, err := hoststat.CPUTimes(proc)
 	if err != nil {
 		return err
@@ -428,7 +424,7 @@ func (m *Monitor) SampleHost(ctx context.Context, proc string) error {
 		pct = 100 * float64(busy-min(busy, m.cpuBusy)) / float64(total-m.cpuTotal)
 	}
 	m.cpuBusy, m.cpuTotal = busy, total
-	st, err := hoststat.Read(proc, dir)
+	st, err := hoststat.Read(proc, lxcdriver.ContainersDir(m.Drv))
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/ctpanel/ctpanel/db"
 	"github.com/ctpanel/ctpanel/domain/networks"
 	"github.com/ctpanel/ctpanel/hoststat"
+	"github.com/ctpanel/ctpanel/lxcdriver"
 	"github.com/ctpanel/ctpanel/ubc"
 )
 
@@ -37,16 +38,9 @@ type task struct {
 	Took string
 }
 
-// lxcPather is a driver that says where its containers live.
-type lxcPather interface{ LXCPath() string }
-
 func (u *UI) overview(ctx context.Context, p db.Principal, suspended int) (overview, error) {
 	var o overview
-	dir := ""
-	if lp, ok := u.Containers.Drv.(lxcPather); ok {
-		dir = lp.LXCPath()
-	}
-	st, err := hoststat.Read("/proc", dir)
+	st, err := hoststat.Read("/proc", lxcdriver.ContainersDir(u.Containers.Drv))
 	if err != nil {
 		o.HostErr = err.Error()
 	}
